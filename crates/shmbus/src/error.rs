@@ -1,0 +1,264 @@
+//! Typed errors. Each variant carries the facts a user needs and its message says what to do.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::header::RegionKind;
+
+/// Why a region could not be created, opened, locked or removed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegionError {
+    /// The name breaks a naming rule.
+    #[error("invalid region name {name:?}: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// No region file exists under that name.
+    #[error("no region {name:?} ({path}); create it first (e.g. `shmbus create {name} --kind slots --size 64K`) or check the name")]
+    NotFound {
+        /// The region's name.
+        name: String,
+        /// The file looked for.
+        path: PathBuf,
+    },
+    /// Create is exclusive and the name is taken.
+    #[error("region {name:?} already exists ({path}); open it instead, or remove it with `shmbus rm {name}`")]
+    AlreadyExists {
+        /// The region's name.
+        name: String,
+        /// The existing file.
+        path: PathBuf,
+    },
+    /// The final path component is a symbolic link; regions are never opened through one.
+    #[error("{path} is a symbolic link; shmbus does not follow links to regions (open the target's path instead)")]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+    },
+    /// The name exists but is not a regular file.
+    #[error("{path} is not a regular file")]
+    NotRegularFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The region belongs to another user (a shared region between users must be asked for).
+    #[error("{path} belongs to uid {owner}, not to you (uid {me}); pass allow_foreign_owner / --allow-foreign-owner if you trust it")]
+    ForeignOwner {
+        /// The region file.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// The effective uid of this process.
+        me: u32,
+    },
+    /// The operating system refused access.
+    #[error("permission denied to {op} {path}: check the file's owner and mode (`ls -l {path}`)")]
+    PermissionDenied {
+        /// What was being done.
+        op: &'static str,
+        /// The region file.
+        path: PathBuf,
+    },
+    /// The file system cannot hold the region: reported at create time, never as SIGBUS later.
+    #[error("no space for region {path}: asked for {requested} bytes, {free} free on its file system; free space, choose a smaller size, or raise the limit (containers: `docker run --shm-size=1g`, Kubernetes: an emptyDir with medium Memory)", free = free.map_or_else(|| "unknown".to_owned(), |f| f.to_string()))]
+    NoSpace {
+        /// The region file.
+        path: PathBuf,
+        /// Bytes asked for.
+        requested: u64,
+        /// Bytes available, if known.
+        free: Option<u64>,
+    },
+    /// The size asked for cannot hold the region's headers and at least one record.
+    #[error("size {requested} is too small for a {kind} region: it needs at least {min} bytes")]
+    SizeTooSmall {
+        /// The kind being created.
+        kind: RegionKind,
+        /// Bytes asked for.
+        requested: u64,
+        /// The minimum.
+        min: u64,
+    },
+    /// The size asked for is beyond what shmbus supports.
+    #[error("size {requested} is too large (at most {max} bytes)")]
+    SizeTooLarge {
+        /// Bytes asked for.
+        requested: u64,
+        /// The maximum.
+        max: u64,
+    },
+    /// The file is shorter than a header: truncated, or not a region at all.
+    #[error("{path} is {size} bytes, too short to be a shmbus region (a header needs {min}); it is truncated or not a region")]
+    Truncated {
+        /// The region file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The least a region can be.
+        min: u64,
+    },
+    /// The header is not published yet: its creator is still initialising it, or died doing so.
+    #[error("{path} is not initialised: its creator is still setting it up, or died before finishing; retry, or remove it with `shmbus rm {path}` if no writer is alive", path = path.display())]
+    NotReady {
+        /// The region file.
+        path: PathBuf,
+    },
+    /// The magic number is wrong: the file is not a shmbus region.
+    #[error("{path} is not a shmbus region (magic {found:#018x}, expected {expected:#018x})", path = path.display())]
+    BadMagic {
+        /// The region file.
+        path: PathBuf,
+        /// The magic expected.
+        expected: u64,
+        /// The magic found.
+        found: u64,
+    },
+    /// The region was written by an incompatible version of the format.
+    #[error("{path} has format version {found}, this shmbus reads version {expected}; use a matching shmbus", path = path.display())]
+    VersionMismatch {
+        /// The region file.
+        path: PathBuf,
+        /// The version this library speaks.
+        expected: u32,
+        /// The version found.
+        found: u32,
+    },
+    /// The region holds another kind of data.
+    #[error("{path} is a {found} region, not a {expected} region", path = path.display())]
+    KindMismatch {
+        /// The region file.
+        path: PathBuf,
+        /// The kind asked for.
+        expected: RegionKind,
+        /// The kind found (or its raw number when unknown).
+        found: String,
+    },
+    /// The region's records have another layout than the caller's type.
+    #[error("{path} holds records `{found_name}` (layout {found:#018x}), but the caller uses `{expected_name}` (layout {expected:#018x}): the two sides disagree on the record struct (field order, types or sizes)", path = path.display())]
+    LayoutMismatch {
+        /// The region file.
+        path: PathBuf,
+        /// The caller's record name.
+        expected_name: String,
+        /// The caller's layout fingerprint.
+        expected: u64,
+        /// The region's record name.
+        found_name: String,
+        /// The region's layout fingerprint.
+        found: u64,
+    },
+    /// The file's size disagrees with the size in its header.
+    #[error("{path} is {file_size} bytes but its header says {header_size}: the file was truncated or resized by something other than shmbus", path = path.display())]
+    SizeMismatch {
+        /// The region file.
+        path: PathBuf,
+        /// Size recorded in the header.
+        header_size: u64,
+        /// Size of the file.
+        file_size: u64,
+    },
+    /// A header field is impossible (e.g. an offset outside the region).
+    #[error("{path} is corrupt: {what}", path = path.display())]
+    Corrupt {
+        /// The region file.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// Another process is the writer.
+    #[error("{path} already has a live writer{}; only one writer at a time (stop it first; the lock is released the moment it exits)", pid.map_or_else(String::new, |p| format!(" (pid {p})")), path = path.display())]
+    WriterBusy {
+        /// The region file.
+        path: PathBuf,
+        /// The writer's pid, if known.
+        pid: Option<u32>,
+    },
+    /// `rm` refused: a writer is alive.
+    #[error("{path} has a live writer{}; stop it first or pass --force", pid.map_or_else(String::new, |p| format!(" (pid {p})")), path = path.display())]
+    InUse {
+        /// The region file.
+        path: PathBuf,
+        /// The writer's pid, if known.
+        pid: Option<u32>,
+    },
+    /// Any other I/O failure.
+    #[error("cannot {op} {path}: {source}", path = path.display())]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The region file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Why a slot table operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SlotError {
+    /// Opening or creating the region failed.
+    #[error(transparent)]
+    Region(#[from] RegionError),
+    /// No slot has this key.
+    #[error("no slot {key:?} in {region}; the writer has not published it yet (list keys with `shmbus slot get {region} --list`)")]
+    UnknownKey {
+        /// The region.
+        region: String,
+        /// The key looked for.
+        key: String,
+    },
+    /// Keys are at most [`crate::slots::KEY_MAX`] bytes of UTF-8 without NUL.
+    #[error("invalid slot key {key:?}: {reason}")]
+    InvalidKey {
+        /// The key.
+        key: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// Every slot is taken.
+    #[error("slot table {region} is full ({capacity} slots); create a larger one")]
+    Full {
+        /// The region.
+        region: String,
+        /// Its capacity.
+        capacity: u32,
+    },
+    /// The writer died in the middle of writing this slot: the value is lost until a new
+    /// writer opens the table (which repairs it).
+    #[error("the writer of {region} died in the middle of writing slot {key:?} (sequence {seq}); a new writer repairs it on open")]
+    WriterDied {
+        /// The region.
+        region: String,
+        /// The slot's key.
+        key: String,
+        /// The odd sequence left behind.
+        seq: u64,
+    },
+    /// A live writer kept the slot mid-write for longer than the read timeout (stopped or
+    /// descheduled).
+    #[error("slot {key:?} of {region} stayed mid-write for {waited_ms} ms while its writer is alive (is the writer stopped?)")]
+    Busy {
+        /// The region.
+        region: String,
+        /// The slot's key.
+        key: String,
+        /// How long the reader waited.
+        waited_ms: u64,
+    },
+    /// A slot id from another table or beyond the table.
+    #[error("slot index {index} is out of range for {region} ({count} slots)")]
+    BadSlot {
+        /// The region.
+        region: String,
+        /// The index.
+        index: u32,
+        /// Slots in use.
+        count: u32,
+    },
+}

@@ -1,0 +1,59 @@
+//! # shmbus: a shared-memory market-data bus
+//!
+//! Named shared-memory regions that are created safely, validated on open and owned by one
+//! writer at a time, and the data structures that live in them.
+//!
+//! ```
+//! use shmbus::{SlotReader, SlotWriter, TradingData};
+//! # let name = format!("/tmp/shmbus-doc-lib-{}", std::process::id());
+//! // A writer process publishes the last trade per symbol...
+//! let mut prices = SlotWriter::<TradingData>::builder(&name).capacity(256).create()?;
+//! let eth = prices.slot("ETHUSD")?;
+//! prices.write(eth, &TradingData::new(3150.25, 7, shmbus::now_unix_ns()))?;
+//!
+//! // ...and any number of reader processes read consistent copies.
+//! let reader = SlotReader::<TradingData>::open(&name)?;
+//! assert_eq!(reader.get("ETHUSD")?.unwrap().value.volume, 7);
+//! # drop(prices); shmbus::Region::remove(&name, true)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Public types
+//!
+//! * [`Region`], [`RegionBuilder`], [`OpenOptions`], [`RegionName`], [`RegionKind`],
+//!   [`HeaderInfo`]: regions and their common header.
+//! * [`SlotWriter`], [`SlotReader`], [`SlotId`], [`Versioned`]: seqlock latest-value tables.
+//! * [`Record`], [`RecordLayout`], [`Field`], [`FieldType`]: plain-data records and layout
+//!   fingerprints.
+//! * [`TradingData`]: the 24-byte record of seed 001.
+//! * [`RegionError`], [`SlotError`]: typed errors.
+//!
+//! The byte layout of every region kind is in `docs/FORMAT.md`.
+
+#[cfg(target_endian = "big")]
+compile_error!("shmbus regions are little-endian; big-endian targets are not supported");
+
+mod error;
+mod header;
+mod mapping;
+mod name;
+mod os;
+mod record;
+mod region;
+#[doc(hidden)]
+pub mod seqlock;
+#[cfg(not(loom))]
+pub mod slots;
+mod trading;
+
+pub use error::{RegionError, SlotError};
+pub use header::{
+    FORMAT_VERSION, HEADER_LEN, HeaderInfo, MAGIC, Probe, QNXS_MAGIC, RegionKind,
+};
+pub use name::{RegionName, SHM_DIR};
+pub use os::now_unix_ns;
+pub use record::{Field, FieldType, Record, RecordLayout};
+pub use region::{ListEntry, MAX_REGION_SIZE, OpenOptions, Region, RegionBuilder};
+#[cfg(not(loom))]
+pub use slots::{SlotGuard, SlotId, SlotReader, SlotWriter, Versioned};
+pub use trading::TradingData;

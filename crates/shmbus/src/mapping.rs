@@ -1,0 +1,136 @@
+//! A mapped region and the only place that turns its addresses into references.
+//!
+//! Every access to region memory goes through an atomic word (`AtomicU64`, `AtomicU32`,
+//! `AtomicU8`), so two processes touching the same bytes never form a data race in Rust's
+//! sense. Every offset is checked against the mapping's length and the word's alignment, so an
+//! offset read from a region that another process corrupted yields `None`, never a wild pointer.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+
+use memmap2::{Mmap, MmapMut, MmapOptions};
+
+#[derive(Debug)]
+enum Map {
+    ReadOnly(Mmap),
+    ReadWrite(MmapMut),
+}
+
+/// A shared mapping of a whole region file.
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    map: Map,
+}
+
+impl Mapping {
+    /// Maps `len` bytes of `fd` shared, read-only unless `writable`.
+    ///
+    /// The caller passes the length `fstat` reported, so no page of the mapping lies past the end
+    /// of the file (the first cause of SIGBUS).
+    pub(crate) fn new(fd: impl AsFd, len: usize, writable: bool, populate: bool) -> io::Result<Self> {
+        use std::os::fd::AsRawFd;
+        let raw = fd.as_fd().as_raw_fd();
+        let mut opts = MmapOptions::new();
+        opts.len(len);
+        if populate {
+            opts.populate();
+        }
+        let map = if writable {
+            // SAFETY: memmap2 calls this unsafe because another process may change or truncate
+            // the file under the mapping. shmbus never forms `&[u8]`/`&mut` references into the
+            // mapping (all access is through atomics, see the module docs), the length comes from
+            // fstat, and regions are never shrunk by shmbus (create reserves the full size).
+            Map::ReadWrite(unsafe { opts.map_mut(raw)? })
+        } else {
+            // SAFETY: as above; a read-only mapping is only ever loaded from.
+            Map::ReadOnly(unsafe { opts.map(raw)? })
+        };
+        Ok(Self { map })
+    }
+
+    fn base(&self) -> *const u8 {
+        match &self.map {
+            Map::ReadOnly(m) => m.as_ptr(),
+            Map::ReadWrite(m) => m.as_ptr(),
+        }
+    }
+
+    /// Length of the mapping in bytes.
+    pub(crate) fn len(&self) -> usize {
+        match &self.map {
+            Map::ReadOnly(m) => m.len(),
+            Map::ReadWrite(m) => m.len(),
+        }
+    }
+
+    /// Whether stores are allowed (readers map read-only and must never store).
+    pub(crate) fn writable(&self) -> bool {
+        matches!(self.map, Map::ReadWrite(_))
+    }
+
+    /// Checks that `[off, off + size * count)` lies inside the mapping and that `off` is aligned
+    /// to `align`, then returns the address of `off`.
+    fn checked(&self, off: usize, size: usize, count: usize, align: usize) -> Option<*const u8> {
+        let end = size.checked_mul(count)?.checked_add(off)?;
+        if end > self.len() || off % align != 0 {
+            return None;
+        }
+        // `off < len` (or the range is empty and `off <= len`): in bounds of the same allocation.
+        Some(self.base().wrapping_add(off))
+    }
+
+    /// The 64-bit word at `off`, or `None` if it is out of bounds or misaligned.
+    pub(crate) fn u64_at(&self, off: usize) -> Option<&AtomicU64> {
+        let p = self.checked(off, 8, 1, 8)?;
+        // SAFETY: (1) `checked` proved `p..p+8` lies inside the mapping, which lives as long as
+        // `&self`; (2) `p` is 8-aligned (the mapping is page-aligned and `off % 8 == 0`);
+        // (3) `AtomicU64` has the size, alignment and bit validity of `u64`, and every bit
+        // pattern is a valid u64; (4) other processes may change the word concurrently, which is
+        // what an atomic is for. Loads from a read-only mapping are allowed for atomics up to the
+        // native word size; stores are only made through writable mappings (see `writable`).
+        Some(unsafe { &*p.cast::<AtomicU64>() })
+    }
+
+    /// The 32-bit word at `off`, or `None` if it is out of bounds or misaligned.
+    pub(crate) fn u32_at(&self, off: usize) -> Option<&AtomicU32> {
+        let p = self.checked(off, 4, 1, 4)?;
+        // SAFETY: as in `u64_at`, for a 4-byte, 4-aligned word.
+        Some(unsafe { &*p.cast::<AtomicU32>() })
+    }
+
+    /// `count` consecutive 64-bit words from `off`, or `None` if out of bounds or misaligned.
+    pub(crate) fn u64_slice(&self, off: usize, count: usize) -> Option<&[AtomicU64]> {
+        let p = self.checked(off, 8, count, 8)?;
+        // SAFETY: as in `u64_at`, for `count` consecutive words, all inside the mapping.
+        Some(unsafe { std::slice::from_raw_parts(p.cast::<AtomicU64>(), count) })
+    }
+
+    /// `len` bytes from `off` as atomic bytes, or `None` if out of bounds.
+    pub(crate) fn bytes(&self, off: usize, len: usize) -> Option<&[AtomicU8]> {
+        let p = self.checked(off, 1, len, 1)?;
+        // SAFETY: as in `u64_at`, for `len` bytes (alignment 1), all inside the mapping.
+        Some(unsafe { std::slice::from_raw_parts(p.cast::<AtomicU8>(), len) })
+    }
+
+    /// Copies `len` bytes from `off` out of the mapping.
+    pub(crate) fn read_bytes(&self, off: usize, len: usize) -> Option<Vec<u8>> {
+        Some(
+            self.bytes(off, len)?
+                .iter()
+                .map(|b| b.load(Ordering::Relaxed))
+                .collect(),
+        )
+    }
+
+    /// Copies `src` into the mapping at `off`. Returns `None` if out of bounds or read-only.
+    pub(crate) fn write_bytes(&self, off: usize, src: &[u8]) -> Option<()> {
+        if !self.writable() {
+            return None;
+        }
+        for (dst, b) in self.bytes(off, src.len())?.iter().zip(src) {
+            dst.store(*b, Ordering::Relaxed);
+        }
+        Some(())
+    }
+}

@@ -1,0 +1,152 @@
+//! Every system call shmbus makes lives here; the rest of the crate speaks in safe types.
+//!
+//! Regions are plain files: a POSIX shared-memory name is the file `/dev/shm/NAME` (exactly what
+//! glibc's `shm_open` opens), so one code path opens both, always with `O_NOFOLLOW | O_CLOEXEC`.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::AtomicU32;
+use std::time::Duration;
+
+use rustix::fs::{FallocateFlags, FlockOperation, Mode, OFlags};
+
+/// How to open a region's file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OpenMode {
+    /// `O_RDONLY`: readers never write, so they can never SIGSEGV/SIGBUS on a write.
+    Read,
+    /// `O_RDWR` on an existing file.
+    Write,
+    /// `O_RDWR | O_CREAT | O_EXCL` with the given permission bits.
+    CreateNew(u32),
+}
+
+pub(crate) fn open(path: &Path, mode: OpenMode) -> io::Result<OwnedFd> {
+    let base = OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let (flags, perm) = match mode {
+        OpenMode::Read => (base | OFlags::RDONLY, 0),
+        OpenMode::Write => (base | OFlags::RDWR, 0),
+        OpenMode::CreateNew(perm) => (base | OFlags::RDWR | OFlags::CREATE | OFlags::EXCL, perm),
+    };
+    let fd = rustix::fs::open(path, flags, Mode::from_raw_mode(perm))?;
+    if let OpenMode::CreateNew(perm) = mode {
+        // The umask may have cleared bits (e.g. group access): set exactly what was asked.
+        rustix::fs::fchmod(&fd, Mode::from_raw_mode(perm))?;
+    }
+    Ok(fd)
+}
+
+/// What `fstat` says about an open region file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FileStat {
+    pub size: u64,
+    pub uid: u32,
+    pub mode: u32,
+    pub is_regular: bool,
+}
+
+pub(crate) fn stat(fd: impl AsFd) -> io::Result<FileStat> {
+    let st = rustix::fs::fstat(fd)?;
+    let file_type = rustix::fs::FileType::from_raw_mode(st.st_mode);
+    Ok(FileStat {
+        size: u64::try_from(st.st_size).unwrap_or(0),
+        uid: st.st_uid,
+        mode: st.st_mode & 0o7777,
+        is_regular: file_type == rustix::fs::FileType::RegularFile,
+    })
+}
+
+/// Reserves `len` bytes of real storage (`posix_fallocate`), so that a full tmpfs fails here with
+/// `ENOSPC` instead of raising SIGBUS at the first touch of a page.
+pub(crate) fn reserve(fd: impl AsFd, len: u64) -> io::Result<()> {
+    rustix::fs::fallocate(fd, FallocateFlags::empty(), 0, len).map_err(Into::into)
+}
+
+/// Free bytes on the file system holding `fd`, for error messages.
+pub(crate) fn free_space(fd: impl AsFd) -> Option<u64> {
+    let vfs = rustix::fs::fstatvfs(fd).ok()?;
+    Some(vfs.f_bavail.saturating_mul(vfs.f_frsize))
+}
+
+/// Tries to take the exclusive writer lock. `Ok(false)` if another open file holds it.
+///
+/// `flock` locks belong to the open file description, and the kernel drops them when the last
+/// descriptor closes, which includes the death of the process by any signal.
+pub(crate) fn try_lock_exclusive(fd: impl AsFd) -> io::Result<bool> {
+    match rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether some open file description holds the exclusive writer lock of this file.
+///
+/// Takes and at once drops a shared lock on `fd` (which must not hold the writer lock itself).
+pub(crate) fn writer_lock_held(fd: impl AsFd) -> io::Result<bool> {
+    let fd = fd.as_fd();
+    match rustix::fs::flock(fd, FlockOperation::NonBlockingLockShared) {
+        Ok(()) => {
+            rustix::fs::flock(fd, FlockOperation::Unlock)?;
+            Ok(false)
+        }
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(true),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) fn unlink(path: &Path) -> io::Result<()> {
+    rustix::fs::unlink(path).map_err(Into::into)
+}
+
+pub(crate) fn pid() -> u32 {
+    rustix::process::getpid().as_raw_nonzero().get().unsigned_abs()
+}
+
+pub(crate) fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// Whether a process with this pid exists (it may belong to another user).
+pub(crate) fn pid_alive(pid: u32) -> bool {
+    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
+        return false;
+    };
+    match rustix::process::test_kill_process(pid) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::PERM,
+    }
+}
+
+/// Nanoseconds since the Unix epoch (`CLOCK_REALTIME`), comparable across processes.
+pub fn now_unix_ns() -> u64 {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// Sleeps until `word` no longer holds `expected`, a `wake` on it, or the timeout.
+///
+/// A shared (not process-private) futex: it works across processes and on read-only mappings.
+#[allow(dead_code)] // used by the journal
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
+    let ts = rustix::thread::futex::Timespec {
+        tv_sec: timeout.as_secs() as _,
+        tv_nsec: timeout.subsec_nanos() as _,
+    };
+    // EAGAIN (value changed), ETIMEDOUT and EINTR all mean "look again": the caller re-checks.
+    let _ = rustix::thread::futex::wait(
+        word,
+        rustix::thread::futex::Flags::empty(),
+        expected,
+        Some(&ts),
+    );
+}
+
+/// Wakes every waiter sleeping on `word`, in any process.
+#[allow(dead_code)] // used by the journal
+pub(crate) fn futex_wake_all(word: &AtomicU32) {
+    let _ = rustix::thread::futex::wake(word, rustix::thread::futex::Flags::empty(), u32::MAX);
+}

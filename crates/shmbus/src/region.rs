@@ -1,0 +1,646 @@
+//! Named shared-memory regions: created safely, validated on open, owned by one writer at a time.
+//!
+//! * **Create** is exclusive (`O_CREAT | O_EXCL`), sets the exact mode (0600 unless group
+//!   sharing is asked for), reserves the whole size with `posix_fallocate` (a full `/dev/shm` is
+//!   an error now, not a SIGBUS later), takes the writer lock, writes the header and publishes
+//!   it last.
+//! * **Open** maps exactly the size `fstat` reports and checks magic, version, kind, record
+//!   layout and size before anything else is read. Readers map read-only.
+//! * **One writer**: an exclusive `flock` on the region file, which the kernel drops when the
+//!   writer exits or is killed, so a new writer can take over at once.
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::error::RegionError;
+use crate::header::{self, FORMAT_VERSION, HEADER_LEN, HeaderInfo, MAGIC, Probe, RegionKind};
+use crate::mapping::Mapping;
+use crate::name::RegionName;
+use crate::os::{self, OpenMode};
+use crate::record::RecordLayout;
+
+/// Largest region shmbus creates (1 TiB).
+pub const MAX_REGION_SIZE: u64 = 1 << 40;
+
+/// How long a writer waits for the lock to be released by a short-lived liveness probe.
+const LOCK_PROBE_GRACE: Duration = Duration::from_millis(20);
+
+/// An open region: a mapped file with a validated header.
+///
+/// A writer holds the region's writer lock for as long as the `Region` lives.
+#[derive(Debug)]
+pub struct Region {
+    name: RegionName,
+    fd: OwnedFd,
+    map: Mapping,
+    header: HeaderInfo,
+    writer: bool,
+}
+
+/// Options for [`Region::create`], made by [`Region::builder`].
+#[derive(Debug, Clone)]
+pub struct RegionBuilder {
+    name: String,
+    kind: RegionKind,
+    size: u64,
+    layout: Option<(u64, String)>,
+    mode: u32,
+    flags: u32,
+    body_offset: Option<u32>,
+    populate: bool,
+}
+
+impl RegionBuilder {
+    /// The kind of region (default [`RegionKind::Raw`]).
+    pub fn kind(mut self, kind: RegionKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Total size in bytes, reserved up front.
+    pub fn size(mut self, size: u64) -> Self {
+        self.size = size;
+        self
+    }
+
+    /// The record layout the region holds, checked by every later open.
+    pub fn layout(mut self, layout: &RecordLayout) -> Self {
+        self.layout = Some((layout.fingerprint(), layout.name.to_owned()));
+        self
+    }
+
+    /// Lets the owner's group read and write the region (mode 0660 instead of 0600).
+    pub fn group_shared(mut self, yes: bool) -> Self {
+        self.mode = if yes { 0o660 } else { 0o600 };
+        self
+    }
+
+    /// Sets the exact permission bits.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode & 0o777;
+        self
+    }
+
+    /// Pre-faults every page of the mapping (keeps page faults out of latency-critical loops).
+    pub fn populate(mut self, yes: bool) -> Self {
+        self.populate = yes;
+        self
+    }
+
+    /// Creates the region and publishes its header. The caller is its writer.
+    ///
+    /// # Errors
+    ///
+    /// [`RegionError::AlreadyExists`], [`RegionError::NoSpace`], [`RegionError::SizeTooSmall`],
+    /// [`RegionError::InvalidName`], [`RegionError::PermissionDenied`] and I/O errors.
+    pub fn create(self) -> Result<Region, RegionError> {
+        let region = self.create_unpublished()?;
+        region.publish();
+        Ok(region)
+    }
+
+    /// Creates the region with its header written but not published: the kind's module
+    /// initialises its area, then calls [`Region::publish`].
+    pub(crate) fn create_unpublished(self) -> Result<Region, RegionError> {
+        let name = RegionName::parse(&self.name)?;
+        let path = name.path().to_path_buf();
+        let hdr = self.kind.header_offset();
+        let body = self.body_offset.unwrap_or((hdr + HEADER_LEN) as u32);
+        let min = u64::from(body).max((hdr + HEADER_LEN) as u64);
+        if self.size < min {
+            return Err(RegionError::SizeTooSmall {
+                kind: self.kind,
+                requested: self.size,
+                min,
+            });
+        }
+        if self.size > MAX_REGION_SIZE {
+            return Err(RegionError::SizeTooLarge {
+                requested: self.size,
+                max: MAX_REGION_SIZE,
+            });
+        }
+        let fd = os::open(&path, OpenMode::CreateNew(self.mode))
+            .map_err(|e| open_error(e, &name, "create"))?;
+        // From here on a failure must not leave a half-made region behind.
+        let cleanup = |e: RegionError| {
+            let _ = os::unlink(&path);
+            e
+        };
+        if let Err(e) = os::reserve(&fd, self.size) {
+            let free = os::free_space(&fd);
+            return Err(cleanup(match e.raw_os_error() {
+                Some(code) if code == rustix::io::Errno::NOSPC.raw_os_error() => {
+                    RegionError::NoSpace {
+                        path: path.clone(),
+                        requested: self.size,
+                        free,
+                    }
+                }
+                _ => io_error("reserve space for", &path, e),
+            }));
+        }
+        match os::try_lock_exclusive(&fd) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(RegionError::WriterBusy {
+                    path: path.clone(),
+                    pid: None,
+                });
+            }
+            Err(e) => return Err(cleanup(io_error("lock", &path, e))),
+        }
+        let map = Mapping::new(&fd, self.size as usize, true, self.populate)
+            .map_err(|e| cleanup(io_error("map", &path, e)))?;
+        let (layout, layout_name) = self.layout.unwrap_or_default();
+        let header = HeaderInfo {
+            offset: hdr,
+            magic: MAGIC,
+            version: FORMAT_VERSION,
+            kind_code: self.kind.code(),
+            header_len: HEADER_LEN as u32,
+            flags: self.flags,
+            layout,
+            layout_name,
+            total_size: self.size,
+            creator_pid: os::pid(),
+            creator_uid: os::euid(),
+            created_ns: os::now_unix_ns(),
+            writer_generation: 1,
+            writer_pid: os::pid(),
+            body_offset: body,
+        };
+        header
+            .write_unpublished(&map)
+            .expect("the header fits: size was checked against the body offset");
+        Ok(Region {
+            name,
+            fd,
+            map,
+            header,
+            writer: true,
+        })
+    }
+}
+
+/// What an opener expects of a region, made by [`Region::open_options`].
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    kind: Option<RegionKind>,
+    layout: Option<(u64, String)>,
+    writer: bool,
+    allow_foreign_owner: bool,
+    populate: bool,
+}
+
+impl OpenOptions {
+    /// Requires this kind.
+    pub fn kind(mut self, kind: RegionKind) -> Self {
+        self.kind = Some(kind);
+        self
+    }
+
+    /// Requires records of this layout.
+    pub fn layout(mut self, layout: &RecordLayout) -> Self {
+        self.layout = Some((layout.fingerprint(), layout.name.to_owned()));
+        self
+    }
+
+    /// Opens read-write and takes the writer lock.
+    pub fn writer(mut self, yes: bool) -> Self {
+        self.writer = yes;
+        self
+    }
+
+    /// Accepts a region owned by another user.
+    pub fn allow_foreign_owner(mut self, yes: bool) -> Self {
+        self.allow_foreign_owner = yes;
+        self
+    }
+
+    /// Pre-faults every page of the mapping.
+    pub fn populate(mut self, yes: bool) -> Self {
+        self.populate = yes;
+        self
+    }
+
+    /// Opens and validates the region.
+    ///
+    /// # Errors
+    ///
+    /// A distinct [`RegionError`] for each way a region can be missing, foreign, corrupt or
+    /// busy: see the variants.
+    pub fn open(&self, name: &str) -> Result<Region, RegionError> {
+        Region::open_with(name, self)
+    }
+}
+
+impl Region {
+    /// Starts creating a region named `name` (a shm name or a file path).
+    pub fn builder(name: &str) -> RegionBuilder {
+        RegionBuilder {
+            name: name.to_owned(),
+            kind: RegionKind::Raw,
+            size: 0,
+            layout: None,
+            mode: 0o600,
+            flags: 0,
+            body_offset: None,
+            populate: false,
+        }
+    }
+
+    /// Options for opening an existing region.
+    pub fn open_options() -> OpenOptions {
+        OpenOptions::default()
+    }
+
+    /// Opens any shmbus region read-only, checking magic, version and size but not kind or
+    /// layout (for tools that inspect regions).
+    ///
+    /// # Errors
+    ///
+    /// As [`OpenOptions::open`].
+    pub fn open_any(name: &str) -> Result<Region, RegionError> {
+        Self::open_with(name, &OpenOptions::default())
+    }
+
+    fn open_with(name: &str, opts: &OpenOptions) -> Result<Region, RegionError> {
+        let name = RegionName::parse(name)?;
+        let path = name.path().to_path_buf();
+        let mode = if opts.writer {
+            OpenMode::Write
+        } else {
+            OpenMode::Read
+        };
+        let fd = os::open(&path, mode).map_err(|e| open_error(e, &name, "open"))?;
+        let st = os::stat(&fd).map_err(|e| io_error("stat", &path, e))?;
+        if !st.is_regular {
+            return Err(RegionError::NotRegularFile { path });
+        }
+        let me = os::euid();
+        if st.uid != me && !opts.allow_foreign_owner {
+            return Err(RegionError::ForeignOwner {
+                path,
+                owner: st.uid,
+                me,
+            });
+        }
+        let min = (opts.kind.map_or(0, RegionKind::header_offset) + HEADER_LEN) as u64;
+        if st.size < min {
+            return Err(RegionError::Truncated {
+                path,
+                size: st.size,
+                min,
+            });
+        }
+        let len = usize::try_from(st.size).map_err(|_| RegionError::SizeTooLarge {
+            requested: st.size,
+            max: MAX_REGION_SIZE,
+        })?;
+        let map = Mapping::new(&fd, len, opts.writer, opts.populate)
+            .map_err(|e| io_error("map", &path, e))?;
+        let header = match opts.kind {
+            Some(kind) => HeaderInfo::read(&map, kind.header_offset()),
+            None => match header::probe(&map) {
+                Probe::Shmbus(h) => Some(h),
+                _ => HeaderInfo::read(&map, 0),
+            },
+        }
+        .ok_or_else(|| RegionError::Truncated {
+            path: path.clone(),
+            size: st.size,
+            min,
+        })?;
+        validate(&header, &path, st.size, opts)?;
+        let mut region = Region {
+            name,
+            fd,
+            map,
+            header,
+            writer: false,
+        };
+        if opts.writer {
+            region.take_writer_lock()?;
+        }
+        Ok(region)
+    }
+
+    fn take_writer_lock(&mut self) -> Result<(), RegionError> {
+        let path = self.name.path();
+        let start = Instant::now();
+        loop {
+            match os::try_lock_exclusive(&self.fd) {
+                Ok(true) => break,
+                Ok(false) => {
+                    // A liveness probe (`shmbus ls`, a reader checking for a dead writer) holds a
+                    // shared lock for microseconds; a real writer holds it until it exits.
+                    let pid = self.word32(header::OFF_WRITER_PID).load(Ordering::Relaxed);
+                    let alive = pid != 0 && os::pid_alive(pid);
+                    if alive || start.elapsed() > LOCK_PROBE_GRACE {
+                        return Err(RegionError::WriterBusy {
+                            path: path.to_path_buf(),
+                            pid: alive.then_some(pid),
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(e) => return Err(io_error("lock", path, e)),
+            }
+        }
+        self.writer = true;
+        let word = self.header_word64(header::OFF_WRITER_GEN);
+        let generation = word.load(Ordering::Relaxed).wrapping_add(1);
+        word.store(generation, Ordering::Relaxed);
+        self.header.writer_generation = generation;
+        self.word32(header::OFF_WRITER_PID)
+            .store(os::pid(), Ordering::Relaxed);
+        self.header.writer_pid = os::pid();
+        Ok(())
+    }
+
+    fn header_word64(&self, field: usize) -> &std::sync::atomic::AtomicU64 {
+        self.map
+            .u64_at(self.header.offset + field)
+            .expect("the header was bounds-checked on open")
+    }
+
+    fn word32(&self, field: usize) -> &std::sync::atomic::AtomicU32 {
+        self.map
+            .u32_at(self.header.offset + field)
+            .expect("the header was bounds-checked on open")
+    }
+
+    /// Makes a created region visible to readers (stores the magic last).
+    pub(crate) fn publish(&self) {
+        HeaderInfo::publish(&self.map, self.header.offset).expect("header in bounds");
+    }
+
+    /// The region's name.
+    pub fn name(&self) -> &RegionName {
+        &self.name
+    }
+
+    /// The header as read at open (writer fields updated by this process).
+    pub fn header(&self) -> &HeaderInfo {
+        &self.header
+    }
+
+    /// A fresh read of the header (writer pid and generation change over the region's life).
+    pub fn read_header(&self) -> HeaderInfo {
+        HeaderInfo::read(&self.map, self.header.offset).expect("header in bounds")
+    }
+
+    /// The region's kind.
+    pub fn kind(&self) -> Option<RegionKind> {
+        self.header.kind()
+    }
+
+    /// Size of the region in bytes.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether the region has no bytes (never true for a valid region).
+    pub fn is_empty(&self) -> bool {
+        self.map.len() == 0
+    }
+
+    /// Whether this handle holds the writer lock.
+    pub fn is_writer(&self) -> bool {
+        self.writer
+    }
+
+    /// Whether some process holds the writer lock (this one included).
+    ///
+    /// # Errors
+    ///
+    /// I/O errors of the lock probe.
+    pub fn writer_alive(&self) -> Result<bool, RegionError> {
+        if self.writer {
+            return Ok(true);
+        }
+        os::writer_lock_held(&self.fd).map_err(|e| io_error("probe the lock of", self.name.path(), e))
+    }
+
+    /// Copies `len` bytes from `offset` (for dumps); `None` if out of bounds.
+    pub fn read_bytes(&self, offset: usize, len: usize) -> Option<Vec<u8>> {
+        self.map.read_bytes(offset, len)
+    }
+
+    pub(crate) fn map(&self) -> &Mapping {
+        &self.map
+    }
+
+    /// Removes a region by name.
+    ///
+    /// Refuses while a writer holds the lock, and refuses files that are not shmbus regions,
+    /// unless `force`.
+    ///
+    /// # Errors
+    ///
+    /// [`RegionError::InUse`], [`RegionError::NotFound`], [`RegionError::BadMagic`] and the
+    /// other open errors (only when not `force`).
+    pub fn remove(name: &str, force: bool) -> Result<(), RegionError> {
+        let parsed = RegionName::parse(name)?;
+        let path = parsed.path().to_path_buf();
+        if !force {
+            let region = Self::open_options().allow_foreign_owner(true).open(name);
+            let region = match region {
+                Ok(r) => r,
+                // A region whose creator died before publishing is exactly what rm is for.
+                Err(RegionError::NotReady { .. }) => {
+                    return os::unlink(&path).map_err(|e| open_error(e, &parsed, "remove"));
+                }
+                Err(e) => return Err(e),
+            };
+            if region.writer_alive()? {
+                let pid = region.read_header().writer_pid;
+                return Err(RegionError::InUse {
+                    path,
+                    pid: (pid != 0).then_some(pid),
+                });
+            }
+        }
+        os::unlink(&path).map_err(|e| open_error(e, &parsed, "remove"))
+    }
+
+    /// Lists the shmbus regions in `dir` (`/dev/shm` for shm names).
+    ///
+    /// # Errors
+    ///
+    /// If the directory cannot be read. Files that cannot be opened are listed with their error.
+    pub fn list(dir: &Path) -> io::Result<Vec<ListEntry>> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let Ok(ft) = entry.file_type() else { continue };
+            if !ft.is_file() {
+                continue;
+            }
+            let path = entry.path();
+            let name = if dir == Path::new(crate::name::SHM_DIR) {
+                entry.file_name().to_string_lossy().into_owned()
+            } else {
+                path.to_string_lossy().into_owned()
+            };
+            out.push(ListEntry::read(name, &path));
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        if self.writer {
+            // A clean exit clears the writer pid; a killed writer leaves it, and its lock is gone.
+            let _ = self.word32(header::OFF_WRITER_PID).compare_exchange(
+                os::pid(),
+                0,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+    }
+}
+
+/// One file seen by [`Region::list`].
+#[derive(Debug, Clone)]
+pub struct ListEntry {
+    /// The name to pass to shmbus (shm name, or the path).
+    pub name: String,
+    /// The file's size.
+    pub size: u64,
+    /// The file owner's uid.
+    pub owner: u32,
+    /// What the file is.
+    pub probe: Probe,
+    /// Whether a writer holds the lock.
+    pub writer_alive: bool,
+    /// Permission bits of the file.
+    pub mode: u32,
+}
+
+impl ListEntry {
+    fn read(name: String, path: &Path) -> Self {
+        let mut entry = ListEntry {
+            name,
+            size: 0,
+            owner: 0,
+            probe: Probe::Unknown,
+            writer_alive: false,
+            mode: 0,
+        };
+        let Ok(fd) = os::open(path, OpenMode::Read) else {
+            return entry;
+        };
+        let Ok(st) = os::stat(&fd) else { return entry };
+        entry.size = st.size;
+        entry.owner = st.uid;
+        entry.mode = st.mode;
+        if st.size < HEADER_LEN as u64 || !st.is_regular {
+            return entry;
+        }
+        let Ok(len) = usize::try_from(st.size) else {
+            return entry;
+        };
+        if let Ok(map) = Mapping::new(&fd, len, false, false) {
+            entry.probe = header::probe(&map);
+        }
+        entry.writer_alive = os::writer_lock_held(&fd).unwrap_or(false);
+        entry
+    }
+}
+
+fn validate(h: &HeaderInfo, path: &Path, file_size: u64, opts: &OpenOptions) -> Result<(), RegionError> {
+    let path = path.to_path_buf();
+    if h.magic == 0 {
+        return Err(RegionError::NotReady { path });
+    }
+    if h.magic != MAGIC {
+        return Err(RegionError::BadMagic {
+            path,
+            expected: MAGIC,
+            found: h.magic,
+        });
+    }
+    if h.version != FORMAT_VERSION {
+        return Err(RegionError::VersionMismatch {
+            path,
+            expected: FORMAT_VERSION,
+            found: h.version,
+        });
+    }
+    if let Some(kind) = opts.kind {
+        if h.kind_code != kind.code() {
+            return Err(RegionError::KindMismatch {
+                path,
+                expected: kind,
+                found: h.kind_name(),
+            });
+        }
+    }
+    if let Some((fp, name)) = &opts.layout {
+        if h.layout != *fp {
+            return Err(RegionError::LayoutMismatch {
+                path,
+                expected_name: name.clone(),
+                expected: *fp,
+                found_name: h.layout_name.clone(),
+                found: h.layout,
+            });
+        }
+    }
+    if h.total_size != file_size {
+        return Err(RegionError::SizeMismatch {
+            path,
+            header_size: h.total_size,
+            file_size,
+        });
+    }
+    if h.header_len as usize != HEADER_LEN {
+        return Err(RegionError::Corrupt {
+            path,
+            what: format!("header length {} (expected {HEADER_LEN})", h.header_len),
+        });
+    }
+    let body = u64::from(h.body_offset);
+    if body < (h.offset + HEADER_LEN) as u64 && h.kind() != Some(RegionKind::Candles) || body > file_size {
+        return Err(RegionError::Corrupt {
+            path,
+            what: format!("body offset {body} outside the region ({file_size} bytes)"),
+        });
+    }
+    Ok(())
+}
+
+fn io_error(op: &'static str, path: &Path, source: io::Error) -> RegionError {
+    RegionError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn open_error(e: io::Error, name: &RegionName, op: &'static str) -> RegionError {
+    let path = name.path().to_path_buf();
+    match rustix::io::Errno::from_io_error(&e) {
+        Some(rustix::io::Errno::NOENT) => RegionError::NotFound {
+            name: name.to_string(),
+            path,
+        },
+        Some(rustix::io::Errno::EXIST) => RegionError::AlreadyExists {
+            name: name.to_string(),
+            path,
+        },
+        Some(rustix::io::Errno::LOOP) => RegionError::Symlink { path },
+        Some(rustix::io::Errno::ACCESS | rustix::io::Errno::PERM) => {
+            RegionError::PermissionDenied { op, path }
+        }
+        _ => io_error(op, &path, e),
+    }
+}

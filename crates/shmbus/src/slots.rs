@@ -1,0 +1,689 @@
+//! Slot tables: seqlock latest-value records keyed by a short string (last price per symbol).
+//!
+//! One writer publishes; any number of readers, in any process, read a consistent copy that is
+//! never torn ([`crate::seqlock`]), and can ask "has it changed since sequence `s`". A writer that
+//! dies mid-write leaves an odd sequence: readers report [`SlotError::WriterDied`] instead of
+//! spinning (the writer lock is free), and the next writer repairs the slot on open.
+//!
+//! ```
+//! use shmbus::{SlotReader, SlotWriter, TradingData};
+//! # let name = format!("/tmp/shmbus-doc-slots-{}", std::process::id());
+//! let mut writer = SlotWriter::<TradingData>::builder(&name).capacity(64).create()?;
+//! writer.put("BTCUSD", &TradingData::new(97_000.5, 3, shmbus::now_unix_ns()))?;
+//!
+//! let reader = SlotReader::<TradingData>::open(&name)?;
+//! let btc = reader.find("BTCUSD")?;
+//! let last = reader.read(btc)?.expect("written above");
+//! assert_eq!(last.value.price, 97_000.5);
+//! assert!(reader.read_if_changed(btc, last.seq)?.is_none());
+//! # drop(writer); shmbus::Region::remove(&name, true)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Layout (docs/FORMAT.md): a 64-byte table header at the body offset (capacity, stride, record
+//! size, key size, count), then `capacity` slots of `stride` bytes (a multiple of 64): sequence
+//! u64 at 0, key (32 bytes, NUL-padded UTF-8) at 8, record at 40.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::error::{RegionError, SlotError};
+use crate::header::{HEADER_LEN, RegionKind};
+use crate::record::Record;
+use crate::region::{OpenOptions, Region};
+use crate::seqlock::{self, ReadAttempt};
+
+/// Longest key in bytes.
+pub const KEY_MAX: usize = KEY_LEN - 1;
+const KEY_LEN: usize = 32;
+const TABLE_HEADER_LEN: usize = 64;
+const SLOT_SEQ: usize = 0;
+const SLOT_KEY: usize = 8;
+const SLOT_RECORD: usize = SLOT_KEY + KEY_LEN;
+// Table header fields, relative to the body offset.
+const T_CAPACITY: usize = 0;
+const T_STRIDE: usize = 4;
+const T_RECORD_SIZE: usize = 8;
+const T_KEY_LEN: usize = 12;
+const T_COUNT: usize = 16;
+
+/// Spins before a reader of a mid-write slot starts checking that the writer lives.
+const SPINS_BEFORE_CHECK: u32 = 1 << 12;
+/// How long a reader waits for a live writer to finish a write before [`SlotError::Busy`].
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The index of a slot in its table, found once by key and then used on the hot path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SlotId(u32);
+
+impl SlotId {
+    /// The slot's index.
+    pub fn index(self) -> u32 {
+        self.0
+    }
+}
+
+/// A record with the sequence number it was read at (even, > 0; bigger is newer).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Versioned<T> {
+    /// The slot's sequence: 2 × the number of writes so far.
+    pub seq: u64,
+    /// The record.
+    pub value: T,
+}
+
+/// Bytes one slot takes for records of type `T`.
+pub const fn stride_of<T>() -> usize {
+    (SLOT_RECORD + size_of::<T>()).div_ceil(64) * 64
+}
+
+const fn slots_offset() -> usize {
+    HEADER_LEN + TABLE_HEADER_LEN
+}
+
+/// Region size for a table of `capacity` slots of `T`.
+pub const fn size_for<T>(capacity: u32) -> u64 {
+    (slots_offset() + capacity as usize * stride_of::<T>()) as u64
+}
+
+const fn check_record<T: Record>() {
+    assert!(size_of::<T>() % 8 == 0, "slot records must be a multiple of 8 bytes");
+    assert!(align_of::<T>() <= 8, "slot records must be aligned to at most 8");
+    assert!(size_of::<T>() > 0, "slot records must not be empty");
+    assert!(T::LAYOUT.size as usize == size_of::<T>(), "Record::LAYOUT.size is wrong");
+}
+
+/// The table geometry, validated against the mapping once at open.
+#[derive(Debug)]
+struct Table<T> {
+    region: Region,
+    capacity: u32,
+    stride: usize,
+    timeout: Duration,
+    _record: PhantomData<fn() -> T>,
+}
+
+impl<T: Record> Table<T> {
+    fn from_region(region: Region) -> Result<Self, SlotError> {
+        const { check_record::<T>() };
+        let corrupt = |what: String| {
+            SlotError::Region(RegionError::Corrupt {
+                path: region.name().path().to_path_buf(),
+                what,
+            })
+        };
+        let body = region.header().body_offset as usize;
+        let map = region.map();
+        let field = |f: usize| map.u32_at(body + f).map(|w| w.load(Ordering::Relaxed));
+        let (Some(capacity), Some(stride), Some(record), Some(key_len)) = (
+            field(T_CAPACITY),
+            field(T_STRIDE),
+            field(T_RECORD_SIZE),
+            field(T_KEY_LEN),
+        ) else {
+            return Err(corrupt("the slot table header lies outside the region".into()));
+        };
+        if stride as usize != stride_of::<T>()
+            || record as usize != size_of::<T>()
+            || key_len as usize != KEY_LEN
+        {
+            return Err(corrupt(format!(
+                "slot geometry stride {stride}, record {record}, key {key_len} does not match \
+                 {} (stride {}, record {}, key {KEY_LEN})",
+                T::LAYOUT.name,
+                stride_of::<T>(),
+                size_of::<T>()
+            )));
+        }
+        let end = (capacity as u64)
+            .checked_mul(stride as u64)
+            .and_then(|n| n.checked_add((body + TABLE_HEADER_LEN) as u64));
+        if end.is_none_or(|end| end > region.len() as u64) {
+            return Err(corrupt(format!(
+                "{capacity} slots of {stride} bytes do not fit in {} bytes",
+                region.len()
+            )));
+        }
+        Ok(Self {
+            region,
+            capacity,
+            stride: stride as usize,
+            timeout: DEFAULT_READ_TIMEOUT,
+            _record: PhantomData,
+        })
+    }
+
+    fn body(&self) -> usize {
+        self.region.header().body_offset as usize
+    }
+
+    fn count_word(&self) -> &AtomicU32 {
+        self.region
+            .map()
+            .u32_at(self.body() + T_COUNT)
+            .expect("validated at open")
+    }
+
+    /// Slots in use, clamped to the capacity (a corrupt count cannot send us out of bounds).
+    fn len(&self) -> u32 {
+        // SYNC POINT: pairs with the Release store of the count in `register`: the keys of
+        // all slots below the count are written.
+        self.count_word().load(Ordering::Acquire).min(self.capacity)
+    }
+
+    fn slot_offset(&self, id: SlotId) -> Result<usize, SlotError> {
+        if id.0 >= self.capacity {
+            return Err(SlotError::BadSlot {
+                region: self.region.name().to_string(),
+                index: id.0,
+                count: self.capacity,
+            });
+        }
+        Ok(self.body() + TABLE_HEADER_LEN + id.0 as usize * self.stride)
+    }
+
+    fn seq_and_words(&self, id: SlotId) -> Result<(&AtomicU64, &[AtomicU64]), SlotError> {
+        let off = self.slot_offset(id)?;
+        let map = self.region.map();
+        // In bounds: the geometry was checked against the mapping at open.
+        let seq = map.u64_at(off + SLOT_SEQ).expect("validated geometry");
+        let words = map
+            .u64_slice(off + SLOT_RECORD, size_of::<T>() / 8)
+            .expect("validated geometry");
+        Ok((seq, words))
+    }
+
+    fn key(&self, id: SlotId) -> Result<String, SlotError> {
+        let off = self.slot_offset(id)?;
+        let raw = self
+            .region
+            .map()
+            .read_bytes(off + SLOT_KEY, KEY_LEN)
+            .expect("validated geometry");
+        let n = raw.iter().position(|&b| b == 0).unwrap_or(KEY_LEN);
+        Ok(String::from_utf8_lossy(&raw[..n]).into_owned())
+    }
+
+    fn keys(&self) -> Vec<(String, SlotId)> {
+        (0..self.len())
+            .map(SlotId)
+            .filter_map(|id| Some((self.key(id).ok()?, id)))
+            .collect()
+    }
+
+    fn find(&self, key: &str) -> Result<SlotId, SlotError> {
+        let raw = encode_key(key)?;
+        for i in 0..self.len() {
+            let off = self.slot_offset(SlotId(i))?;
+            let stored = self.region.map().read_bytes(off + SLOT_KEY, KEY_LEN);
+            if stored.as_deref() == Some(&raw[..]) {
+                return Ok(SlotId(i));
+            }
+        }
+        Err(SlotError::UnknownKey {
+            region: self.region.name().to_string(),
+            key: key.to_owned(),
+        })
+    }
+
+    fn sequence(&self, id: SlotId) -> Result<u64, SlotError> {
+        Ok(self.seq_and_words(id)?.0.load(Ordering::Acquire))
+    }
+
+    fn read(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotError> {
+        let (seq, words) = self.seq_and_words(id)?;
+        let mut value = T::zeroed();
+        let mut attempts = 0u32;
+        let mut waiting_since: Option<Instant> = None;
+        loop {
+            match seqlock::try_read(seq, words, bytemuck::bytes_of_mut(&mut value)) {
+                ReadAttempt::Stable(0) => return Ok(None),
+                ReadAttempt::Stable(seq) => return Ok(Some(Versioned { seq, value })),
+                attempt => {
+                    attempts += 1;
+                    if attempts < SPINS_BEFORE_CHECK {
+                        std::hint::spin_loop();
+                        continue;
+                    }
+                    // Slow path: the slot stays busy. A dead writer never finishes.
+                    if let ReadAttempt::InProgress(odd) = attempt {
+                        if !self.region.writer_alive()? && seq.load(Ordering::Acquire) == odd {
+                            return Err(SlotError::WriterDied {
+                                region: self.region.name().to_string(),
+                                key: self.key(id)?,
+                                seq: odd,
+                            });
+                        }
+                    }
+                    let since = *waiting_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > self.timeout {
+                        return Err(SlotError::Busy {
+                            region: self.region.name().to_string(),
+                            key: self.key(id)?,
+                            waited_ms: since.elapsed().as_millis() as u64,
+                        });
+                    }
+                    std::thread::yield_now();
+                    attempts = SPINS_BEFORE_CHECK / 2;
+                }
+            }
+        }
+    }
+
+    fn read_if_changed(&self, id: SlotId, since: u64) -> Result<Option<Versioned<T>>, SlotError> {
+        let (seq, _) = self.seq_and_words(id)?;
+        if seq.load(Ordering::Acquire) == since {
+            return Ok(None);
+        }
+        Ok(self.read(id)?.filter(|v| v.seq != since))
+    }
+}
+
+fn encode_key(key: &str) -> Result<[u8; KEY_LEN], SlotError> {
+    let invalid = |reason| SlotError::InvalidKey {
+        key: key.to_owned(),
+        reason,
+    };
+    if key.is_empty() {
+        return Err(invalid("a key may not be empty"));
+    }
+    if key.len() > KEY_MAX {
+        return Err(invalid("a key has at most 31 bytes"));
+    }
+    if key.contains('\0') {
+        return Err(invalid("a key may not contain NUL"));
+    }
+    let mut raw = [0u8; KEY_LEN];
+    raw[..key.len()].copy_from_slice(key.as_bytes());
+    Ok(raw)
+}
+
+/// Options for creating a slot table, made by [`SlotWriter::builder`].
+#[derive(Debug, Clone)]
+pub struct SlotTableBuilder<T> {
+    name: String,
+    size: Option<u64>,
+    capacity: u32,
+    group_shared: bool,
+    populate: bool,
+    _record: PhantomData<fn() -> T>,
+}
+
+impl<T: Record> SlotTableBuilder<T> {
+    /// Number of slots (default 1024).
+    pub fn capacity(mut self, capacity: u32) -> Self {
+        self.capacity = capacity;
+        self.size = None;
+        self
+    }
+
+    /// Total region size in bytes: the capacity is as many slots as fit.
+    pub fn size(mut self, bytes: u64) -> Self {
+        self.size = Some(bytes);
+        self
+    }
+
+    /// Mode 0660 instead of 0600.
+    pub fn group_shared(mut self, yes: bool) -> Self {
+        self.group_shared = yes;
+        self
+    }
+
+    /// Pre-faults every page.
+    pub fn populate(mut self, yes: bool) -> Self {
+        self.populate = yes;
+        self
+    }
+
+    /// Creates the table (exclusive) and returns its writer.
+    ///
+    /// # Errors
+    ///
+    /// The region's create errors; [`RegionError::SizeTooSmall`] if not one slot fits.
+    pub fn create(self) -> Result<SlotWriter<T>, SlotError> {
+        const { check_record::<T>() };
+        let size = self.size.unwrap_or(size_for::<T>(self.capacity));
+        let min = size_for::<T>(1);
+        let capacity = size.saturating_sub(slots_offset() as u64) / stride_of::<T>() as u64;
+        if size < min || capacity == 0 {
+            return Err(RegionError::SizeTooSmall {
+                kind: RegionKind::Slots,
+                requested: size,
+                min,
+            }
+            .into());
+        }
+        let capacity = u32::try_from(capacity).unwrap_or(u32::MAX);
+        let region = Region::builder(&self.name)
+            .kind(RegionKind::Slots)
+            .size(size)
+            .layout(&T::LAYOUT)
+            .group_shared(self.group_shared)
+            .populate(self.populate)
+            .create_unpublished()?;
+        let body = region.header().body_offset as usize;
+        let map = region.map();
+        for (field, v) in [
+            (T_CAPACITY, capacity),
+            (T_STRIDE, stride_of::<T>() as u32),
+            (T_RECORD_SIZE, size_of::<T>() as u32),
+            (T_KEY_LEN, KEY_LEN as u32),
+        ] {
+            map.u32_at(body + field)
+                .expect("size checked above")
+                .store(v, Ordering::Relaxed);
+        }
+        region.publish();
+        Ok(SlotWriter {
+            table: Table::from_region(region)?,
+            index: HashMap::new(),
+            repaired: 0,
+        })
+    }
+}
+
+/// The writer of a slot table. Holds the region's writer lock while it lives.
+#[derive(Debug)]
+pub struct SlotWriter<T> {
+    table: Table<T>,
+    index: HashMap<String, SlotId>,
+    repaired: u32,
+}
+
+impl<T: Record> SlotWriter<T> {
+    /// Starts creating a table named `name`.
+    pub fn builder(name: &str) -> SlotTableBuilder<T> {
+        SlotTableBuilder {
+            name: name.to_owned(),
+            size: None,
+            capacity: 1024,
+            group_shared: false,
+            populate: false,
+            _record: PhantomData,
+        }
+    }
+
+    /// Opens an existing table as its writer, repairing slots a dead writer left mid-write.
+    ///
+    /// # Errors
+    ///
+    /// The region's open errors, [`RegionError::WriterBusy`] if a writer is alive.
+    pub fn open(name: &str) -> Result<Self, SlotError> {
+        Self::open_with(name, Region::open_options())
+    }
+
+    /// As [`SlotWriter::open`] with explicit options (e.g. `populate`).
+    ///
+    /// # Errors
+    ///
+    /// As [`SlotWriter::open`].
+    pub fn open_with(name: &str, opts: OpenOptions) -> Result<Self, SlotError> {
+        let region = opts
+            .kind(RegionKind::Slots)
+            .layout(&T::LAYOUT)
+            .writer(true)
+            .open(name)?;
+        let table = Table::<T>::from_region(region)?;
+        let mut repaired = 0;
+        let zero = T::zeroed();
+        for i in 0..table.len() {
+            let (seq, words) = table.seq_and_words(SlotId(i))?;
+            let s = seq.load(Ordering::Relaxed);
+            if s & 1 == 1 {
+                // The previous writer died mid-write: the record may be torn. Publish the
+                // all-zero record (for TradingData: valid = 0) at the next even sequence.
+                seqlock::store_words(words, bytemuck::bytes_of(&zero));
+                seqlock::end_write(seq, s);
+                repaired += 1;
+            }
+        }
+        let index = table.keys().into_iter().collect();
+        Ok(Self {
+            table,
+            index,
+            repaired,
+        })
+    }
+
+    /// How many slots were repaired when this writer opened the table.
+    pub fn repaired(&self) -> u32 {
+        self.repaired
+    }
+
+    /// The slot for `key`, registering it if new.
+    ///
+    /// # Errors
+    ///
+    /// [`SlotError::InvalidKey`], [`SlotError::Full`].
+    pub fn slot(&mut self, key: &str) -> Result<SlotId, SlotError> {
+        if let Some(&id) = self.index.get(key) {
+            return Ok(id);
+        }
+        let raw = encode_key(key)?;
+        let count = self.table.len();
+        if count >= self.table.capacity {
+            return Err(SlotError::Full {
+                region: self.table.region.name().to_string(),
+                capacity: self.table.capacity,
+            });
+        }
+        let id = SlotId(count);
+        let off = self.table.slot_offset(id)?;
+        let map = self.table.region.map();
+        map.write_bytes(off + SLOT_KEY, &raw)
+            .expect("validated geometry");
+        // SYNC POINT: pairs with the Acquire load in `Table::len`: readers that see the new
+        // count see the key.
+        self.table.count_word().store(count + 1, Ordering::Release);
+        self.index.insert(key.to_owned(), id);
+        Ok(id)
+    }
+
+    /// Publishes `value` in slot `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`SlotError::BadSlot`] for an id of another table.
+    #[inline]
+    pub fn write(&mut self, id: SlotId, value: &T) -> Result<(), SlotError> {
+        let (seq, words) = self.table.seq_and_words(id)?;
+        seqlock::write(seq, words, bytemuck::bytes_of(value));
+        Ok(())
+    }
+
+    /// Publishes `value` under `key`, registering the key if new.
+    ///
+    /// # Errors
+    ///
+    /// As [`SlotWriter::slot`].
+    pub fn put(&mut self, key: &str, value: &T) -> Result<SlotId, SlotError> {
+        let id = self.slot(key)?;
+        self.write(id, value)?;
+        Ok(id)
+    }
+
+    /// Starts an in-place update of slot `id`: readers see the old value (or wait) until the
+    /// guard is dropped, which publishes the new one.
+    ///
+    /// # Errors
+    ///
+    /// [`SlotError::BadSlot`].
+    pub fn update(&mut self, id: SlotId) -> Result<SlotGuard<'_, T>, SlotError> {
+        let current = self.table.read(id)?.map_or_else(T::zeroed, |v| v.value);
+        let (seq, words) = self.table.seq_and_words(id)?;
+        let odd = seqlock::begin_write(seq);
+        Ok(SlotGuard {
+            seq,
+            words,
+            odd,
+            value: current,
+        })
+    }
+
+    /// Reads slot `id` (the writer's own view).
+    ///
+    /// # Errors
+    ///
+    /// [`SlotError::BadSlot`].
+    pub fn read(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotError> {
+        self.table.read(id)
+    }
+
+    /// Keys in use, with their slots.
+    pub fn keys(&self) -> Vec<(String, SlotId)> {
+        self.table.keys()
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> u32 {
+        self.table.capacity
+    }
+
+    /// The underlying region.
+    pub fn region(&self) -> &Region {
+        &self.table.region
+    }
+}
+
+/// An update in progress (see [`SlotWriter::update`]); publishes on drop.
+#[derive(Debug)]
+pub struct SlotGuard<'a, T: Record> {
+    seq: &'a AtomicU64,
+    words: &'a [AtomicU64],
+    odd: u64,
+    value: T,
+}
+
+impl<T: Record> std::ops::Deref for SlotGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T: Record> std::ops::DerefMut for SlotGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.value
+    }
+}
+
+impl<T: Record> Drop for SlotGuard<'_, T> {
+    fn drop(&mut self) {
+        seqlock::store_words(self.words, bytemuck::bytes_of(&self.value));
+        seqlock::end_write(self.seq, self.odd);
+    }
+}
+
+/// A reader of a slot table. Maps the region read-only; never writes to it.
+#[derive(Debug)]
+pub struct SlotReader<T> {
+    table: Table<T>,
+}
+
+impl<T: Record> SlotReader<T> {
+    /// Opens a table for reading.
+    ///
+    /// # Errors
+    ///
+    /// The region's open errors, e.g. [`RegionError::LayoutMismatch`] if the table holds
+    /// another record type.
+    pub fn open(name: &str) -> Result<Self, SlotError> {
+        Self::open_with(name, Region::open_options())
+    }
+
+    /// As [`SlotReader::open`] with explicit options (e.g. `allow_foreign_owner`).
+    ///
+    /// # Errors
+    ///
+    /// As [`SlotReader::open`].
+    pub fn open_with(name: &str, opts: OpenOptions) -> Result<Self, SlotError> {
+        let region = opts
+            .kind(RegionKind::Slots)
+            .layout(&T::LAYOUT)
+            .writer(false)
+            .open(name)?;
+        Ok(Self {
+            table: Table::from_region(region)?,
+        })
+    }
+
+    /// How long [`SlotReader::read`] waits for a live writer that keeps a slot mid-write.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.table.timeout = timeout;
+    }
+
+    /// The slot of `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`SlotError::UnknownKey`], [`SlotError::InvalidKey`].
+    pub fn find(&self, key: &str) -> Result<SlotId, SlotError> {
+        self.table.find(key)
+    }
+
+    /// A consistent copy of slot `id`, `None` if it was never written.
+    ///
+    /// # Errors
+    ///
+    /// [`SlotError::WriterDied`] if the writer died mid-write; [`SlotError::Busy`] if a live
+    /// writer keeps it mid-write past the timeout; [`SlotError::BadSlot`].
+    #[inline]
+    pub fn read(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotError> {
+        self.table.read(id)
+    }
+
+    /// A copy of slot `id` if its sequence differs from `since` (cheap when unchanged).
+    ///
+    /// # Errors
+    ///
+    /// As [`SlotReader::read`].
+    #[inline]
+    pub fn read_if_changed(&self, id: SlotId, since: u64) -> Result<Option<Versioned<T>>, SlotError> {
+        self.table.read_if_changed(id, since)
+    }
+
+    /// Reads by key.
+    ///
+    /// # Errors
+    ///
+    /// As [`SlotReader::find`] and [`SlotReader::read`].
+    pub fn get(&self, key: &str) -> Result<Option<Versioned<T>>, SlotError> {
+        self.read(self.find(key)?)
+    }
+
+    /// The current sequence of slot `id` (odd while a write is in progress).
+    ///
+    /// # Errors
+    ///
+    /// [`SlotError::BadSlot`].
+    pub fn sequence(&self, id: SlotId) -> Result<u64, SlotError> {
+        self.table.sequence(id)
+    }
+
+    /// Keys in use, with their slots.
+    pub fn keys(&self) -> Vec<(String, SlotId)> {
+        self.table.keys()
+    }
+
+    /// Number of keys in use.
+    pub fn len(&self) -> u32 {
+        self.table.len()
+    }
+
+    /// Whether no key is in use.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> u32 {
+        self.table.capacity
+    }
+
+    /// The underlying region.
+    pub fn region(&self) -> &Region {
+        &self.table.region
+    }
+}
