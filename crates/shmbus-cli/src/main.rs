@@ -1,1 +1,142 @@
-fn main(){}
+//! `shmbus`: create, list, inspect, watch and remove shared-memory regions; run the demo feed.
+
+mod demo;
+mod feed;
+mod region_cmd;
+mod size;
+mod slot_cmd;
+mod watch;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// shmbus: a shared-memory market-data bus.
+///
+/// Regions are named like POSIX shared memory (`prices` or `/prices`, living in /dev/shm) or
+/// by a file path (any name with a `/` after its first character, e.g. `./data/prices.shm`).
+#[derive(Debug, Parser)]
+#[command(name = "shmbus", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create an empty region (exclusive: fails if the name exists).
+    Create(CreateArgs),
+    /// List shmbus regions (in /dev/shm, or in DIR).
+    Ls(LsArgs),
+    /// Show a region's header (--json for machines, --hex for bytes).
+    Inspect(InspectArgs),
+    /// Remove regions (refuses while a writer is alive unless --force).
+    Rm(RmArgs),
+    /// Read and write slot tables (latest value per symbol).
+    #[command(subcommand)]
+    Slot(SlotCommand),
+    /// Publish a synthetic random-walk price feed into a slot table.
+    Feed(feed::FeedArgs),
+    /// Run the live demo: a feed process and a reader process on one slot table.
+    Demo(demo::DemoArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum KindArg {
+    /// Only the common header (for tools and tests).
+    Raw,
+    /// A seqlock slot table of TradingData records (price, timestamp, volume, valid).
+    Slots,
+}
+
+#[derive(Debug, clap::Args)]
+struct CreateArgs {
+    /// Region name (shm name or file path).
+    name: String,
+    /// What the region holds.
+    #[arg(long, value_enum)]
+    kind: KindArg,
+    /// Total size, e.g. 64K, 8M, 1G (reserved up front).
+    #[arg(long, value_parser = size::parse_size)]
+    size: u64,
+    /// Let the owner's group read and write it (mode 0660 instead of 0600).
+    #[arg(long)]
+    group: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct LsArgs {
+    /// Directory to list (default /dev/shm).
+    dir: Option<PathBuf>,
+    /// Also list files that are not shmbus regions.
+    #[arg(long)]
+    all: bool,
+    /// One JSON object per region, in an array.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct InspectArgs {
+    /// Region name (shm name or file path).
+    name: String,
+    /// Print JSON.
+    #[arg(long, conflicts_with = "hex")]
+    json: bool,
+    /// Hexdump the region's bytes (works on any file, even a corrupt one).
+    #[arg(long)]
+    hex: bool,
+    /// With --hex: first byte to dump.
+    #[arg(long, default_value_t = 0, value_parser = size::parse_size)]
+    offset: u64,
+    /// With --hex: bytes to dump.
+    #[arg(long, default_value_t = 256, value_parser = size::parse_size)]
+    len: u64,
+    /// Accept a region owned by another user.
+    #[arg(long)]
+    allow_foreign_owner: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct RmArgs {
+    /// Region names.
+    #[arg(required = true)]
+    names: Vec<String>,
+    /// Remove even with a live writer, or a file that is not a shmbus region.
+    #[arg(long, short)]
+    force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum SlotCommand {
+    /// Publish one TradingData record under SYMBOL.
+    Put(slot_cmd::PutArgs),
+    /// Print the record of SYMBOL (or of every symbol).
+    Get(slot_cmd::GetArgs),
+    /// Live table of every symbol, with update rate and write-to-read latency.
+    Watch(watch::WatchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Create(a) => region_cmd::create(&a),
+        Command::Ls(a) => region_cmd::ls(&a),
+        Command::Inspect(a) => region_cmd::inspect(&a),
+        Command::Rm(a) => region_cmd::rm(&a),
+        Command::Slot(SlotCommand::Put(a)) => slot_cmd::put(&a),
+        Command::Slot(SlotCommand::Get(a)) => slot_cmd::get(&a),
+        Command::Slot(SlotCommand::Watch(a)) => watch::run(&a),
+        Command::Feed(a) => feed::run(&a),
+        Command::Demo(a) => demo::run(&a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One clear line: the error and its causes, never a backtrace.
+            eprintln!("shmbus: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

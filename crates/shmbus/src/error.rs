@@ -18,7 +18,9 @@ pub enum RegionError {
         reason: String,
     },
     /// No region file exists under that name.
-    #[error("no region {name:?} ({path}); create it first (e.g. `shmbus create {name} --kind slots --size 64K`) or check the name")]
+    #[error(
+        "no region {name:?} ({path}); create it first (e.g. `shmbus create {name} --kind slots --size 64K`) or check the name"
+    )]
     NotFound {
         /// The region's name.
         name: String,
@@ -26,7 +28,9 @@ pub enum RegionError {
         path: PathBuf,
     },
     /// Create is exclusive and the name is taken.
-    #[error("region {name:?} already exists ({path}); open it instead, or remove it with `shmbus rm {name}`")]
+    #[error(
+        "region {name:?} already exists ({path}); open it instead, or remove it with `shmbus rm {name}`"
+    )]
     AlreadyExists {
         /// The region's name.
         name: String,
@@ -34,7 +38,9 @@ pub enum RegionError {
         path: PathBuf,
     },
     /// The final path component is a symbolic link; regions are never opened through one.
-    #[error("{path} is a symbolic link; shmbus does not follow links to regions (open the target's path instead)")]
+    #[error(
+        "{path} is a symbolic link; shmbus does not follow links to regions (open the target's path instead)"
+    )]
     Symlink {
         /// The link.
         path: PathBuf,
@@ -46,7 +52,9 @@ pub enum RegionError {
         path: PathBuf,
     },
     /// The region belongs to another user (a shared region between users must be asked for).
-    #[error("{path} belongs to uid {owner}, not to you (uid {me}); pass allow_foreign_owner / --allow-foreign-owner if you trust it")]
+    #[error(
+        "{path} belongs to uid {owner}, not to you (uid {me}); pass allow_foreign_owner / --allow-foreign-owner if you trust it"
+    )]
     ForeignOwner {
         /// The region file.
         path: PathBuf,
@@ -92,7 +100,9 @@ pub enum RegionError {
         max: u64,
     },
     /// The file is shorter than a header: truncated, or not a region at all.
-    #[error("{path} is {size} bytes, too short to be a shmbus region (a header needs {min}); it is truncated or not a region")]
+    #[error(
+        "{path} is {size} bytes, too short to be a shmbus region (a header needs {min}); it is truncated or not a region"
+    )]
     Truncated {
         /// The region file.
         path: PathBuf,
@@ -206,7 +216,9 @@ pub enum SlotError {
     #[error(transparent)]
     Region(#[from] RegionError),
     /// No slot has this key.
-    #[error("no slot {key:?} in {region}; the writer has not published it yet (list keys with `shmbus slot get {region} --list`)")]
+    #[error(
+        "no slot {key:?} in {region}; the writer has not published it yet (list the keys with `shmbus slot get {region}`)"
+    )]
     UnknownKey {
         /// The region.
         region: String,
@@ -231,7 +243,9 @@ pub enum SlotError {
     },
     /// The writer died in the middle of writing this slot: the value is lost until a new
     /// writer opens the table (which repairs it).
-    #[error("the writer of {region} died in the middle of writing slot {key:?} (sequence {seq}); a new writer repairs it on open")]
+    #[error(
+        "the writer of {region} died in the middle of writing slot {key:?} (sequence {seq}); a new writer repairs it on open"
+    )]
     WriterDied {
         /// The region.
         region: String,
@@ -242,7 +256,9 @@ pub enum SlotError {
     },
     /// A live writer kept the slot mid-write for longer than the read timeout (stopped or
     /// descheduled).
-    #[error("slot {key:?} of {region} stayed mid-write for {waited_ms} ms while its writer is alive (is the writer stopped?)")]
+    #[error(
+        "slot {key:?} of {region} stayed mid-write for {waited_ms} ms while its writer is alive (is the writer stopped?)"
+    )]
     Busy {
         /// The region.
         region: String,

@@ -237,7 +237,9 @@ pub(crate) fn probe(map: &Mapping) -> Probe {
         0
     };
     match HeaderInfo::read(map, offset) {
-        Some(h) if h.magic == MAGIC || (!qnxs && h.magic == 0 && h.version != 0) => Probe::Shmbus(h),
+        Some(h) if h.magic == MAGIC || (!qnxs && h.magic == 0 && h.version != 0) => {
+            Probe::Shmbus(h)
+        }
         _ if qnxs => Probe::ForeignQnxs,
         _ => Probe::Unknown,
     }

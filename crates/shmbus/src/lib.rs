@@ -47,9 +47,7 @@ pub mod slots;
 mod trading;
 
 pub use error::{RegionError, SlotError};
-pub use header::{
-    FORMAT_VERSION, HEADER_LEN, HeaderInfo, MAGIC, Probe, QNXS_MAGIC, RegionKind,
-};
+pub use header::{FORMAT_VERSION, HEADER_LEN, HeaderInfo, MAGIC, Probe, QNXS_MAGIC, RegionKind};
 pub use name::{RegionName, SHM_DIR};
 pub use os::now_unix_ns;
 pub use record::{Field, FieldType, Record, RecordLayout};

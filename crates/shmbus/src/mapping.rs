@@ -28,7 +28,12 @@ impl Mapping {
     ///
     /// The caller passes the length `fstat` reported, so no page of the mapping lies past the end
     /// of the file (the first cause of SIGBUS).
-    pub(crate) fn new(fd: impl AsFd, len: usize, writable: bool, populate: bool) -> io::Result<Self> {
+    pub(crate) fn new(
+        fd: impl AsFd,
+        len: usize,
+        writable: bool,
+        populate: bool,
+    ) -> io::Result<Self> {
         use std::os::fd::AsRawFd;
         let raw = fd.as_fd().as_raw_fd();
         let mut opts = MmapOptions::new();

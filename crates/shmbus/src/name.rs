@@ -123,7 +123,9 @@ mod tests {
 
     #[test]
     fn bad_names_are_refused_with_a_reason() {
-        for bad in ["", "/", "..", "/..", ".", "a b", "a\0b", "x/../y", "../x", "dir/", "ä"] {
+        for bad in [
+            "", "/", "..", "/..", ".", "a b", "a\0b", "x/../y", "../x", "dir/", "ä",
+        ] {
             match RegionName::parse(bad) {
                 Err(RegionError::InvalidName { reason, .. }) => assert!(!reason.is_empty()),
                 other => panic!("{bad:?} gave {other:?}"),

@@ -101,7 +101,10 @@ pub(crate) fn unlink(path: &Path) -> io::Result<()> {
 }
 
 pub(crate) fn pid() -> u32 {
-    rustix::process::getpid().as_raw_nonzero().get().unsigned_abs()
+    rustix::process::getpid()
+        .as_raw_nonzero()
+        .get()
+        .unsigned_abs()
 }
 
 pub(crate) fn euid() -> u32 {
@@ -110,7 +113,10 @@ pub(crate) fn euid() -> u32 {
 
 /// Whether a process with this pid exists (it may belong to another user).
 pub(crate) fn pid_alive(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return false;
     };
     match rustix::process::test_kill_process(pid) {

@@ -209,7 +209,10 @@ mod tests {
     fn consistency_catches_overlap_and_overflow() {
         assert!(A.is_consistent());
         const OVERLAP: RecordLayout = RecordLayout {
-            fields: &[Field::new("a", FieldType::U64, 0), Field::new("b", FieldType::U32, 4)],
+            fields: &[
+                Field::new("a", FieldType::U64, 0),
+                Field::new("b", FieldType::U32, 4),
+            ],
             ..A
         };
         assert!(!OVERLAP.is_consistent());

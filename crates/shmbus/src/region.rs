@@ -423,7 +423,8 @@ impl Region {
         if self.writer {
             return Ok(true);
         }
-        os::writer_lock_held(&self.fd).map_err(|e| io_error("probe the lock of", self.name.path(), e))
+        os::writer_lock_held(&self.fd)
+            .map_err(|e| io_error("probe the lock of", self.name.path(), e))
     }
 
     /// Copies `len` bytes from `offset` (for dumps); `None` if out of bounds.
@@ -556,7 +557,12 @@ impl ListEntry {
     }
 }
 
-fn validate(h: &HeaderInfo, path: &Path, file_size: u64, opts: &OpenOptions) -> Result<(), RegionError> {
+fn validate(
+    h: &HeaderInfo,
+    path: &Path,
+    file_size: u64,
+    opts: &OpenOptions,
+) -> Result<(), RegionError> {
     let path = path.to_path_buf();
     if h.magic == 0 {
         return Err(RegionError::NotReady { path });
@@ -609,7 +615,9 @@ fn validate(h: &HeaderInfo, path: &Path, file_size: u64, opts: &OpenOptions) -> 
         });
     }
     let body = u64::from(h.body_offset);
-    if body < (h.offset + HEADER_LEN) as u64 && h.kind() != Some(RegionKind::Candles) || body > file_size {
+    if body < (h.offset + HEADER_LEN) as u64 && h.kind() != Some(RegionKind::Candles)
+        || body > file_size
+    {
         return Err(RegionError::Corrupt {
             path,
             what: format!("body offset {body} outside the region ({file_size} bytes)"),

@@ -89,10 +89,19 @@ pub const fn size_for<T>(capacity: u32) -> u64 {
 }
 
 const fn check_record<T: Record>() {
-    assert!(size_of::<T>() % 8 == 0, "slot records must be a multiple of 8 bytes");
-    assert!(align_of::<T>() <= 8, "slot records must be aligned to at most 8");
+    assert!(
+        size_of::<T>() % 8 == 0,
+        "slot records must be a multiple of 8 bytes"
+    );
+    assert!(
+        align_of::<T>() <= 8,
+        "slot records must be aligned to at most 8"
+    );
     assert!(size_of::<T>() > 0, "slot records must not be empty");
-    assert!(T::LAYOUT.size as usize == size_of::<T>(), "Record::LAYOUT.size is wrong");
+    assert!(
+        T::LAYOUT.size as usize == size_of::<T>(),
+        "Record::LAYOUT.size is wrong"
+    );
 }
 
 /// The table geometry, validated against the mapping once at open.
@@ -123,7 +132,9 @@ impl<T: Record> Table<T> {
             field(T_RECORD_SIZE),
             field(T_KEY_LEN),
         ) else {
-            return Err(corrupt("the slot table header lies outside the region".into()));
+            return Err(corrupt(
+                "the slot table header lies outside the region".into(),
+            ));
         };
         if stride as usize != stride_of::<T>()
             || record as usize != size_of::<T>()
@@ -640,7 +651,11 @@ impl<T: Record> SlotReader<T> {
     ///
     /// As [`SlotReader::read`].
     #[inline]
-    pub fn read_if_changed(&self, id: SlotId, since: u64) -> Result<Option<Versioned<T>>, SlotError> {
+    pub fn read_if_changed(
+        &self,
+        id: SlotId,
+        since: u64,
+    ) -> Result<Option<Versioned<T>>, SlotError> {
         self.table.read_if_changed(id, since)
     }
 

@@ -1,0 +1,41 @@
+# shmbus: the two commands a newcomer needs are `make demo` and `make test`.
+# Both install what they need on a fresh machine (see scripts/setup.sh).
+
+CARGO ?= cargo
+DEMO_SECONDS ?= 10
+export DEMO_SECONDS
+
+.PHONY: demo test setup build fmt-check clippy test-rust test-loom doc bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	$(CARGO) build --release -p shmbus-cli
+
+demo: build
+	./target/release/shmbus demo --seconds $(DEMO_SECONDS)
+
+test: setup fmt-check clippy test-rust test-loom doc
+	@echo "make test: all checks passed"
+
+fmt-check:
+	bash scripts/ci/fmt.sh
+
+clippy:
+	bash scripts/ci/clippy.sh
+
+test-rust:
+	bash scripts/ci/test.sh
+
+test-loom:
+	bash scripts/ci/loom.sh
+
+doc:
+	bash scripts/ci/doc.sh
+
+bench:
+	$(CARGO) bench -p shmbus --bench slots
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,353 @@
+//! `shmbus create | ls | inspect | rm`.
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+use shmbus::{
+    HeaderInfo, Probe, Region, RegionError, RegionKind, RegionName, SlotReader, SlotWriter,
+    TradingData,
+};
+
+use crate::size::{human_age, human_size};
+use crate::{CreateArgs, InspectArgs, KindArg, LsArgs, RmArgs};
+
+pub fn create(a: &CreateArgs) -> Result<()> {
+    let (kind, detail) = match a.kind {
+        KindArg::Raw => {
+            Region::builder(&a.name)
+                .kind(RegionKind::Raw)
+                .size(a.size)
+                .group_shared(a.group)
+                .create()?;
+            ("raw", String::new())
+        }
+        KindArg::Slots => {
+            let w = SlotWriter::<TradingData>::builder(&a.name)
+                .size(a.size)
+                .group_shared(a.group)
+                .create()?;
+            ("slots", format!(", {} TradingData slots", w.capacity()))
+        }
+    };
+    let path = RegionName::parse(&a.name)?.path().display().to_string();
+    println!(
+        "created {kind} region {} ({}, {}{detail}) at {path}",
+        a.name,
+        human_size(a.size),
+        if a.group { "mode 0660" } else { "mode 0600" },
+    );
+    Ok(())
+}
+
+/// User name of a uid, from /etc/passwd (the uid as text if unknown).
+fn user_name(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                let id: u32 = f.nth(1)?.parse().ok()?;
+                (id == uid).then(|| name.to_owned())
+            })
+        })
+        .unwrap_or_else(|| uid.to_string())
+}
+
+fn age_secs(h: &HeaderInfo) -> u64 {
+    shmbus::now_unix_ns().saturating_sub(h.created_ns) / 1_000_000_000
+}
+
+/// "pid 123 (alive)", "pid 123 (dead)", "alive", or "-".
+fn writer_text(pid: u32, alive: bool) -> String {
+    match (pid, alive) {
+        (0, true) => "alive".into(),
+        (0, false) => "-".into(),
+        (p, true) => format!("pid {p} (alive)"),
+        (p, false) => format!("pid {p} (dead)"),
+    }
+}
+
+pub fn ls(a: &LsArgs) -> Result<()> {
+    let dir = a.dir.as_deref().unwrap_or(Path::new(shmbus::SHM_DIR));
+    let entries = Region::list(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    let mut rows = Vec::new();
+    let mut json_rows = Vec::new();
+    for e in &entries {
+        let (kind, record, writer, age, header) = match &e.probe {
+            Probe::Shmbus(h) if h.magic == shmbus::MAGIC => (
+                h.kind_name(),
+                h.layout_name.clone(),
+                writer_text(h.writer_pid, e.writer_alive),
+                human_age(age_secs(h)),
+                Some(h),
+            ),
+            Probe::Shmbus(_) => (
+                "unpublished".into(),
+                String::new(),
+                writer_text(0, e.writer_alive),
+                "-".into(),
+                None,
+            ),
+            Probe::ForeignQnxs => (
+                "candles (QNXS, foreign)".into(),
+                String::new(),
+                "-".into(),
+                "-".into(),
+                None,
+            ),
+            Probe::Unknown if a.all => (
+                "not shmbus".into(),
+                String::new(),
+                "-".into(),
+                "-".into(),
+                None,
+            ),
+            Probe::Unknown => continue,
+        };
+        json_rows.push(json!({
+            "name": e.name,
+            "kind": kind,
+            "size": e.size,
+            "record": record,
+            "owner_uid": e.owner,
+            "owner": user_name(e.owner),
+            "mode": format!("{:04o}", e.mode),
+            "writer_pid": header.map_or(0, |h| h.writer_pid),
+            "writer_alive": e.writer_alive,
+            "created_ns": header.map_or(0, |h| h.created_ns),
+        }));
+        rows.push([
+            e.name.clone(),
+            kind,
+            human_size(e.size),
+            if record.is_empty() {
+                "-".into()
+            } else {
+                record
+            },
+            user_name(e.owner),
+            writer,
+            age,
+        ]);
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&Value::Array(json_rows))?
+        );
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("no shmbus regions in {}", dir.display());
+        return Ok(());
+    }
+    let head = ["NAME", "KIND", "SIZE", "RECORD", "OWNER", "WRITER", "AGE"];
+    let widths: Vec<usize> = (0..head.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([head[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let print = |cells: &[String]| {
+        let line: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    };
+    print(&head.map(String::from));
+    for r in &rows {
+        print(r);
+    }
+    Ok(())
+}
+
+fn header_json(h: &HeaderInfo, region: &Region, writer_alive: bool) -> Value {
+    json!({
+        "name": region.name().as_str(),
+        "path": region.name().path(),
+        "magic": format!("{:#018x}", h.magic),
+        "version": h.version,
+        "kind": h.kind_name(),
+        "kind_code": h.kind_code,
+        "header_offset": h.offset,
+        "header_len": h.header_len,
+        "flags": h.flags,
+        "layout_fingerprint": format!("{:#018x}", h.layout),
+        "layout_name": h.layout_name,
+        "total_size": h.total_size,
+        "creator_pid": h.creator_pid,
+        "creator_uid": h.creator_uid,
+        "created_ns": h.created_ns,
+        "writer_generation": h.writer_generation,
+        "writer_pid": h.writer_pid,
+        "writer_alive": writer_alive,
+        "body_offset": h.body_offset,
+    })
+}
+
+pub fn inspect(a: &InspectArgs) -> Result<()> {
+    if a.hex {
+        return hexdump(&a.name, a.offset, a.len);
+    }
+    let region = Region::open_options()
+        .allow_foreign_owner(a.allow_foreign_owner)
+        .open(&a.name)
+        .map_err(|e| match e {
+            RegionError::NotFound { .. }
+            | RegionError::InvalidName { .. }
+            | RegionError::Symlink { .. } => e.into(),
+            e => anyhow::anyhow!(
+                "{e} (`shmbus inspect {} --hex` shows the raw bytes)",
+                a.name
+            ),
+        })?;
+    let h = region.read_header();
+    let alive = region.writer_alive()?;
+    let mut doc = header_json(&h, &region, alive);
+    let slots = if h.kind() == Some(RegionKind::Slots)
+        && h.layout == <TradingData as shmbus::Record>::LAYOUT.fingerprint()
+    {
+        let r = SlotReader::<TradingData>::open_with(
+            &a.name,
+            Region::open_options().allow_foreign_owner(a.allow_foreign_owner),
+        )?;
+        let keys: Vec<String> = r.keys().into_iter().map(|(k, _)| k).collect();
+        doc["slots"] = json!({ "capacity": r.capacity(), "in_use": r.len(), "keys": keys });
+        Some((r.capacity(), keys))
+    } else {
+        None
+    };
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    println!(
+        "region       {} ({})",
+        region.name(),
+        region.name().path().display()
+    );
+    println!("kind         {} (code {})", h.kind_name(), h.kind_code);
+    println!(
+        "format       version {}, magic {:#018x}, header {} bytes at offset {}",
+        h.version, h.magic, h.header_len, h.offset
+    );
+    println!(
+        "size         {} ({} bytes)",
+        human_size(h.total_size),
+        h.total_size
+    );
+    if !h.layout_name.is_empty() || h.layout != 0 {
+        println!("record       {} (layout {:#018x})", h.layout_name, h.layout);
+    }
+    println!(
+        "created      {} ago by pid {} (uid {}, {})",
+        human_age(age_secs(&h)),
+        h.creator_pid,
+        h.creator_uid,
+        user_name(h.creator_uid)
+    );
+    println!(
+        "writer       {} (generation {})",
+        writer_text(h.writer_pid, alive),
+        h.writer_generation
+    );
+    println!("body         at offset {}", h.body_offset);
+    if let Some((capacity, keys)) = slots {
+        println!(
+            "slots        {} of {} in use{}{}",
+            keys.len(),
+            capacity,
+            if keys.is_empty() { "" } else { ": " },
+            keys.join(" ")
+        );
+    }
+    Ok(())
+}
+
+/// `xxd`-style dump of the file's bytes; works on files that are not valid regions.
+fn hexdump(name: &str, offset: u64, len: u64) -> Result<()> {
+    let parsed = RegionName::parse(name)?;
+    let path = parsed.path();
+    let meta = std::fs::symlink_metadata(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    anyhow::ensure!(
+        !meta.file_type().is_symlink(),
+        "{} is a symbolic link; dump its target instead",
+        path.display()
+    );
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut buf = Vec::new();
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(offset))?;
+    f.take(len).read_to_end(&mut buf)?;
+    println!(
+        "{} ({} bytes), bytes {}..{}",
+        path.display(),
+        meta.len(),
+        offset,
+        offset + buf.len() as u64
+    );
+    for (i, chunk) in buf.chunks(16).enumerate() {
+        let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+        let ascii: String = chunk
+            .iter()
+            .map(|&b| {
+                if b.is_ascii_graphic() || b == b' ' {
+                    b as char
+                } else {
+                    '.'
+                }
+            })
+            .collect();
+        println!(
+            "{:08x}: {:<47}  {ascii}",
+            offset + i as u64 * 16,
+            hex.join(" ")
+        );
+    }
+    Ok(())
+}
+
+/// Removes one region; a file that is not a valid region needs --force, and says so.
+fn remove(name: &str, force: bool) -> Result<()> {
+    Region::remove(name, force).map_err(|e| match e {
+        RegionError::BadMagic { .. }
+        | RegionError::Truncated { .. }
+        | RegionError::VersionMismatch { .. }
+        | RegionError::SizeMismatch { .. }
+        | RegionError::Corrupt { .. } => anyhow::anyhow!("{e}; pass --force to remove it anyway"),
+        e => e.into(),
+    })
+}
+
+pub fn rm(a: &RmArgs) -> Result<()> {
+    if let [name] = a.names.as_slice() {
+        remove(name, a.force)?;
+        println!("removed {name}");
+        return Ok(());
+    }
+    let mut failed = 0;
+    for name in &a.names {
+        match remove(name, a.force) {
+            Ok(()) => println!("removed {name}"),
+            Err(e) => {
+                eprintln!("shmbus: error: {e}");
+                failed += 1;
+            }
+        }
+    }
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} of {} regions not removed",
+        a.names.len()
+    );
+    Ok(())
+}

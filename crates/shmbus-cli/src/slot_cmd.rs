@@ -1,0 +1,134 @@
+//! `shmbus slot put | get`.
+
+use anyhow::Result;
+use serde_json::json;
+use shmbus::{RegionError, SlotError, SlotReader, SlotWriter, TradingData, Versioned};
+
+use crate::size::human_ns;
+
+#[derive(Debug, clap::Args)]
+pub struct PutArgs {
+    /// Slot table name.
+    name: String,
+    /// Symbol (the slot's key, at most 31 bytes).
+    symbol: String,
+    /// Price.
+    #[arg(long, allow_negative_numbers = true)]
+    price: f64,
+    /// Volume.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    volume: i32,
+    /// Timestamp in ns since the Unix epoch (default: now).
+    #[arg(long)]
+    timestamp: Option<u64>,
+    /// Publish the record with valid = 0.
+    #[arg(long)]
+    invalid: bool,
+    /// Create the table (1024 slots) if it does not exist.
+    #[arg(long)]
+    create: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GetArgs {
+    /// Slot table name.
+    name: String,
+    /// Symbol; every symbol when left out.
+    symbol: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Accept a region owned by another user.
+    #[arg(long)]
+    allow_foreign_owner: bool,
+}
+
+pub fn put(a: &PutArgs) -> Result<()> {
+    let mut writer = match SlotWriter::<TradingData>::open(&a.name) {
+        Err(SlotError::Region(RegionError::NotFound { .. })) if a.create => {
+            SlotWriter::<TradingData>::builder(&a.name).create()?
+        }
+        other => other?,
+    };
+    let mut rec = TradingData::new(
+        a.price,
+        a.volume,
+        a.timestamp.unwrap_or_else(shmbus::now_unix_ns),
+    );
+    if a.invalid {
+        rec.valid = 0;
+    }
+    let id = writer.put(&a.symbol, &rec)?;
+    let seq = writer.read(id)?.map_or(0, |v| v.seq);
+    println!(
+        "{} {} = {} x {} (seq {seq}{})",
+        a.name,
+        a.symbol,
+        rec.price,
+        rec.volume,
+        if a.invalid { ", invalid" } else { "" }
+    );
+    Ok(())
+}
+
+pub fn record_json(symbol: &str, v: Option<&Versioned<TradingData>>) -> serde_json::Value {
+    match v {
+        Some(v) => json!({
+            "symbol": symbol,
+            "seq": v.seq,
+            "price": v.value.price,
+            "volume": v.value.volume,
+            "timestamp": v.value.timestamp,
+            "valid": v.value.is_valid(),
+        }),
+        None => json!({ "symbol": symbol, "seq": 0, "written": false }),
+    }
+}
+
+pub fn get(a: &GetArgs) -> Result<()> {
+    let opts = shmbus::Region::open_options().allow_foreign_owner(a.allow_foreign_owner);
+    let reader = SlotReader::<TradingData>::open_with(&a.name, opts)?;
+    let keys = match &a.symbol {
+        Some(s) => vec![(s.clone(), reader.find(s)?)],
+        None => reader.keys(),
+    };
+    let mut out = Vec::new();
+    for (key, id) in keys {
+        out.push((key, reader.read(id)?));
+    }
+    if a.json {
+        let docs: Vec<_> = out
+            .iter()
+            .map(|(k, v)| record_json(k, v.as_ref()))
+            .collect();
+        let doc = if a.symbol.is_some() {
+            docs[0].clone()
+        } else {
+            serde_json::Value::Array(docs)
+        };
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    if out.is_empty() {
+        println!("{}: no symbols yet", a.name);
+    }
+    let now = shmbus::now_unix_ns();
+    for (key, v) in out {
+        match v {
+            Some(v) => println!(
+                "{key:<12} {:>14.4} x {:<8} {:<7} age {:<10} seq {}",
+                v.value.price,
+                v.value.volume,
+                if v.value.is_valid() {
+                    "valid"
+                } else {
+                    "INVALID"
+                },
+                human_ns(now.saturating_sub(v.value.timestamp)),
+                v.seq
+            ),
+            None => println!("{key:<12} (never written)"),
+        }
+    }
+    Ok(())
+}
