@@ -5,7 +5,7 @@ CARGO ?= cargo
 DEMO_SECONDS ?= 10
 export DEMO_SECONDS
 
-.PHONY: demo test setup build fmt-check clippy test-rust test-loom doc bench clean
+.PHONY: demo test setup build fmt-check clippy test-rust test-readme test-loom doc bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -16,7 +16,7 @@ build: setup
 demo: build
 	./target/release/shmbus demo --seconds $(DEMO_SECONDS)
 
-test: setup fmt-check clippy test-rust test-loom doc
+test: setup fmt-check clippy test-rust test-readme test-loom doc
 	@echo "make test: all checks passed"
 
 fmt-check:
@@ -27,6 +27,9 @@ clippy:
 
 test-rust:
 	bash scripts/ci/test.sh
+
+test-readme:
+	bash scripts/ci/readme.sh
 
 test-loom:
 	bash scripts/ci/loom.sh

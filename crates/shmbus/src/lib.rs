@@ -55,3 +55,8 @@ pub use region::{ListEntry, MAX_REGION_SIZE, OpenOptions, Region, RegionBuilder}
 #[cfg(not(loom))]
 pub use slots::{SlotGuard, SlotId, SlotReader, SlotWriter, Versioned};
 pub use trading::TradingData;
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -143,7 +143,13 @@ mod loom_tests {
             store_words(dst, src);
             seq.store(odd.wrapping_add(1), Ordering::Relaxed);
         }
-        let caught = std::panic::catch_unwind(|| model(broken)).is_err();
-        assert!(caught, "loom did not catch the broken seqlock");
+        let err = std::panic::catch_unwind(|| model(broken))
+            .expect_err("loom did not catch the broken seqlock");
+        let msg = err
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| err.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_default();
+        assert!(msg.contains("torn or stale"), "failed for another reason: {msg}");
     }
 }
