@@ -1,4 +1,4 @@
 #!/usr/bin/env bash
 set -euo pipefail
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 echo "clippy: clean"

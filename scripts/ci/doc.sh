@@ -1,4 +1,4 @@
 #!/usr/bin/env bash
 set -euo pipefail
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 echo "doc: clean"

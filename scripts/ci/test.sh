@@ -2,4 +2,4 @@
 # All Rust tests: unit, integration (real processes), doc tests. Release mode: the cross-process
 # tests hammer slots millions of times.
 set -euo pipefail
-cargo test --workspace --release
+cargo test --workspace --release --all-features

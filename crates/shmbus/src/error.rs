@@ -278,3 +278,90 @@ pub enum SlotError {
         count: u32,
     },
 }
+
+/// Why a journal operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// Opening, creating or locking a region failed.
+    #[error(transparent)]
+    Region(#[from] RegionError),
+    /// The message is larger than this journal accepts.
+    #[error(
+        "message of {len} bytes is larger than the maximum of {max} bytes for {journal} (a quarter of its data area, at most 1 GiB); create the journal with a larger --size / --segment-size"
+    )]
+    MessageTooLarge {
+        /// The journal.
+        journal: String,
+        /// The message's length.
+        len: usize,
+        /// The largest message allowed.
+        max: usize,
+    },
+    /// The uncommitted batch no longer fits in the ring.
+    #[error(
+        "the uncommitted batch of {journal} would overwrite itself ({pending} bytes pending in a {capacity}-byte ring); commit more often"
+    )]
+    BatchTooLarge {
+        /// The journal.
+        journal: String,
+        /// Bytes appended since the last commit.
+        pending: u64,
+        /// The ring's data area.
+        capacity: u64,
+    },
+    /// The reader was lapped by the writer (ring), or the segments it needed were removed by
+    /// retention: `lost` messages are gone. The reader has moved to the oldest message still
+    /// available, `resume_seq`.
+    #[error(
+        "reader of {journal} was overrun: {lost} messages lost (sequences {expected_seq}..{resume_seq}); it resumes at sequence {resume_seq}"
+    )]
+    Overrun {
+        /// The journal.
+        journal: String,
+        /// Messages lost.
+        lost: u64,
+        /// The sequence the reader expected.
+        expected_seq: u64,
+        /// Where the reader resumes.
+        resume_seq: u64,
+    },
+    /// A frame is malformed: the journal was corrupted.
+    #[error("corrupt frame in {journal} at position {position}: {what}")]
+    Corrupt {
+        /// The journal.
+        journal: String,
+        /// Logical position of the frame.
+        position: u64,
+        /// What is wrong.
+        what: String,
+    },
+    /// The sequence asked for is no longer stored.
+    #[error("sequence {seq} is no longer in {journal} (the oldest is {oldest})")]
+    TooOld {
+        /// The journal.
+        journal: String,
+        /// The sequence asked for.
+        seq: u64,
+        /// The oldest sequence available.
+        oldest: u64,
+    },
+    /// The sequence asked for has not been written yet.
+    #[error("sequence {seq} is not in {journal} yet (the next one will be {next})")]
+    NotYet {
+        /// The journal.
+        journal: String,
+        /// The sequence asked for.
+        seq: u64,
+        /// The next sequence the writer will append.
+        next: u64,
+    },
+    /// The journal directory or one of its segments is unusable.
+    #[error("journal {journal}: {what}")]
+    Layout {
+        /// The journal.
+        journal: String,
+        /// What is wrong.
+        what: String,
+    },
+}

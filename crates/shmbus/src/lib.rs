@@ -26,7 +26,9 @@
 //! * [`Record`], [`RecordLayout`], [`Field`], [`FieldType`]: plain-data records and layout
 //!   fingerprints.
 //! * [`TradingData`]: the 24-byte record of seed 001.
-//! * [`RegionError`], [`SlotError`]: typed errors.
+//! * [`journal`]: the append-only message log ([`journal::JournalWriter`],
+//!   [`journal::JournalReader`]).
+//! * [`RegionError`], [`SlotError`], [`JournalError`]: typed errors.
 //!
 //! The byte layout of every region kind is in `docs/FORMAT.md`.
 
@@ -35,6 +37,8 @@ compile_error!("shmbus regions are little-endian; big-endian targets are not sup
 
 mod error;
 mod header;
+#[cfg(not(loom))]
+pub mod journal;
 mod mapping;
 mod name;
 mod os;
@@ -46,7 +50,7 @@ pub mod seqlock;
 pub mod slots;
 mod trading;
 
-pub use error::{RegionError, SlotError};
+pub use error::{JournalError, RegionError, SlotError};
 pub use header::{FORMAT_VERSION, HEADER_LEN, HeaderInfo, MAGIC, Probe, QNXS_MAGIC, RegionKind};
 pub use name::{RegionName, SHM_DIR};
 pub use os::now_unix_ns;

@@ -4,6 +4,11 @@
 //! `AtomicU8`), so two processes touching the same bytes never form a data race in Rust's
 //! sense. Every offset is checked against the mapping's length and the word's alignment, so an
 //! offset read from a region that another process corrupted yields `None`, never a wild pointer.
+//!
+//! One exception, for speed: the journal writer copies payloads into (and hands out `&mut [u8]`
+//! to) the uncommitted part of its data area with [`Mapping::bytes_mut`]. Readers never read
+//! that part before it is committed (persisted journals), or read it with atomic loads and
+//! discard what they read if the writer lapped them (ring journals); see `journal/mod.rs`.
 
 use std::io;
 use std::os::fd::AsFd;
@@ -34,10 +39,21 @@ impl Mapping {
         writable: bool,
         populate: bool,
     ) -> io::Result<Self> {
+        Self::new_at(fd, 0, len, writable, populate)
+    }
+
+    /// Maps `len` bytes of `fd` from `offset` (a multiple of the page size).
+    pub(crate) fn new_at(
+        fd: impl AsFd,
+        offset: u64,
+        len: usize,
+        writable: bool,
+        populate: bool,
+    ) -> io::Result<Self> {
         use std::os::fd::AsRawFd;
         let raw = fd.as_fd().as_raw_fd();
         let mut opts = MmapOptions::new();
-        opts.len(len);
+        opts.offset(offset).len(len);
         if populate {
             opts.populate();
         }
@@ -116,6 +132,33 @@ impl Mapping {
         let p = self.checked(off, 1, len, 1)?;
         // SAFETY: as in `u64_at`, for `len` bytes (alignment 1), all inside the mapping.
         Some(unsafe { std::slice::from_raw_parts(p.cast::<AtomicU8>(), len) })
+    }
+
+    /// Copies `out.len()` 64-bit words from `off` (8-aligned) with `Relaxed` atomic loads.
+    pub(crate) fn copy_words(&self, off: usize, out: &mut [u64]) -> Option<()> {
+        let src = self.u64_slice(off, out.len())?;
+        for (o, w) in out.iter_mut().zip(src) {
+            *o = w.load(Ordering::Relaxed);
+        }
+        Some(())
+    }
+
+    /// The bytes `[off, off + len)` for writing, or `None` if out of bounds or read-only.
+    ///
+    /// # Safety
+    ///
+    /// For as long as the returned slice lives, no other reference to these bytes may be used
+    /// in this process, and no other process may access them except with atomic loads whose
+    /// result it discards (the journal's uncommitted tail, owned by the writer-lock holder).
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn bytes_mut(&self, off: usize, len: usize) -> Option<&mut [u8]> {
+        if !self.writable() {
+            return None;
+        }
+        let p = self.checked(off, 1, len, 1)?;
+        // SAFETY: in bounds of a writable mapping that lives as long as `&self` (checked above);
+        // exclusivity is the caller's contract (see # Safety).
+        Some(unsafe { std::slice::from_raw_parts_mut(p.cast_mut(), len) })
     }
 
     /// Copies `len` bytes from `off` out of the mapping.

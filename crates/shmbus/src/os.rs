@@ -44,6 +44,8 @@ pub(crate) struct FileStat {
     pub uid: u32,
     pub mode: u32,
     pub is_regular: bool,
+    pub dev: u64,
+    pub ino: u64,
 }
 
 pub(crate) fn stat(fd: impl AsFd) -> io::Result<FileStat> {
@@ -54,6 +56,8 @@ pub(crate) fn stat(fd: impl AsFd) -> io::Result<FileStat> {
         uid: st.st_uid,
         mode: st.st_mode & 0o7777,
         is_regular: file_type == rustix::fs::FileType::RegularFile,
+        dev: st.st_dev,
+        ino: st.st_ino,
     })
 }
 
@@ -96,6 +100,16 @@ pub(crate) fn writer_lock_held(fd: impl AsFd) -> io::Result<bool> {
     }
 }
 
+/// Opens a directory (never through a symlink), for its writer lock and listing.
+pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(Into::into)
+}
+
 pub(crate) fn unlink(path: &Path) -> io::Result<()> {
     rustix::fs::unlink(path).map_err(Into::into)
 }
@@ -136,7 +150,6 @@ pub fn now_unix_ns() -> u64 {
 /// Sleeps until `word` no longer holds `expected`, a `wake` on it, or the timeout.
 ///
 /// A shared (not process-private) futex: it works across processes and on read-only mappings.
-#[allow(dead_code)] // used by the journal
 pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
     let ts = rustix::thread::futex::Timespec {
         tv_sec: timeout.as_secs() as _,
@@ -152,7 +165,6 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
 }
 
 /// Wakes every waiter sleeping on `word`, in any process.
-#[allow(dead_code)] // used by the journal
 pub(crate) fn futex_wake_all(word: &AtomicU32) {
     let _ = rustix::thread::futex::wake(word, rustix::thread::futex::Flags::empty(), u32::MAX);
 }

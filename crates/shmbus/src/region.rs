@@ -436,6 +436,24 @@ impl Region {
         &self.map
     }
 
+    /// Maps `len` bytes from `offset` (page-aligned) read-write, through a second descriptor
+    /// opened on the same file (checked by device and inode): how a read-only reader gets the
+    /// journal's doorbell page. Fails if this process may not write the file.
+    pub(crate) fn map_writable_page(&self, offset: u64, len: usize) -> io::Result<Mapping> {
+        let fd = os::open(self.name.path(), OpenMode::Write)?;
+        let (a, b) = (os::stat(&fd)?, os::stat(&self.fd)?);
+        if (a.dev, a.ino) != (b.dev, b.ino) {
+            return Err(io::Error::other("the region file was replaced"));
+        }
+        Mapping::new_at(&fd, offset, len, true, false)
+    }
+
+    pub(crate) fn builder_with_body(name: &str, body_offset: u32) -> RegionBuilder {
+        let mut b = Self::builder(name);
+        b.body_offset = Some(body_offset);
+        b
+    }
+
     /// Removes a region by name.
     ///
     /// Refuses while a writer holds the lock, and refuses files that are not shmbus regions,

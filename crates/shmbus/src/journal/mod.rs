@@ -1,0 +1,62 @@
+//! The journal: an append-only log of framed messages with commit, many independent readers,
+//! forward and backward iteration, seek by sequence, blocking and async waiting, persistence
+//! with retention, and a ring mode for market data.
+//!
+//! ```
+//! use shmbus::journal::{JournalReader, JournalWriter, Start};
+//! # let name = format!("/tmp/shmbus-doc-journal-{}", std::process::id());
+//! let mut w = JournalWriter::builder(&name).ring(1 << 20).create()?;
+//! w.append(1, b"first")?;
+//! w.append(1, b"second")?;
+//! w.commit(); // both become visible at once
+//!
+//! let mut r = JournalReader::open(&name, Start::Beginning)?;
+//! assert_eq!(r.next()?.unwrap().payload, b"first");
+//! let m = r.next_timeout(std::time::Duration::from_millis(10))?.unwrap();
+//! assert_eq!((m.seq, m.payload), (1, &b"second"[..]));
+//! assert!(r.next()?.is_none());
+//! assert_eq!(r.prev()?.unwrap().seq, 1); // and backwards
+//! # drop(w); shmbus::Region::remove(&name, true)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Protocol
+//!
+//! The writer (one at a time, by the writer lock) writes frames past the committed end, then
+//! publishes them all with one `swap` of the commit word: a Release store that readers pair with
+//! an Acquire load ([`Segment::commit`](self)), so every byte of every committed frame is visible
+//! to a reader that sees the new commit. Uncommitted frames are never read.
+//!
+//! In a **ring**, before overwriting old frames the writer advances the `oldest` horizon and
+//! issues a Release fence; a reader copies a frame with atomic loads, then issues an Acquire fence
+//! and re-reads `oldest`: if the horizon passed the frame, the copy is discarded and the reader
+//! gets [`JournalError::Overrun`](crate::JournalError::Overrun) with the number of messages lost.
+//! Nothing a lapped reader returns is a mix of old and new bytes. (The writer fills payloads with
+//! plain stores while a lapped reader may be loading the same bytes atomically; like crossbeam's
+//! `AtomicCell`, we accept this race because its result is always detected and discarded.)
+//!
+//! **Waiting** sleeps on a futex in the journal's doorbell page, shared across processes. A
+//! sleeping reader increments the waiter count first, so the writer pays the wake-up system call
+//! only when someone sleeps. Every wait has a deadline, so a dead writer cannot hang a reader.
+//!
+//! A **persisted** journal is a directory of segment files `0000000000.seg`, `0000000001.seg`, ...
+//! When a segment is full the writer creates the next one, then seals the full one; readers follow
+//! across segments. Retention (by count or bytes) removes the oldest segments when the writer
+//! rolls. A reader inside a removed segment keeps reading it (its mapping stays valid); when it
+//! reaches the end and the next segment is gone too, it gets `Overrun` with the count lost and
+//! resumes at the oldest segment still stored.
+
+mod format;
+mod reader;
+mod segment;
+mod store;
+#[cfg(feature = "tokio")]
+mod stream;
+mod writer;
+
+pub use format::MAX_MESSAGE;
+pub use reader::{JournalReader, Message, Start};
+pub use segment::Mode;
+#[cfg(feature = "tokio")]
+pub use stream::{JournalStream, OwnedMessage};
+pub use writer::{JournalBuilder, JournalWriter, Reservation};

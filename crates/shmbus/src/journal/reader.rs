@@ -1,0 +1,449 @@
+//! Journal readers: independent cursors held in the reader's own process (never written into
+//! the region), forward and backward iteration, seek by sequence through the sparse index, and
+//! blocking waits on the commit word's futex.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::format::INDEX_EVERY;
+use super::segment::{At, FrameInfo, Mode, Segment};
+use super::store::{journal_path, list_segments, seg_name};
+use crate::error::{JournalError, RegionError};
+use crate::region::{OpenOptions, Region};
+
+/// Where a new reader starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// The oldest message still stored.
+    Beginning,
+    /// After the last committed message: only new messages.
+    End,
+    /// The message with this sequence number (a saved [`JournalReader::next_seq`]).
+    Seq(u64),
+}
+
+/// A message read from a journal. Its payload is 8-byte aligned, so a plain-data record can be
+/// viewed in place (e.g. with `bytemuck::from_bytes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Message<'a> {
+    /// Sequence number: 0 for the first message of the journal, then +1 each.
+    pub seq: u64,
+    /// The type tag given to `append`.
+    pub ty: u16,
+    /// Logical byte position of the frame in the journal.
+    pub position: u64,
+    /// The payload.
+    pub payload: &'a [u8],
+}
+
+/// One independent reader of a journal. Maps the journal read-only.
+#[derive(Debug)]
+pub struct JournalReader {
+    name: String,
+    dir: Option<PathBuf>,
+    opts: OpenOptions,
+    seg: Arc<Segment>,
+    pos: u64,
+    next_seq: u64,
+    buf: Vec<u64>,
+    last: Option<FrameInfo>,
+    spin: Duration,
+}
+
+impl JournalReader {
+    /// Opens a reader of journal `name` (a ring file or a persisted journal directory).
+    ///
+    /// # Errors
+    ///
+    /// The region open errors; [`JournalError::TooOld`] / [`JournalError::NotYet`] for a
+    /// [`Start::Seq`] that is not stored.
+    pub fn open(name: &str, start: Start) -> Result<Self, JournalError> {
+        Self::open_with(name, start, Region::open_options())
+    }
+
+    /// As [`JournalReader::open`] with explicit options (e.g. `allow_foreign_owner`).
+    ///
+    /// # Errors
+    ///
+    /// As [`JournalReader::open`].
+    pub fn open_with(name: &str, start: Start, opts: OpenOptions) -> Result<Self, JournalError> {
+        let path = journal_path(name)?;
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => JournalError::Region(RegionError::NotFound {
+                name: name.to_owned(),
+                path: path.clone(),
+            }),
+            _ => super::store::io_err(&path, "stat", e),
+        })?;
+        let (dir, seg) = if meta.is_dir() {
+            let segs = list_segments(&path)?;
+            let pick = match start {
+                Start::Beginning => segs.first(),
+                _ => segs.last(),
+            };
+            let Some(&i) = pick else {
+                return Err(JournalError::Layout {
+                    journal: name.to_owned(),
+                    what: format!("no segment files in {}", path.display()),
+                });
+            };
+            let seg = Segment::open(&seg_name(&path, i), false, opts.clone())?;
+            (Some(path), seg)
+        } else {
+            (None, Segment::open(name, false, opts.clone())?)
+        };
+        let mut r = Self {
+            name: name.to_owned(),
+            dir,
+            opts,
+            pos: 0,
+            next_seq: 0,
+            seg: Arc::new(seg),
+            buf: Vec::new(),
+            last: None,
+            spin: Duration::ZERO,
+        };
+        match start {
+            Start::Beginning => r.seek_oldest(),
+            Start::End => {
+                r.pos = r.seg.commit();
+                r.next_seq = r.seg.commit_seq();
+            }
+            Start::Seq(seq) => r.seek(seq)?,
+        }
+        Ok(r)
+    }
+
+    /// Spin this long before sleeping in [`JournalReader::next_timeout`] (lower wake-up latency,
+    /// one core busy meanwhile). Default 0.
+    pub fn set_spin(&mut self, spin: Duration) {
+        self.spin = spin;
+    }
+
+    /// The sequence number of the next message this reader will return: save it to resume
+    /// later with [`Start::Seq`].
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The journal's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn lower_bound(&self) -> u64 {
+        match self.seg.mode {
+            Mode::Ring => self.seg.oldest(),
+            Mode::Segment => self.seg.base_pos,
+        }
+    }
+
+    /// Moves to the oldest stored message. In a ring, the horizon moves under us: the sequence is
+    /// taken from the frame found there, retrying while the writer laps us.
+    fn seek_oldest(&mut self) {
+        if self.seg.mode == Mode::Segment {
+            self.pos = self.seg.base_pos;
+            self.next_seq = self.seg.base_seq;
+            return;
+        }
+        for _ in 0..1000 {
+            self.pos = self.seg.oldest();
+            self.next_seq = self.seg.oldest_seq();
+            let commit = self.seg.commit();
+            let mut pos = self.pos;
+            loop {
+                match self.seg.read_at(pos, commit, &mut self.buf) {
+                    Ok(At::Frame(f)) => {
+                        self.next_seq = f.seq;
+                        return;
+                    }
+                    Ok(At::Pad { next }) => pos = next,
+                    Ok(At::End) => return,
+                    Err(_) => break,
+                }
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    fn message(&self, f: FrameInfo) -> Message<'_> {
+        let bytes: &[u8] = bytemuck::cast_slice(&self.buf[..]);
+        Message {
+            seq: f.seq,
+            ty: f.ty,
+            position: f.pos,
+            payload: &bytes[..f.len as usize],
+        }
+    }
+
+    /// The next committed message, or `None` if there is none yet. Never blocks.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Overrun`] if the writer lapped this reader (it then resumes at the
+    /// oldest message); [`JournalError::Corrupt`] for a malformed frame.
+    // Not `Iterator::next`: the message borrows the reader's buffer (a lending iterator).
+    #[allow(clippy::should_implement_trait)]
+    #[inline]
+    pub fn next(&mut self) -> Result<Option<Message<'_>>, JournalError> {
+        Ok(self.advance()?.map(|f| self.message(f)))
+    }
+
+    /// The next message, waiting up to `timeout` for one: spins for the configured time, then
+    /// sleeps on the journal's futex (woken by the writer's commit). `None` on timeout.
+    ///
+    /// # Errors
+    ///
+    /// As [`JournalReader::next`].
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<Message<'_>>, JournalError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(f) = self.advance()? {
+                return Ok(Some(self.message(f)));
+            }
+            if Instant::now() >= deadline {
+                return Ok(None);
+            }
+            self.seg.wait_commit(self.pos, deadline, self.spin);
+        }
+    }
+
+    /// Whether a message is ready to read without waiting.
+    pub fn has_next(&self) -> bool {
+        self.seg.commit() > self.pos || self.seg.sealed() == Some(self.pos)
+    }
+
+    pub(crate) fn segment(&self) -> Arc<Segment> {
+        self.seg.clone()
+    }
+
+    pub(crate) fn position(&self) -> u64 {
+        self.pos
+    }
+
+    pub(crate) fn advance(&mut self) -> Result<Option<FrameInfo>, JournalError> {
+        loop {
+            let commit = self.seg.commit();
+            let at = match self.seg.read_at(self.pos, commit, &mut self.buf) {
+                Err(JournalError::Overrun { .. }) => return Err(self.resync()),
+                other => other?,
+            };
+            match at {
+                At::Frame(f) => {
+                    if f.seq != self.next_seq {
+                        return Err(JournalError::Corrupt {
+                            journal: self.name.clone(),
+                            position: f.pos,
+                            what: format!(
+                                "sequence gap: expected {}, found {}",
+                                self.next_seq, f.seq
+                            ),
+                        });
+                    }
+                    self.pos = f.next;
+                    self.next_seq = f.seq + 1;
+                    self.last = Some(f);
+                    return Ok(Some(f));
+                }
+                At::Pad { next } => self.pos = next,
+                At::End => {
+                    if self.dir.is_some() && self.seg.sealed() == Some(self.pos) {
+                        self.next_segment()?;
+                        continue;
+                    }
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// After a lap (ring): moves to the oldest message and builds the `Overrun` error.
+    fn resync(&mut self) -> JournalError {
+        let expected = self.next_seq;
+        self.seek_oldest();
+        JournalError::Overrun {
+            journal: self.name.clone(),
+            lost: self.next_seq.saturating_sub(expected),
+            expected_seq: expected,
+            resume_seq: self.next_seq,
+        }
+    }
+
+    fn open_segment(&self, index: u32) -> Result<Option<Segment>, JournalError> {
+        let dir = self.dir.as_ref().expect("persisted");
+        match Segment::open(&seg_name(dir, index), false, self.opts.clone()) {
+            Ok(s) => Ok(Some(s)),
+            Err(JournalError::Region(RegionError::NotFound { .. })) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves into the segment after a sealed one; if retention removed it, to the oldest one.
+    fn next_segment(&mut self) -> Result<(), JournalError> {
+        let want = self.seg.segment + 1;
+        if let Some(seg) = self.open_segment(want)? {
+            self.seg = Arc::new(seg);
+            return Ok(());
+        }
+        let dir = self.dir.clone().expect("persisted");
+        let oldest = list_segments(&dir)?.into_iter().find(|&i| i > want);
+        let Some(seg) = oldest.map(|i| self.open_segment(i)).transpose()?.flatten() else {
+            return Err(JournalError::Layout {
+                journal: self.name.clone(),
+                what: format!("segment {want} is missing and no later segment exists"),
+            });
+        };
+        let expected = self.next_seq;
+        self.seg = Arc::new(seg);
+        self.seek_oldest();
+        Err(JournalError::Overrun {
+            journal: self.name.clone(),
+            lost: self.next_seq.saturating_sub(expected),
+            expected_seq: expected,
+            resume_seq: self.next_seq,
+        })
+    }
+
+    /// The message before the cursor, moving the cursor back onto it (so `next` returns it
+    /// again). `None` at the oldest stored message.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::Corrupt`] for a malformed frame; [`JournalError::Overrun`] if the
+    /// writer overwrote it meanwhile (ring).
+    pub fn prev(&mut self) -> Result<Option<Message<'_>>, JournalError> {
+        loop {
+            if self.pos <= self.lower_bound() {
+                if self.dir.is_none() || self.seg.segment == 0 {
+                    return Ok(None);
+                }
+                let Some(prev) = self.open_segment(self.seg.segment - 1)? else {
+                    return Ok(None);
+                };
+                let Some(end) = prev.sealed() else {
+                    return Ok(None);
+                };
+                self.seg = Arc::new(prev);
+                self.pos = end;
+                continue;
+            }
+            let start = self.seg.start_before(self.pos)?;
+            if start < self.lower_bound() {
+                return Ok(None);
+            }
+            let commit = self.seg.commit();
+            match self.seg.read_at(start, commit, &mut self.buf)? {
+                At::Frame(f) if f.next == self.pos => {
+                    self.pos = start;
+                    self.next_seq = f.seq;
+                    return Ok(Some(self.message(f)));
+                }
+                At::Pad { next } if next == self.pos => self.pos = start,
+                _ => {
+                    return Err(JournalError::Corrupt {
+                        journal: self.name.clone(),
+                        position: start,
+                        what: "trailing length does not lead back to a frame start".into(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Positions the cursor on the message with sequence `seq`, using the sparse index (one
+    /// entry every 64 messages) and at most 63 frame hops.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::TooOld`] if it is no longer stored, [`JournalError::NotYet`] if it is
+    /// beyond the next sequence to be written.
+    pub fn seek(&mut self, seq: u64) -> Result<(), JournalError> {
+        if let Some(dir) = self.dir.clone() {
+            let segs = list_segments(&dir)?;
+            // The last segment whose first sequence is <= seq.
+            let mut chosen = None;
+            for &i in segs.iter().rev() {
+                if let Some(s) = self.open_segment(i)? {
+                    if s.base_seq <= seq {
+                        chosen = Some(s);
+                        break;
+                    }
+                }
+            }
+            let seg = match chosen {
+                Some(s) => s,
+                None => {
+                    let oldest = match segs.first() {
+                        Some(&i) => self.open_segment(i)?.map_or(0, |s| s.base_seq),
+                        None => 0,
+                    };
+                    return Err(JournalError::TooOld {
+                        journal: self.name.clone(),
+                        seq,
+                        oldest,
+                    });
+                }
+            };
+            self.seg = Arc::new(seg);
+        }
+        let commit = self.seg.commit();
+        let next = self.seg.commit_seq();
+        let sealed = self.seg.sealed();
+        let (lower, lower_seq) = match self.seg.mode {
+            Mode::Ring => (self.seg.oldest(), self.seg.oldest_seq()),
+            Mode::Segment => (self.seg.base_pos, self.seg.base_seq),
+        };
+        if seq < lower_seq {
+            return Err(JournalError::TooOld {
+                journal: self.name.clone(),
+                seq,
+                oldest: lower_seq,
+            });
+        }
+        if seq >= next && sealed.is_none() {
+            if seq > next {
+                return Err(JournalError::NotYet {
+                    journal: self.name.clone(),
+                    seq,
+                    next,
+                });
+            }
+            self.pos = commit;
+            self.next_seq = next;
+            return Ok(());
+        }
+        // Start from the index entry at or before seq, if it is valid; else from the bottom.
+        let k = seq / INDEX_EVERY;
+        let mut start = (lower, lower_seq);
+        if k * INDEX_EVERY >= lower_seq {
+            if let Some(p) = self
+                .seg
+                .index_lookup(k)
+                .filter(|p| (lower..commit).contains(p))
+            {
+                if let Ok(At::Frame(f)) = self.seg.read_at(p, commit, &mut self.buf) {
+                    if f.seq == k * INDEX_EVERY {
+                        start = (p, f.seq);
+                    }
+                }
+            }
+        }
+        self.pos = start.0;
+        self.next_seq = start.1;
+        while self.next_seq < seq {
+            let at = self.seg.read_at(self.pos, commit, &mut self.buf);
+            match at {
+                Ok(At::Frame(f)) => {
+                    self.pos = f.next;
+                    self.next_seq = f.seq + 1;
+                }
+                Ok(At::Pad { next }) => self.pos = next,
+                Ok(At::End) => break,
+                Err(JournalError::Overrun { .. }) => return Err(self.resync()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,592 @@
+//! One journal region file: its validated geometry, its commit line, frame decoding with every
+//! bound checked, and the doorbell (futex) that wakes blocked readers.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use std::time::{Duration, Instant};
+
+use super::format::*;
+use crate::error::{JournalError, RegionError};
+use crate::header::RegionKind;
+use crate::mapping::Mapping;
+use crate::os;
+use crate::region::{OpenOptions, Region};
+
+/// How a segment's data area is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Fills up once; the journal then rolls to the next segment file.
+    Segment,
+    /// Wraps around: the writer never blocks; lapped readers get `Overrun`.
+    Ring,
+}
+
+/// Parameters of a new segment.
+#[derive(Debug, Clone)]
+pub(crate) struct SegmentSpec {
+    pub mode: Mode,
+    pub capacity: u64,
+    pub crc: bool,
+    pub segment: u32,
+    pub base_pos: u64,
+    pub base_seq: u64,
+    pub group_shared: bool,
+    pub populate: bool,
+}
+
+/// A decoded frame header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FrameInfo {
+    pub len: u32,
+    pub ty: u16,
+    pub flags: u16,
+    pub seq: u64,
+    pub pos: u64,
+    pub next: u64,
+}
+
+/// What lies at a position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum At {
+    /// A frame, its payload copied into the caller's buffer.
+    Frame(FrameInfo),
+    /// Ring padding up to `next`.
+    Pad { next: u64 },
+    /// Nothing committed there yet.
+    End,
+}
+
+#[derive(Debug)]
+pub(crate) struct Segment {
+    region: Region,
+    doorbell: Option<Mapping>,
+    pub mode: Mode,
+    pub crc: bool,
+    pub capacity: u64,
+    data_off: usize,
+    index_off: usize,
+    pub index_n: u32,
+    pub max_message: u32,
+    pub segment: u32,
+    pub base_pos: u64,
+    pub base_seq: u64,
+}
+
+const JH: usize = BODY_OFFSET;
+
+impl Segment {
+    pub(crate) fn create(name: &str, spec: &SegmentSpec) -> Result<Self, JournalError> {
+        let g = Geometry::for_capacity(spec.capacity).ok_or(JournalError::Region(
+            RegionError::SizeTooLarge {
+                requested: spec.capacity,
+                max: crate::region::MAX_REGION_SIZE,
+            },
+        ))?;
+        let region = Region::builder_with_body(name, BODY_OFFSET as u32)
+            .kind(RegionKind::Journal)
+            .size(g.total)
+            .layout(&FRAME_LAYOUT)
+            .group_shared(spec.group_shared)
+            .populate(spec.populate)
+            .create_unpublished()?;
+        let map = region.map();
+        let w32 = |f: usize, v: u32| {
+            map.u32_at(JH + f)
+                .expect("in header")
+                .store(v, Ordering::Relaxed)
+        };
+        let w64 = |f: usize, v: u64| {
+            map.u64_at(JH + f)
+                .expect("in header")
+                .store(v, Ordering::Relaxed)
+        };
+        w32(
+            J_MODE,
+            if spec.mode == Mode::Ring {
+                MODE_RING
+            } else {
+                MODE_SEGMENT
+            },
+        );
+        w32(J_FLAGS, if spec.crc { FLAG_CRC } else { 0 });
+        w64(J_CAPACITY, g.capacity);
+        w64(J_DATA_OFF, g.data_off);
+        w64(J_INDEX_OFF, INDEX_OFFSET as u64);
+        w32(J_INDEX_N, g.index_n);
+        w32(J_INDEX_EVERY, INDEX_EVERY as u32);
+        w32(J_MAX_MSG, g.max_message);
+        w32(J_SEGMENT, spec.segment);
+        w64(J_BASE_POS, spec.base_pos);
+        w64(J_BASE_SEQ, spec.base_seq);
+        for f in [J_COMMIT, J_OLDEST] {
+            w64(f, spec.base_pos);
+        }
+        for f in [J_COMMIT_SEQ, J_OLDEST_SEQ] {
+            w64(f, spec.base_seq);
+        }
+        for slot in map
+            .u64_slice(INDEX_OFFSET, g.index_n as usize)
+            .expect("index in region")
+        {
+            slot.store(INDEX_EMPTY, Ordering::Relaxed);
+        }
+        region.publish();
+        Self::from_region(region)
+    }
+
+    pub(crate) fn open(name: &str, writer: bool, opts: OpenOptions) -> Result<Self, JournalError> {
+        let region = opts
+            .kind(RegionKind::Journal)
+            .layout(&FRAME_LAYOUT)
+            .writer(writer)
+            .open(name)?;
+        Self::from_region(region)
+    }
+
+    fn from_region(region: Region) -> Result<Self, JournalError> {
+        let map = region.map();
+        let corrupt = |what: String| {
+            JournalError::Region(RegionError::Corrupt {
+                path: region.name().path().to_path_buf(),
+                what,
+            })
+        };
+        let r32 = |f: usize| map.u32_at(JH + f).map(|w| w.load(Ordering::Relaxed));
+        let r64 = |f: usize| map.u64_at(JH + f).map(|w| w.load(Ordering::Relaxed));
+        let (Some(mode), Some(flags), Some(capacity), Some(data_off), Some(index_off)) = (
+            r32(J_MODE),
+            r32(J_FLAGS),
+            r64(J_CAPACITY),
+            r64(J_DATA_OFF),
+            r64(J_INDEX_OFF),
+        ) else {
+            return Err(corrupt("the journal header lies outside the region".into()));
+        };
+        let (index_n, max_message, segment) = (
+            r32(J_INDEX_N).unwrap_or(0),
+            r32(J_MAX_MSG).unwrap_or(0),
+            r32(J_SEGMENT).unwrap_or(0),
+        );
+        let (base_pos, base_seq) = (r64(J_BASE_POS).unwrap_or(0), r64(J_BASE_SEQ).unwrap_or(0));
+        let mode = match mode {
+            MODE_RING => Mode::Ring,
+            MODE_SEGMENT => Mode::Segment,
+            m => return Err(corrupt(format!("unknown journal mode {m}"))),
+        };
+        let len = region.len() as u64;
+        let index_end = index_off.checked_add(u64::from(index_n) * 8);
+        let sane = capacity > 0
+            && capacity % 8 == 0
+            && index_off == INDEX_OFFSET as u64
+            && index_n > 0
+            && index_end.is_some_and(|e| e <= data_off)
+            && data_off % 8 == 0
+            && data_off.checked_add(capacity) == Some(len)
+            && u64::from(max_message) <= capacity / 4
+            && base_pos.checked_add(capacity).is_some();
+        if !sane {
+            return Err(corrupt(format!(
+                "impossible journal geometry: capacity {capacity}, data at {data_off}, index of \
+                 {index_n} at {index_off}, max message {max_message}, in {len} bytes"
+            )));
+        }
+        let doorbell = if region.is_writer() {
+            None
+        } else {
+            // Without write permission a reader still works; it polls instead of sleeping.
+            region
+                .map_writable_page(DOORBELL_OFFSET as u64, DOORBELL_LEN)
+                .ok()
+        };
+        Ok(Self {
+            region,
+            doorbell,
+            mode,
+            crc: flags & FLAG_CRC != 0,
+            capacity,
+            data_off: data_off as usize,
+            index_off: index_off as usize,
+            index_n,
+            max_message,
+            segment,
+            base_pos,
+            base_seq,
+        })
+    }
+
+    pub(crate) fn name(&self) -> String {
+        self.region.name().to_string()
+    }
+
+    fn word(&self, field: usize) -> &AtomicU64 {
+        self.region
+            .map()
+            .u64_at(JH + field)
+            .expect("validated at open")
+    }
+
+    /// End of the committed frames. SYNC POINT: Acquire pairs with the writer's commit swap.
+    #[inline]
+    pub(crate) fn commit(&self) -> u64 {
+        self.word(J_COMMIT).load(Ordering::Acquire)
+    }
+
+    pub(crate) fn commit_seq(&self) -> u64 {
+        self.word(J_COMMIT_SEQ).load(Ordering::Acquire)
+    }
+
+    pub(crate) fn oldest(&self) -> u64 {
+        self.word(J_OLDEST).load(Ordering::Acquire)
+    }
+
+    pub(crate) fn oldest_seq(&self) -> u64 {
+        self.word(J_OLDEST_SEQ).load(Ordering::Acquire)
+    }
+
+    /// The final position, once the writer has rolled to the next segment.
+    pub(crate) fn sealed(&self) -> Option<u64> {
+        match self.word(J_SEALED).load(Ordering::Acquire) {
+            0 => None,
+            v => Some(v - 1),
+        }
+    }
+
+    /// Offset in the mapping of logical position `pos` (which must be in this segment).
+    #[inline]
+    fn phys(&self, pos: u64) -> Option<usize> {
+        let rel = match self.mode {
+            Mode::Ring => pos % self.capacity,
+            Mode::Segment => pos
+                .checked_sub(self.base_pos)
+                .filter(|r| *r <= self.capacity)?,
+        };
+        Some(self.data_off + rel as usize)
+    }
+
+    fn corrupt(&self, pos: u64, what: impl Into<String>) -> JournalError {
+        JournalError::Corrupt {
+            journal: self.name(),
+            position: pos,
+            what: what.into(),
+        }
+    }
+
+    /// In a ring, whether the writer has overwritten `pos` (checked after reading it).
+    #[inline]
+    fn lapped(&self, pos: u64) -> bool {
+        if self.mode != Mode::Ring {
+            return false;
+        }
+        // SYNC POINT: pairs with the writer's Release fence after it advances `oldest` and
+        // before it overwrites: if anything read above came from the overwrite, we see it here.
+        fence(Ordering::Acquire);
+        self.word(J_OLDEST).load(Ordering::Relaxed) > pos
+    }
+
+    /// Decodes the frame at `pos`, copying its payload into `buf` (8-aligned words).
+    ///
+    /// `commit` is the reader's snapshot of the commit position (pos < commit).
+    pub(crate) fn read_at(
+        &self,
+        pos: u64,
+        commit: u64,
+        buf: &mut Vec<u64>,
+    ) -> Result<At, JournalError> {
+        if pos >= commit {
+            return Ok(At::End);
+        }
+        let overrun_or = |e: JournalError| {
+            if self.lapped(pos) {
+                Err(self.overrun_marker())
+            } else {
+                Err(e)
+            }
+        };
+        if self.mode == Mode::Ring && self.word(J_OLDEST).load(Ordering::Acquire) > pos {
+            return Err(self.overrun_marker());
+        }
+        if pos % 8 != 0 {
+            return Err(self.corrupt(pos, "misaligned position"));
+        }
+        let map = self.region.map();
+        let Some(off) = self.phys(pos) else {
+            return Err(self.corrupt(pos, "position outside the segment"));
+        };
+        let (Some(w0), Some(w1)) = (map.u64_at(off), map.u64_at(off + 8)) else {
+            // A pad of 8 bytes at the very end has no room for the second word.
+            return self.read_pad(pos, commit, off).or_else(overrun_or);
+        };
+        let w0 = w0.load(Ordering::Relaxed);
+        let seq = w1.load(Ordering::Relaxed);
+        let len = w0 as u32;
+        if len & PAD != 0 {
+            return self.read_pad(pos, commit, off).or_else(overrun_or);
+        }
+        let (ty, flags) = ((w0 >> 32) as u16, (w0 >> 48) as u16);
+        let total = frame_len(len as usize) as u64;
+        if len > self.max_message || total > commit - pos {
+            return overrun_or(self.corrupt(
+                pos,
+                format!("frame length {len} exceeds the committed data or the maximum message"),
+            ));
+        }
+        if self.mode == Mode::Ring && pos % self.capacity + total > self.capacity {
+            return overrun_or(self.corrupt(pos, "frame crosses the end of the ring"));
+        }
+        let words = round8(len as usize) / 8;
+        buf.clear();
+        buf.resize(words, 0);
+        if map.copy_words(off + FRAME_HEADER, buf).is_none() {
+            return overrun_or(self.corrupt(pos, "payload outside the region"));
+        }
+        let trailer = map
+            .u64_at(off + FRAME_HEADER + words * 8)
+            .map(|w| w.load(Ordering::Relaxed));
+        if self.lapped(pos) {
+            return Err(self.overrun_marker());
+        }
+        let Some(trailer) = trailer else {
+            return Err(self.corrupt(pos, "trailer outside the region"));
+        };
+        if trailer as u32 != len {
+            return Err(self.corrupt(
+                pos,
+                format!("leading length {len} != trailing length {}", trailer as u32),
+            ));
+        }
+        if self.crc {
+            let bytes: &[u8] = bytemuck::cast_slice(&buf[..]);
+            let want = (trailer >> 32) as u32;
+            if frame_crc(len, ty, flags, seq, &bytes[..len as usize]) != want {
+                return Err(self.corrupt(pos, format!("CRC32C mismatch (seq {seq})")));
+            }
+        }
+        Ok(At::Frame(FrameInfo {
+            len,
+            ty,
+            flags,
+            seq,
+            pos,
+            next: pos + total,
+        }))
+    }
+
+    fn read_pad(&self, pos: u64, commit: u64, off: usize) -> Result<At, JournalError> {
+        let w = self
+            .region
+            .map()
+            .u32_at(off)
+            .map(|w| w.load(Ordering::Relaxed));
+        let pad = w.filter(|w| w & PAD != 0).map(|w| u64::from(w & !PAD));
+        let to_end = self.capacity - pos % self.capacity;
+        match pad {
+            Some(p) if self.mode == Mode::Ring && p == to_end && p <= commit - pos => {
+                Ok(At::Pad { next: pos + p })
+            }
+            _ => Err(self.corrupt(pos, "bad padding word")),
+        }
+    }
+
+    /// A placeholder the reader turns into a full `Overrun` (it knows what it expected).
+    fn overrun_marker(&self) -> JournalError {
+        JournalError::Overrun {
+            journal: self.name(),
+            lost: 0,
+            expected_seq: 0,
+            resume_seq: 0,
+        }
+    }
+
+    /// The start of the frame (or pad) that ends at `end`, read from its trailing word.
+    pub(crate) fn start_before(&self, end: u64) -> Result<u64, JournalError> {
+        let map = self.region.map();
+        let off = end
+            .checked_sub(8)
+            .and_then(|p| self.phys(p).map(|o| (p, o)))
+            .filter(|(p, _)| self.mode == Mode::Ring || *p >= self.base_pos);
+        let Some((_, off)) = off else {
+            return Err(self.corrupt(end, "no frame before this position"));
+        };
+        let Some(word) = map.u32_at(off).map(|w| w.load(Ordering::Relaxed)) else {
+            return Err(self.corrupt(end, "trailer outside the region"));
+        };
+        let total = if word & PAD != 0 {
+            u64::from(word & !PAD)
+        } else if word <= self.max_message {
+            frame_len(word as usize) as u64
+        } else {
+            return Err(self.corrupt(end, format!("trailing length {word} is impossible")));
+        };
+        end.checked_sub(total)
+            .ok_or_else(|| self.corrupt(end, "frame starts before the journal"))
+    }
+
+    /// The position of the frame with sequence `k * INDEX_EVERY`, if the index has it.
+    pub(crate) fn index_lookup(&self, k: u64) -> Option<u64> {
+        let slot = self.index_off + (k % u64::from(self.index_n)) as usize * 8;
+        let v = self.region.map().u64_at(slot)?.load(Ordering::Relaxed);
+        (v != INDEX_EMPTY).then_some(v)
+    }
+
+    // ----- writer side -----
+
+    pub(crate) fn store(&self, field: usize, v: u64) {
+        self.word(field).store(v, Ordering::Relaxed);
+    }
+
+    pub(crate) fn index_store(&self, k: u64, pos: u64) {
+        let slot = self.index_off + (k % u64::from(self.index_n)) as usize * 8;
+        if let Some(w) = self.region.map().u64_at(slot) {
+            w.store(pos, Ordering::Relaxed);
+        }
+    }
+
+    /// Writes a frame header at `pos` and returns the payload bytes to fill.
+    ///
+    /// # Safety
+    ///
+    /// Only the writer-lock holder calls this, for a range beyond the committed end (and, in a
+    /// ring, past the `oldest` horizon already advanced and fenced), so nobody else uses it.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn frame_mut(
+        &self,
+        pos: u64,
+        len: u32,
+        ty: u16,
+        flags: u16,
+        seq: u64,
+    ) -> &mut [u8] {
+        let off = self.phys(pos).expect("writer positions are in the segment");
+        let map = self.region.map();
+        let w0 = u64::from(len) | (u64::from(ty) << 32) | (u64::from(flags) << 48);
+        map.u64_at(off)
+            .expect("checked by the writer")
+            .store(w0, Ordering::Relaxed);
+        map.u64_at(off + 8)
+            .expect("checked by the writer")
+            .store(seq, Ordering::Relaxed);
+        let padded = round8(len as usize);
+        // SAFETY: per this function's contract the range is the writer's alone.
+        let bytes =
+            unsafe { map.bytes_mut(off + FRAME_HEADER, padded) }.expect("checked by the writer");
+        bytes[len as usize..].fill(0);
+        &mut bytes[..len as usize]
+    }
+
+    /// The payload bytes of the frame being written at `pos`.
+    ///
+    /// # Safety
+    ///
+    /// As [`Segment::frame_mut`].
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn frame_payload(&self, pos: u64, len: u32) -> &mut [u8] {
+        let off = self.phys(pos).expect("writer positions are in the segment");
+        // SAFETY: per this function's contract the range is the writer's alone.
+        unsafe {
+            self.region
+                .map()
+                .bytes_mut(off + FRAME_HEADER, len as usize)
+        }
+        .expect("checked by the writer")
+    }
+
+    /// Writes the trailer of the frame at `pos` (after its payload is written).
+    pub(crate) fn finish_frame(&self, pos: u64, len: u32, crc: u32) {
+        let off = self.phys(pos).expect("writer positions are in the segment")
+            + FRAME_HEADER
+            + round8(len as usize);
+        let w = u64::from(len) | (u64::from(crc) << 32);
+        self.region
+            .map()
+            .u64_at(off)
+            .expect("checked by the writer")
+            .store(w, Ordering::Relaxed);
+    }
+
+    /// Writes a padding of `bytes` at `pos` (ring only).
+    pub(crate) fn write_pad(&self, pos: u64, bytes: u64) {
+        let off = self.phys(pos).expect("in ring");
+        let map = self.region.map();
+        let word = PAD | bytes as u32;
+        map.u32_at(off)
+            .expect("in ring")
+            .store(word, Ordering::Relaxed);
+        map.u32_at(off + bytes as usize - 8)
+            .expect("in ring")
+            .store(word, Ordering::Relaxed);
+    }
+
+    /// Publishes everything up to `pos`; wakes sleeping readers if there are any.
+    #[inline]
+    pub(crate) fn publish_commit(&self, pos: u64, next_seq: u64) {
+        self.word(J_COMMIT_SEQ).store(next_seq, Ordering::Relaxed);
+        // SYNC POINT: the swap is a Release store that pairs with the readers' Acquire loads of
+        // the commit word, and a full fence (Dekker) against the waiters' increment below: either
+        // we see their count, or they see this commit before they sleep.
+        self.word(J_COMMIT).swap(pos, Ordering::SeqCst);
+        self.ring_doorbell();
+    }
+
+    /// Marks the segment final at `pos` (the journal continues in the next segment file).
+    pub(crate) fn seal(&self, pos: u64) {
+        self.word(J_SEALED).swap(pos + 1, Ordering::SeqCst);
+        self.ring_doorbell();
+    }
+
+    fn ring_doorbell(&self) {
+        let map = self.region.map();
+        let waiters = map
+            .u32_at(DOORBELL_OFFSET + DB_WAITERS)
+            .expect("doorbell in region");
+        if waiters.load(Ordering::SeqCst) > 0 {
+            let futex = map
+                .u32_at(DOORBELL_OFFSET + DB_FUTEX)
+                .expect("doorbell in region");
+            futex.fetch_add(1, Ordering::SeqCst);
+            os::futex_wake_all(futex);
+        }
+    }
+
+    fn doorbell_words(&self) -> Option<(&AtomicU32, &AtomicU32)> {
+        let (map, base) = match &self.doorbell {
+            Some(m) => (m, 0),
+            None if self.region.is_writer() => (self.region.map(), DOORBELL_OFFSET),
+            None => return None,
+        };
+        Some((map.u32_at(base + DB_FUTEX)?, map.u32_at(base + DB_WAITERS)?))
+    }
+
+    /// Blocks until the commit word differs from `seen`, the segment is sealed, or `deadline`.
+    /// Spins for `spin` first. Never sleeps past the deadline, so a dead writer cannot hang us.
+    pub(crate) fn wait_commit(&self, seen: u64, deadline: Instant, spin: Duration) {
+        let changed = || self.commit() != seen || self.sealed().is_some();
+        let spin_until = Instant::now() + spin;
+        while Instant::now() < spin_until.min(deadline) {
+            for _ in 0..64 {
+                if changed() {
+                    return;
+                }
+                std::hint::spin_loop();
+            }
+        }
+        match self.doorbell_words() {
+            Some((futex, waiters)) => {
+                waiters.fetch_add(1, Ordering::SeqCst);
+                loop {
+                    let f = futex.load(Ordering::SeqCst);
+                    let now = Instant::now();
+                    if changed() || now >= deadline {
+                        break;
+                    }
+                    os::futex_wait(futex, f, deadline - now);
+                }
+                waiters.fetch_sub(1, Ordering::SeqCst);
+            }
+            None => {
+                // No write access to the doorbell: poll gently.
+                while !changed() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_micros(200).min(deadline - Instant::now()));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,547 @@
+//! The journal writer: appends frames in place, commits with one Release store, wraps (ring) or
+//! rolls to a new segment file (persisted), enforces retention, and recovers after a crash.
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::atomic::{Ordering, fence};
+
+use super::format::*;
+use super::segment::{At, Mode, Segment, SegmentSpec};
+use super::store::{io_err, journal_path, list_segments, seg_name};
+use crate::error::{JournalError, RegionError};
+use crate::os;
+use crate::region::Region;
+
+/// Options for creating a journal, made by [`JournalWriter::builder`].
+#[derive(Debug, Clone)]
+pub struct JournalBuilder {
+    name: String,
+    ring: Option<u64>,
+    segment_size: u64,
+    retain_segments: Option<u32>,
+    retain_bytes: Option<u64>,
+    crc: bool,
+    group_shared: bool,
+    populate: bool,
+}
+
+impl JournalBuilder {
+    /// A ring of `capacity` data bytes in one file (for /dev/shm): the writer never blocks and
+    /// wraps around; lapped readers get [`JournalError::Overrun`].
+    pub fn ring(mut self, capacity: u64) -> Self {
+        self.ring = Some(capacity);
+        self
+    }
+
+    /// A persisted journal: a directory of segment files of this data size (default 64 MiB).
+    pub fn segment_size(mut self, bytes: u64) -> Self {
+        self.segment_size = bytes;
+        self.ring = None;
+        self
+    }
+
+    /// Keep at most this many segment files (the oldest are removed when the writer rolls).
+    pub fn retain_segments(mut self, n: u32) -> Self {
+        self.retain_segments = Some(n.max(1));
+        self
+    }
+
+    /// Keep at most about this many bytes of segment files.
+    pub fn retain_bytes(mut self, bytes: u64) -> Self {
+        self.retain_bytes = Some(bytes);
+        self
+    }
+
+    /// Store a CRC32C in every frame, checked by readers.
+    pub fn crc(mut self, yes: bool) -> Self {
+        self.crc = yes;
+        self
+    }
+
+    /// Mode 0660 (group may read and write) instead of 0600.
+    pub fn group_shared(mut self, yes: bool) -> Self {
+        self.group_shared = yes;
+        self
+    }
+
+    /// Pre-fault every page (keeps page faults out of latency-critical loops).
+    pub fn populate(mut self, yes: bool) -> Self {
+        self.populate = yes;
+        self
+    }
+
+    /// Creates the journal (exclusive) and returns its writer.
+    ///
+    /// # Errors
+    ///
+    /// The region errors of creating a file ([`RegionError::AlreadyExists`],
+    /// [`RegionError::NoSpace`], ...), or an I/O error creating the directory.
+    pub fn create(self) -> Result<JournalWriter, JournalError> {
+        let spec = |mode, capacity| SegmentSpec {
+            mode,
+            capacity,
+            crc: self.crc,
+            segment: 0,
+            base_pos: 0,
+            base_seq: 0,
+            group_shared: self.group_shared,
+            populate: self.populate,
+        };
+        if let Some(capacity) = self.ring {
+            let seg = Segment::create(&self.name, &spec(Mode::Ring, capacity))?;
+            return Ok(JournalWriter::new(self.name, None, seg));
+        }
+        let dir = journal_path(&self.name)?;
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(RegionError::AlreadyExists {
+                    name: self.name.clone(),
+                    path: dir,
+                }
+                .into());
+            }
+            Err(e) => return Err(io_err(&dir, "create directory", e)),
+        }
+        let mode = if self.group_shared { 0o770 } else { 0o700 };
+        let _ = std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(mode));
+        let lock = lock_dir(&self.name, &dir)?;
+        let seg = Segment::create(&seg_name(&dir, 0), &spec(Mode::Segment, self.segment_size))
+            .inspect_err(|_| {
+                let _ = std::fs::remove_dir(&dir);
+            })?;
+        let persisted = Persisted {
+            dir,
+            _lock: lock,
+            segment_size: self.segment_size,
+            retain_segments: self.retain_segments,
+            retain_bytes: self.retain_bytes,
+            crc: self.crc,
+            group_shared: self.group_shared,
+            populate: self.populate,
+        };
+        Ok(JournalWriter::new(self.name, Some(persisted), seg))
+    }
+}
+
+fn lock_dir(name: &str, dir: &std::path::Path) -> Result<OwnedFd, JournalError> {
+    let fd = os::open_dir(dir).map_err(|e| match e.raw_os_error() {
+        Some(c) if c == rustix::io::Errno::NOENT.raw_os_error() => {
+            JournalError::Region(RegionError::NotFound {
+                name: name.to_owned(),
+                path: dir.to_path_buf(),
+            })
+        }
+        _ => io_err(dir, "open", e),
+    })?;
+    match os::try_lock_exclusive(&fd) {
+        Ok(true) => Ok(fd),
+        Ok(false) => Err(RegionError::WriterBusy {
+            path: dir.to_path_buf(),
+            pid: None,
+        }
+        .into()),
+        Err(e) => Err(io_err(dir, "lock", e)),
+    }
+}
+
+#[derive(Debug)]
+struct Persisted {
+    dir: PathBuf,
+    _lock: OwnedFd,
+    segment_size: u64,
+    retain_segments: Option<u32>,
+    retain_bytes: Option<u64>,
+    crc: bool,
+    group_shared: bool,
+    populate: bool,
+}
+
+/// The one writer of a journal. Holds the writer lock while it lives.
+#[derive(Debug)]
+pub struct JournalWriter {
+    name: String,
+    persisted: Option<Persisted>,
+    seg: Segment,
+    pos: u64,
+    next_seq: u64,
+    committed: u64,
+    oldest: u64,
+    oldest_seq: u64,
+    removed_segments: u64,
+}
+
+/// Space reserved for one message by [`JournalWriter::reserve`]: fill it in place, then drop it
+/// (or call [`Reservation::finish`]). Invisible to readers until the next commit.
+#[derive(Debug)]
+pub struct Reservation<'a> {
+    writer: &'a mut JournalWriter,
+    pos: u64,
+    len: u32,
+    ty: u16,
+    seq: u64,
+    finished: bool,
+}
+
+impl JournalWriter {
+    /// Starts creating a journal named `name` (a shm name or a path). Persisted (a directory of
+    /// segments) unless [`JournalBuilder::ring`] is called.
+    pub fn builder(name: &str) -> JournalBuilder {
+        JournalBuilder {
+            name: name.to_owned(),
+            ring: None,
+            segment_size: 64 << 20,
+            retain_segments: None,
+            retain_bytes: None,
+            crc: false,
+            group_shared: false,
+            populate: false,
+        }
+    }
+
+    fn new(name: String, persisted: Option<Persisted>, seg: Segment) -> Self {
+        let (pos, seq) = (seg.base_pos, seg.base_seq);
+        Self {
+            name,
+            persisted,
+            seg,
+            pos,
+            next_seq: seq,
+            committed: pos,
+            oldest: pos,
+            oldest_seq: seq,
+            removed_segments: 0,
+        }
+    }
+
+    /// Opens an existing journal as its writer, after a crash too: the uncommitted tail of the
+    /// previous writer is discarded and the sequence continues with no gap and no duplicate.
+    ///
+    /// # Errors
+    ///
+    /// [`RegionError::WriterBusy`] if a writer is alive; the open errors of its files.
+    pub fn open(name: &str) -> Result<Self, JournalError> {
+        let path = journal_path(name)?;
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => JournalError::Region(RegionError::NotFound {
+                name: name.to_owned(),
+                path: path.clone(),
+            }),
+            _ => io_err(&path, "stat", e),
+        })?;
+        let (persisted, seg) = if meta.is_dir() {
+            let lock = lock_dir(name, &path)?;
+            let segs = list_segments(&path)?;
+            let Some(&last) = segs.last() else {
+                return Err(JournalError::Layout {
+                    journal: name.to_owned(),
+                    what: format!("no segment files in {}", path.display()),
+                });
+            };
+            let seg = Segment::open(&seg_name(&path, last), true, Region::open_options())?;
+            // A crash between creating a segment and sealing the one before leaves it open.
+            if let Some(&prev) = segs.iter().rev().nth(1) {
+                let p = Segment::open(&seg_name(&path, prev), false, Region::open_options())?;
+                if p.sealed().is_none() {
+                    drop(p);
+                    let p = Segment::open(&seg_name(&path, prev), true, Region::open_options())?;
+                    p.seal(p.commit());
+                }
+            }
+            let persisted = Persisted {
+                dir: path,
+                _lock: lock,
+                segment_size: seg.capacity,
+                retain_segments: None,
+                retain_bytes: None,
+                crc: seg.crc,
+                group_shared: false,
+                populate: false,
+            };
+            (Some(persisted), seg)
+        } else {
+            (None, Segment::open(name, true, Region::open_options())?)
+        };
+        let mut w = Self::new(name.to_owned(), persisted, seg);
+        w.recover()?;
+        Ok(w)
+    }
+
+    /// Resumes after the last committed frame.
+    fn recover(&mut self) -> Result<(), JournalError> {
+        let commit = self.seg.commit();
+        self.pos = commit;
+        self.committed = commit;
+        self.oldest = self.seg.oldest();
+        self.oldest_seq = self.seg.oldest_seq();
+        let lower = if self.seg.mode == Mode::Ring {
+            self.oldest
+        } else {
+            self.seg.base_pos
+        };
+        self.next_seq = if commit > lower {
+            // The last committed frame says where the sequence stands (the commit_seq word may
+            // be ahead of the commit if the writer died between the two stores).
+            let mut buf = Vec::new();
+            let mut end = commit;
+            loop {
+                let start = self.seg.start_before(end)?;
+                match self.seg.read_at(start, commit, &mut buf)? {
+                    At::Frame(f) => break f.seq + 1,
+                    At::Pad { .. } if start > lower => end = start,
+                    _ => break self.seg.commit_seq(),
+                }
+            }
+        } else if self.seg.mode == Mode::Ring {
+            self.oldest_seq
+        } else {
+            self.seg.base_seq
+        };
+        self.seg.publish_commit(commit, self.next_seq);
+        Ok(())
+    }
+
+    /// The journal's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The sequence number the next message will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The largest message this journal accepts.
+    pub fn max_message(&self) -> usize {
+        self.seg.max_message as usize
+    }
+
+    /// Bytes appended but not yet committed.
+    pub fn pending_bytes(&self) -> u64 {
+        self.pos - self.committed
+    }
+
+    /// Segment files removed by retention since this writer opened.
+    pub fn removed_segments(&self) -> u64 {
+        self.removed_segments
+    }
+
+    /// Appends `payload` with type tag `ty`; returns its sequence number. Invisible to readers
+    /// until [`JournalWriter::commit`].
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::MessageTooLarge`]; [`JournalError::BatchTooLarge`] (ring); errors
+    /// creating the next segment (persisted).
+    #[inline]
+    pub fn append(&mut self, ty: u16, payload: &[u8]) -> Result<u64, JournalError> {
+        let mut r = self.reserve(ty, payload.len())?;
+        r.as_mut_slice().copy_from_slice(payload);
+        Ok(r.finish())
+    }
+
+    /// Appends and commits at once.
+    ///
+    /// # Errors
+    ///
+    /// As [`JournalWriter::append`].
+    pub fn append_commit(&mut self, ty: u16, payload: &[u8]) -> Result<u64, JournalError> {
+        let seq = self.append(ty, payload)?;
+        self.commit();
+        Ok(seq)
+    }
+
+    /// Reserves `len` bytes for a message written in place (zero copy).
+    ///
+    /// # Errors
+    ///
+    /// As [`JournalWriter::append`].
+    pub fn reserve(&mut self, ty: u16, len: usize) -> Result<Reservation<'_>, JournalError> {
+        if len > self.seg.max_message as usize {
+            return Err(JournalError::MessageTooLarge {
+                journal: self.name.clone(),
+                len,
+                max: self.seg.max_message as usize,
+            });
+        }
+        let need = frame_len(len) as u64;
+        match self.seg.mode {
+            Mode::Ring => {
+                let cap = self.seg.capacity;
+                let to_end = cap - self.pos % cap;
+                if to_end < need {
+                    self.make_room(self.pos + to_end)?;
+                    self.seg.write_pad(self.pos, to_end);
+                    self.pos += to_end;
+                }
+                self.make_room(self.pos + need)?;
+            }
+            Mode::Segment => {
+                if self.pos + need > self.seg.base_pos + self.seg.capacity {
+                    self.roll()?;
+                }
+            }
+        }
+        let seq = self.next_seq;
+        // SAFETY: we hold the writer lock; [pos, pos + need) lies beyond the committed end and,
+        // in a ring, behind the `oldest` horizon that `make_room` advanced and fenced.
+        let _ = unsafe { self.seg.frame_mut(self.pos, len as u32, ty, 0, seq) };
+        Ok(Reservation {
+            pos: self.pos,
+            len: len as u32,
+            ty,
+            seq,
+            writer: self,
+            finished: false,
+        })
+    }
+
+    /// Ring: moves the `oldest` horizon past every frame that writing up to `end` overwrites.
+    fn make_room(&mut self, end: u64) -> Result<(), JournalError> {
+        let cap = self.seg.capacity;
+        let floor = end.saturating_sub(cap);
+        if floor <= self.oldest {
+            return Ok(());
+        }
+        if floor > self.committed {
+            return Err(JournalError::BatchTooLarge {
+                journal: self.name.clone(),
+                pending: end - self.committed,
+                capacity: cap,
+            });
+        }
+        let mut buf = Vec::new();
+        while self.oldest < floor {
+            match self.seg.read_at(self.oldest, self.committed, &mut buf)? {
+                At::Frame(f) => {
+                    self.oldest = f.next;
+                    self.oldest_seq = f.seq + 1;
+                }
+                At::Pad { next } => self.oldest = next,
+                At::End => break,
+            }
+        }
+        self.seg.store(super::format::J_OLDEST_SEQ, self.oldest_seq);
+        self.seg.store(super::format::J_OLDEST, self.oldest);
+        // SYNC POINT: orders the horizon stores before the overwriting stores that follow;
+        // pairs with the Acquire fence in `Segment::lapped`.
+        fence(Ordering::Release);
+        Ok(())
+    }
+
+    fn roll(&mut self) -> Result<(), JournalError> {
+        let p = self.persisted.as_ref().expect("segment mode is persisted");
+        let next = self.seg.segment + 1;
+        let spec = SegmentSpec {
+            mode: Mode::Segment,
+            capacity: p.segment_size,
+            crc: p.crc,
+            segment: next,
+            base_pos: self.pos,
+            base_seq: self.next_seq,
+            group_shared: p.group_shared,
+            populate: p.populate,
+        };
+        let seg = Segment::create(&seg_name(&p.dir, next), &spec)?;
+        // The next segment exists before this one is sealed, so a reader that sees the seal
+        // always finds it. A batch that spans the roll is committed here, in two steps.
+        self.commit();
+        self.seg.seal(self.pos);
+        self.seg = seg;
+        self.committed = self.pos;
+        self.apply_retention()
+    }
+
+    fn apply_retention(&mut self) -> Result<(), JournalError> {
+        let Some(p) = &self.persisted else {
+            return Ok(());
+        };
+        if p.retain_segments.is_none() && p.retain_bytes.is_none() {
+            return Ok(());
+        }
+        let segs = list_segments(&p.dir)?;
+        let size = |i: u32| {
+            std::fs::metadata(super::store::segment_file(&p.dir, i)).map_or(0, |m| m.len())
+        };
+        let mut total: u64 = segs.iter().map(|&i| size(i)).sum();
+        let mut count = segs.len() as u64;
+        for &i in &segs {
+            let over_count = p.retain_segments.is_some_and(|n| count > u64::from(n));
+            let over_bytes = p.retain_bytes.is_some_and(|b| total > b);
+            if i >= self.seg.segment || !(over_count || over_bytes) {
+                break;
+            }
+            let path = super::store::segment_file(&p.dir, i);
+            total -= size(i);
+            std::fs::remove_file(&path).map_err(|e| io_err(&path, "remove", e))?;
+            count -= 1;
+            self.removed_segments += 1;
+        }
+        Ok(())
+    }
+
+    /// Sets retention for a persisted journal opened with [`JournalWriter::open`].
+    pub fn set_retention(&mut self, segments: Option<u32>, bytes: Option<u64>) {
+        if let Some(p) = &mut self.persisted {
+            p.retain_segments = segments.map(|n| n.max(1));
+            p.retain_bytes = bytes;
+        }
+    }
+
+    /// Publishes every message appended so far, at once: one Release store of the commit
+    /// position (paired with the readers' Acquire load). Wakes blocked readers, paying a system
+    /// call only if some reader sleeps.
+    #[inline]
+    pub fn commit(&mut self) {
+        if self.pos != self.committed {
+            self.seg.publish_commit(self.pos, self.next_seq);
+            self.committed = self.pos;
+        }
+    }
+}
+
+impl Reservation<'_> {
+    /// The payload bytes to fill.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as in `JournalWriter::reserve`: the range is the writer's alone until commit.
+        unsafe { self.writer.seg.frame_payload(self.pos, self.len) }
+    }
+
+    /// The sequence number of this message.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Completes the message (appended, not yet committed) and returns its sequence number.
+    pub fn finish(mut self) -> u64 {
+        self.complete();
+        self.seq
+    }
+
+    fn complete(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let w = &mut *self.writer;
+        let crc = if w.seg.crc {
+            // SAFETY: as above; read back the payload just written for its checksum.
+            let payload = unsafe { w.seg.frame_payload(self.pos, self.len) };
+            frame_crc(self.len, self.ty, 0, self.seq, payload)
+        } else {
+            0
+        };
+        w.seg.finish_frame(self.pos, self.len, crc);
+        if self.seq % INDEX_EVERY == 0 {
+            w.seg.index_store(self.seq / INDEX_EVERY, self.pos);
+        }
+        w.pos = self.pos + frame_len(self.len as usize) as u64;
+        w.next_seq = self.seq + 1;
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        self.complete();
+    }
+}

@@ -1,0 +1,292 @@
+//! Journal behaviour in one process: ring wrap-around, segment rolls, backward iteration, seek,
+//! overrun reporting, limits and crash-free recovery of the sequence.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use proptest::prelude::*;
+use shmbus::JournalError;
+use shmbus::journal::{JournalReader, JournalWriter, Start};
+
+fn unique(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!("shmbus-jtest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!("{tag}-{n}"))
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn cleanup(name: &str) {
+    let _ = std::fs::remove_dir_all(name);
+    let _ = std::fs::remove_file(name);
+}
+
+/// A payload that encodes its own sequence and length, so any mix-up is detected.
+fn payload(seq: u64, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (seq as usize * 31 + i) as u8).collect()
+}
+
+fn read_all_forward(r: &mut JournalReader) -> Vec<(u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    while let Some(m) = r.next().unwrap() {
+        out.push((m.seq, m.payload.to_vec()));
+    }
+    out
+}
+
+fn read_all_backward(r: &mut JournalReader) -> Vec<(u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    while let Some(m) = r.prev().unwrap() {
+        out.push((m.seq, m.payload.to_vec()));
+    }
+    out.reverse();
+    out
+}
+
+#[test]
+fn ring_wraps_and_reports_overrun_exactly() {
+    let name = unique("ring");
+    let mut w = JournalWriter::builder(&name)
+        .ring(64 * 1024)
+        .create()
+        .unwrap();
+    let mut r = JournalReader::open(&name, Start::Beginning).unwrap();
+    // 100-byte payload -> 128-byte frames; 64 KiB holds 512 of them.
+    for s in 0..100u64 {
+        w.append(7, &payload(s, 100)).unwrap();
+    }
+    w.commit();
+    assert_eq!(read_all_forward(&mut r).len(), 100);
+    // Lap the reader: 2000 more messages.
+    for s in 100..2100u64 {
+        w.append(7, &payload(s, 100)).unwrap();
+        w.commit();
+    }
+    match r.next() {
+        Err(JournalError::Overrun {
+            lost,
+            expected_seq,
+            resume_seq,
+            ..
+        }) => {
+            assert_eq!(expected_seq, 100);
+            assert_eq!(lost, resume_seq - 100);
+            // 128-byte frames in a 64 KiB ring: exactly the last 512 messages are kept.
+            assert_eq!(resume_seq, 2100 - 512);
+        }
+        other => panic!("expected Overrun, got {other:?}"),
+    }
+    let rest = read_all_forward(&mut r);
+    let first = rest[0].0;
+    assert_eq!(rest.last().unwrap().0, 2099);
+    for (i, (seq, p)) in rest.iter().enumerate() {
+        assert_eq!(*seq, first + i as u64);
+        assert_eq!(*p, payload(*seq, 100));
+    }
+    // Backward from the end gives the same messages.
+    let back = read_all_backward(&mut r);
+    assert_eq!(back, rest);
+    drop(w);
+    cleanup(&name);
+}
+
+#[test]
+fn persisted_journal_rolls_segments_and_readers_follow() {
+    let name = unique("seg");
+    let mut w = JournalWriter::builder(&name)
+        .segment_size(16 * 1024)
+        .create()
+        .unwrap();
+    let mut r = JournalReader::open(&name, Start::Beginning).unwrap();
+    let mut got = Vec::new();
+    for s in 0..1000u64 {
+        assert_eq!(w.append(1, &payload(s, (s % 200) as usize)).unwrap(), s);
+        if s % 10 == 9 {
+            w.commit();
+            got.extend(read_all_forward(&mut r));
+        }
+    }
+    assert_eq!(got.len(), 1000);
+    for (i, (seq, p)) in got.iter().enumerate() {
+        assert_eq!(*seq, i as u64);
+        assert_eq!(*p, payload(i as u64, i % 200));
+    }
+    let segments = std::fs::read_dir(&name).unwrap().count();
+    assert!(segments > 5, "only {segments} segments");
+    // Backward across every segment.
+    let back = read_all_backward(&mut r);
+    assert_eq!(back, got);
+    // Seek anywhere, in any segment.
+    for target in [0u64, 1, 63, 64, 65, 500, 999] {
+        let mut r2 = JournalReader::open(&name, Start::Seq(target)).unwrap();
+        let m = r2.next().unwrap().unwrap();
+        assert_eq!(m.seq, target);
+        assert_eq!(m.payload, &payload(target, (target % 200) as usize)[..]);
+    }
+    assert!(matches!(
+        JournalReader::open(&name, Start::Seq(1001)),
+        Err(JournalError::NotYet { next: 1000, .. })
+    ));
+    let mut end = JournalReader::open(&name, Start::Seq(1000)).unwrap();
+    assert!(end.next().unwrap().is_none());
+    drop(w);
+    cleanup(&name);
+}
+
+#[test]
+fn retention_removes_old_segments_and_lagging_reader_is_told() {
+    let name = unique("retain");
+    let mut w = JournalWriter::builder(&name)
+        .segment_size(8 * 1024)
+        .retain_segments(3)
+        .create()
+        .unwrap();
+    let mut slow = JournalReader::open(&name, Start::Beginning).unwrap();
+    for s in 0..2000u64 {
+        w.append_commit(0, &payload(s, 64)).unwrap();
+    }
+    assert!(std::fs::read_dir(&name).unwrap().count() <= 3);
+    assert!(w.removed_segments() > 0);
+    // The slow reader still reads its (removed, still mapped) segment, then is told the loss.
+    let mut seen = 0u64;
+    let err = loop {
+        match slow.next() {
+            Ok(Some(m)) => {
+                assert_eq!(m.seq, seen);
+                seen += 1;
+            }
+            Ok(None) => panic!("reader stopped without an overrun"),
+            Err(e) => break e,
+        }
+    };
+    match err {
+        JournalError::Overrun {
+            lost,
+            expected_seq,
+            resume_seq,
+            ..
+        } => {
+            assert_eq!(expected_seq, seen);
+            assert_eq!(lost, resume_seq - seen);
+        }
+        other => panic!("{other}"),
+    }
+    let rest = read_all_forward(&mut slow);
+    assert_eq!(rest.last().unwrap().0, 1999);
+    assert!(matches!(
+        JournalReader::open(&name, Start::Seq(0)),
+        Err(JournalError::TooOld { seq: 0, .. })
+    ));
+    drop(w);
+    cleanup(&name);
+}
+
+#[test]
+fn uncommitted_is_invisible_and_reopen_continues_the_sequence() {
+    let name = unique("recover");
+    let mut w = JournalWriter::builder(&name)
+        .ring(64 * 1024)
+        .create()
+        .unwrap();
+    w.append(0, b"a").unwrap();
+    w.append(0, b"b").unwrap();
+    w.commit();
+    w.append(0, b"never committed").unwrap();
+    let mut r = JournalReader::open(&name, Start::Beginning).unwrap();
+    assert_eq!(read_all_forward(&mut r).len(), 2);
+    drop(w); // the uncommitted message is lost, as after a crash
+    let mut w = JournalWriter::open(&name).unwrap();
+    assert_eq!(w.next_seq(), 2);
+    w.append_commit(0, b"c").unwrap();
+    let m = r.next().unwrap().unwrap();
+    assert_eq!((m.seq, m.payload), (2, &b"c"[..]));
+    drop(w);
+    cleanup(&name);
+}
+
+#[test]
+fn limits_and_zero_copy_reserve() {
+    let name = unique("limits");
+    let mut w = JournalWriter::builder(&name)
+        .ring(1 << 20)
+        .crc(true)
+        .create()
+        .unwrap();
+    let max = w.max_message();
+    assert!(max >= 200_000, "max {max}");
+    assert!(matches!(
+        w.append(0, &vec![0; max + 1]),
+        Err(JournalError::MessageTooLarge { .. })
+    ));
+    w.append(0, &[]).unwrap();
+    w.append(0, &vec![9; max]).unwrap();
+    let mut res = w.reserve(3, 16).unwrap();
+    res.as_mut_slice().copy_from_slice(&[5u8; 16]);
+    assert_eq!(res.finish(), 2);
+    w.commit();
+    let mut r = JournalReader::open(&name, Start::Beginning).unwrap();
+    assert_eq!(r.next().unwrap().unwrap().payload.len(), 0);
+    assert_eq!(r.next().unwrap().unwrap().payload.len(), max);
+    let m = r.next().unwrap().unwrap();
+    assert_eq!((m.ty, m.payload), (3, &[5u8; 16][..]));
+    assert_eq!(m.payload.as_ptr() as usize % 8, 0, "payload is 8-aligned");
+    drop(w);
+    cleanup(&name);
+}
+
+#[test]
+fn blocking_reader_wakes_on_commit_and_times_out() {
+    let name = unique("wait");
+    let mut w = JournalWriter::builder(&name)
+        .ring(1 << 16)
+        .create()
+        .unwrap();
+    let mut r = JournalReader::open(&name, Start::End).unwrap();
+    let t = std::time::Instant::now();
+    assert!(r.next_timeout(Duration::from_millis(50)).unwrap().is_none());
+    assert!(t.elapsed() >= Duration::from_millis(50));
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        w.append_commit(0, b"wake").unwrap();
+        w
+    });
+    let m = r.next_timeout(Duration::from_secs(10)).unwrap().unwrap();
+    assert_eq!(m.payload, b"wake");
+    drop(writer.join().unwrap());
+    cleanup(&name);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Any sequence of appends and commits reads back identically forward and backward, across
+    /// ring wrap-around and segment rolls.
+    #[test]
+    fn appends_read_back_forward_and_backward(
+        ops in prop::collection::vec((0usize..700, any::<bool>()), 1..400),
+        ring in any::<bool>(),
+    ) {
+        let name = unique("prop");
+        let mut w = if ring {
+            JournalWriter::builder(&name).ring(256 * 1024).create().unwrap()
+        } else {
+            JournalWriter::builder(&name).segment_size(8 * 1024).create().unwrap()
+        };
+        let mut expect = Vec::new();
+        for (i, (len, commit)) in ops.iter().enumerate() {
+            w.append(i as u16, &payload(i as u64, *len)).unwrap();
+            expect.push((i as u64, payload(i as u64, *len)));
+            if *commit { w.commit(); }
+        }
+        w.commit();
+        let mut r = JournalReader::open(&name, Start::Beginning).unwrap();
+        let fwd = read_all_forward(&mut r);
+        prop_assert_eq!(&fwd, &expect);
+        let back = read_all_backward(&mut r);
+        prop_assert_eq!(&back, &expect);
+        drop(w);
+        cleanup(&name);
+    }
+}
