@@ -2,6 +2,7 @@
 
 mod demo;
 mod feed;
+mod journal_cmd;
 mod region_cmd;
 mod size;
 mod slot_cmd;
@@ -36,6 +37,17 @@ enum Command {
     /// Read and write slot tables (latest value per symbol).
     #[command(subcommand)]
     Slot(SlotCommand),
+    /// Journals: append-only message logs.
+    #[command(subcommand)]
+    Journal(JournalCommand),
+    /// Append messages (stdin lines, or arguments) to a journal.
+    Append(journal_cmd::AppendArgs),
+    /// Print a journal's messages (the last 10 by default; -f to follow).
+    Tail(journal_cmd::TailArgs),
+    /// List and validate every frame of a journal (positions, sequences, lengths).
+    Dump(journal_cmd::DumpArgs),
+    /// A journal's messages, bytes, sequences and append rate.
+    Stats(journal_cmd::StatsArgs),
     /// Publish a synthetic random-walk price feed into a slot table.
     Feed(feed::FeedArgs),
     /// Run the live demo: a feed process and a reader process on one slot table.
@@ -109,6 +121,12 @@ struct RmArgs {
 }
 
 #[derive(Debug, Subcommand)]
+enum JournalCommand {
+    /// Create a journal: a ring (--ring SIZE) or a persisted directory of segments.
+    Create(journal_cmd::CreateArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum SlotCommand {
     /// Publish one TradingData record under SYMBOL.
     Put(slot_cmd::PutArgs),
@@ -128,6 +146,11 @@ fn main() -> ExitCode {
         Command::Slot(SlotCommand::Put(a)) => slot_cmd::put(&a),
         Command::Slot(SlotCommand::Get(a)) => slot_cmd::get(&a),
         Command::Slot(SlotCommand::Watch(a)) => watch::run(&a),
+        Command::Journal(JournalCommand::Create(a)) => journal_cmd::create(&a),
+        Command::Append(a) => journal_cmd::append(&a),
+        Command::Tail(a) => journal_cmd::tail(&a),
+        Command::Dump(a) => journal_cmd::dump(&a),
+        Command::Stats(a) => journal_cmd::stats(&a),
         Command::Feed(a) => feed::run(&a),
         Command::Demo(a) => demo::run(&a),
     };

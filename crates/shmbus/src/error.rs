@@ -72,7 +72,7 @@ pub enum RegionError {
         path: PathBuf,
     },
     /// The file system cannot hold the region: reported at create time, never as SIGBUS later.
-    #[error("no space for region {path}: asked for {requested} bytes, {free} free on its file system; free space, choose a smaller size, or raise the limit (containers: `docker run --shm-size=1g`, Kubernetes: an emptyDir with medium Memory)", free = free.map_or_else(|| "unknown".to_owned(), |f| f.to_string()))]
+    #[error("no space for region {path}: asked for {requested} bytes, {free} free on its file system; free space, choose a smaller size, or raise the limit (/dev/shm in a container is often only 64 MiB: `docker run --shm-size=1g`; Kubernetes: an emptyDir with medium Memory)", free = free.map_or_else(|| "unknown".to_owned(), |f| f.to_string()))]
     NoSpace {
         /// The region file.
         path: PathBuf,

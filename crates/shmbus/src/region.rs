@@ -146,10 +146,10 @@ impl RegionBuilder {
         match os::try_lock_exclusive(&fd) {
             Ok(true) => {}
             Ok(false) => {
-                return Err(RegionError::WriterBusy {
+                return Err(cleanup(RegionError::WriterBusy {
                     path: path.clone(),
                     pid: None,
-                });
+                }));
             }
             Err(e) => return Err(cleanup(io_error("lock", &path, e))),
         }
@@ -470,18 +470,33 @@ impl Region {
             let region = Self::open_options().allow_foreign_owner(true).open(name);
             let region = match region {
                 Ok(r) => r,
-                // A region whose creator died before publishing is exactly what rm is for.
-                Err(RegionError::NotReady { .. }) => {
+                // A region whose creator died before publishing is exactly what rm is for, if
+                // its unpublished header says it is one (not just any file of zeros).
+                Err(RegionError::NotReady { .. }) if looks_unpublished(&path) => {
                     return os::unlink(&path).map_err(|e| open_error(e, &parsed, "remove"));
+                }
+                Err(RegionError::NotReady { .. }) => {
+                    return Err(RegionError::BadMagic {
+                        path,
+                        expected: MAGIC,
+                        found: 0,
+                    });
                 }
                 Err(e) => return Err(e),
             };
-            if region.writer_alive()? {
+            // A writer that just closed may still have its lock held for a moment by a child
+            // forked in another thread (until that child execs, when CLOEXEC closes it): only a
+            // lock that stays held, or whose holder's pid is alive, means a live writer.
+            let start = Instant::now();
+            while region.writer_alive()? {
                 let pid = region.read_header().writer_pid;
-                return Err(RegionError::InUse {
-                    path,
-                    pid: (pid != 0).then_some(pid),
-                });
+                if (pid != 0 && os::pid_alive(pid)) || start.elapsed() > LOCK_PROBE_GRACE {
+                    return Err(RegionError::InUse {
+                        path,
+                        pid: (pid != 0).then_some(pid),
+                    });
+                }
+                std::thread::sleep(Duration::from_millis(1));
             }
         }
         os::unlink(&path).map_err(|e| open_error(e, &parsed, "remove"))
@@ -642,6 +657,21 @@ fn validate(
         });
     }
     Ok(())
+}
+
+/// Whether the file holds a shmbus header written but not yet published (magic 0).
+fn looks_unpublished(path: &Path) -> bool {
+    let Ok(fd) = os::open(path, OpenMode::Read) else {
+        return false;
+    };
+    let Ok(st) = os::stat(&fd) else { return false };
+    let Ok(len) = usize::try_from(st.size) else {
+        return false;
+    };
+    let Ok(map) = Mapping::new(&fd, len, false, false) else {
+        return false;
+    };
+    matches!(header::probe(&map), Probe::Shmbus(h) if h.magic == 0 && h.version == FORMAT_VERSION && h.kind().is_some())
 }
 
 fn io_error(op: &'static str, path: &Path, source: io::Error) -> RegionError {

@@ -150,6 +150,9 @@ mod loom_tests {
             .cloned()
             .or_else(|| err.downcast_ref::<&str>().map(|s| (*s).to_owned()))
             .unwrap_or_default();
-        assert!(msg.contains("torn or stale"), "failed for another reason: {msg}");
+        assert!(
+            msg.contains("torn or stale"),
+            "failed for another reason: {msg}"
+        );
     }
 }

@@ -124,6 +124,13 @@ impl<T: Record> Table<T> {
             })
         };
         let body = region.header().body_offset as usize;
+        // Slot sequences are u64 words at body + 64 + i * stride (a multiple of 64): a body
+        // offset that is not 8-aligned would make every slot access fail its alignment check.
+        if body % 8 != 0 {
+            return Err(corrupt(format!(
+                "the slot table offset {body} is not 8-byte aligned"
+            )));
+        }
         let map = region.map();
         let field = |f: usize| map.u32_at(body + f).map(|w| w.load(Ordering::Relaxed));
         let (Some(capacity), Some(stride), Some(record), Some(key_len)) = (

@@ -55,7 +55,7 @@ mod stream;
 mod writer;
 
 pub use format::MAX_MESSAGE;
-pub use reader::{JournalReader, Message, Start};
+pub use reader::{JournalInfo, JournalReader, Message, Start};
 pub use segment::Mode;
 #[cfg(feature = "tokio")]
 pub use stream::{JournalStream, OwnedMessage};

@@ -37,6 +37,31 @@ pub struct Message<'a> {
     pub payload: &'a [u8],
 }
 
+/// A snapshot of a journal's state, from [`JournalReader::info`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalInfo {
+    /// Ring or persisted segments.
+    pub mode: Mode,
+    /// Data bytes of the ring, or of each segment.
+    pub capacity: u64,
+    /// Largest message accepted.
+    pub max_message: u32,
+    /// Whether frames carry a CRC32C.
+    pub crc: bool,
+    /// Sequence of the oldest stored message.
+    pub oldest_seq: u64,
+    /// Sequence the next committed message will get (= messages ever committed).
+    pub next_seq: u64,
+    /// Logical position of the oldest stored byte.
+    pub oldest_position: u64,
+    /// Logical position of the committed end.
+    pub commit_position: u64,
+    /// Segment files present (1 for a ring).
+    pub segments: u32,
+    /// Whether a writer holds the lock of the current segment.
+    pub writer_alive: bool,
+}
+
 /// One independent reader of a journal. Maps the journal read-only.
 #[derive(Debug)]
 pub struct JournalReader {
@@ -209,15 +234,56 @@ impl JournalReader {
         }
     }
 
+    /// The journal's current state (reads the newest segment of a persisted journal).
+    ///
+    /// # Errors
+    ///
+    /// Errors opening the oldest or newest segment files.
+    pub fn info(&self) -> Result<JournalInfo, JournalError> {
+        let (first, last, segments) = match &self.dir {
+            Some(dir) => {
+                let segs = list_segments(dir)?;
+                let open = |i: Option<&u32>| -> Result<Option<Segment>, JournalError> {
+                    i.map(|&i| self.open_segment(i))
+                        .transpose()
+                        .map(Option::flatten)
+                };
+                let (f, l) = (open(segs.first())?, open(segs.last())?);
+                (f.map(Arc::new), l.map(Arc::new), segs.len() as u32)
+            }
+            None => (Some(self.seg.clone()), Some(self.seg.clone()), 1),
+        };
+        let first = first.unwrap_or_else(|| self.seg.clone());
+        let last = last.unwrap_or_else(|| self.seg.clone());
+        let (oldest_position, oldest_seq) = match first.mode {
+            Mode::Ring => (first.oldest(), first.oldest_seq()),
+            Mode::Segment => (first.base_pos, first.base_seq),
+        };
+        Ok(JournalInfo {
+            mode: last.mode,
+            capacity: last.capacity,
+            max_message: last.max_message,
+            crc: last.crc,
+            oldest_seq,
+            next_seq: last.commit_seq(),
+            oldest_position,
+            commit_position: last.commit(),
+            segments,
+            writer_alive: last.writer_alive(),
+        })
+    }
+
     /// Whether a message is ready to read without waiting.
     pub fn has_next(&self) -> bool {
         self.seg.commit() > self.pos || self.seg.sealed() == Some(self.pos)
     }
 
+    #[cfg(feature = "tokio")]
     pub(crate) fn segment(&self) -> Arc<Segment> {
         self.seg.clone()
     }
 
+    #[cfg(feature = "tokio")]
     pub(crate) fn position(&self) -> u64 {
         self.pos
     }

@@ -213,6 +213,10 @@ impl Segment {
         })
     }
 
+    pub(crate) fn writer_alive(&self) -> bool {
+        self.region.writer_alive().unwrap_or(false)
+    }
+
     pub(crate) fn name(&self) -> String {
         self.region.name().to_string()
     }
