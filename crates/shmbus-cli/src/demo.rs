@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
+use shmbus::journal::JournalWriter;
 use shmbus::{Region, SlotWriter, TradingData};
 
 use crate::size::human_ns;
@@ -26,15 +27,17 @@ pub struct DemoArgs {
     pub rate: f64,
 }
 
-/// Removes the demo's region and summary files however the demo ends.
+/// Removes the demo's regions and summary files however the demo ends.
 struct Cleanup {
-    region: String,
+    regions: Vec<String>,
     files: Vec<PathBuf>,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let _ = Region::remove(&self.region, true);
+        for r in &self.regions {
+            let _ = Region::remove(r, true);
+        }
         for f in &self.files {
             let _ = std::fs::remove_file(f);
         }
@@ -78,27 +81,46 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     stop_flag(); // Ctrl-C stops the children (same process group) and then us, cleanly.
     let pid = std::process::id();
     let name = format!("shmbus-demo-{pid}");
+    let trades = format!("shmbus-demo-{pid}-trades");
     let tmp = std::env::temp_dir();
-    let feed_json = tmp.join(format!("shmbus-demo-{pid}-feed.json"));
-    let read_json = tmp.join(format!("shmbus-demo-{pid}-reader.json"));
+    let json = |what: &str| tmp.join(format!("shmbus-demo-{pid}-{what}.json"));
+    let (feed_json, read_json, trades_json) = (json("feed"), json("reader"), json("trades"));
     let cleanup = Cleanup {
-        region: name.clone(),
-        files: vec![feed_json.clone(), read_json.clone()],
+        regions: vec![name.clone(), trades.clone()],
+        files: vec![feed_json.clone(), read_json.clone(), trades_json.clone()],
     };
     let table = SlotWriter::<TradingData>::builder(&name)
         .capacity(64)
         .create()?;
     let path = table.region().name().path().display().to_string();
     drop(table); // the feed process becomes the writer
+    drop(JournalWriter::builder(&trades).ring(16 << 20).create()?);
     println!(
-        "shmbus demo: {} symbols at {:.0} updates/s for {:.0} s through slot table {name} ({path}); Ctrl-C stops early",
+        "shmbus demo: {} symbols at {:.0} updates/s for {:.0} s; Ctrl-C stops early",
         a.symbols, a.rate, a.seconds
     );
+    println!("  writer   `shmbus feed`: a random walk per symbol -> slot table {name} ({path})");
     println!(
-        "  writer: `shmbus feed`  ->  slot table  ->  reader: `shmbus slot watch` (busy-polling)\n"
+        "                          and every update as a 128-byte Trade -> ring journal {trades}"
+    );
+    println!("  reader 1 `shmbus slot watch`: busy-polls the slot table (latest price per symbol)");
+    println!(
+        "  reader 2 `shmbus journal watch`: sleeps on the journal's futex until each commit\n"
     );
     let secs = a.seconds.to_string();
+    let reader_secs = (a.seconds + 5.0).to_string();
     let (symbols, rate) = (a.symbols.to_string(), a.rate.to_string());
+    let path_of = |p: &Path| p.to_str().unwrap_or_default().to_owned();
+    // The readers start first and take only what is published after they start.
+    let mut journal_reader = spawn(&[
+        "journal",
+        "watch",
+        &trades,
+        "--seconds",
+        &reader_secs,
+        "--summary-json",
+        &path_of(&trades_json),
+    ])?;
     let mut feed = spawn(&[
         "feed",
         &name,
@@ -108,54 +130,88 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         &rate,
         "--seconds",
         &secs,
+        "--journal",
+        &trades,
         "--summary-json",
-        feed_json.to_str().unwrap_or_default(),
+        &path_of(&feed_json),
     ])?;
-    // Let the feed register its symbols before the reader starts.
+    // Let the feed register its symbols before the slot reader starts.
     std::thread::sleep(Duration::from_millis(100));
     let mut reader = spawn(&[
         "slot",
         "watch",
         &name,
         "--seconds",
-        &secs,
+        &reader_secs,
         "--interval-ms",
         "1000",
         "--summary-json",
-        read_json.to_str().unwrap_or_default(),
+        &path_of(&read_json),
     ])?;
     let deadline = Instant::now() + Duration::from_secs_f64(a.seconds.max(0.0) + 15.0);
     let feed_result = wait(&mut feed, "feed", deadline);
-    let reader_result = wait(&mut reader, "reader", deadline);
-    feed_result?;
-    reader_result?;
-    let (f, r) = (read_summary(&feed_json), read_summary(&read_json));
-    let removed = Region::remove(&name, false).is_ok();
+    // The readers run until the feed is done (and has committed its last trade), then stop
+    // cleanly on SIGTERM, printing their summaries.
+    std::thread::sleep(Duration::from_millis(50));
+    for child in [&reader, &journal_reader] {
+        if let Some(pid) = i32::try_from(child.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+    }
+    let results = [
+        feed_result,
+        wait(&mut reader, "slot reader", deadline),
+        wait(&mut journal_reader, "journal reader", deadline),
+    ];
+    for r in results {
+        r?;
+    }
+    let (f, r, t) = (
+        read_summary(&feed_json),
+        read_summary(&read_json),
+        read_summary(&trades_json),
+    );
+    let removed = Region::remove(&name, false).is_ok() && Region::remove(&trades, false).is_ok();
     drop(cleanup);
     let num = |v: &Value, k: &str| v.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-    let lat = |k: &str| human_ns(r["latency_ns"][k].as_u64().unwrap_or(0));
+    let lat = |v: &Value, k: &str| human_ns(v["latency_ns"][k].as_u64().unwrap_or(0));
     println!("\nsummary");
     println!(
-        "  feed     {:.0} updates across {:.0} symbols in {:.1} s ({:.0}/s)",
+        "  feed     {:.0} updates across {:.0} symbols in {:.1} s ({:.0}/s), each to the slot table and the journal",
         num(&f, "written"),
         num(&f, "symbols"),
         num(&f, "seconds"),
         num(&f, "written") / num(&f, "seconds").max(1e-9)
     );
     println!(
-        "  reader   {:.0} updates seen ({:.0} coalesced by the seqlock: a reader sees the latest value, not every value)",
+        "  slots    {:.0} updates seen ({:.0} coalesced: a slot holds the latest value, not every value)",
         num(&r, "seen"),
         (num(&r, "written") - num(&r, "seen")).max(0.0)
     );
     println!(
-        "  latency  write-to-read p50 {}  p99 {}  p99.9 {}  max {}",
-        lat("p50"),
-        lat("p99"),
-        lat("p999"),
-        lat("max")
+        "           write-to-read latency (busy-poll)  p50 {}  p99 {}  p99.9 {}  max {}",
+        lat(&r, "p50"),
+        lat(&r, "p99"),
+        lat(&r, "p999"),
+        lat(&r, "max")
     );
     println!(
-        "  cleanup  region {name} {}",
+        "  journal  {:.0} trades received, {:.0} lost (every trade, in order)",
+        num(&t, "trades"),
+        num(&t, "lost")
+    );
+    println!(
+        "           write-to-read latency (futex wake-up)  p50 {}  p99 {}  p99.9 {}  max {}",
+        lat(&t, "p50"),
+        lat(&t, "p99"),
+        lat(&t, "p999"),
+        lat(&t, "max")
+    );
+    println!(
+        "  cleanup  {name} and {trades} {}",
         if removed { "removed" } else { "force-removed" }
     );
     if stop_flag().load(Ordering::Relaxed) {

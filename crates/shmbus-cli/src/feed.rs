@@ -9,7 +9,8 @@ use anyhow::{Context, Result};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
-use shmbus::{RegionError, SlotError, SlotWriter, TradingData};
+use shmbus::journal::JournalWriter;
+use shmbus::{RegionError, SlotError, SlotWriter, TRADE_TYPE, Trade, TradingData};
 
 use crate::watch::stop_flag;
 
@@ -52,6 +53,10 @@ pub struct FeedArgs {
     /// Seed of the random walk.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Also append every update as a `Trade` (seed 003's 128-byte record) to this journal,
+    /// committing each one.
+    #[arg(long)]
+    pub journal: Option<String>,
     /// Write a JSON summary to this file at the end.
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
@@ -70,6 +75,7 @@ pub fn run(a: &FeedArgs) -> Result<()> {
         }
         other => other?,
     };
+    let mut journal = a.journal.as_deref().map(JournalWriter::open).transpose()?;
     let mut rng = SmallRng::seed_from_u64(a.seed);
     let mut book = Vec::with_capacity(a.symbols);
     for i in 0..a.symbols {
@@ -77,7 +83,7 @@ pub fn run(a: &FeedArgs) -> Result<()> {
             || (format!("SYM{i:04}"), 100.0),
             |&(n, p)| (n.to_owned(), p),
         );
-        book.push((writer.slot(&name)?, price));
+        book.push((writer.slot(&name)?, price, name));
     }
     let period = Duration::from_secs_f64(1.0 / a.rate);
     let start = Instant::now();
@@ -88,15 +94,28 @@ pub fn run(a: &FeedArgs) -> Result<()> {
     let mut written = 0u64;
     while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
         let i = rng.random_range(0..book.len());
-        let (id, price) = &mut book[i];
+        let (id, price, symbol) = &mut book[i];
         // Log-normal-ish step: about 2 basis points per update.
         let shock: f64 = (0..4).map(|_| rng.random::<f64>()).sum::<f64>() - 2.0;
         *price *= 1.0 + 0.0002 * shock;
         let volume = rng.random_range(1..=500);
-        writer.write(
-            *id,
-            &TradingData::new(*price, volume, shmbus::now_unix_ns()),
-        )?;
+        let now = shmbus::now_unix_ns();
+        writer.write(*id, &TradingData::new(*price, volume, now))?;
+        if let Some(j) = &mut journal {
+            let side = u8::from(shock < 0.0);
+            let trade_id = written.to_string();
+            let trade = Trade::new(
+                now,
+                symbol,
+                "SIM",
+                *price,
+                f64::from(volume),
+                side,
+                &trade_id,
+            );
+            j.append(TRADE_TYPE, bytemuck::bytes_of(&trade))?;
+            j.commit();
+        }
         written += 1;
         next += period;
         let now = Instant::now();

@@ -3,6 +3,7 @@
 mod demo;
 mod feed;
 mod journal_cmd;
+mod journal_watch;
 mod region_cmd;
 mod size;
 mod slot_cmd;
@@ -124,6 +125,8 @@ struct RmArgs {
 enum JournalCommand {
     /// Create a journal: a ring (--ring SIZE) or a persisted directory of segments.
     Create(journal_cmd::CreateArgs),
+    /// Follow a journal of trades: rate and write-to-read latency.
+    Watch(journal_watch::JournalWatchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -147,6 +150,7 @@ fn main() -> ExitCode {
         Command::Slot(SlotCommand::Get(a)) => slot_cmd::get(&a),
         Command::Slot(SlotCommand::Watch(a)) => watch::run(&a),
         Command::Journal(JournalCommand::Create(a)) => journal_cmd::create(&a),
+        Command::Journal(JournalCommand::Watch(a)) => journal_watch::run(&a),
         Command::Append(a) => journal_cmd::append(&a),
         Command::Tail(a) => journal_cmd::tail(&a),
         Command::Dump(a) => journal_cmd::dump(&a),

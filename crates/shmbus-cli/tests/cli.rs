@@ -220,22 +220,163 @@ fn demo_runs_and_cleans_up() {
     let status = child.wait().unwrap();
     let text = lines.join("\n");
     assert!(status.success(), "{text}");
-    let seen: f64 = text
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .strip_prefix("reader")?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
-        .expect("reader summary");
-    assert!(seen > 100.0, "reader saw only {seen} updates:\n{text}");
-    assert!(text.contains("latency  write-to-read p50"), "{text}");
+    let field = |prefix: &str| -> f64 {
+        text.lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix(prefix)?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{text}"))
+    };
+    let written = field("feed");
+    let seen = field("slots");
+    let trades = field("journal");
+    assert!(written > 1000.0, "{text}");
     assert!(
-        text.contains(&format!("region shmbus-demo-{pid} removed")),
+        seen > 100.0 && seen <= written,
+        "slot reader saw {seen}:\n{text}"
+    );
+    // The journal reader gets every trade the feed wrote, none lost.
+    assert_eq!(trades, written, "{text}");
+    assert!(text.contains(", 0 lost"), "{text}");
+    assert!(
+        text.contains("write-to-read latency (busy-poll)  p50"),
+        "{text}"
+    );
+    assert!(
+        text.contains("write-to-read latency (futex wake-up)  p50"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("shmbus-demo-{pid}-trades removed")),
         "{text}"
     );
     assert!(!std::path::Path::new(&format!("/dev/shm/shmbus-demo-{pid}")).exists());
+    assert!(!std::path::Path::new(&format!("/dev/shm/shmbus-demo-{pid}-trades")).exists());
+}
+
+fn shmbus_stdin(args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shmbus"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run shmbus");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn journal_commands() {
+    let name = Name::new("journal");
+    let n = name.0.as_str();
+    let o = shmbus(&["journal", "create", n, "--ring", "1M", "--crc"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("ring of 1.0 MiB, CRC32C"),
+        "{}",
+        stdout(&o)
+    );
+    assert_one_line_error(
+        &shmbus(&["journal", "create", n, "--ring", "1M"]),
+        "already exists",
+    );
+
+    let lines: String = (0..25).map(|i| format!("{{\"i\":{i}}}\n")).collect();
+    let o = shmbus_stdin(&["append", n, "--json", "--batch", "4"], &lines);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("appended 25 messages"),
+        "{}",
+        stderr(&o)
+    );
+    // A bad line is refused with its line number, and nothing after it is appended.
+    let o = shmbus_stdin(&["append", n, "--json"], "{\"ok\":1}\nnot json\n");
+    assert_one_line_error(&o, "line 2 is not valid JSON");
+
+    // Default tail: the last 10 messages.
+    let o = shmbus(&["tail", n, "--json"]);
+    let docs: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(docs.len(), 10, "{}", stdout(&o));
+    assert_eq!(docs[9]["payload"], "{\"ok\":1}");
+    assert_eq!(docs[9]["seq"], 25);
+    assert_eq!(docs[0]["seq"], 16);
+    assert_eq!(docs[0]["type"], 1);
+    let o = shmbus(&["tail", n, "--from", "start", "-n", "3"]);
+    assert_eq!(stdout(&o).lines().count(), 3);
+    assert!(
+        stdout(&o).lines().next().unwrap().ends_with("{\"i\":0}"),
+        "{}",
+        stdout(&o)
+    );
+    let o = shmbus(&["tail", n, "--from", "20", "--json"]);
+    assert_eq!(stdout(&o).lines().count(), 6);
+    assert_one_line_error(&shmbus(&["tail", n, "--from", "99"]), "not in");
+
+    let o = shmbus(&["dump", n, "--rev", "-n", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0].split_whitespace().nth(1) == Some("25"), "{rows:?}");
+    let o = shmbus(&["dump", n]);
+    assert!(
+        stderr(&o).contains("26 frames, all valid"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = shmbus(&["stats", n, "--json", "--interval", "0"]);
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(st["messages"], 26);
+    assert_eq!(st["newest_seq"], 25);
+    assert_eq!(st["mode"], "ring");
+    assert_eq!(st["crc"], true);
+
+    // tail -f sees a message appended later.
+    let follower = Command::new(env!("CARGO_BIN_EXE_shmbus"))
+        .args(["tail", n, "-f", "--from", "end", "-n", "1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(shmbus(&["append", n, "late message"]).status.success());
+    let out = follower.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("late message"));
+    assert!(shmbus(&["rm", n]).status.success());
+}
+
+#[test]
+fn persisted_journal_commands() {
+    let dir = std::env::temp_dir().join(format!("shmbus-cli-pj-{}", std::process::id()));
+    let d = dir.to_str().unwrap();
+    let o = shmbus(&["journal", "create", d, "--segment-size", "16K"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: String = (0..2000).map(|i| format!("message number {i}\n")).collect();
+    let o = shmbus_stdin(&["append", d, "--batch", "100", "--retain", "4"], &lines);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let segments = std::fs::read_dir(&dir).unwrap().count();
+    assert!(segments <= 4, "{segments} segments kept");
+    let o = shmbus(&["stats", d, "--json", "--interval", "0"]);
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(st["mode"], "persisted");
+    assert_eq!(st["next_seq"], 2000);
+    assert!(st["oldest_seq"].as_u64().unwrap() > 0, "{st}");
+    let o = shmbus(&["tail", d, "-n", "1"]);
+    assert!(stdout(&o).contains("message number 1990"), "{}", stdout(&o));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -25,7 +25,7 @@
 //! * [`SlotWriter`], [`SlotReader`], [`SlotId`], [`Versioned`]: seqlock latest-value tables.
 //! * [`Record`], [`RecordLayout`], [`Field`], [`FieldType`]: plain-data records and layout
 //!   fingerprints.
-//! * [`TradingData`]: the 24-byte record of seed 001.
+//! * [`TradingData`]: the 24-byte record of seed 001; [`Trade`]: the 128-byte trade of seed 003.
 //! * [`journal`]: the append-only message log ([`journal::JournalWriter`],
 //!   [`journal::JournalReader`]).
 //! * [`RegionError`], [`SlotError`], [`JournalError`]: typed errors.
@@ -48,6 +48,7 @@ mod region;
 pub mod seqlock;
 #[cfg(not(loom))]
 pub mod slots;
+mod trade;
 mod trading;
 
 pub use error::{JournalError, RegionError, SlotError};
@@ -58,6 +59,7 @@ pub use record::{Field, FieldType, Record, RecordLayout};
 pub use region::{ListEntry, MAX_REGION_SIZE, OpenOptions, Region, RegionBuilder};
 #[cfg(not(loom))]
 pub use slots::{SlotGuard, SlotId, SlotReader, SlotWriter, Versioned};
+pub use trade::{TRADE_TYPE, Trade};
 pub use trading::TradingData;
 
 /// The README's Rust examples, compiled and run as doc tests.
