@@ -133,6 +133,22 @@ pub fn ls(a: &LsArgs) -> Result<()> {
             age,
         ]);
     }
+    // Persisted journals are directories of segment files.
+    for (name, segments, size) in persisted_journals(dir) {
+        json_rows.push(json!({
+            "name": name, "kind": "journal (persisted)", "size": size, "segments": segments,
+        }));
+        let kind = format!("journal ({segments} segments)");
+        rows.push([
+            name,
+            kind,
+            human_size(size),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+        ]);
+    }
     if a.json {
         println!(
             "{}",
@@ -167,6 +183,35 @@ pub fn ls(a: &LsArgs) -> Result<()> {
         print(r);
     }
     Ok(())
+}
+
+/// (name, segment count, bytes) of each persisted journal directory in `dir`.
+fn persisted_journals(dir: &Path) -> Vec<(String, usize, u64)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<_> = rd
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| shmbus::journal::is_persisted_journal(p))
+        .map(|p| {
+            let name = if dir == Path::new(shmbus::SHM_DIR) {
+                p.file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            } else {
+                p.to_string_lossy().into_owned()
+            };
+            let (n, size) = std::fs::read_dir(&p).map_or((0, 0), |rd| {
+                rd.filter_map(Result::ok).fold((0, 0), |(n, s), e| {
+                    (n + 1, s + e.metadata().map_or(0, |m| m.len()))
+                })
+            });
+            (name, n, size)
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 fn header_json(h: &HeaderInfo, region: &Region, writer_alive: bool) -> Value {
@@ -318,6 +363,10 @@ fn hexdump(name: &str, offset: u64, len: u64) -> Result<()> {
 
 /// Removes one region; a file that is not a valid region needs --force, and says so.
 fn remove(name: &str, force: bool) -> Result<()> {
+    // A persisted journal is a directory of segment files.
+    if RegionName::parse(name)?.path().is_dir() {
+        return Ok(shmbus::journal::remove(name, force)?);
+    }
     Region::remove(name, force).map_err(|e| match e {
         RegionError::BadMagic { .. }
         | RegionError::Truncated { .. }

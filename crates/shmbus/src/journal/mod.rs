@@ -57,6 +57,7 @@ mod writer;
 pub use format::MAX_MESSAGE;
 pub use reader::{JournalInfo, JournalReader, Message, Start};
 pub use segment::Mode;
+pub use store::{is_persisted_journal, remove};
 #[cfg(feature = "tokio")]
 pub use stream::{JournalStream, OwnedMessage};
 pub use writer::{JournalBuilder, JournalWriter, Reservation};

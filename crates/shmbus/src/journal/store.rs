@@ -49,3 +49,51 @@ pub(crate) fn seg_name(dir: &Path, index: u32) -> String {
         format!("./{s}")
     }
 }
+
+/// Removes a journal: a ring file (as [`crate::Region::remove`]) or a persisted journal's
+/// directory with its segment files. Refuses while a writer is alive, and refuses a directory
+/// holding anything but segment files, unless `force`.
+///
+/// # Errors
+///
+/// [`RegionError::InUse`], [`RegionError::NotFound`], [`JournalError::Layout`] for a directory
+/// that is not a journal, and I/O errors.
+pub fn remove(name: &str, force: bool) -> Result<(), JournalError> {
+    let path = journal_path(name)?;
+    let meta = std::fs::symlink_metadata(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => JournalError::Region(RegionError::NotFound {
+            name: name.to_owned(),
+            path: path.clone(),
+        }),
+        _ => io_err(&path, "stat", e),
+    })?;
+    if !meta.is_dir() {
+        return crate::Region::remove(name, force).map_err(Into::into);
+    }
+    let entries: Vec<_> = std::fs::read_dir(&path)
+        .map_err(|e| io_err(&path, "list", e))?
+        .filter_map(Result::ok)
+        .collect();
+    let segments = list_segments(&path)?;
+    if !force && entries.len() != segments.len() {
+        return Err(JournalError::Layout {
+            journal: name.to_owned(),
+            what: format!(
+                "{} holds files that are not journal segments; not removing it (pass --force)",
+                path.display()
+            ),
+        });
+    }
+    if !force {
+        let fd = crate::os::open_dir(&path).map_err(|e| io_err(&path, "open", e))?;
+        if crate::os::writer_lock_held(&fd).map_err(|e| io_err(&path, "probe the lock of", e))? {
+            return Err(RegionError::InUse { path, pid: None }.into());
+        }
+    }
+    std::fs::remove_dir_all(&path).map_err(|e| io_err(&path, "remove", e))
+}
+
+/// Whether `path` is a persisted journal: a directory with at least one segment file.
+pub fn is_persisted_journal(path: &Path) -> bool {
+    path.is_dir() && list_segments(path).is_ok_and(|s| !s.is_empty())
+}
