@@ -20,7 +20,8 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const HEADER_LEN: usize = 128;
 /// Longest record type name stored in the header.
 pub const LAYOUT_NAME_LEN: usize = 32;
-/// The QuantNexus magic (`"QNXS"` as a little-endian u32) at offset 0 of a candle region.
+/// The QuantNexus magic at offset 0 of a candle region: the u32 0x514E5853 ("QNXS" read from
+/// its most significant byte), stored little-endian as the bytes `53 58 4E 51`.
 pub const QNXS_MAGIC: u32 = 0x514E_5853;
 
 // Field offsets inside the common header.

@@ -70,6 +70,7 @@ impl Mapping {
         Ok(Self { map })
     }
 
+    #[inline]
     fn base(&self) -> *const u8 {
         match &self.map {
             Map::ReadOnly(m) => m.as_ptr(),
@@ -78,6 +79,7 @@ impl Mapping {
     }
 
     /// Length of the mapping in bytes.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         match &self.map {
             Map::ReadOnly(m) => m.len(),
@@ -86,12 +88,14 @@ impl Mapping {
     }
 
     /// Whether stores are allowed (readers map read-only and must never store).
+    #[inline]
     pub(crate) fn writable(&self) -> bool {
         matches!(self.map, Map::ReadWrite(_))
     }
 
     /// Checks that `[off, off + size * count)` lies inside the mapping and that `off` is aligned
     /// to `align`, then returns the address of `off`.
+    #[inline]
     fn checked(&self, off: usize, size: usize, count: usize, align: usize) -> Option<*const u8> {
         let end = size.checked_mul(count)?.checked_add(off)?;
         if end > self.len() || off % align != 0 {
@@ -102,6 +106,7 @@ impl Mapping {
     }
 
     /// The 64-bit word at `off`, or `None` if it is out of bounds or misaligned.
+    #[inline]
     pub(crate) fn u64_at(&self, off: usize) -> Option<&AtomicU64> {
         let p = self.checked(off, 8, 1, 8)?;
         // SAFETY: (1) `checked` proved `p..p+8` lies inside the mapping, which lives as long as
@@ -114,6 +119,7 @@ impl Mapping {
     }
 
     /// The 32-bit word at `off`, or `None` if it is out of bounds or misaligned.
+    #[inline]
     pub(crate) fn u32_at(&self, off: usize) -> Option<&AtomicU32> {
         let p = self.checked(off, 4, 1, 4)?;
         // SAFETY: as in `u64_at`, for a 4-byte, 4-aligned word.
@@ -121,6 +127,7 @@ impl Mapping {
     }
 
     /// `count` consecutive 64-bit words from `off`, or `None` if out of bounds or misaligned.
+    #[inline]
     pub(crate) fn u64_slice(&self, off: usize, count: usize) -> Option<&[AtomicU64]> {
         let p = self.checked(off, 8, count, 8)?;
         // SAFETY: as in `u64_at`, for `count` consecutive words, all inside the mapping.
@@ -135,6 +142,7 @@ impl Mapping {
     }
 
     /// Copies `out.len()` 64-bit words from `off` (8-aligned) with `Relaxed` atomic loads.
+    #[inline]
     pub(crate) fn copy_words(&self, off: usize, out: &mut [u64]) -> Option<()> {
         let src = self.u64_slice(off, out.len())?;
         for (o, w) in out.iter_mut().zip(src) {

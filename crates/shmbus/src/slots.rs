@@ -173,6 +173,7 @@ impl<T: Record> Table<T> {
         })
     }
 
+    #[inline]
     fn body(&self) -> usize {
         self.region.header().body_offset as usize
     }
@@ -191,17 +192,25 @@ impl<T: Record> Table<T> {
         self.count_word().load(Ordering::Acquire).min(self.capacity)
     }
 
+    #[cold]
+    #[inline(never)]
+    fn bad_slot(&self, id: SlotId) -> SlotError {
+        SlotError::BadSlot {
+            region: self.region.name().to_string(),
+            index: id.0,
+            count: self.capacity,
+        }
+    }
+
+    #[inline]
     fn slot_offset(&self, id: SlotId) -> Result<usize, SlotError> {
         if id.0 >= self.capacity {
-            return Err(SlotError::BadSlot {
-                region: self.region.name().to_string(),
-                index: id.0,
-                count: self.capacity,
-            });
+            return Err(self.bad_slot(id));
         }
         Ok(self.body() + TABLE_HEADER_LEN + id.0 as usize * self.stride)
     }
 
+    #[inline]
     fn seq_and_words(&self, id: SlotId) -> Result<(&AtomicU64, &[AtomicU64]), SlotError> {
         let off = self.slot_offset(id)?;
         let map = self.region.map();
@@ -232,11 +241,19 @@ impl<T: Record> Table<T> {
     }
 
     fn find(&self, key: &str) -> Result<SlotId, SlotError> {
-        let raw = encode_key(key)?;
+        // Compare the key as four words in place: no copy of each stored key.
+        let want: [u64; KEY_LEN / 8] = bytemuck::cast(encode_key(key)?);
+        let map = self.region.map();
         for i in 0..self.len() {
             let off = self.slot_offset(SlotId(i))?;
-            let stored = self.region.map().read_bytes(off + SLOT_KEY, KEY_LEN);
-            if stored.as_deref() == Some(&raw[..]) {
+            let stored = map
+                .u64_slice(off + SLOT_KEY, KEY_LEN / 8)
+                .expect("validated geometry");
+            if stored
+                .iter()
+                .zip(&want)
+                .all(|(w, k)| w.load(Ordering::Relaxed) == *k)
+            {
                 return Ok(SlotId(i));
             }
         }
@@ -250,7 +267,23 @@ impl<T: Record> Table<T> {
         Ok(self.seq_and_words(id)?.0.load(Ordering::Acquire))
     }
 
+    /// The fast path: one attempt, inlined into the caller; contention goes to `read_slow`.
+    #[inline(always)]
     fn read(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotError> {
+        let (seq, words) = self.seq_and_words(id)?;
+        let mut value = T::zeroed();
+        match seqlock::try_read(seq, words, bytemuck::bytes_of_mut(&mut value)) {
+            ReadAttempt::Stable(0) => Ok(None),
+            ReadAttempt::Stable(seq) => Ok(Some(Versioned { seq, value })),
+            _ => self.read_slow(id),
+        }
+    }
+
+    /// Retries a slot that is being written: spins, then checks that the writer lives, then
+    /// yields until the timeout.
+    #[cold]
+    #[inline(never)]
+    fn read_slow(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotError> {
         let (seq, words) = self.seq_and_words(id)?;
         let mut value = T::zeroed();
         let mut attempts = 0u32;
@@ -290,6 +323,7 @@ impl<T: Record> Table<T> {
         }
     }
 
+    #[inline]
     fn read_if_changed(&self, id: SlotId, since: u64) -> Result<Option<Versioned<T>>, SlotError> {
         let (seq, _) = self.seq_and_words(id)?;
         if seq.load(Ordering::Acquire) == since {
