@@ -74,6 +74,9 @@ pub struct JournalReader {
     buf: Vec<u64>,
     last: Option<FrameInfo>,
     spin: Duration,
+    /// The last commit position loaded: a lower bound of the real one (it only grows), so frames
+    /// below it can be read without touching the writer's cache line again.
+    commit_seen: u64,
 }
 
 impl JournalReader {
@@ -128,6 +131,7 @@ impl JournalReader {
             buf: Vec::new(),
             last: None,
             spin: Duration::ZERO,
+            commit_seen: 0,
         };
         match start {
             Start::Beginning => r.seek_oldest(),
@@ -290,7 +294,10 @@ impl JournalReader {
 
     pub(crate) fn advance(&mut self) -> Result<Option<FrameInfo>, JournalError> {
         loop {
-            let commit = self.seg.commit();
+            if self.pos >= self.commit_seen {
+                self.commit_seen = self.seg.commit();
+            }
+            let commit = self.commit_seen;
             let at = match self.seg.read_at(self.pos, commit, &mut self.buf) {
                 Err(JournalError::Overrun { .. }) => return Err(self.resync()),
                 other => other?,
@@ -336,6 +343,12 @@ impl JournalReader {
         }
     }
 
+    /// Switches segment; the cached commit belonged to the old one.
+    fn set_segment(&mut self, seg: Segment) {
+        self.seg = Arc::new(seg);
+        self.commit_seen = 0;
+    }
+
     fn open_segment(&self, index: u32) -> Result<Option<Segment>, JournalError> {
         let dir = self.dir.as_ref().expect("persisted");
         match Segment::open(&seg_name(dir, index), false, self.opts.clone()) {
@@ -349,7 +362,7 @@ impl JournalReader {
     fn next_segment(&mut self) -> Result<(), JournalError> {
         let want = self.seg.segment + 1;
         if let Some(seg) = self.open_segment(want)? {
-            self.seg = Arc::new(seg);
+            self.set_segment(seg);
             return Ok(());
         }
         let dir = self.dir.clone().expect("persisted");
@@ -361,7 +374,7 @@ impl JournalReader {
             });
         };
         let expected = self.next_seq;
-        self.seg = Arc::new(seg);
+        self.set_segment(seg);
         self.seek_oldest();
         Err(JournalError::Overrun {
             journal: self.name.clone(),
@@ -390,7 +403,7 @@ impl JournalReader {
                 let Some(end) = prev.sealed() else {
                     return Ok(None);
                 };
-                self.seg = Arc::new(prev);
+                self.set_segment(prev);
                 self.pos = end;
                 continue;
             }
@@ -451,7 +464,7 @@ impl JournalReader {
                     });
                 }
             };
-            self.seg = Arc::new(seg);
+            self.set_segment(seg);
         }
         let commit = self.seg.commit();
         let next = self.seg.commit_seq();
