@@ -365,3 +365,202 @@ pub enum JournalError {
         what: String,
     },
 }
+
+/// QuantNexus writer error codes, kept so users of the original writer recognise them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QnxsCode {
+    /// 1: a symbol or interval that cannot be stored.
+    InvalidName = 1,
+    /// 2: a region size that cannot work.
+    InvalidSize = 2,
+    /// 3: the region file could not be created.
+    CreateFailed = 3,
+    /// 4: the region could not be mapped.
+    MappingFailed = 4,
+    /// 5: a write failed (out of space, invalid data, out of order).
+    WriteFailed = 5,
+    /// 6: no such series.
+    SymbolNotFound = 6,
+    /// 7: more than 256 series.
+    SymbolLimitExceeded = 7,
+    /// 8: more candles in a series than allowed.
+    CandleLimitExceeded = 8,
+    /// 9: not a usable candle region.
+    NotInitialized = 9,
+}
+
+impl std::fmt::Display for QnxsCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Self::InvalidName => "INVALID_NAME",
+            Self::InvalidSize => "INVALID_SIZE",
+            Self::CreateFailed => "CREATE_FAILED",
+            Self::MappingFailed => "MAPPING_FAILED",
+            Self::WriteFailed => "WRITE_FAILED",
+            Self::SymbolNotFound => "SYMBOL_NOT_FOUND",
+            Self::SymbolLimitExceeded => "SYMBOL_LIMIT_EXCEEDED",
+            Self::CandleLimitExceeded => "CANDLE_LIMIT_EXCEEDED",
+            Self::NotInitialized => "NOT_INITIALIZED",
+        };
+        write!(f, "QNXS error {} {name}", *self as u8)
+    }
+}
+
+/// Why a candle store operation failed. Each message starts with its QNXS error code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CandleError {
+    /// Opening or creating the region failed.
+    #[error("{code}: {source}", code = CandleError::region_code(source))]
+    Region {
+        /// The region error.
+        #[from]
+        source: RegionError,
+    },
+    /// A symbol or interval that does not fit the format.
+    #[error("{}: invalid {what} {value:?}: {reason}", QnxsCode::InvalidName)]
+    InvalidName {
+        /// "symbol" or "interval".
+        what: &'static str,
+        /// The value.
+        value: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A candle of the batch is invalid; nothing was written.
+    #[error(
+        "{}: candle {index} of the batch (timestamp {timestamp}) is invalid: {reason}; nothing was written",
+        QnxsCode::WriteFailed
+    )]
+    InvalidCandle {
+        /// Its index in the batch.
+        index: usize,
+        /// Its timestamp.
+        timestamp: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The batch starts before the last stored candle; nothing was written.
+    #[error(
+        "{}: {symbol} {interval}: candle {index} (timestamp {timestamp}) is older than the last stored candle ({last}); nothing was written (pass replace to overwrite that range)",
+        QnxsCode::WriteFailed
+    )]
+    OutOfOrder {
+        /// The series' symbol.
+        symbol: String,
+        /// The series' interval.
+        interval: String,
+        /// Index in the batch.
+        index: usize,
+        /// Its timestamp.
+        timestamp: u64,
+        /// The last stored timestamp.
+        last: u64,
+    },
+    /// The region is full.
+    #[error(
+        "{}: region {region} is full: the write needs {needed} more bytes but {free} are free (of {size}); create it with at least {suggested} bytes",
+        QnxsCode::WriteFailed
+    )]
+    Full {
+        /// The region.
+        region: String,
+        /// Bytes the write needs.
+        needed: u64,
+        /// Bytes free.
+        free: u64,
+        /// The region's size.
+        size: u64,
+        /// A size that would hold the data with room to grow.
+        suggested: u64,
+    },
+    /// No such series.
+    #[error(
+        "{}: no series {symbol} {interval} in {region}",
+        QnxsCode::SymbolNotFound
+    )]
+    NotFound {
+        /// The region.
+        region: String,
+        /// Symbol.
+        symbol: String,
+        /// Interval.
+        interval: String,
+    },
+    /// The index is full.
+    #[error(
+        "{}: {region} already holds {max} series",
+        QnxsCode::SymbolLimitExceeded
+    )]
+    TooManySeries {
+        /// The region.
+        region: String,
+        /// The limit.
+        max: usize,
+    },
+    /// A series would exceed its candle limit.
+    #[error(
+        "{}: {symbol} {interval} would hold {count} candles, more than the limit of {max}",
+        QnxsCode::CandleLimitExceeded
+    )]
+    TooManyCandles {
+        /// Symbol.
+        symbol: String,
+        /// Interval.
+        interval: String,
+        /// Candles it would hold.
+        count: u64,
+        /// The limit.
+        max: u32,
+    },
+    /// The region's index or blocks are inconsistent.
+    #[error("{}: {region} is corrupt: {what}", QnxsCode::NotInitialized)]
+    Corrupt {
+        /// The region.
+        region: String,
+        /// What is wrong.
+        what: String,
+    },
+    /// A reader could not get a consistent copy: the writer kept writing (or died mid-write).
+    #[error(
+        "{}: {region}: no consistent read after {attempts} attempts (is the writer stuck mid-write?)",
+        QnxsCode::NotInitialized
+    )]
+    Busy {
+        /// The region.
+        region: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+}
+
+impl CandleError {
+    fn region_code(e: &RegionError) -> QnxsCode {
+        match e {
+            RegionError::InvalidName { .. } => QnxsCode::InvalidName,
+            RegionError::SizeTooSmall { .. } | RegionError::SizeTooLarge { .. } => {
+                QnxsCode::InvalidSize
+            }
+            RegionError::AlreadyExists { .. }
+            | RegionError::NoSpace { .. }
+            | RegionError::PermissionDenied { .. } => QnxsCode::CreateFailed,
+            RegionError::Io { .. } => QnxsCode::MappingFailed,
+            _ => QnxsCode::NotInitialized,
+        }
+    }
+
+    /// The QNXS error code of this error.
+    pub fn code(&self) -> QnxsCode {
+        match self {
+            Self::Region { source } => Self::region_code(source),
+            Self::InvalidName { .. } => QnxsCode::InvalidName,
+            Self::InvalidCandle { .. } | Self::OutOfOrder { .. } | Self::Full { .. } => {
+                QnxsCode::WriteFailed
+            }
+            Self::NotFound { .. } => QnxsCode::SymbolNotFound,
+            Self::TooManySeries { .. } => QnxsCode::SymbolLimitExceeded,
+            Self::TooManyCandles { .. } => QnxsCode::CandleLimitExceeded,
+            Self::Corrupt { .. } | Self::Busy { .. } => QnxsCode::NotInitialized,
+        }
+    }
+}

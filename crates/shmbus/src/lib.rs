@@ -35,9 +35,10 @@
 #[cfg(target_endian = "big")]
 compile_error!("shmbus regions are little-endian; big-endian targets are not supported");
 
+#[cfg(not(loom))]
+pub mod candles;
 mod error;
 mod header;
-#[cfg(not(loom))]
 pub mod journal;
 mod mapping;
 mod name;
@@ -51,7 +52,7 @@ pub mod slots;
 mod trade;
 mod trading;
 
-pub use error::{JournalError, RegionError, SlotError};
+pub use error::{CandleError, JournalError, QnxsCode, RegionError, SlotError};
 pub use header::{FORMAT_VERSION, HEADER_LEN, HeaderInfo, MAGIC, Probe, QNXS_MAGIC, RegionKind};
 pub use name::{RegionName, SHM_DIR};
 pub use os::now_unix_ns;

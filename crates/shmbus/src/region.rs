@@ -227,6 +227,10 @@ impl OpenOptions {
         self
     }
 
+    pub(crate) fn allows_foreign_owner(&self) -> bool {
+        self.allow_foreign_owner
+    }
+
     /// Opens and validates the region.
     ///
     /// # Errors
@@ -446,6 +450,44 @@ impl Region {
             return Err(io::Error::other("the region file was replaced"));
         }
         Mapping::new_at(&fd, offset, len, true, false)
+    }
+
+    /// Maps a file read-only without looking for a shmbus header (for foreign formats such as a
+    /// region written by the original QuantNexus writer). Same name, symlink, owner and size
+    /// checks as [`OpenOptions::open`].
+    pub(crate) fn map_foreign(
+        name: &str,
+        allow_foreign_owner: bool,
+        min: u64,
+    ) -> Result<(RegionName, Mapping), RegionError> {
+        let name = RegionName::parse(name)?;
+        let path = name.path().to_path_buf();
+        let fd = os::open(&path, OpenMode::Read).map_err(|e| open_error(e, &name, "open"))?;
+        let st = os::stat(&fd).map_err(|e| io_error("stat", &path, e))?;
+        if !st.is_regular {
+            return Err(RegionError::NotRegularFile { path });
+        }
+        let me = os::euid();
+        if st.uid != me && !allow_foreign_owner {
+            return Err(RegionError::ForeignOwner {
+                path,
+                owner: st.uid,
+                me,
+            });
+        }
+        if st.size < min {
+            return Err(RegionError::Truncated {
+                path,
+                size: st.size,
+                min,
+            });
+        }
+        let len = usize::try_from(st.size).map_err(|_| RegionError::SizeTooLarge {
+            requested: st.size,
+            max: MAX_REGION_SIZE,
+        })?;
+        let map = Mapping::new(&fd, len, false, false).map_err(|e| io_error("map", &path, e))?;
+        Ok((name, map))
     }
 
     pub(crate) fn builder_with_body(name: &str, body_offset: u32) -> RegionBuilder {

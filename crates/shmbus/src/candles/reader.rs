@@ -1,0 +1,473 @@
+//! Reading a candle region: shmbus's own, or one written by the original QuantNexus writer.
+//!
+//! Every read runs under the region's seqlock (the QNXS header sequence): load it (Acquire;
+//! odd means a write is in progress), copy with atomic loads, fence (Acquire), load it again;
+//! a change means the copy may be torn, so it is retried. Every offset and count read from the
+//! region is bounds-checked before use, so a corrupt index gives [`CandleError::Corrupt`].
+
+use std::sync::atomic::{AtomicU64, Ordering, fence};
+
+use super::format::*;
+use crate::error::{CandleError, RegionError};
+use crate::header::{QNXS_MAGIC, RegionKind};
+use crate::mapping::Mapping;
+use crate::region::{OpenOptions, Region};
+
+/// One series of a candle region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesInfo {
+    /// Symbol.
+    pub symbol: String,
+    /// Interval (e.g. `1h`, `1d`).
+    pub interval: String,
+    /// Candles stored.
+    pub count: u32,
+    /// Candles the block can hold.
+    pub capacity: u32,
+    /// Timestamp (ms) of the first candle.
+    pub start_ts: u64,
+    /// Timestamp (ms) of the last candle.
+    pub end_ts: u64,
+    /// When the series was last written (µs since the Unix epoch).
+    pub last_update_us: u64,
+    /// Position in the symbol index.
+    pub index: usize,
+    /// Offset of its block.
+    pub block: u64,
+}
+
+/// A consistent view of the whole index at one sequence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexSnapshot {
+    /// The region's sequence when read.
+    pub sequence: u64,
+    /// When the region was last written (µs since the Unix epoch).
+    pub last_update_us: u64,
+    /// Every series, in index order.
+    pub series: Vec<SeriesInfo>,
+}
+
+#[derive(Debug)]
+enum Source {
+    Shmbus(Region),
+    Foreign(Mapping),
+}
+
+/// A read-only view of a candle region. Never writes to it.
+#[derive(Debug)]
+pub struct CandleReader {
+    name: String,
+    src: Source,
+}
+
+/// Reads give up after this many torn attempts (a writer stuck mid-write, or one that died).
+const MAX_ATTEMPTS: u32 = 1_000_000;
+
+impl CandleReader {
+    /// Opens a candle region: one created by shmbus (validated like every region), or, failing
+    /// that, one written by the original QuantNexus writer (QNXS magic, version 1, no shmbus
+    /// header), which is opened read-only with every bound checked.
+    ///
+    /// # Errors
+    ///
+    /// The region errors for a missing, foreign-owned or non-candle file;
+    /// [`CandleError::Corrupt`] for a QNXS file with an impossible layout.
+    pub fn open(name: &str) -> Result<Self, CandleError> {
+        Self::open_with(name, Region::open_options())
+    }
+
+    /// As [`CandleReader::open`] with explicit options (e.g. `allow_foreign_owner`).
+    ///
+    /// # Errors
+    ///
+    /// As [`CandleReader::open`].
+    pub fn open_with(name: &str, opts: OpenOptions) -> Result<Self, CandleError> {
+        let allow = opts.allows_foreign_owner();
+        match opts.kind(RegionKind::Candles).writer(false).open(name) {
+            Ok(region) => {
+                let r = Self {
+                    name: name.to_owned(),
+                    src: Source::Shmbus(region),
+                };
+                r.check_qnxs()?;
+                Ok(r)
+            }
+            // No shmbus header: perhaps the original writer's region.
+            Err(RegionError::BadMagic { .. } | RegionError::NotReady { .. }) => {
+                let (_, map) = Region::map_foreign(name, allow, DATA_OFFSET as u64)?;
+                let r = Self {
+                    name: name.to_owned(),
+                    src: Source::Foreign(map),
+                };
+                r.check_qnxs()?;
+                Ok(r)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Whether the region was written by the original QuantNexus writer (no shmbus header).
+    pub fn is_foreign(&self) -> bool {
+        matches!(self.src, Source::Foreign(_))
+    }
+
+    /// The region's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn map(&self) -> &Mapping {
+        match &self.src {
+            Source::Shmbus(r) => r.map(),
+            Source::Foreign(m) => m,
+        }
+    }
+
+    fn view(&self) -> View<'_> {
+        View {
+            name: &self.name,
+            map: self.map(),
+        }
+    }
+
+    fn check_qnxs(&self) -> Result<(), CandleError> {
+        self.view().check_qnxs()
+    }
+
+    /// Every series, read consistently.
+    ///
+    /// # Errors
+    ///
+    /// [`CandleError::Corrupt`] for an index entry pointing outside the region;
+    /// [`CandleError::Busy`] if no stable copy could be taken.
+    pub fn index(&self) -> Result<IndexSnapshot, CandleError> {
+        self.view().index()
+    }
+
+    /// Every series.
+    ///
+    /// # Errors
+    ///
+    /// As [`CandleReader::index`].
+    pub fn list_series(&self) -> Result<Vec<SeriesInfo>, CandleError> {
+        Ok(self.view().index()?.series)
+    }
+
+    /// Copies the series into `out` (reusing its allocation): a validated, never torn copy.
+    /// The first series with this symbol and interval is used (a region written by the
+    /// original writer, keyed by symbol only, holds one series per symbol).
+    ///
+    /// # Errors
+    ///
+    /// [`CandleError::NotFound`], [`CandleError::Corrupt`], [`CandleError::Busy`].
+    pub fn read_series_into(
+        &self,
+        symbol: &str,
+        interval: &str,
+        out: &mut Vec<Candle>,
+    ) -> Result<SeriesInfo, CandleError> {
+        self.view().read_series_into(symbol, interval, out)
+    }
+
+    /// A copy of the series.
+    ///
+    /// # Errors
+    ///
+    /// As [`CandleReader::read_series_into`].
+    pub fn read_series(&self, symbol: &str, interval: &str) -> Result<Vec<Candle>, CandleError> {
+        let mut out = Vec::new();
+        self.view().read_series_into(symbol, interval, &mut out)?;
+        Ok(out)
+    }
+
+    /// The last candle of the series (`None` if it is empty).
+    ///
+    /// # Errors
+    ///
+    /// As [`CandleReader::read_series_into`].
+    pub fn latest(&self, symbol: &str, interval: &str) -> Result<Option<Candle>, CandleError> {
+        self.view().latest(symbol, interval)
+    }
+
+    /// The candles with `from_ms <= timestamp < to_ms` (found by binary search).
+    ///
+    /// # Errors
+    ///
+    /// As [`CandleReader::read_series_into`].
+    pub fn range(
+        &self,
+        symbol: &str,
+        interval: &str,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> Result<Vec<Candle>, CandleError> {
+        self.view().range(symbol, interval, from_ms, to_ms)
+    }
+}
+
+/// The read logic over one mapping: used by readers and by the writer for its own reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct View<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) map: &'a Mapping,
+}
+
+impl View<'_> {
+    fn map(&self) -> &Mapping {
+        self.map
+    }
+
+    fn corrupt(&self, what: impl Into<String>) -> CandleError {
+        CandleError::Corrupt {
+            region: self.name.to_owned(),
+            what: what.into(),
+        }
+    }
+
+    pub(crate) fn check_qnxs(&self) -> Result<(), CandleError> {
+        let map = self.map();
+        let magic = map.u32_at(H_MAGIC).map(|w| w.load(Ordering::Acquire));
+        let version = map.u32_at(H_VERSION).map(|w| w.load(Ordering::Relaxed));
+        if magic != Some(QNXS_MAGIC) {
+            return Err(self.corrupt(format!(
+                "not a QNXS candle region (magic {:#010x}, expected {QNXS_MAGIC:#010x})",
+                magic.unwrap_or(0)
+            )));
+        }
+        if version != Some(QNXS_VERSION) {
+            return Err(self.corrupt(format!(
+                "QNXS version {} (this shmbus reads version {QNXS_VERSION})",
+                version.unwrap_or(0)
+            )));
+        }
+        if map.len() < DATA_OFFSET {
+            return Err(self.corrupt("shorter than its symbol index"));
+        }
+        Ok(())
+    }
+
+    fn seq_word(&self) -> &AtomicU64 {
+        self.map().u64_at(H_SEQUENCE).expect("checked at open")
+    }
+
+    /// Runs `read` under the seqlock until it sees a stable copy.
+    pub(crate) fn consistent<R>(
+        &self,
+        mut read: impl FnMut(&Self) -> Result<R, CandleError>,
+    ) -> Result<R, CandleError> {
+        let seq = self.seq_word();
+        for attempt in 0..MAX_ATTEMPTS {
+            let s1 = seq.load(Ordering::Acquire);
+            if s1 & 1 == 1 {
+                if attempt > 1000 {
+                    std::thread::yield_now();
+                } else {
+                    std::hint::spin_loop();
+                }
+                continue;
+            }
+            let result = read(self);
+            // Pairs with the writer's Release fence after it makes the sequence odd: if the
+            // copy saw any store of a later write, s2 sees that write's odd sequence.
+            fence(Ordering::Acquire);
+            let s2 = seq.load(Ordering::Relaxed);
+            if s1 == s2 {
+                return result;
+            }
+        }
+        Err(CandleError::Busy {
+            region: self.name.to_owned(),
+            attempts: MAX_ATTEMPTS,
+        })
+    }
+
+    fn u32_at(&self, off: usize) -> Result<u32, CandleError> {
+        self.map()
+            .u32_at(off)
+            .map(|w| w.load(Ordering::Relaxed))
+            .ok_or_else(|| self.corrupt(format!("offset {off} outside the region")))
+    }
+
+    fn u64_at(&self, off: usize) -> Result<u64, CandleError> {
+        self.map()
+            .u64_at(off)
+            .map(|w| w.load(Ordering::Relaxed))
+            .ok_or_else(|| self.corrupt(format!("offset {off} outside the region")))
+    }
+
+    fn bytes_at<const N: usize>(&self, off: usize) -> Result<String, CandleError> {
+        let b = self
+            .map()
+            .read_bytes(off, N)
+            .ok_or_else(|| self.corrupt(format!("offset {off} outside the region")))?;
+        Ok(text(&b))
+    }
+
+    /// Reads index entry `i` and its block header, checking every bound (no seqlock).
+    fn series_at(&self, i: usize) -> Result<SeriesInfo, CandleError> {
+        let e = entry_offset(i);
+        let symbol = self.bytes_at::<16>(e + E_SYMBOL)?;
+        let block = self.u64_at(e + E_DATA_OFFSET)?;
+        let last_update_us = self.u64_at(e + E_LAST_UPDATE_US)?;
+        let len = self.map().len() as u64;
+        if block < DATA_OFFSET as u64 || block % 8 != 0 || block + BLOCK_HEADER as u64 > len {
+            return Err(self.corrupt(format!(
+                "series {i} ({symbol}) has its block at {block}, outside the data area (16640..{len})"
+            )));
+        }
+        let b = block as usize;
+        let interval = self.bytes_at::<8>(b + B_INTERVAL)?;
+        let count = self.u32_at(b + B_COUNT)?;
+        let capacity = self.u32_at(b + B_CAPACITY)?;
+        let end = block + block_len(capacity) as u64;
+        if count > capacity || end > len {
+            return Err(self.corrupt(format!(
+                "series {i} ({symbol} {interval}): {count} candles in a block of {capacity} at \
+                 {block} does not fit the region ({len} bytes)"
+            )));
+        }
+        Ok(SeriesInfo {
+            symbol,
+            interval,
+            count,
+            capacity,
+            start_ts: self.u64_at(b + B_START_TS)?,
+            end_ts: self.u64_at(b + B_END_TS)?,
+            last_update_us,
+            index: i,
+            block,
+        })
+    }
+
+    fn index_unlocked(&self) -> Result<IndexSnapshot, CandleError> {
+        let count = self.u32_at(INDEX_OFFSET)? as usize;
+        if count > MAX_SERIES {
+            return Err(self.corrupt(format!("index count {count} exceeds {MAX_SERIES}")));
+        }
+        let series = (0..count)
+            .map(|i| self.series_at(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(IndexSnapshot {
+            sequence: self.seq_word().load(Ordering::Relaxed),
+            last_update_us: self.u64_at(H_LAST_UPDATE_US)?,
+            series,
+        })
+    }
+
+    /// Every series, read consistently.
+    ///
+    /// # Errors
+    ///
+    /// [`CandleError::Corrupt`] for an index entry pointing outside the region;
+    /// [`CandleError::Busy`] if no stable copy could be taken.
+    pub(crate) fn index(&self) -> Result<IndexSnapshot, CandleError> {
+        self.consistent(Self::index_unlocked)
+    }
+
+    /// The first series with this symbol and interval (a region written by the original writer,
+    /// keyed by symbol only, holds at most one series per symbol).
+    fn find_unlocked(&self, symbol: &str, interval: &str) -> Result<SeriesInfo, CandleError> {
+        let count = (self.u32_at(INDEX_OFFSET)? as usize).min(MAX_SERIES);
+        for i in 0..count {
+            let e = entry_offset(i);
+            if self.bytes_at::<16>(e + E_SYMBOL)? == symbol {
+                let s = self.series_at(i)?;
+                if s.interval == interval {
+                    return Ok(s);
+                }
+            }
+        }
+        Err(CandleError::NotFound {
+            region: self.name.to_owned(),
+            symbol: symbol.to_owned(),
+            interval: interval.to_owned(),
+        })
+    }
+
+    fn copy_candles(
+        &self,
+        s: &SeriesInfo,
+        from: u32,
+        to: u32,
+        out: &mut Vec<Candle>,
+    ) -> Result<(), CandleError> {
+        let n = to.saturating_sub(from) as usize;
+        out.clear();
+        out.resize(n, Candle::default());
+        let off = s.block as usize + BLOCK_HEADER + from as usize * CANDLE_LEN;
+        let words: &mut [u64] = bytemuck::cast_slice_mut(&mut out[..]);
+        self.map()
+            .copy_words(off, words)
+            .ok_or_else(|| self.corrupt("candles outside the region"))
+    }
+
+    /// Copies the series into `out` (reusing its allocation): a validated, never torn copy.
+    ///
+    /// # Errors
+    ///
+    /// [`CandleError::NotFound`], [`CandleError::Corrupt`], [`CandleError::Busy`].
+    pub(crate) fn read_series_into(
+        &self,
+        symbol: &str,
+        interval: &str,
+        out: &mut Vec<Candle>,
+    ) -> Result<SeriesInfo, CandleError> {
+        self.consistent(|r| {
+            let s = r.find_unlocked(symbol, interval)?;
+            r.copy_candles(&s, 0, s.count, out)?;
+            Ok(s)
+        })
+    }
+
+    /// The last candle of the series (`None` if it is empty).
+    ///
+    /// # Errors
+    ///
+    /// As [`CandleReader::read_series_into`].
+    pub(crate) fn latest(
+        &self,
+        symbol: &str,
+        interval: &str,
+    ) -> Result<Option<Candle>, CandleError> {
+        let mut out = Vec::with_capacity(1);
+        self.consistent(|r| {
+            let s = r.find_unlocked(symbol, interval)?;
+            r.copy_candles(&s, s.count.saturating_sub(1), s.count, &mut out)
+        })?;
+        Ok(out.pop())
+    }
+
+    /// The candles with `from_ms <= timestamp < to_ms` (found by binary search).
+    ///
+    /// # Errors
+    ///
+    /// As [`CandleReader::read_series_into`].
+    pub(crate) fn range(
+        &self,
+        symbol: &str,
+        interval: &str,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> Result<Vec<Candle>, CandleError> {
+        let mut out = Vec::new();
+        self.consistent(|r| {
+            let s = r.find_unlocked(symbol, interval)?;
+            let ts = |i: u32| r.u64_at(s.block as usize + BLOCK_HEADER + i as usize * CANDLE_LEN);
+            let lower_bound = |t: u64| -> Result<u32, CandleError> {
+                let (mut lo, mut hi) = (0u32, s.count);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if ts(mid)? < t {
+                        lo = mid + 1;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                Ok(lo)
+            };
+            let (a, b) = (lower_bound(from_ms)?, lower_bound(to_ms)?);
+            r.copy_candles(&s, a, b.max(a), &mut out)
+        })?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,646 @@
+//! The candle store writer: QNXS layout, real seqlock, series keyed by (symbol, interval),
+//! blocks that grow by doubling and reuse freed space, validated all-or-nothing writes.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+
+use super::format::*;
+use super::reader::{IndexSnapshot, View};
+use crate::error::{CandleError, RegionError};
+use crate::header::{QNXS_MAGIC, RegionKind};
+use crate::region::Region;
+use crate::seqlock;
+
+/// Options for creating a candle region, made by [`CandleWriter::builder`].
+#[derive(Debug, Clone)]
+pub struct CandleStoreBuilder {
+    name: String,
+    size: u64,
+    max_candles: u32,
+    group_shared: bool,
+}
+
+impl CandleStoreBuilder {
+    /// Region size in bytes (default 128 MiB, as seed 000).
+    pub fn size(mut self, bytes: u64) -> Self {
+        self.size = bytes;
+        self
+    }
+
+    /// Most candles one series may hold (default 100,000, the original writer's limit).
+    pub fn max_candles(mut self, n: u32) -> Self {
+        self.max_candles = n.max(1);
+        self
+    }
+
+    /// Mode 0660 instead of 0600.
+    pub fn group_shared(mut self, yes: bool) -> Self {
+        self.group_shared = yes;
+        self
+    }
+
+    /// Creates the region (exclusive: a live region is never re-initialised or shrunk).
+    ///
+    /// # Errors
+    ///
+    /// `QNXS error 2 INVALID_SIZE` for a size below the index plus one block; the region's
+    /// create errors.
+    pub fn create(self) -> Result<CandleWriter, CandleError> {
+        if self.size < MIN_SIZE {
+            return Err(RegionError::SizeTooSmall {
+                kind: RegionKind::Candles,
+                requested: self.size,
+                min: MIN_SIZE,
+            }
+            .into());
+        }
+        let region = Region::builder_with_body(&self.name, INDEX_OFFSET as u32)
+            .kind(RegionKind::Candles)
+            .size(self.size)
+            .layout(&<Candle as crate::Record>::LAYOUT)
+            .group_shared(self.group_shared)
+            .create_unpublished()?;
+        let map = region.map();
+        let w32 = |o: usize, v: u32| {
+            map.u32_at(o)
+                .expect("in header")
+                .store(v, Ordering::Relaxed)
+        };
+        let w64 = |o: usize, v: u64| {
+            map.u64_at(o)
+                .expect("in header")
+                .store(v, Ordering::Relaxed)
+        };
+        w32(H_VERSION, QNXS_VERSION);
+        w32(H_WRITER_PID, std::process::id());
+        w64(H_LAST_UPDATE_US, now_us());
+        w64(S_ALLOC_TOP, DATA_OFFSET as u64);
+        // The QNXS magic first (for QuantNexus readers), then the shmbus magic (publish).
+        map.u32_at(H_MAGIC)
+            .expect("in header")
+            .store(QNXS_MAGIC, Ordering::Release);
+        region.publish();
+        CandleWriter::from_region(self.name, region, self.max_candles)
+    }
+}
+
+fn now_us() -> u64 {
+    crate::now_unix_ns() / 1000
+}
+
+/// A series as the writer knows it.
+#[derive(Debug, Clone)]
+struct Series {
+    symbol: String,
+    interval: String,
+    entry: usize,
+    block: u64,
+    capacity: u32,
+    count: u32,
+    first_ts: u64,
+    last_ts: u64,
+}
+
+/// Statistics, as seed 000's `getStats()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CandleStats {
+    /// Series stored (a symbol with two intervals counts twice).
+    pub total_symbols: u32,
+    /// Candles stored, over all series.
+    pub total_candles: u64,
+    /// Bytes in use: header, index and the blocks of every series.
+    pub memory_used: u64,
+    /// Time of the last write, µs since the Unix epoch.
+    pub last_write_us: u64,
+    /// Writes since the region was created.
+    pub write_count: u64,
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteReport {
+    /// Candles of the batch written.
+    pub written: usize,
+    /// Stored candles replaced by the batch (the live bar, or a range with `replace_candles`).
+    pub replaced: usize,
+    /// Candles in the series now.
+    pub count: u32,
+}
+
+/// The writer of a candle region. Holds the writer lock while it lives.
+#[derive(Debug)]
+pub struct CandleWriter {
+    name: String,
+    region: Region,
+    series: Vec<Series>,
+    by_key: HashMap<(String, String), usize>,
+    /// Free gaps (offset, length) in the data area, sorted, merged.
+    free: Vec<(u64, u64)>,
+    alloc_top: u64,
+    max_candles: u32,
+    write_count: u64,
+    last_write_us: u64,
+}
+
+impl CandleWriter {
+    /// Starts creating a candle region named `name`.
+    pub fn builder(name: &str) -> CandleStoreBuilder {
+        CandleStoreBuilder {
+            name: name.to_owned(),
+            size: DEFAULT_SIZE,
+            max_candles: DEFAULT_MAX_CANDLES,
+            group_shared: false,
+        }
+    }
+
+    /// Opens an existing shmbus candle region as its writer (after a crash too: a write cut
+    /// short leaves an odd sequence, which this repairs; the series are as of the last complete
+    /// write only if the crash hit between writes, see docs/FORMAT.md).
+    ///
+    /// # Errors
+    ///
+    /// [`RegionError::WriterBusy`] if a writer is alive; the open errors;
+    /// [`CandleError::Corrupt`] for an inconsistent index.
+    pub fn open(name: &str) -> Result<Self, CandleError> {
+        let region = Region::open_options()
+            .kind(RegionKind::Candles)
+            .layout(&<Candle as crate::Record>::LAYOUT)
+            .writer(true)
+            .open(name)?;
+        Self::from_region(name.to_owned(), region, DEFAULT_MAX_CANDLES)
+    }
+
+    fn from_region(name: String, region: Region, max_candles: u32) -> Result<Self, CandleError> {
+        let size = region.len() as u64;
+        // The index as it stands (we hold the lock, so nothing moves under us).
+        let seq = region.map().u64_at(H_SEQUENCE).expect("in header");
+        let s = seq.load(Ordering::Relaxed);
+        if s & 1 == 1 {
+            // The previous writer died mid-write; the index is what it is: make it readable.
+            seq.store(s + 1, Ordering::Release);
+        }
+        let index = View {
+            name: &name,
+            map: region.map(),
+        }
+        .index()?;
+        let mut w = Self {
+            name,
+            series: Vec::new(),
+            by_key: HashMap::new(),
+            free: Vec::new(),
+            alloc_top: DATA_OFFSET as u64,
+            max_candles,
+            write_count: region
+                .map()
+                .u64_at(S_WRITE_COUNT)
+                .map_or(0, |v| v.load(Ordering::Relaxed)),
+            last_write_us: index.last_update_us,
+            region,
+        };
+        let mut live: Vec<(u64, u64)> = Vec::new();
+        for s in index.series {
+            let mut first_ts = s.start_ts;
+            let mut last_ts = s.end_ts;
+            if s.count == 0 {
+                first_ts = 0;
+                last_ts = 0;
+            }
+            live.push((s.block, block_len(s.capacity) as u64));
+            w.by_key
+                .insert((s.symbol.clone(), s.interval.clone()), w.series.len());
+            w.series.push(Series {
+                symbol: s.symbol,
+                interval: s.interval,
+                entry: s.index,
+                block: s.block,
+                capacity: s.capacity,
+                count: s.count,
+                first_ts,
+                last_ts,
+            });
+        }
+        // Free space is every gap between live blocks; the top is the end of the last one.
+        live.sort_unstable();
+        let mut cursor = DATA_OFFSET as u64;
+        for (off, len) in live {
+            if off < cursor {
+                return Err(CandleError::Corrupt {
+                    region: w.name.clone(),
+                    what: format!("the block at {off} overlaps the one before it"),
+                });
+            }
+            if off > cursor {
+                w.free.push((cursor, off - cursor));
+            }
+            cursor = off + len;
+        }
+        w.alloc_top = cursor.min(size);
+        Ok(w)
+    }
+
+    /// Statistics, as seed 000's `getStats()`.
+    pub fn stats(&self) -> CandleStats {
+        CandleStats {
+            total_symbols: self.series.len() as u32,
+            total_candles: self.series.iter().map(|s| u64::from(s.count)).sum(),
+            memory_used: DATA_OFFSET as u64
+                + self
+                    .series
+                    .iter()
+                    .map(|s| block_len(s.capacity) as u64)
+                    .sum::<u64>(),
+            last_write_us: self.last_write_us,
+            write_count: self.write_count,
+        }
+    }
+
+    fn view(&self) -> View<'_> {
+        View {
+            name: &self.name,
+            map: self.region.map(),
+        }
+    }
+
+    /// The index, as readers see it.
+    ///
+    /// # Errors
+    ///
+    /// [`CandleError::Corrupt`] if another process damaged it.
+    pub fn index(&self) -> Result<IndexSnapshot, CandleError> {
+        self.view().index()
+    }
+
+    /// A copy of a series (the writer's own read).
+    ///
+    /// # Errors
+    ///
+    /// [`CandleError::NotFound`].
+    pub fn read_series(&self, symbol: &str, interval: &str) -> Result<Vec<Candle>, CandleError> {
+        let mut out = Vec::new();
+        self.view().read_series_into(symbol, interval, &mut out)?;
+        Ok(out)
+    }
+
+    /// The region's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Writes `candles` to series (`symbol`, `interval`): candles newer than the last stored one
+    /// are appended; one with the same timestamp as the last replaces it (the live bar). An
+    /// older timestamp is [`CandleError::OutOfOrder`]. Nothing is written unless all is valid.
+    ///
+    /// # Errors
+    ///
+    /// [`CandleError::InvalidName`], [`CandleError::InvalidCandle`] (NaN or negative prices,
+    /// high < low, non-increasing timestamps), [`CandleError::OutOfOrder`],
+    /// [`CandleError::TooManySeries`], [`CandleError::TooManyCandles`], [`CandleError::Full`].
+    pub fn write_candles(
+        &mut self,
+        symbol: &str,
+        interval: &str,
+        candles: &[Candle],
+    ) -> Result<WriteReport, CandleError> {
+        self.write(symbol, interval, candles, false)
+    }
+
+    /// As [`CandleWriter::write_candles`], but stored candles at or after the batch's first
+    /// timestamp are replaced by the batch (re-writing history).
+    ///
+    /// # Errors
+    ///
+    /// As [`CandleWriter::write_candles`], without `OutOfOrder`.
+    pub fn replace_candles(
+        &mut self,
+        symbol: &str,
+        interval: &str,
+        candles: &[Candle],
+    ) -> Result<WriteReport, CandleError> {
+        self.write(symbol, interval, candles, true)
+    }
+
+    fn write(
+        &mut self,
+        symbol: &str,
+        interval: &str,
+        candles: &[Candle],
+        replace: bool,
+    ) -> Result<WriteReport, CandleError> {
+        validate_name("symbol", symbol, SYMBOL_MAX)?;
+        validate_name("interval", interval, INTERVAL_MAX)?;
+        validate_batch(candles)?;
+        let existing = self
+            .by_key
+            .get(&(symbol.to_owned(), interval.to_owned()))
+            .copied();
+        let (count, capacity, last_ts) = existing.map_or((0, 0, None), |i| {
+            let s = &self.series[i];
+            (s.count, s.capacity, (s.count > 0).then_some(s.last_ts))
+        });
+        let Some(first) = candles.first() else {
+            return Ok(WriteReport {
+                written: 0,
+                replaced: 0,
+                count,
+            });
+        };
+        // How many stored candles are kept.
+        let keep = match last_ts {
+            None => 0,
+            Some(last) if first.timestamp > last => count,
+            Some(last) if first.timestamp == last => count - 1,
+            Some(last) if !replace => {
+                return Err(CandleError::OutOfOrder {
+                    symbol: symbol.to_owned(),
+                    interval: interval.to_owned(),
+                    index: 0,
+                    timestamp: first.timestamp,
+                    last,
+                });
+            }
+            Some(_) => self.lower_bound(existing.expect("stored"), first.timestamp)?,
+        };
+        let new_count = u64::from(keep) + candles.len() as u64;
+        if new_count > u64::from(self.max_candles) {
+            return Err(CandleError::TooManyCandles {
+                symbol: symbol.to_owned(),
+                interval: interval.to_owned(),
+                count: new_count,
+                max: self.max_candles,
+            });
+        }
+        let new_count = new_count as u32;
+        if existing.is_none() && self.series.len() >= MAX_SERIES {
+            return Err(CandleError::TooManySeries {
+                region: self.name.clone(),
+                max: MAX_SERIES,
+            });
+        }
+        // Grow by doubling into a new block (copied before the write becomes visible).
+        let moved = if new_count > capacity {
+            let new_cap = new_count
+                .max(capacity.saturating_mul(2))
+                .max(64)
+                .min(self.max_candles.max(new_count));
+            let block = self.allocate(block_len(new_cap) as u64)?;
+            if let Some(i) = existing {
+                self.copy_block(&self.series[i], block, keep);
+            }
+            Some((block, new_cap))
+        } else {
+            None
+        };
+        let now = now_us();
+        let map = self.region.map();
+        let seq = map.u64_at(H_SEQUENCE).expect("in header");
+        let odd = seqlock::begin_write(seq);
+        let idx = match existing {
+            Some(i) => i,
+            None => {
+                let entry = self.series.len();
+                let (block, cap) = moved.expect("a new series always gets a block");
+                self.series.push(Series {
+                    symbol: symbol.to_owned(),
+                    interval: interval.to_owned(),
+                    entry,
+                    block,
+                    capacity: cap,
+                    count: 0,
+                    first_ts: 0,
+                    last_ts: 0,
+                });
+                self.by_key
+                    .insert((symbol.to_owned(), interval.to_owned()), entry);
+                entry
+            }
+        };
+        let old_block = {
+            let s = &mut self.series[idx];
+            let old = (s.block, block_len(s.capacity) as u64);
+            if let Some((block, cap)) = moved {
+                s.block = block;
+                s.capacity = cap;
+            }
+            let off = s.block as usize + BLOCK_HEADER + keep as usize * CANDLE_LEN;
+            let words = map
+                .u64_slice(off, candles.len() * CANDLE_LEN / 8)
+                .expect("allocated inside the region");
+            seqlock::store_words(words, bytemuck::cast_slice(candles));
+            s.count = new_count;
+            if keep == 0 {
+                s.first_ts = first.timestamp;
+            }
+            s.last_ts = candles.last().expect("non-empty").timestamp;
+            (existing.is_some() && moved.is_some()).then_some(old)
+        };
+        self.publish_series(idx, now);
+        if existing.is_none() {
+            let n = self.series.len() as u32;
+            map.u32_at(INDEX_OFFSET)
+                .expect("in index")
+                .store(n, Ordering::Relaxed);
+            map.u32_at(H_SYMBOL_COUNT)
+                .expect("in header")
+                .store(n, Ordering::Relaxed);
+        }
+        map.u64_at(H_LAST_UPDATE_US)
+            .expect("in header")
+            .store(now, Ordering::Relaxed);
+        map.u32_at(H_WRITER_PID)
+            .expect("in header")
+            .store(std::process::id(), Ordering::Relaxed);
+        self.write_count += 1;
+        map.u64_at(S_WRITE_COUNT)
+            .expect("in header")
+            .store(self.write_count, Ordering::Relaxed);
+        seqlock::end_write(seq, odd);
+        self.last_write_us = now;
+        if let Some((off, len)) = old_block {
+            self.release(off, len);
+        }
+        self.region
+            .map()
+            .u64_at(S_ALLOC_TOP)
+            .expect("in header")
+            .store(self.alloc_top, Ordering::Relaxed);
+        Ok(WriteReport {
+            written: candles.len(),
+            replaced: (count - keep) as usize,
+            count: new_count,
+        })
+    }
+
+    /// Writes the block header and index entry of series `i` from the writer's mirror.
+    fn publish_series(&self, i: usize, now: u64) {
+        let s = &self.series[i];
+        let map = self.region.map();
+        let b = s.block as usize;
+        let e = entry_offset(s.entry);
+        let bytes = |o: usize, v: &[u8]| map.write_bytes(o, v).expect("in region");
+        let w32 = |o: usize, v: u32| {
+            map.u32_at(o)
+                .expect("in region")
+                .store(v, Ordering::Relaxed)
+        };
+        let w64 = |o: usize, v: u64| {
+            map.u64_at(o)
+                .expect("in region")
+                .store(v, Ordering::Relaxed)
+        };
+        bytes(b + B_SYMBOL, &fixed::<16>(&s.symbol));
+        bytes(b + B_INTERVAL, &fixed::<8>(&s.interval));
+        w32(b + B_COUNT, s.count);
+        w32(b + B_CAPACITY, s.capacity);
+        w64(b + B_START_TS, if s.count > 0 { s.first_ts } else { 0 });
+        w64(b + B_END_TS, if s.count > 0 { s.last_ts } else { 0 });
+        bytes(e + E_SYMBOL, &fixed::<16>(&s.symbol));
+        w64(e + E_DATA_OFFSET, s.block);
+        w32(e + E_DATA_SIZE, block_len(s.capacity) as u32);
+        w32(e + E_COUNT, s.count);
+        w64(e + E_LAST_UPDATE_US, now);
+    }
+
+    fn copy_block(&self, from: &Series, to: u64, count: u32) {
+        let map = self.region.map();
+        let n = count as usize * CANDLE_LEN / 8;
+        let src = map
+            .u64_slice(from.block as usize + BLOCK_HEADER, n)
+            .expect("live block in region");
+        let dst = map
+            .u64_slice(to as usize + BLOCK_HEADER, n)
+            .expect("allocated in region");
+        for (d, s) in dst.iter().zip(src) {
+            d.store(s.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
+    /// The index of the first stored candle of series `i` with timestamp >= `ts`.
+    fn lower_bound(&self, i: usize, ts: u64) -> Result<u32, CandleError> {
+        let s = &self.series[i];
+        let map = self.region.map();
+        let at = |k: u32| -> u64 {
+            map.u64_at(s.block as usize + BLOCK_HEADER + k as usize * CANDLE_LEN)
+                .map_or(u64::MAX, |w| w.load(Ordering::Relaxed))
+        };
+        let (mut lo, mut hi) = (0, s.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if at(mid) < ts {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    /// First fit in a freed gap, else from the top of the used area.
+    fn allocate(&mut self, len: u64) -> Result<u64, CandleError> {
+        if let Some(k) = self.free.iter().position(|&(_, l)| l >= len) {
+            let (off, l) = self.free[k];
+            if l == len {
+                self.free.remove(k);
+            } else {
+                self.free[k] = (off + len, l - len);
+            }
+            return Ok(off);
+        }
+        let size = self.region.len() as u64;
+        if self.alloc_top + len <= size {
+            let off = self.alloc_top;
+            self.alloc_top += len;
+            return Ok(off);
+        }
+        let used = self.stats().memory_used;
+        let free = size - used;
+        let suggested = ((used + len) * 3 / 2).div_ceil(1 << 20) << 20;
+        Err(CandleError::Full {
+            region: self.name.clone(),
+            needed: len,
+            free,
+            size,
+            suggested,
+        })
+    }
+
+    /// Returns a block's space, merging neighbours; space at the top lowers the top.
+    fn release(&mut self, off: u64, len: u64) {
+        let k = self.free.partition_point(|&(o, _)| o < off);
+        self.free.insert(k, (off, len));
+        // Merge with the next, then with the previous.
+        if k + 1 < self.free.len() && self.free[k].0 + self.free[k].1 == self.free[k + 1].0 {
+            self.free[k].1 += self.free[k + 1].1;
+            self.free.remove(k + 1);
+        }
+        if k > 0 && self.free[k - 1].0 + self.free[k - 1].1 == self.free[k].0 {
+            self.free[k - 1].1 += self.free[k].1;
+            self.free.remove(k);
+        }
+        if let Some(&(o, l)) = self.free.last() {
+            if o + l == self.alloc_top {
+                self.alloc_top = o;
+                self.free.pop();
+            }
+        }
+    }
+}
+
+fn validate_name(what: &'static str, v: &str, max: usize) -> Result<(), CandleError> {
+    let reason = if v.is_empty() {
+        "it is empty"
+    } else if v.len() > max {
+        if what == "symbol" {
+            "a symbol has at most 15 bytes"
+        } else {
+            "an interval has at most 7 bytes"
+        }
+    } else if v.contains('\0') {
+        "it contains NUL"
+    } else {
+        return Ok(());
+    };
+    Err(CandleError::InvalidName {
+        what,
+        value: v.to_owned(),
+        reason,
+    })
+}
+
+fn validate_batch(candles: &[Candle]) -> Result<(), CandleError> {
+    let bad = |index: usize, c: &Candle, reason: String| CandleError::InvalidCandle {
+        index,
+        timestamp: c.timestamp,
+        reason,
+    };
+    for (i, c) in candles.iter().enumerate() {
+        for (name, v) in [
+            ("open", c.open),
+            ("high", c.high),
+            ("low", c.low),
+            ("close", c.close),
+            ("volume", c.volume),
+        ] {
+            if !v.is_finite() {
+                return Err(bad(i, c, format!("{name} is {v}")));
+            }
+            if v < 0.0 {
+                return Err(bad(i, c, format!("{name} is negative ({v})")));
+            }
+        }
+        if c.high < c.low {
+            return Err(bad(i, c, format!("high {} < low {}", c.high, c.low)));
+        }
+        if i > 0 && c.timestamp <= candles[i - 1].timestamp {
+            return Err(bad(
+                i,
+                c,
+                format!(
+                    "timestamp not after the previous candle's ({})",
+                    candles[i - 1].timestamp
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
