@@ -1,5 +1,8 @@
 //! `shmbus`: create, list, inspect, watch and remove shared-memory regions; run the demo feed.
 
+mod bench;
+mod candles_cmd;
+mod csv_import;
 mod demo;
 mod feed;
 mod journal_cmd;
@@ -49,10 +52,16 @@ enum Command {
     Dump(journal_cmd::DumpArgs),
     /// A journal's messages, bytes, sequences and append rate.
     Stats(journal_cmd::StatsArgs),
+    /// Candle stores (QuantNexus-compatible OHLCV regions).
+    #[command(subcommand)]
+    Candles(CandlesCommand),
     /// Publish a synthetic random-walk price feed into a slot table.
     Feed(feed::FeedArgs),
     /// Run the live demo: a feed process and a reader process on one slot table.
     Demo(demo::DemoArgs),
+    /// Benchmarks between real processes: journal latency and throughput.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -61,6 +70,8 @@ enum KindArg {
     Raw,
     /// A seqlock slot table of TradingData records (price, timestamp, volume, valid).
     Slots,
+    /// A QuantNexus-compatible OHLCV candle store.
+    Candles,
 }
 
 #[derive(Debug, clap::Args)]
@@ -130,6 +141,16 @@ enum JournalCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum CandlesCommand {
+    /// Import OHLCV bars from a CSV file into a series (all or nothing).
+    Import(candles_cmd::ImportArgs),
+    /// List the series, or print the candles of one.
+    Show(candles_cmd::ShowArgs),
+    /// Series, candles, memory used, last write, write count.
+    Stats(candles_cmd::StatsArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum SlotCommand {
     /// Publish one TradingData record under SYMBOL.
     Put(slot_cmd::PutArgs),
@@ -155,8 +176,12 @@ fn main() -> ExitCode {
         Command::Tail(a) => journal_cmd::tail(&a),
         Command::Dump(a) => journal_cmd::dump(&a),
         Command::Stats(a) => journal_cmd::stats(&a),
+        Command::Candles(CandlesCommand::Import(a)) => candles_cmd::import(&a),
+        Command::Candles(CandlesCommand::Show(a)) => candles_cmd::show(&a),
+        Command::Candles(CandlesCommand::Stats(a)) => candles_cmd::stats(&a),
         Command::Feed(a) => feed::run(&a),
         Command::Demo(a) => demo::run(&a),
+        Command::Bench(c) => bench::run(&c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

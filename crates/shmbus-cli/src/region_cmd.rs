@@ -23,6 +23,13 @@ pub fn create(a: &CreateArgs) -> Result<()> {
                 .create()?;
             ("raw", String::new())
         }
+        KindArg::Candles => {
+            shmbus::candles::CandleWriter::builder(&a.name)
+                .size(a.size)
+                .group_shared(a.group)
+                .create()?;
+            ("candles", String::new())
+        }
         KindArg::Slots => {
             let w = SlotWriter::<TradingData>::builder(&a.name)
                 .size(a.size)

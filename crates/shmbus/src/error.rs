@@ -442,7 +442,7 @@ pub enum CandleError {
     },
     /// The batch starts before the last stored candle; nothing was written.
     #[error(
-        "{}: {symbol} {interval}: candle {index} (timestamp {timestamp}) is older than the last stored candle ({last}); nothing was written (pass replace to overwrite that range)",
+        "{}: {symbol} {interval}: candle {index} (timestamp {timestamp}) is older than the last stored candle ({last}); nothing was written (to overwrite that range use replace_candles, or --replace on the command line)",
         QnxsCode::WriteFailed
     )]
     OutOfOrder {

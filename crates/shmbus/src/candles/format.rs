@@ -26,6 +26,7 @@ pub(crate) const H_SYMBOL_COUNT: usize = 32;
 /// shmbus's own state in the reserved bytes, after its common header (64..192).
 pub(crate) const S_ALLOC_TOP: usize = 192;
 pub(crate) const S_WRITE_COUNT: usize = 200;
+pub(crate) const S_MAX_CANDLES: usize = 208;
 
 pub(crate) const INDEX_OFFSET: usize = 256;
 pub(crate) const INDEX_ENTRIES: usize = 264;

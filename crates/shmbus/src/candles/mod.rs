@@ -40,4 +40,4 @@ pub use format::{
     Candle, DEFAULT_MAX_CANDLES, DEFAULT_SIZE, INTERVAL_MAX, MAX_SERIES, MIN_SIZE, SYMBOL_MAX,
 };
 pub use reader::{CandleReader, IndexSnapshot, SeriesInfo};
-pub use writer::{CandleStats, CandleStoreBuilder, CandleWriter, WriteReport};
+pub use writer::{CandleStats, CandleStoreBuilder, CandleWriter, WriteReport, validate_batch};

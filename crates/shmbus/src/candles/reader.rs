@@ -180,6 +180,35 @@ impl CandleReader {
         Ok(out)
     }
 
+    /// Statistics as seed 000's `getStats()` (`write_count` is 0 for a region written by the
+    /// original writer, which does not record it).
+    ///
+    /// # Errors
+    ///
+    /// As [`CandleReader::index`].
+    pub fn stats(&self) -> Result<super::CandleStats, CandleError> {
+        let index = self.index()?;
+        let write_count = match &self.src {
+            Source::Shmbus(_) => self
+                .map()
+                .u64_at(S_WRITE_COUNT)
+                .map_or(0, |w| w.load(Ordering::Relaxed)),
+            Source::Foreign(_) => 0,
+        };
+        Ok(super::CandleStats {
+            total_symbols: index.series.len() as u32,
+            total_candles: index.series.iter().map(|s| u64::from(s.count)).sum(),
+            memory_used: DATA_OFFSET as u64
+                + index
+                    .series
+                    .iter()
+                    .map(|s| block_len(s.capacity) as u64)
+                    .sum::<u64>(),
+            last_write_us: index.last_update_us,
+            write_count,
+        })
+    }
+
     /// The last candle of the series (`None` if it is empty).
     ///
     /// # Errors

@@ -75,6 +75,7 @@ impl CandleStoreBuilder {
         w32(H_WRITER_PID, std::process::id());
         w64(H_LAST_UPDATE_US, now_us());
         w64(S_ALLOC_TOP, DATA_OFFSET as u64);
+        w32(S_MAX_CANDLES, self.max_candles);
         // The QNXS magic first (for QuantNexus readers), then the shmbus magic (publish).
         map.u32_at(H_MAGIC)
             .expect("in header")
@@ -167,7 +168,12 @@ impl CandleWriter {
             .layout(&<Candle as crate::Record>::LAYOUT)
             .writer(true)
             .open(name)?;
-        Self::from_region(name.to_owned(), region, DEFAULT_MAX_CANDLES)
+        let max = region
+            .map()
+            .u32_at(S_MAX_CANDLES)
+            .map_or(0, |w| w.load(Ordering::Relaxed));
+        let max = if max == 0 { DEFAULT_MAX_CANDLES } else { max };
+        Self::from_region(name.to_owned(), region, max)
     }
 
     fn from_region(name: String, region: Region, max_candles: u32) -> Result<Self, CandleError> {
@@ -607,7 +613,13 @@ fn validate_name(what: &'static str, v: &str, max: usize) -> Result<(), CandleEr
     })
 }
 
-fn validate_batch(candles: &[Candle]) -> Result<(), CandleError> {
+/// Checks a batch as a write would (finite, non-negative prices and volume, high >= low,
+/// strictly increasing timestamps), without writing.
+///
+/// # Errors
+///
+/// [`CandleError::InvalidCandle`] with the index of the first bad candle.
+pub fn validate_batch(candles: &[Candle]) -> Result<(), CandleError> {
     let bad = |index: usize, c: &Candle, reason: String| CandleError::InvalidCandle {
         index,
         timestamp: c.timestamp,

@@ -1,0 +1,226 @@
+//! `shmbus candles import | show | stats`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use shmbus::candles::{Candle, CandleReader, CandleWriter, DEFAULT_SIZE};
+use shmbus::{CandleError, RegionError};
+
+use crate::csv_import::{parse_tz, read_csv};
+use crate::size::{human_size, parse_size};
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// Candle region name (created with --size if it does not exist).
+    name: String,
+    /// The CSV file.
+    file: PathBuf,
+    /// Symbol of the series (at most 15 bytes).
+    #[arg(long)]
+    symbol: String,
+    /// Interval of the series (e.g. 1m, 1h, 1d; at most 7 bytes).
+    #[arg(long)]
+    interval: String,
+    /// Time zone of timestamps that carry none: UTC (default), +05:30, America/New_York...
+    #[arg(long, default_value = "UTC")]
+    tz: String,
+    /// Replace stored candles from the file's first timestamp on, instead of refusing older data.
+    #[arg(long)]
+    replace: bool,
+    /// Size of the region if it has to be created.
+    #[arg(long, value_parser = parse_size, default_value_t = DEFAULT_SIZE)]
+    size: u64,
+}
+
+pub fn import(a: &ImportArgs) -> Result<()> {
+    let tz = parse_tz(&a.tz)?;
+    let len = std::fs::metadata(&a.file)
+        .with_context(|| format!("cannot open {}", a.file.display()))?
+        .len();
+    let bar = ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(format!("reading {}", a.file.display()));
+    let t = Instant::now();
+    let candles = read_csv(&a.file, &tz, |pos| bar.set_position(pos));
+    bar.finish_and_clear();
+    let (lines, candles): (Vec<u64>, Vec<Candle>) = candles?.into_iter().unzip();
+    let parse_secs = t.elapsed().as_secs_f64();
+    let at_line = |e: CandleError| match &e {
+        // Point at the row in the file.
+        CandleError::InvalidCandle { index, .. } | CandleError::OutOfOrder { index, .. } => {
+            let line = lines.get(*index).copied().unwrap_or(0);
+            anyhow::anyhow!("{}: line {line}: {e}", a.file.display())
+        }
+        _ => anyhow::anyhow!("{}: nothing imported: {e}", a.file.display()),
+    };
+    // Check the data before touching (or creating) the region.
+    shmbus::candles::validate_batch(&candles).map_err(at_line)?;
+    let mut w = match CandleWriter::open(&a.name) {
+        Err(CandleError::Region {
+            source: RegionError::NotFound { .. },
+        }) => {
+            eprintln!("creating candle region {} ({})", a.name, human_size(a.size));
+            CandleWriter::builder(&a.name).size(a.size).create()?
+        }
+        other => other?,
+    };
+    let t = Instant::now();
+    let report = if a.replace {
+        w.replace_candles(&a.symbol, &a.interval, &candles)
+    } else {
+        w.write_candles(&a.symbol, &a.interval, &candles)
+    }
+    .map_err(at_line)?;
+    let write_secs = t.elapsed().as_secs_f64();
+    let span = match (candles.first(), candles.last()) {
+        (Some(f), Some(l)) => format!(", {} .. {}", fmt_ms(f.timestamp), fmt_ms(l.timestamp)),
+        _ => String::new(),
+    };
+    println!(
+        "imported {} candles into {} {} {}{span} ({} replaced, {} in the series; parsed in {:.1} ms, written in {:.2} ms)",
+        report.written,
+        a.name,
+        a.symbol,
+        a.interval,
+        report.replaced,
+        report.count,
+        parse_secs * 1e3,
+        write_secs * 1e3
+    );
+    Ok(())
+}
+
+/// `2024-01-01T00:00:00Z` from ms since the epoch.
+pub fn fmt_ms(ms: u64) -> String {
+    jiff::Timestamp::from_millisecond(ms as i64).map_or_else(|_| ms.to_string(), |t| t.to_string())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// Candle region name (shmbus or an original QuantNexus region).
+    name: String,
+    /// Symbol; lists the series when left out.
+    symbol: Option<String>,
+    /// Interval (required with a symbol).
+    interval: Option<String>,
+    /// Only the last N candles.
+    #[arg(long)]
+    last: Option<usize>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Accept a region owned by another user.
+    #[arg(long)]
+    allow_foreign_owner: bool,
+}
+
+fn candle_json(c: &Candle) -> serde_json::Value {
+    json!({ "timestamp": c.timestamp, "time": fmt_ms(c.timestamp), "open": c.open, "high": c.high,
+            "low": c.low, "close": c.close, "volume": c.volume })
+}
+
+pub fn show(a: &ShowArgs) -> Result<()> {
+    let opts = shmbus::Region::open_options().allow_foreign_owner(a.allow_foreign_owner);
+    let r = CandleReader::open_with(&a.name, opts)?;
+    let (Some(symbol), Some(interval)) = (&a.symbol, &a.interval) else {
+        anyhow::ensure!(
+            a.symbol.is_none(),
+            "give the interval too: shmbus candles show NAME SYMBOL INTERVAL"
+        );
+        let series = r.list_series()?;
+        if a.json {
+            let docs: Vec<_> = series
+                .iter()
+                .map(|s| {
+                    json!({ "symbol": s.symbol, "interval": s.interval, "count": s.count,
+                    "capacity": s.capacity, "start_ts": s.start_ts, "end_ts": s.end_ts })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&docs)?);
+            return Ok(());
+        }
+        if r.is_foreign() {
+            println!("{} (written by the original QuantNexus writer)", a.name);
+        }
+        if series.is_empty() {
+            println!("{}: no series", a.name);
+        }
+        for s in series {
+            println!(
+                "{:<16} {:<8} {:>8} candles  {} .. {}",
+                s.symbol,
+                s.interval,
+                s.count,
+                fmt_ms(s.start_ts),
+                fmt_ms(s.end_ts)
+            );
+        }
+        return Ok(());
+    };
+    let mut candles = r.read_series(symbol, interval)?;
+    if let Some(n) = a.last {
+        candles.drain(..candles.len().saturating_sub(n));
+    }
+    if a.json {
+        let docs: Vec<_> = candles.iter().map(candle_json).collect();
+        println!("{}", serde_json::to_string_pretty(&docs)?);
+        return Ok(());
+    }
+    println!(
+        "{:<24} {:>12} {:>12} {:>12} {:>12} {:>16}",
+        "TIME", "OPEN", "HIGH", "LOW", "CLOSE", "VOLUME"
+    );
+    for c in &candles {
+        println!(
+            "{:<24} {:>12.4} {:>12.4} {:>12.4} {:>12.4} {:>16.4}",
+            fmt_ms(c.timestamp),
+            c.open,
+            c.high,
+            c.low,
+            c.close,
+            c.volume
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatsArgs {
+    /// Candle region name.
+    name: String,
+    /// Print JSON (seed 000's getStats() field names).
+    #[arg(long)]
+    json: bool,
+    /// Accept a region owned by another user.
+    #[arg(long)]
+    allow_foreign_owner: bool,
+}
+
+pub fn stats(a: &StatsArgs) -> Result<()> {
+    let opts = shmbus::Region::open_options().allow_foreign_owner(a.allow_foreign_owner);
+    let r = CandleReader::open_with(&a.name, opts)?;
+    let s = r.stats()?;
+    if a.json {
+        let doc = json!({ "totalSymbols": s.total_symbols, "totalCandles": s.total_candles,
+            "memoryUsed": s.memory_used, "lastWriteUs": s.last_write_us, "writeCount": s.write_count });
+        println!("{doc:#}");
+        return Ok(());
+    }
+    println!("series        {}", s.total_symbols);
+    println!("candles       {}", s.total_candles);
+    println!(
+        "memory used   {} ({} bytes)",
+        human_size(s.memory_used),
+        s.memory_used
+    );
+    println!("last write    {}", fmt_ms(s.last_write_us / 1000));
+    println!("writes        {}", s.write_count);
+    Ok(())
+}
