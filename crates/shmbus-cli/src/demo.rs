@@ -216,6 +216,118 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     );
     if stop_flag().load(Ordering::Relaxed) {
         println!("  (stopped early by Ctrl-C)");
+        return Ok(());
     }
+    replay_phase(pid)
+}
+
+/// Real market data bundled in the binary (from ../shared/data/market, see
+/// tests/fixtures/README.md).
+const GOOG_CSV: &str = include_str!("../tests/fixtures/GOOG.csv");
+const BTCUSD_CSV: &str = include_str!("../tests/fixtures/BTCUSD.csv");
+
+/// Phase 2: `shmbus replay` of bundled daily and monthly bars into a candle region and a
+/// journal, followed by a reader process, then a look at the stored series.
+fn replay_phase(pid: u32) -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("shmbus-demo-{pid}-data"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let (goog, btc) = (dir.join("GOOG.csv"), dir.join("BTCUSD.csv"));
+    std::fs::write(&goog, GOOG_CSV)?;
+    std::fs::write(&btc, BTCUSD_CSV)?;
+    let candles = format!("shmbus-demo-{pid}-candles");
+    let bars = format!("shmbus-demo-{pid}-bars");
+    let bars_json = dir.join("bars.json");
+    let _cleanup = Cleanup {
+        regions: vec![candles.clone(), bars.clone()],
+        files: vec![goog.clone(), btc.clone(), bars_json.clone()],
+    };
+    let _dir_cleanup = DirCleanup(dir.clone());
+    println!(
+        "\nreplay: real daily GOOG and monthly BTCUSD bars, merged in time order, replayed in 2 s"
+    );
+    println!(
+        "  writer   `shmbus replay` -> candle region {candles} (QuantNexus layout) and journal {bars}"
+    );
+    println!("  reader   `shmbus journal watch` receives every bar as it is published\n");
+    drop(JournalWriter::builder(&bars).ring(4 << 20).create()?);
+    let mut reader = spawn(&[
+        "journal",
+        "watch",
+        &bars,
+        "--seconds",
+        "30",
+        "--summary-json",
+        bars_json.to_str().unwrap_or_default(),
+    ])?;
+    std::thread::sleep(Duration::from_millis(100));
+    let goog_spec = format!("{}=GOOG:1d", goog.display());
+    let btc_spec = format!("{}=BTCUSD:1M", btc.display());
+    let mut replay = spawn(&[
+        "replay",
+        &goog_spec,
+        &btc_spec,
+        "--candles",
+        &candles,
+        "--journal",
+        &bars,
+        "--duration",
+        "2",
+        "--size",
+        "4M",
+    ])?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let replay_result = wait(&mut replay, "replay", deadline);
+    std::thread::sleep(Duration::from_millis(50));
+    if let Some(p) = i32::try_from(reader.id())
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process(p, rustix::process::Signal::TERM);
+    }
+    let reader_result = wait(&mut reader, "journal reader", deadline);
+    replay_result?;
+    reader_result?;
+    let r = read_summary(&bars_json);
+    let store = shmbus::candles::CandleReader::open(&candles)?;
+    let stats = store.stats()?;
+    println!("\nsummary");
+    println!(
+        "  journal  {} bars received by the reader process, {} lost",
+        r["bars"].as_u64().unwrap_or(0),
+        r["lost"].as_u64().unwrap_or(0)
+    );
+    println!(
+        "  candles  {} series, {} candles, {} bytes used, {} writes",
+        stats.total_symbols, stats.total_candles, stats.memory_used, stats.write_count
+    );
+    for s in store.list_series()? {
+        let last = store.latest(&s.symbol, &s.interval)?;
+        if let Some(c) = last {
+            println!(
+                "           {:<7} {:<3} {:>4} bars, last {}  O {:.2} H {:.2} L {:.2} C {:.2}",
+                s.symbol,
+                s.interval,
+                s.count,
+                crate::candles_cmd::fmt_ms(c.timestamp),
+                c.open,
+                c.high,
+                c.low,
+                c.close
+            );
+        }
+    }
+    let removed = Region::remove(&candles, false).is_ok() && Region::remove(&bars, false).is_ok();
+    println!(
+        "  cleanup  {candles} and {bars} {}",
+        if removed { "removed" } else { "force-removed" }
+    );
     Ok(())
+}
+
+struct DirCleanup(PathBuf);
+
+impl Drop for DirCleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use serde_json::json;
+use shmbus::candles::{BAR_TYPE, Bar};
 use shmbus::journal::{JournalReader, Start};
 use shmbus::{JournalError, TRADE_TYPE, Trade};
 
@@ -41,6 +42,7 @@ pub fn run(a: &JournalWatchArgs) -> Result<()> {
     let mut total = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)?;
     let mut window = total.clone();
     let (mut trades, mut window_trades, mut lost, mut other) = (0u64, 0u64, 0u64, 0u64);
+    let mut bars = 0u64;
     let mut last: Option<Trade> = None;
     let mut next_report = start + Duration::from_secs(1);
     let mut window_start = start;
@@ -60,13 +62,20 @@ pub fn run(a: &JournalWatchArgs) -> Result<()> {
                 format!("  last {} {:.2} x {}", t.symbol(), t.price, t.volume)
             });
             let mut out = std::io::stdout().lock();
+            let lat = if window.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "  latency p50 {:>9} p99 {:>9}",
+                    q(&window, 0.5),
+                    q(&window, 0.99)
+                )
+            };
             let _ = writeln!(
                 out,
-                "[{:>5.1}s] journal {:>8.0} trades/s  latency p50 {:>9} p99 {:>9}{last_txt}",
+                "[{:>5.1}s] journal {:>8.0} msg/s{lat}{last_txt}",
                 start.elapsed().as_secs_f64(),
                 window_trades as f64 / secs,
-                q(&window, 0.5),
-                q(&window, 0.99),
             );
             let _ = out.flush();
             window.reset();
@@ -92,6 +101,10 @@ pub fn run(a: &JournalWatchArgs) -> Result<()> {
                 window_trades += 1;
                 last = Some(t);
             }
+            Ok(Some(m)) if m.ty == BAR_TYPE && m.payload.len() == size_of::<Bar>() => {
+                window_trades += 1;
+                bars += 1;
+            }
             Ok(Some(_)) => other += 1,
             Ok(None) => std::hint::spin_loop(),
             Err(JournalError::Overrun { lost: n, .. }) => lost += n,
@@ -107,7 +120,7 @@ pub fn run(a: &JournalWatchArgs) -> Result<()> {
         }
     };
     println!(
-        "journal reader: {trades} trades in {secs:.1} s ({:.0}/s), {lost} lost, {other} other messages; write-to-read latency ({}) p50 {} p99 {} p99.9 {} max {}",
+        "journal reader: {trades} trades in {secs:.1} s ({:.0}/s), {bars} bars, {lost} lost, {other} other messages; write-to-read latency ({}) p50 {} p99 {} p99.9 {} max {}",
         trades as f64 / secs.max(1e-9),
         if a.busy {
             "busy-poll"
@@ -121,7 +134,7 @@ pub fn run(a: &JournalWatchArgs) -> Result<()> {
     );
     if let Some(path) = &a.summary_json {
         let doc = json!({
-            "trades": trades, "lost": lost, "seconds": secs, "mode": if a.busy { "busy" } else { "blocking" },
+            "trades": trades, "bars": bars, "lost": lost, "seconds": secs, "mode": if a.busy { "busy" } else { "blocking" },
             "latency_ns": { "p50": q(0.5), "p99": q(0.99), "p999": q(0.999), "max": total.max() },
         });
         std::fs::write(path, doc.to_string())

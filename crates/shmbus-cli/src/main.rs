@@ -8,6 +8,7 @@ mod feed;
 mod journal_cmd;
 mod journal_watch;
 mod region_cmd;
+mod replay;
 mod size;
 mod slot_cmd;
 mod watch;
@@ -55,6 +56,8 @@ enum Command {
     /// Candle stores (QuantNexus-compatible OHLCV regions).
     #[command(subcommand)]
     Candles(CandlesCommand),
+    /// Replay OHLCV bars from CSV files, in time order, into a candle region and a journal.
+    Replay(replay::ReplayArgs),
     /// Publish a synthetic random-walk price feed into a slot table.
     Feed(feed::FeedArgs),
     /// Run the live demo: a feed process and a reader process on one slot table.
@@ -179,6 +182,7 @@ fn main() -> ExitCode {
         Command::Candles(CandlesCommand::Import(a)) => candles_cmd::import(&a),
         Command::Candles(CandlesCommand::Show(a)) => candles_cmd::show(&a),
         Command::Candles(CandlesCommand::Stats(a)) => candles_cmd::stats(&a),
+        Command::Replay(a) => replay::run(&a),
         Command::Feed(a) => feed::run(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Bench(c) => bench::run(&c),

@@ -133,3 +133,58 @@ pub(crate) fn text(b: &[u8]) -> String {
     let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
     String::from_utf8_lossy(&b[..n]).into_owned()
 }
+
+/// A bar as a journal message (what `shmbus replay` publishes): 72 bytes.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
+pub struct Bar {
+    /// Symbol, NUL-padded.
+    pub symbol: [u8; 16],
+    /// Interval, NUL-padded.
+    pub interval: [u8; 8],
+    /// The candle.
+    pub candle: Candle,
+}
+
+const _: () = assert!(std::mem::size_of::<Bar>() == 72);
+
+/// The journal type tag of [`Bar`] messages.
+pub const BAR_TYPE: u16 = 3;
+
+impl Bar {
+    /// A bar; strings longer than their field are cut.
+    pub fn new(symbol: &str, interval: &str, candle: Candle) -> Self {
+        Self {
+            symbol: fixed(symbol),
+            interval: fixed(interval),
+            candle,
+        }
+    }
+
+    /// The symbol as text.
+    pub fn symbol(&self) -> String {
+        text(&self.symbol)
+    }
+
+    /// The interval as text.
+    pub fn interval(&self) -> String {
+        text(&self.interval)
+    }
+}
+
+impl Record for Bar {
+    const LAYOUT: RecordLayout = RecordLayout {
+        name: "Bar",
+        size: 72,
+        fields: &[
+            Field::new("symbol", FieldType::Bytes(16), 0),
+            Field::new("interval", FieldType::Bytes(8), 16),
+            Field::new("timestamp", FieldType::U64, 24),
+            Field::new("open", FieldType::F64, 32),
+            Field::new("high", FieldType::F64, 40),
+            Field::new("low", FieldType::F64, 48),
+            Field::new("close", FieldType::F64, 56),
+            Field::new("volume", FieldType::F64, 64),
+        ],
+    };
+}

@@ -37,7 +37,8 @@ mod reader;
 mod writer;
 
 pub use format::{
-    Candle, DEFAULT_MAX_CANDLES, DEFAULT_SIZE, INTERVAL_MAX, MAX_SERIES, MIN_SIZE, SYMBOL_MAX,
+    BAR_TYPE, Bar, Candle, DEFAULT_MAX_CANDLES, DEFAULT_SIZE, INTERVAL_MAX, MAX_SERIES, MIN_SIZE,
+    SYMBOL_MAX,
 };
 pub use reader::{CandleReader, IndexSnapshot, SeriesInfo};
 pub use writer::{CandleStats, CandleStoreBuilder, CandleWriter, WriteReport, validate_batch};
