@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build --release -q -p shmbus-cli
 export PATH="$PWD/target/release:$PATH"
+export SHMBUS_FIXTURES="$PWD/crates/shmbus-cli/tests/fixtures"
 script=$(mktemp)
 trap 'rm -f "$script"' EXIT
 awk '/^```sh$/ {on=1; next} /^```/ {on=0} on' README.md > "$script"
