@@ -90,11 +90,13 @@ pub fn parse_timestamp(v: &str, tz: &TimeZone) -> Result<u64> {
     if let Ok(ts) = v.parse::<jiff::Timestamp>() {
         return to_ms(ts);
     }
-    let civil = if let Ok(d) = v.parse::<Date>() {
-        d.to_datetime(jiff::civil::Time::midnight())
+    // A date-time first: jiff reads the date part of a date-time as a date.
+    let civil = if let Ok(dt) = v.parse::<DateTime>() {
+        dt
     } else {
-        v.parse::<DateTime>()
+        v.parse::<Date>()
             .map_err(|_| anyhow!("cannot read {v:?} as a date, date-time or unix time"))?
+            .to_datetime(jiff::civil::Time::midnight())
     };
     to_ms(civil.to_zoned(tz.clone())?.timestamp())
 }

@@ -6,8 +6,9 @@
 //! * Series are keyed by (symbol, interval): writing `BTCUSDT 1d` never overwrites
 //!   `BTCUSDT 1h`. Each series has its own index entry; a QNXS reader that looks up by symbol
 //!   alone finds the first series written for that symbol.
-//! * A growing series moves to a block twice as large and its old block is reused; a full
-//!   region is a clear error that says how big it must be.
+//! * A growing series moves to a block twice as large (or just large enough, when twice does
+//!   not fit) and its old block is reused; a full region is a clear error that says how big it
+//!   must be.
 //! * Writes are validated first and all-or-nothing.
 //!
 //! ```

@@ -332,6 +332,26 @@ impl View<'_> {
         Ok(text(&b))
     }
 
+    /// Whether the NUL-padded text of `N` bytes at `off` is `want`, compared in place (as
+    /// `text` would, without allocating).
+    fn name_is<const N: usize>(&self, off: usize, want: &str) -> Result<bool, CandleError> {
+        let b = self
+            .map()
+            .bytes(off, N)
+            .ok_or_else(|| self.corrupt(format!("offset {off} outside the region")))?;
+        let w = want.as_bytes();
+        if w.len() > N || w.contains(&0) {
+            return Ok(false);
+        }
+        let same = w
+            .iter()
+            .zip(b)
+            .all(|(x, y)| *x == y.load(Ordering::Relaxed));
+        Ok(same
+            && b.get(w.len())
+                .is_none_or(|c| c.load(Ordering::Relaxed) == 0))
+    }
+
     /// Reads index entry `i` and its block header, checking every bound (no seqlock).
     fn series_at(&self, i: usize) -> Result<SeriesInfo, CandleError> {
         let e = entry_offset(i);
@@ -339,7 +359,9 @@ impl View<'_> {
         let block = self.u64_at(e + E_DATA_OFFSET)?;
         let last_update_us = self.u64_at(e + E_LAST_UPDATE_US)?;
         let len = self.map().len() as u64;
-        if block < DATA_OFFSET as u64 || block % 8 != 0 || block + BLOCK_HEADER as u64 > len {
+        // Checked: a forged offset near u64::MAX must not wrap around into the header.
+        let header_end = block.checked_add(BLOCK_HEADER as u64);
+        if block < DATA_OFFSET as u64 || block % 8 != 0 || header_end.is_none_or(|e| e > len) {
             return Err(self.corrupt(format!(
                 "series {i} ({symbol}) has its block at {block}, outside the data area (16640..{len})"
             )));
@@ -368,11 +390,17 @@ impl View<'_> {
         })
     }
 
-    fn index_unlocked(&self) -> Result<IndexSnapshot, CandleError> {
+    /// The index's series count, refused (as every lookup is) when it exceeds the index.
+    fn index_count(&self) -> Result<usize, CandleError> {
         let count = self.u32_at(INDEX_OFFSET)? as usize;
         if count > MAX_SERIES {
             return Err(self.corrupt(format!("index count {count} exceeds {MAX_SERIES}")));
         }
+        Ok(count)
+    }
+
+    fn index_unlocked(&self) -> Result<IndexSnapshot, CandleError> {
+        let count = self.index_count()?;
         let series = (0..count)
             .map(|i| self.series_at(i))
             .collect::<Result<Vec<_>, _>>()?;
@@ -396,10 +424,10 @@ impl View<'_> {
     /// The first series with this symbol and interval (a region written by the original writer,
     /// keyed by symbol only, holds at most one series per symbol).
     fn find_unlocked(&self, symbol: &str, interval: &str) -> Result<SeriesInfo, CandleError> {
-        let count = (self.u32_at(INDEX_OFFSET)? as usize).min(MAX_SERIES);
+        let count = self.index_count()?;
         for i in 0..count {
             let e = entry_offset(i);
-            if self.bytes_at::<16>(e + E_SYMBOL)? == symbol {
+            if self.name_is::<16>(e + E_SYMBOL, symbol)? {
                 let s = self.series_at(i)?;
                 if s.interval == interval {
                     return Ok(s);
@@ -413,6 +441,7 @@ impl View<'_> {
         })
     }
 
+    /// Copies candles `from..to` of series `s` into `out`, in one pass (no zero-fill first).
     fn copy_candles(
         &self,
         s: &SeriesInfo,
@@ -420,14 +449,24 @@ impl View<'_> {
         to: u32,
         out: &mut Vec<Candle>,
     ) -> Result<(), CandleError> {
+        const WORDS: usize = CANDLE_LEN / 8;
         let n = to.saturating_sub(from) as usize;
-        out.clear();
-        out.resize(n, Candle::default());
         let off = s.block as usize + BLOCK_HEADER + from as usize * CANDLE_LEN;
-        let words: &mut [u64] = bytemuck::cast_slice_mut(&mut out[..]);
-        self.map()
-            .copy_words(off, words)
-            .ok_or_else(|| self.corrupt("candles outside the region"))
+        let words = self
+            .map()
+            .u64_slice(off, n * WORDS)
+            .ok_or_else(|| self.corrupt("candles outside the region"))?;
+        let load = |w: &AtomicU64| w.load(Ordering::Relaxed);
+        out.clear();
+        out.extend(words.chunks_exact(WORDS).map(|w| Candle {
+            timestamp: load(&w[0]),
+            open: f64::from_bits(load(&w[1])),
+            high: f64::from_bits(load(&w[2])),
+            low: f64::from_bits(load(&w[3])),
+            close: f64::from_bits(load(&w[4])),
+            volume: f64::from_bits(load(&w[5])),
+        }));
+        Ok(())
     }
 
     /// Copies the series into `out` (reusing its allocation): a validated, never torn copy.

@@ -128,13 +128,28 @@ pub struct WriteReport {
     pub count: u32,
 }
 
+/// A series' key: symbol and interval, NUL-padded to 16 and 8 bytes. Injective for valid names
+/// (at most 15 and 7 bytes, no NUL), and built without allocating.
+type SeriesKey = [u8; 24];
+
+fn series_key(symbol: &str, interval: &str) -> SeriesKey {
+    let mut k = [0u8; 24];
+    k[..16].copy_from_slice(&fixed::<16>(symbol));
+    k[16..].copy_from_slice(&fixed::<8>(interval));
+    k
+}
+
 /// The writer of a candle region. Holds the writer lock while it lives.
 #[derive(Debug)]
 pub struct CandleWriter {
     name: String,
     region: Region,
     series: Vec<Series>,
-    by_key: HashMap<(String, String), usize>,
+    by_key: HashMap<SeriesKey, usize>,
+    /// The series written last: checked before `by_key` (a feed updating one live bar).
+    last_series: usize,
+    /// This process's id, stored in the QNXS header (`getpid` is a system call).
+    pid: u32,
     /// Free gaps (offset, length) in the data area, sorted, merged.
     free: Vec<(u64, u64)>,
     alloc_top: u64,
@@ -194,6 +209,8 @@ impl CandleWriter {
             name,
             series: Vec::new(),
             by_key: HashMap::new(),
+            last_series: 0,
+            pid: std::process::id(),
             free: Vec::new(),
             alloc_top: DATA_OFFSET as u64,
             max_candles,
@@ -214,7 +231,7 @@ impl CandleWriter {
             }
             live.push((s.block, block_len(s.capacity) as u64));
             w.by_key
-                .insert((s.symbol.clone(), s.interval.clone()), w.series.len());
+                .insert(series_key(&s.symbol, &s.interval), w.series.len());
             w.series.push(Series {
                 symbol: s.symbol,
                 interval: s.interval,
@@ -336,10 +353,7 @@ impl CandleWriter {
         validate_name("symbol", symbol, SYMBOL_MAX)?;
         validate_name("interval", interval, INTERVAL_MAX)?;
         validate_batch(candles)?;
-        let existing = self
-            .by_key
-            .get(&(symbol.to_owned(), interval.to_owned()))
-            .copied();
+        let existing = self.find(symbol, interval);
         let (count, capacity, last_ts) = existing.map_or((0, 0, None), |i| {
             let s = &self.series[i];
             (s.count, s.capacity, (s.count > 0).then_some(s.last_ts))
@@ -389,7 +403,14 @@ impl CandleWriter {
                 .max(capacity.saturating_mul(2))
                 .max(64)
                 .min(self.max_candles.max(new_count));
-            let block = self.allocate(block_len(new_cap) as u64)?;
+            // Room to grow if it fits, else exactly what the series needs (a small region).
+            let (block, new_cap) = match self.allocate(block_len(new_cap) as u64) {
+                Ok(block) => (block, new_cap),
+                Err(CandleError::Full { .. }) if new_cap > new_count => {
+                    (self.allocate(block_len(new_count) as u64)?, new_count)
+                }
+                Err(e) => return Err(e),
+            };
             if let Some(i) = existing {
                 self.copy_block(&self.series[i], block, keep);
             }
@@ -416,8 +437,7 @@ impl CandleWriter {
                     first_ts: 0,
                     last_ts: 0,
                 });
-                self.by_key
-                    .insert((symbol.to_owned(), interval.to_owned()), entry);
+                self.by_key.insert(series_key(symbol, interval), entry);
                 entry
             }
         };
@@ -440,7 +460,9 @@ impl CandleWriter {
             s.last_ts = candles.last().expect("non-empty").timestamp;
             (existing.is_some() && moved.is_some()).then_some(old)
         };
-        self.publish_series(idx, now);
+        self.last_series = idx;
+        // Names are written with a new block only (they never change in place).
+        self.publish_series(idx, now, moved.is_some());
         if existing.is_none() {
             let n = self.series.len() as u32;
             map.u32_at(INDEX_OFFSET)
@@ -455,7 +477,7 @@ impl CandleWriter {
             .store(now, Ordering::Relaxed);
         map.u32_at(H_WRITER_PID)
             .expect("in header")
-            .store(std::process::id(), Ordering::Relaxed);
+            .store(self.pid, Ordering::Relaxed);
         self.write_count += 1;
         map.u64_at(S_WRITE_COUNT)
             .expect("in header")
@@ -477,8 +499,20 @@ impl CandleWriter {
         })
     }
 
-    /// Writes the block header and index entry of series `i` from the writer's mirror.
-    fn publish_series(&self, i: usize, now: u64) {
+    /// The position of series (`symbol`, `interval`) in `series`, if stored.
+    #[inline]
+    fn find(&self, symbol: &str, interval: &str) -> Option<usize> {
+        if let Some(s) = self.series.get(self.last_series) {
+            if s.symbol == symbol && s.interval == interval {
+                return Some(self.last_series);
+            }
+        }
+        self.by_key.get(&series_key(symbol, interval)).copied()
+    }
+
+    /// Writes the block header and index entry of series `i` from the writer's mirror (with
+    /// `names`, also the symbol and interval: for a new block).
+    fn publish_series(&self, i: usize, now: u64, names: bool) {
         let s = &self.series[i];
         let map = self.region.map();
         let b = s.block as usize;
@@ -494,13 +528,15 @@ impl CandleWriter {
                 .expect("in region")
                 .store(v, Ordering::Relaxed)
         };
-        bytes(b + B_SYMBOL, &fixed::<16>(&s.symbol));
-        bytes(b + B_INTERVAL, &fixed::<8>(&s.interval));
+        if names {
+            bytes(b + B_SYMBOL, &fixed::<16>(&s.symbol));
+            bytes(b + B_INTERVAL, &fixed::<8>(&s.interval));
+            bytes(e + E_SYMBOL, &fixed::<16>(&s.symbol));
+        }
         w32(b + B_COUNT, s.count);
         w32(b + B_CAPACITY, s.capacity);
         w64(b + B_START_TS, if s.count > 0 { s.first_ts } else { 0 });
         w64(b + B_END_TS, if s.count > 0 { s.last_ts } else { 0 });
-        bytes(e + E_SYMBOL, &fixed::<16>(&s.symbol));
         w64(e + E_DATA_OFFSET, s.block);
         w32(e + E_DATA_SIZE, block_len(s.capacity) as u32);
         w32(e + E_COUNT, s.count);

@@ -1,0 +1,160 @@
+//! Journal hot paths in one process, against the floor of a 64-byte copy measured in the same run.
+//!
+//! Run with `cargo bench -p shmbus --bench journal`. Medians are in
+//! `target/criterion/<group>/<bench>/new/estimates.json`.
+//!
+//! Single-threaded and uncontended: these measure the instructions of the code path (bounds
+//! checks, frame encoding, the commit's atomic swap, the ring's horizon advance, the reader's
+//! copy), not cache-line transfers between cores (`shmbus bench latency` and `shmbus bench
+//! throughput` measure those, between processes). The baseline runs first and last, so a shift
+//! of the machine during the run shows up as a difference between the two.
+//!
+//! * `baseline/memcpy_64B`: a 64-byte `copy_from_slice` into a buffer; the floor of any append.
+//! * `journal/append_commit_64B`: `append` of 64 bytes then `commit`, every message (ring of
+//!   1 MiB, so the steady state includes advancing the ring's horizon on every append).
+//! * `journal/append_commit_64B_ring64M`: the same in a 64 MiB ring (the horizon advance reads
+//!   frames written 64 MiB earlier: out of the caches).
+//! * `journal/append_64B_batch64`: `append` of 64 bytes, `commit` every 64 messages (time per
+//!   message).
+//! * `journal/next_64B`: `JournalReader::next` of a committed 64-byte message (the writer fills
+//!   the ring between timed stretches).
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use shmbus::Region;
+use shmbus::journal::{JournalReader, JournalWriter, Start};
+
+/// The journal's name and its removal when the benchmark ends, even by a panic.
+struct TempJournal(String);
+
+impl TempJournal {
+    /// A unique name in /dev/shm (tmpfs), or in the temporary directory where there is none.
+    fn new(tag: &str) -> Self {
+        let file = format!("shmbus-bench-journal-{}-{tag}", std::process::id());
+        let dir = if Path::new(shmbus::SHM_DIR).is_dir() {
+            PathBuf::from(shmbus::SHM_DIR)
+        } else {
+            std::env::temp_dir()
+        };
+        // A path containing `/` is a file-path region name.
+        Self(dir.join(file).to_string_lossy().into_owned())
+    }
+
+    fn ring(&self, bytes: u64) -> JournalWriter {
+        JournalWriter::builder(&self.0)
+            .ring(bytes)
+            .populate(true)
+            .create()
+            .expect("create the benchmark's journal")
+    }
+}
+
+impl Drop for TempJournal {
+    fn drop(&mut self) {
+        let _ = Region::remove(&self.0, true);
+    }
+}
+
+fn payload() -> [u8; 64] {
+    std::array::from_fn(|i| i as u8)
+}
+
+fn baseline(c: &mut Criterion, id: &str) {
+    let src = payload();
+    let mut dst = [0u8; 64];
+    c.benchmark_group("baseline").bench_function(id, |b| {
+        b.iter(|| {
+            black_box(&mut dst).copy_from_slice(black_box(&src));
+        });
+    });
+}
+
+fn journal(c: &mut Criterion) {
+    baseline(c, "memcpy_64B");
+    let msg = payload();
+    let mut g = c.benchmark_group("journal");
+
+    {
+        let j = TempJournal::new("append");
+        let mut w = j.ring(1 << 20);
+        g.bench_function("append_commit_64B", |b| {
+            b.iter(|| {
+                let seq = w.append(1, black_box(&msg)).expect("append");
+                w.commit();
+                seq
+            });
+        });
+    }
+    {
+        let j = TempJournal::new("append64m");
+        let mut w = j.ring(64 << 20);
+        g.bench_function("append_commit_64B_ring64M", |b| {
+            b.iter(|| {
+                let seq = w.append(1, black_box(&msg)).expect("append");
+                w.commit();
+                seq
+            });
+        });
+    }
+    {
+        let j = TempJournal::new("batch");
+        let mut w = j.ring(1 << 20);
+        let mut n = 0u32;
+        g.bench_function("append_64B_batch64", |b| {
+            b.iter(|| {
+                let seq = w.append(1, black_box(&msg)).expect("append");
+                n = n.wrapping_add(1);
+                if n % 64 == 0 {
+                    w.commit();
+                }
+                seq
+            });
+        });
+        w.commit();
+    }
+    {
+        let j = TempJournal::new("read");
+        let mut w = j.ring(16 << 20);
+        let mut r = JournalReader::open(&j.0, Start::Beginning).expect("open the reader");
+        g.bench_function("next_64B", |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    // Fill outside the timed stretch: at most 4096 messages (~360 KB), well
+                    // inside the ring, so the reader is never lapped.
+                    let n = left.min(4096);
+                    for _ in 0..n {
+                        w.append(1, &msg).expect("append");
+                    }
+                    w.commit();
+                    let t = Instant::now();
+                    for _ in 0..n {
+                        let m = r.next().expect("next").expect("a committed message");
+                        black_box(m.payload);
+                    }
+                    total += t.elapsed();
+                    left -= n;
+                }
+                total
+            });
+        });
+    }
+    g.finish();
+
+    baseline(c, "memcpy_64B_end");
+}
+
+criterion_group! {
+    name = benches;
+    // Short on purpose (a 2-vCPU machine): ~4 s per benchmark.
+    config = Criterion::default()
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+        .sample_size(50);
+    targets = journal
+}
+criterion_main!(benches);
