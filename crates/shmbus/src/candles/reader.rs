@@ -520,22 +520,26 @@ impl View<'_> {
         let mut out = Vec::new();
         self.consistent(|r| {
             let s = r.find_unlocked(symbol, interval)?;
-            let ts = |i: u32| r.u64_at(s.block as usize + BLOCK_HEADER + i as usize * CANDLE_LEN);
-            let lower_bound = |t: u64| -> Result<u32, CandleError> {
-                let (mut lo, mut hi) = (0u32, s.count);
-                while lo < hi {
-                    let mid = lo + (hi - lo) / 2;
-                    if ts(mid)? < t {
-                        lo = mid + 1;
-                    } else {
-                        hi = mid;
-                    }
-                }
-                Ok(lo)
-            };
-            let (a, b) = (lower_bound(from_ms)?, lower_bound(to_ms)?);
+            let a = r.lower_bound(s.block, s.count, from_ms)?;
+            let b = r.lower_bound(s.block, s.count, to_ms)?;
             r.copy_candles(&s, a, b.max(a), &mut out)
         })?;
         Ok(out)
+    }
+
+    /// The index of the first of the `count` candles of the block at `block` whose timestamp is
+    /// >= `ts` (binary search; timestamps increase).
+    pub(crate) fn lower_bound(&self, block: u64, count: u32, ts: u64) -> Result<u32, CandleError> {
+        let at = |i: u32| self.u64_at(block as usize + BLOCK_HEADER + i as usize * CANDLE_LEN);
+        let (mut lo, mut hi) = (0u32, count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if at(mid)? < ts {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
     }
 }

@@ -560,21 +560,7 @@ impl CandleWriter {
     /// The index of the first stored candle of series `i` with timestamp >= `ts`.
     fn lower_bound(&self, i: usize, ts: u64) -> Result<u32, CandleError> {
         let s = &self.series[i];
-        let map = self.region.map();
-        let at = |k: u32| -> u64 {
-            map.u64_at(s.block as usize + BLOCK_HEADER + k as usize * CANDLE_LEN)
-                .map_or(u64::MAX, |w| w.load(Ordering::Relaxed))
-        };
-        let (mut lo, mut hi) = (0, s.count);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if at(mid) < ts {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        Ok(lo)
+        self.view().lower_bound(s.block, s.count, ts)
     }
 
     /// First fit in a freed gap, else from the top of the used area.
