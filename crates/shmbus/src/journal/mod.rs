@@ -47,6 +47,8 @@
 //! resumes at the oldest segment still stored.
 
 mod format;
+#[cfg(all(test, loom))]
+mod loom_model;
 mod reader;
 mod segment;
 mod store;

@@ -2,7 +2,7 @@
 //! the region), forward and backward iteration, seek by sequence through the sparse index, and
 //! blocking waits on the commit word's futex.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,6 +11,63 @@ use super::segment::{At, FrameInfo, Mode, Segment};
 use super::store::{journal_path, list_segments, seg_name};
 use crate::error::{JournalError, RegionError};
 use crate::region::{OpenOptions, Region};
+
+/// Opens segment file `index` of `dir`, checking that it says it is segment `index`: readers move
+/// between segments by their numbers, so one that lies about its own would send them in circles.
+fn open_numbered(dir: &Path, index: u32, opts: OpenOptions) -> Result<Segment, JournalError> {
+    let name = seg_name(dir, index);
+    let seg = Segment::open(&name, false, opts)?;
+    if seg.segment != index {
+        return Err(JournalError::Region(RegionError::Corrupt {
+            path: name.into(),
+            what: format!("segment file {index} says it is segment {}", seg.segment),
+        }));
+    }
+    Ok(seg)
+}
+
+/// Whether opening a segment failed because its file is not finished: the writer is creating it
+/// (or died doing so, and the next writer removes it). The journal still ends in the one before.
+fn unfinished(e: &JournalError) -> bool {
+    matches!(
+        e,
+        JournalError::Region(RegionError::Truncated { .. } | RegionError::NotReady { .. })
+    )
+}
+
+/// Opens the oldest (or newest) segment of the journal in `dir`. Retention may remove the oldest
+/// between the listing and the open (then list again), and the newest may still be being
+/// created (then the journal ends in the one before).
+fn first_or_last_segment(
+    name: &str,
+    dir: &Path,
+    newest: bool,
+    opts: &OpenOptions,
+) -> Result<Segment, JournalError> {
+    let mut attempts = 0;
+    loop {
+        let segs = list_segments(dir)?;
+        let pick = if newest { segs.last() } else { segs.first() };
+        let Some(&i) = pick else {
+            return Err(JournalError::Layout {
+                journal: name.to_owned(),
+                what: format!("no segment files in {}", dir.display()),
+            });
+        };
+        let seg = match open_numbered(dir, i, opts.clone()) {
+            Err(e) if unfinished(&e) && newest && segs.len() > 1 => {
+                open_numbered(dir, segs[segs.len() - 2], opts.clone())
+            }
+            other => other,
+        };
+        match seg {
+            Err(JournalError::Region(RegionError::NotFound { .. })) if attempts < 100 => {
+                attempts += 1;
+            }
+            other => return other,
+        }
+    }
+}
 
 /// Where a new reader starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,18 +162,7 @@ impl JournalReader {
             _ => super::store::io_err(&path, "stat", e),
         })?;
         let (dir, seg) = if meta.is_dir() {
-            let segs = list_segments(&path)?;
-            let pick = match start {
-                Start::Beginning => segs.first(),
-                _ => segs.last(),
-            };
-            let Some(&i) = pick else {
-                return Err(JournalError::Layout {
-                    journal: name.to_owned(),
-                    what: format!("no segment files in {}", path.display()),
-                });
-            };
-            let seg = Segment::open(&seg_name(&path, i), false, opts.clone())?;
+            let seg = first_or_last_segment(name, &path, start != Start::Beginning, &opts)?;
             (Some(path), seg)
         } else {
             (None, Segment::open(name, false, opts.clone())?)
@@ -135,10 +181,7 @@ impl JournalReader {
         };
         match start {
             Start::Beginning => r.seek_oldest(),
-            Start::End => {
-                r.pos = r.seg.commit();
-                r.next_seq = r.seg.commit_seq();
-            }
+            Start::End => r.seek_end(),
             Start::Seq(seq) => r.seek(seq)?,
         }
         Ok(r)
@@ -194,6 +237,47 @@ impl JournalReader {
             }
             std::hint::spin_loop();
         }
+    }
+
+    /// Moves to the committed end. Its sequence is read from the last committed frame, not from
+    /// the `commit_seq` word: the writer stores that word just before the commit word, so next
+    /// to a commit position loaded a moment earlier it may already count the next batch.
+    fn seek_end(&mut self) {
+        'again: for _ in 0..1000 {
+            let commit = self.seg.commit();
+            let (lower, lower_seq) = match self.seg.mode {
+                Mode::Ring => (self.seg.oldest(), self.seg.oldest_seq()),
+                Mode::Segment => (self.seg.base_pos, self.seg.base_seq),
+            };
+            self.pos = commit;
+            let mut end = commit;
+            while end > lower {
+                let at = self
+                    .seg
+                    .start_before(end)
+                    .and_then(|s| Ok((s, self.seg.read_at(s, commit, &mut self.buf)?)));
+                match at {
+                    Ok((_, At::Frame(f))) if f.next == end => {
+                        self.next_seq = f.seq + 1;
+                        return;
+                    }
+                    Ok((s, At::Pad { next })) if next == end => end = s,
+                    // Lapped while looking (ring): look again.
+                    Err(JournalError::Overrun { .. }) => continue 'again,
+                    // Malformed: reading from here will say so.
+                    _ => break 'again,
+                }
+            }
+            if end == lower {
+                // Nothing committed in this segment (or ring) yet.
+                self.next_seq = lower_seq;
+                return;
+            }
+            if self.seg.mode == Mode::Segment {
+                break;
+            }
+        }
+        self.next_seq = self.seg.commit_seq();
     }
 
     fn message(&self, f: FrameInfo) -> Message<'_> {
@@ -252,7 +336,11 @@ impl JournalReader {
                         .transpose()
                         .map(Option::flatten)
                 };
-                let (f, l) = (open(segs.first())?, open(segs.last())?);
+                let l = match open(segs.last()) {
+                    Err(e) if unfinished(&e) => open(segs.iter().rev().nth(1))?,
+                    other => other?,
+                };
+                let (f, l) = (open(segs.first())?, l);
                 (f.map(Arc::new), l.map(Arc::new), segs.len() as u32)
             }
             None => (Some(self.seg.clone()), Some(self.seg.clone()), 1),
@@ -351,7 +439,7 @@ impl JournalReader {
 
     fn open_segment(&self, index: u32) -> Result<Option<Segment>, JournalError> {
         let dir = self.dir.as_ref().expect("persisted");
-        match Segment::open(&seg_name(dir, index), false, self.opts.clone()) {
+        match open_numbered(dir, index, self.opts.clone()) {
             Ok(s) => Ok(Some(s)),
             Err(JournalError::Region(RegionError::NotFound { .. })) => Ok(None),
             Err(e) => Err(e),
@@ -360,7 +448,12 @@ impl JournalReader {
 
     /// Moves into the segment after a sealed one; if retention removed it, to the oldest one.
     fn next_segment(&mut self) -> Result<(), JournalError> {
-        let want = self.seg.segment + 1;
+        let Some(want) = self.seg.segment.checked_add(1) else {
+            return Err(JournalError::Layout {
+                journal: self.name.clone(),
+                what: "sealed segment has the last possible number".into(),
+            });
+        };
         if let Some(seg) = self.open_segment(want)? {
             self.set_segment(seg);
             return Ok(());
@@ -442,8 +535,12 @@ impl JournalReader {
             let segs = list_segments(&dir)?;
             // The last segment whose first sequence is <= seq.
             let mut chosen = None;
-            for &i in segs.iter().rev() {
-                if let Some(s) = self.open_segment(i)? {
+            for (n, &i) in segs.iter().enumerate().rev() {
+                let s = match self.open_segment(i) {
+                    Err(e) if unfinished(&e) && n + 1 == segs.len() => continue,
+                    other => other?,
+                };
+                if let Some(s) = s {
                     if s.base_seq <= seq {
                         chosen = Some(s);
                         break;
@@ -466,7 +563,7 @@ impl JournalReader {
             };
             self.set_segment(seg);
         }
-        let commit = self.seg.commit();
+        let mut commit = self.seg.commit();
         let next = self.seg.commit_seq();
         let sealed = self.seg.sealed();
         let (lower, lower_seq) = match self.seg.mode {
@@ -488,9 +585,13 @@ impl JournalReader {
                     next,
                 });
             }
-            self.pos = commit;
-            self.next_seq = next;
-            return Ok(());
+            // `next` may count a batch that `commit` (loaded first) does not yet hold: take the
+            // end's sequence from its frames, and walk to `seq` if it was committed since.
+            self.seek_end();
+            if self.next_seq <= seq {
+                return Ok(());
+            }
+            commit = self.seg.commit();
         }
         // Start from the index entry at or before seq, if it is valid; else from the bottom.
         let k = seq / INDEX_EVERY;

@@ -305,8 +305,17 @@ impl Segment {
                 Err(e)
             }
         };
-        if self.mode == Mode::Ring && self.word(J_OLDEST).load(Ordering::Acquire) > pos {
-            return Err(self.overrun_marker());
+        if self.mode == Mode::Ring {
+            let oldest = self.word(J_OLDEST).load(Ordering::Acquire);
+            if oldest > pos {
+                return Err(self.overrun_marker());
+            }
+            // The writer advances `oldest` before it commits past it, so a commit loaded before
+            // this load is never more than a ring ahead. One that is would make the ring look
+            // endless (every lap reads the same bytes again).
+            if commit - oldest > self.capacity {
+                return Err(self.corrupt(pos, "commit position is more than a ring ahead"));
+            }
         }
         if pos % 8 != 0 {
             return Err(self.corrupt(pos, "misaligned position"));

@@ -64,8 +64,13 @@ impl Stream for JournalStream {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        // A reader with a backlog is always ready: spend the task's tokio budget like tokio's
+        // own channels do, so that it yields now and then instead of starving the other tasks
+        // of its worker thread.
+        let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
         match this.reader.next() {
             Ok(Some(m)) => {
+                coop.made_progress();
                 return Poll::Ready(Some(Ok(OwnedMessage {
                     seq: m.seq,
                     ty: m.ty,
@@ -73,7 +78,10 @@ impl Stream for JournalStream {
                     payload: m.payload.to_vec(),
                 })));
             }
-            Err(e) => return Poll::Ready(Some(Err(e))),
+            Err(e) => {
+                coop.made_progress();
+                return Poll::Ready(Some(Err(e)));
+            }
             Ok(None) => {}
         }
         *this.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());

@@ -145,6 +145,26 @@ fn lock_dir(name: &str, dir: &std::path::Path) -> Result<OwnedFd, JournalError> 
     }
 }
 
+/// Whether segment `last` was left behind by a writer that died in `roll` before it held
+/// anything: killed while creating it (empty or unpublished file), or before committing the batch
+/// that spans the roll (so it starts past the end of `prev`). `prev` is then still unsealed, and
+/// the journal continues in it.
+fn orphan_segment(dir: &std::path::Path, prev: u32, last: u32) -> Result<bool, JournalError> {
+    let p = Segment::open(&seg_name(dir, prev), false, Region::open_options())?;
+    if p.sealed().is_some() {
+        return Ok(false);
+    }
+    Ok(
+        match Segment::open(&seg_name(dir, last), false, Region::open_options()) {
+            Err(JournalError::Region(
+                RegionError::Truncated { .. } | RegionError::NotReady { .. },
+            )) => true,
+            Ok(l) => l.commit() == l.base_pos && l.base_pos != p.commit(),
+            Err(_) => false,
+        },
+    )
+}
+
 #[derive(Debug)]
 struct Persisted {
     dir: PathBuf,
@@ -231,7 +251,14 @@ impl JournalWriter {
         })?;
         let (persisted, seg) = if meta.is_dir() {
             let lock = lock_dir(name, &path)?;
-            let segs = list_segments(&path)?;
+            let mut segs = list_segments(&path)?;
+            if let [.., prev, last] = segs[..] {
+                if orphan_segment(&path, prev, last)? {
+                    let file = super::store::segment_file(&path, last);
+                    std::fs::remove_file(&file).map_err(|e| io_err(&file, "remove", e))?;
+                    segs.pop();
+                }
+            }
             let Some(&last) = segs.last() else {
                 return Err(JournalError::Layout {
                     journal: name.to_owned(),
@@ -239,6 +266,14 @@ impl JournalWriter {
                 });
             };
             let seg = Segment::open(&seg_name(&path, last), true, Region::open_options())?;
+            if seg.segment != last {
+                // It would roll into a wrongly numbered file.
+                return Err(RegionError::Corrupt {
+                    path: super::store::segment_file(&path, last),
+                    what: format!("segment file {last} says it is segment {}", seg.segment),
+                }
+                .into());
+            }
             // A crash between creating a segment and sealing the one before leaves it open.
             if let Some(&prev) = segs.iter().rev().nth(1) {
                 let p = Segment::open(&seg_name(&path, prev), false, Region::open_options())?;
@@ -279,6 +314,18 @@ impl JournalWriter {
         } else {
             self.seg.base_pos
         };
+        // The writer writes at the commit position: it must be a frame boundary in the data
+        // area (a damaged commit word would otherwise send it outside).
+        if commit % 8 != 0 || commit < lower || commit - lower > self.seg.capacity {
+            return Err(JournalError::Corrupt {
+                journal: self.name.clone(),
+                position: commit,
+                what: format!(
+                    "commit position outside the data area (from {lower}, {} bytes)",
+                    self.seg.capacity
+                ),
+            });
+        }
         self.next_seq = if commit > lower {
             // The last committed frame says where the sequence stands (the commit_seq word may
             // be ahead of the commit if the writer died between the two stores).
@@ -430,7 +477,14 @@ impl JournalWriter {
     }
 
     fn roll(&mut self) -> Result<(), JournalError> {
-        let p = self.persisted.as_ref().expect("segment mode is persisted");
+        let Some(p) = self.persisted.as_ref() else {
+            // A segment file opened on its own, not as part of its journal's directory.
+            return Err(JournalError::Layout {
+                journal: self.name.clone(),
+                what: "the segment is full and is not part of a journal directory to roll in"
+                    .into(),
+            });
+        };
         let next = self.seg.segment + 1;
         let spec = SegmentSpec {
             mode: Mode::Segment,

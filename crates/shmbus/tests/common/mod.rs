@@ -7,11 +7,14 @@
 
 #![allow(dead_code)] // each test file uses a part of these helpers
 
+pub mod journal;
+
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
@@ -26,6 +29,15 @@ pub const MARK: &str = "SHMBUS:";
 pub const CHILD_LIFETIME: Duration = Duration::from_secs(90);
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// What the running test is doing right now, printed by a [`Watchdog`] that fires.
+static NOTE: Mutex<String> = Mutex::new(String::new());
+
+/// Records what the test is doing (e.g. which corrupt variant it reads), so that a watchdog
+/// that fires can say where the test hung.
+pub fn watchdog_note(note: impl Into<String>) {
+    *NOTE.lock().unwrap_or_else(|p| p.into_inner()) = note.into();
+}
 
 /// A unique token for this process and call: `PID-N`.
 pub fn unique(tag: &str) -> String {
@@ -86,7 +98,13 @@ impl ShmName {
 
 impl Drop for ShmName {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(self.path());
+        // A persisted journal under a shm name is a directory.
+        let path = self.path();
+        if path.is_dir() {
+            let _ = std::fs::remove_dir_all(path);
+        } else {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
@@ -102,7 +120,11 @@ impl Watchdog {
         let (tx, rx) = mpsc::channel::<()>();
         std::thread::spawn(move || {
             if let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+                let note = NOTE.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 eprintln!("watchdog: test `{what}` still running after {limit:?}: aborting");
+                if !note.is_empty() {
+                    eprintln!("watchdog: last note: {note}");
+                }
                 std::process::exit(101);
             }
         });
@@ -232,6 +254,18 @@ impl ChildProc {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Sends one line to the child's stdin.
+    ///
+    /// # Panics
+    ///
+    /// If stdin was closed or the child is gone.
+    #[track_caller]
+    pub fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("the child's stdin is open");
+        writeln!(stdin, "{line}").expect("write to the child's stdin");
+        stdin.flush().expect("flush the child's stdin");
+    }
+
     /// Closes the child's stdin (the signal to finish cleanly).
     pub fn close_stdin(&mut self) {
         drop(self.stdin.take());
@@ -287,6 +321,21 @@ pub fn exit_when_stdin_closes() {
         wait_for_stdin_eof();
         std::process::exit(0);
     });
+}
+
+/// In a child: the lines its parent sends with [`ChildProc::send`], read by a thread. The
+/// channel disconnects when stdin reaches end of file.
+pub fn stdin_lines() -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// In a child: blocks until stdin reaches end of file.

@@ -1,0 +1,174 @@
+//! A loom model of the journal's two synchronisation protocols (`journal/mod.rs`, "Protocol").
+//! The real code works on a `Mapping` of std atomics, which loom cannot see,
+//! so the model repeats its loads, stores, swaps and fences on loom atomics:
+//!
+//! ```text
+//! commit (Segment::publish_commit / Segment::commit)
+//! writer                                  reader
+//! data.store(Relaxed) each word           c = commit.load(Acquire)         pairs with (C)
+//! commit.swap(end, SeqCst)        (C)     data.load(Relaxed) below c
+//!
+//! ring overwrite (JournalWriter::make_room / Segment::lapped)
+//! writer                                  reader
+//! oldest.store(new, Relaxed)              data.load(Relaxed) each word
+//! fence(Release)                  (R)     fence(Acquire)                   pairs with (R)
+//! data.store(Relaxed) each word           o = oldest.load(Relaxed)
+//! commit.swap(end, SeqCst)                discard the copy if o > pos
+//! ```
+//!
+//! Each protocol is checked as written and with one ordering weakened; loom must find a reader
+//! that accepts a value that is not the one committed at its position in the weakened version,
+//! which shows that the model can fail.
+//!
+//! Run with `RUSTFLAGS="--cfg loom" cargo test -p shmbus --lib --release loom_journal`
+//! (scripts/ci/loom.sh).
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicU64, Ordering, fence};
+    use loom::thread;
+
+    /// Words per frame: enough for a torn (half old, half new) copy to exist.
+    const WORDS: usize = 2;
+    const FAILED: &str = "accepted a value that was not committed";
+
+    /// The value every word of frame `k` holds (0 is the zeroed file).
+    fn value(k: u64) -> u64 {
+        k + 1
+    }
+
+    /// Shared state: a data area of `frames` frames, the commit word, the `oldest` horizon.
+    struct Journal {
+        data: Vec<[AtomicU64; WORDS]>,
+        commit: AtomicU64,
+        oldest: AtomicU64,
+    }
+
+    impl Journal {
+        fn new(frames: usize) -> Arc<Self> {
+            Arc::new(Self {
+                data: (0..frames)
+                    .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
+                    .collect(),
+                commit: AtomicU64::new(0),
+                oldest: AtomicU64::new(0),
+            })
+        }
+
+        /// Writes frame `k` (logical position `k`) into slot `k % frames`.
+        fn write_frame(&self, k: u64) {
+            let slot = &self.data[k as usize % self.data.len()];
+            for w in slot {
+                w.store(value(k), Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The writer's commit: `SeqCst` swap in the real code, or a weakened ordering.
+    type Commit = fn(&AtomicU64, u64);
+
+    fn commit_seqcst(c: &AtomicU64, end: u64) {
+        c.swap(end, Ordering::SeqCst);
+    }
+
+    /// Appends two frames, committing each, while a reader reads every committed frame.
+    fn commit_model(commit: Commit) {
+        loom::model(move || {
+            let j = Journal::new(2);
+            let w = {
+                let j = j.clone();
+                thread::spawn(move || {
+                    for k in 0..2 {
+                        j.write_frame(k);
+                        commit(&j.commit, k + 1);
+                    }
+                })
+            };
+            let c = j.commit.load(Ordering::Acquire);
+            for k in 0..c {
+                for word in &j.data[k as usize] {
+                    assert_eq!(word.load(Ordering::Relaxed), value(k), "{FAILED} at {k}");
+                }
+            }
+            w.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_journal_commit_publishes_every_word() {
+        commit_model(commit_seqcst);
+    }
+
+    fn failure_message(err: Box<dyn std::any::Any + Send>) -> String {
+        err.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| err.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_default()
+    }
+
+    /// The commit stored `Relaxed`: a reader can see the commit before the frame's words.
+    #[test]
+    fn loom_journal_catches_a_relaxed_commit() {
+        fn relaxed(c: &AtomicU64, end: u64) {
+            c.store(end, Ordering::Relaxed);
+        }
+        let err = std::panic::catch_unwind(|| commit_model(relaxed))
+            .expect_err("loom did not catch the relaxed commit");
+        let msg = failure_message(err);
+        assert!(msg.contains(FAILED), "failed for another reason: {msg}");
+    }
+
+    /// Ring of one frame: frame 0 is committed, then the writer overwrites the slot with frames
+    /// 1 and 2 while a reader copies the newest frame it saw committed. `fenced` is the real
+    /// writer; without the fence the horizon store may become visible after the overwriting
+    /// stores.
+    fn ring_model(fenced: bool) {
+        loom::model(move || {
+            let j = Journal::new(1);
+            j.write_frame(0);
+            j.commit.store(1, Ordering::SeqCst);
+            let w = {
+                let j = j.clone();
+                thread::spawn(move || {
+                    for k in 1..3 {
+                        // make_room: frame k - 1 leaves the ring before its slot is reused.
+                        j.oldest.store(k, Ordering::Relaxed);
+                        if fenced {
+                            fence(Ordering::Release);
+                        }
+                        j.write_frame(k);
+                        j.commit.swap(k + 1, Ordering::SeqCst);
+                    }
+                })
+            };
+            // Read the newest committed frame, as Segment::read_at does.
+            let pos = j.commit.load(Ordering::Acquire) - 1;
+            let copy: Vec<u64> = j.data[0]
+                .iter()
+                .map(|w| w.load(Ordering::Relaxed))
+                .collect();
+            fence(Ordering::Acquire);
+            let lapped = j.oldest.load(Ordering::Relaxed) > pos;
+            if !lapped {
+                assert_eq!(copy, [value(pos); WORDS], "{FAILED} at {pos}");
+            }
+            w.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_journal_ring_reader_discards_overwritten_frames() {
+        ring_model(true);
+    }
+
+    /// Without the writer's Release fence after advancing `oldest`, a reader can copy the new
+    /// frame's words yet still see the old horizon, and accept them as frame 0.
+    #[test]
+    fn loom_journal_catches_a_missing_release_fence() {
+        let err = std::panic::catch_unwind(|| ring_model(false))
+            .expect_err("loom did not catch the missing fence");
+        let msg = failure_message(err);
+        assert!(msg.contains(FAILED), "failed for another reason: {msg}");
+    }
+}
