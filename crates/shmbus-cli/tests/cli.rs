@@ -380,3 +380,293 @@ fn persisted_journal_commands() {
     assert!(stdout(&o).contains("message number 1990"), "{}", stdout(&o));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn candles_import_show_stats() {
+    let name = Name::new("candles");
+    let n = name.0.as_str();
+    // Import creates the region; real data: 300 daily GOOG bars, 156 monthly BTCUSD bars.
+    let o = shmbus(&[
+        "candles",
+        "import",
+        n,
+        &fixture("GOOG.csv"),
+        "--symbol",
+        "GOOG",
+        "--interval",
+        "1d",
+        "--size",
+        "4M",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("imported 300 candles"),
+        "{}",
+        stdout(&o)
+    );
+    let o = shmbus(&[
+        "candles",
+        "import",
+        n,
+        &fixture("BTCUSD.csv"),
+        "--symbol",
+        "BTCUSD",
+        "--interval",
+        "1M",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The same data again is older than what is stored: refused, nothing written.
+    assert_one_line_error(
+        &shmbus(&[
+            "candles",
+            "import",
+            n,
+            &fixture("BTCUSD.csv"),
+            "--symbol",
+            "BTCUSD",
+            "--interval",
+            "1M",
+        ]),
+        "QNXS error 5 WRITE_FAILED",
+    );
+    // ... unless --replace.
+    let o = shmbus(&[
+        "candles",
+        "import",
+        n,
+        &fixture("BTCUSD.csv"),
+        "--symbol",
+        "BTCUSD",
+        "--interval",
+        "1M",
+        "--replace",
+    ]);
+    assert!(stdout(&o).contains("156 replaced"), "{}", stdout(&o));
+
+    let o = shmbus(&["candles", "show", n, "--json"]);
+    let series: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(series.as_array().unwrap().len(), 2);
+    assert_eq!(series[0]["symbol"], "GOOG");
+    assert_eq!(series[0]["count"], 300);
+    let o = shmbus(&["candles", "show", n, "GOOG", "1d", "--last", "1", "--json"]);
+    let last: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // The fixture's last row: 2005-10-25,342.59,347.4,342.86,346.91,...
+    assert_eq!(last[0]["time"], "2005-10-25T00:00:00Z");
+    assert_eq!(last[0]["close"], 346.91);
+    let o = shmbus(&["candles", "show", n, "GOOG", "1d", "--last", "2"]);
+    assert_eq!(stdout(&o).lines().count(), 3, "{}", stdout(&o));
+    let o = shmbus(&["candles", "stats", n, "--json"]);
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(st["totalSymbols"], 2);
+    assert_eq!(st["totalCandles"], 456);
+    assert_eq!(st["writeCount"], 3);
+    assert_one_line_error(
+        &shmbus(&["candles", "show", n, "GOOG", "1h"]),
+        "QNXS error 6 SYMBOL_NOT_FOUND",
+    );
+    assert!(shmbus(&["rm", n]).status.success());
+}
+
+#[test]
+fn candles_import_errors_name_file_line_column() {
+    let name = Name::new("candles-bad");
+    let n = name.0.as_str();
+    let dir = std::env::temp_dir().join(format!("shmbus-cli-csv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |f: &str, text: &str| {
+        let p = dir.join(f);
+        std::fs::write(&p, text).unwrap();
+        p.to_string_lossy().into_owned()
+    };
+    let bad_num = write(
+        "bad_num.csv",
+        ",Open,High,Low,Close,Volume\n2024-01-01,1,2,0.5,1.5,10\n2024-01-02,1,2,x,1.5,10\n",
+    );
+    assert_one_line_error(
+        &shmbus(&[
+            "candles",
+            "import",
+            n,
+            &bad_num,
+            "--symbol",
+            "X",
+            "--interval",
+            "1d",
+        ]),
+        "bad_num.csv: line 3, column 4 (low)",
+    );
+    let bad_date = write(
+        "bad_date.csv",
+        "date,open,high,low,close\nyesterday,1,2,0.5,1.5\n",
+    );
+    assert_one_line_error(
+        &shmbus(&[
+            "candles",
+            "import",
+            n,
+            &bad_date,
+            "--symbol",
+            "X",
+            "--interval",
+            "1d",
+        ]),
+        "line 2, column 1 (timestamp)",
+    );
+    let bad_hl = write(
+        "bad_hl.csv",
+        "Date,OPEN,HIGH,LOW,CLOSE,VOLUME\n2024-01-01,1,2,0.5,1.5,1\n2024-01-02,1,2,2.5,1.5,1\n",
+    );
+    assert_one_line_error(
+        &shmbus(&[
+            "candles",
+            "import",
+            n,
+            &bad_hl,
+            "--symbol",
+            "X",
+            "--interval",
+            "1d",
+        ]),
+        "line 3: QNXS error 5",
+    );
+    let no_close = write("no_close.csv", "date,open,high,low\n2024-01-01,1,2,0.5\n");
+    assert_one_line_error(
+        &shmbus(&[
+            "candles",
+            "import",
+            n,
+            &no_close,
+            "--symbol",
+            "X",
+            "--interval",
+            "1d",
+        ]),
+        "no close column",
+    );
+    // Nothing was created by any failed import.
+    assert!(!std::path::Path::new(&format!("/dev/shm/{n}")).exists());
+    // Unix milliseconds, a zone, newest-first order, no volume column: accepted.
+    let ms = write(
+        "ms.csv",
+        "timestamp,o,h,l,c\n1704070800000,2,3,1,2.5\n1704067200000,1,2,0.5,1.5\n",
+    );
+    let o = shmbus(&[
+        "candles",
+        "import",
+        n,
+        &ms,
+        "--symbol",
+        "X",
+        "--interval",
+        "1h",
+        "--size",
+        "1M",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let local = write(
+        "local.csv",
+        "datetime,open,high,low,close,volume\n2024-01-01 10:00,1,2,0.5,1.5,0.25\n",
+    );
+    let o = shmbus(&[
+        "candles",
+        "import",
+        n,
+        &local,
+        "--symbol",
+        "Y",
+        "--interval",
+        "1h",
+        "--tz",
+        "+02:00",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = shmbus(&["candles", "show", n, "Y", "1h", "--json"]);
+    let c: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(c[0]["time"], "2024-01-01T08:00:00Z");
+    assert_eq!(c[0]["volume"], 0.25);
+    let o = shmbus(&["candles", "show", n, "X", "1h", "--json"]);
+    let c: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(c[0]["timestamp"], 1_704_067_200_000u64);
+    assert_eq!(c[1]["volume"], 0.0);
+    assert!(shmbus(&["rm", n]).status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn replay_merges_files_in_time_order() {
+    let candles = Name::new("replay-c");
+    let journal = Name::new("replay-j");
+    let goog = format!("{}=GOOG:1d", fixture("GOOG.csv"));
+    let btc = format!("{}=BTCUSD:1M", fixture("BTCUSD.csv"));
+    let o = shmbus(&[
+        "replay",
+        &goog,
+        &btc,
+        "--candles",
+        &candles.0,
+        "--journal",
+        &journal.0,
+        "--speed",
+        "max",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("replay: 456 bars of 2 symbols"),
+        "{}",
+        stdout(&o)
+    );
+    // The journal holds 456 bars (72-byte Bar messages, type 3), in timestamp order.
+    let o = shmbus(&["dump", &journal.0]);
+    assert!(
+        stderr(&o).contains("456 frames, all valid"),
+        "{}",
+        stderr(&o)
+    );
+    let o = shmbus(&["tail", &journal.0, "--from", "start", "--json"]);
+    let mut last_ts = 0u64;
+    for line in stdout(&o).lines() {
+        let m: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(m["type"], 3);
+        assert_eq!(m["len"], 72);
+        let hex = m["payload_hex"].as_str().unwrap();
+        let ts = u64::from_str_radix(
+            &hex[48..64]
+                .as_bytes()
+                .chunks(2)
+                .rev()
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect::<String>(),
+            16,
+        )
+        .unwrap();
+        assert!(ts >= last_ts, "bars out of order");
+        last_ts = ts;
+    }
+    let o = shmbus(&["candles", "stats", &candles.0, "--json"]);
+    let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(st["totalCandles"], 456);
+    assert_eq!(st["totalSymbols"], 2);
+    // A timed replay takes about as long as asked.
+    let t = Instant::now();
+    let o = shmbus(&[
+        "replay",
+        &fixture("BTCUSD.csv"),
+        "--journal",
+        &journal.0,
+        "--duration",
+        "0.5",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        t.elapsed() >= Duration::from_millis(450),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(shmbus(&["rm", &candles.0, &journal.0]).status.success());
+}
