@@ -25,8 +25,8 @@ use shmbus::journal::{JournalReader, JournalWriter, Start};
 
 use super::floor::Shared;
 use super::{
-    Cleanup, Dist, Pinning, Stall, fmt_ns, journal_name, median, new_hist, ns, pin_to, read_report,
-    shm_dir, spawn_self, template, usable_cpus, wait_child,
+    Cleanup, Dist, Pinning, Stall, fmt_ns, journal_name, loadavg, median, new_hist, ns, pin_to,
+    read_report, shm_dir, spawn_self, template, usable_cpus, wait_child,
 };
 use crate::size::{human_size, parse_size};
 use crate::watch::stop_flag;
@@ -713,6 +713,7 @@ pub fn run(a: &LatencyArgs) -> Result<()> {
         ModeArg::Both => &[WaitMode::Busy, WaitMode::Blocking],
     };
     let cpus = usable_cpus();
+    let load_start = loadavg();
     let pin_a = pin_to(a.cpu_a);
     if !a.json {
         println!(
@@ -729,6 +730,9 @@ pub fn run(a: &LatencyArgs) -> Result<()> {
         );
         println!(
             "  placement from the floor p50: near < {NEAR_NS} ns, far > {FAR_NS} ns; floors before/after differing by > 30% = unreliable"
+        );
+        println!(
+            "  load average at start: {load_start} (other work on the machine disturbs the figures)"
         );
     }
     let mut all = Vec::new();
@@ -751,9 +755,12 @@ pub fn run(a: &LatencyArgs) -> Result<()> {
             summarize(mode, &ms)
         })
         .collect();
+    let load_end = loadavg();
     if a.json {
         let doc = json!({
             "benchmark": "latency",
+            "loadavg_start": load_start,
+            "loadavg_end": load_end,
             "config": {
                 "size": a.size,
                 "messages": a.messages,
@@ -775,6 +782,7 @@ pub fn run(a: &LatencyArgs) -> Result<()> {
         for s in &summaries {
             print_summary(s);
         }
+        println!("\nload average at end: {load_end}");
     }
     Ok(())
 }

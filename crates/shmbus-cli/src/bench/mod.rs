@@ -118,6 +118,14 @@ pub fn usable_cpus() -> usize {
     rustix::thread::sched_getaffinity(None).map_or(1, |s| s.count() as usize)
 }
 
+/// The 1, 5 and 15-minute load averages (`/proc/loadavg`), to spot other work on the machine
+/// disturbing a run; empty where there is no /proc.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 /// A percentile summary, in nanoseconds.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Dist {

@@ -16,7 +16,8 @@ use shmbus::journal::{JournalReader, JournalWriter, Start};
 use shmbus::{JournalError, Region};
 
 use super::{
-    Cleanup, Pinning, Stall, journal_name, pin_to, read_report, spawn_self, template, wait_child,
+    Cleanup, Pinning, Stall, journal_name, loadavg, pin_to, read_report, spawn_self, template,
+    wait_child,
 };
 use crate::size::{human_size, parse_size};
 use crate::watch::stop_flag;
@@ -413,6 +414,7 @@ pub fn run(a: &ThroughputArgs) -> Result<()> {
     if cpus.is_empty() {
         bail!("no usable cpu");
     }
+    let load_start = loadavg();
     let writer_pin = pin_to(cpus[0]);
     let configs: Vec<(u32, u32)> = if a.preset {
         vec![(1, 1), (64, 1), (64, 4)]
@@ -428,6 +430,9 @@ pub fn run(a: &ThroughputArgs) -> Result<()> {
         println!(
             "  MB/s counts payload bytes (10^6 B/s); msg/s of a reader counts the messages it received"
         );
+        println!(
+            "  load average at start: {load_start} (other work on the machine disturbs the figures)"
+        );
     }
     let mut outcomes = Vec::new();
     for (batch, readers) in configs {
@@ -440,13 +445,18 @@ pub fn run(a: &ThroughputArgs) -> Result<()> {
         }
         outcomes.push(o);
     }
+    let load_end = loadavg();
     if a.json {
         let doc = json!({
             "benchmark": "throughput",
+            "loadavg_start": load_start,
+            "loadavg_end": load_end,
             "config": { "size": a.size, "seconds": a.seconds, "ring": a.ring, "preset": a.preset },
             "results": outcomes,
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
+    } else {
+        println!("\nload average at end: {load_end}");
     }
     Ok(())
 }

@@ -69,13 +69,25 @@ pub(crate) struct Segment {
     pub segment: u32,
     pub base_pos: u64,
     pub base_seq: u64,
+    /// `capacity - 1` for a ring whose capacity is a power of two (all rings shmbus creates),
+    /// so a position maps to its place with a mask instead of a division; 0 otherwise.
+    mask: u64,
 }
 
 const JH: usize = BODY_OFFSET;
 
 impl Segment {
     pub(crate) fn create(name: &str, spec: &SegmentSpec) -> Result<Self, JournalError> {
-        let g = Geometry::for_capacity(spec.capacity).ok_or(JournalError::Region(
+        // Rings are a power of two bytes, so positions map to offsets with a mask.
+        let capacity = match spec.mode {
+            Mode::Ring => spec
+                .capacity
+                .max(4096)
+                .checked_next_power_of_two()
+                .unwrap_or(u64::MAX),
+            Mode::Segment => spec.capacity,
+        };
+        let g = Geometry::for_capacity(capacity).ok_or(JournalError::Region(
             RegionError::SizeTooLarge {
                 requested: spec.capacity,
                 max: crate::region::MAX_REGION_SIZE,
@@ -210,7 +222,22 @@ impl Segment {
             segment,
             base_pos,
             base_seq,
+            mask: if mode == Mode::Ring && capacity.is_power_of_two() {
+                capacity - 1
+            } else {
+                0
+            },
         })
+    }
+
+    /// Where logical position `pos` falls in a ring's data area (0..capacity).
+    #[inline]
+    pub(crate) fn ring_offset(&self, pos: u64) -> u64 {
+        if self.mask != 0 {
+            pos & self.mask
+        } else {
+            pos % self.capacity
+        }
     }
 
     pub(crate) fn writer_alive(&self) -> bool {
@@ -258,7 +285,7 @@ impl Segment {
     #[inline]
     fn phys(&self, pos: u64) -> Option<usize> {
         let rel = match self.mode {
-            Mode::Ring => pos % self.capacity,
+            Mode::Ring => self.ring_offset(pos),
             Mode::Segment => pos
                 .checked_sub(self.base_pos)
                 .filter(|r| *r <= self.capacity)?,
@@ -342,13 +369,18 @@ impl Segment {
                 format!("frame length {len} exceeds the committed data or the maximum message"),
             ));
         }
-        if self.mode == Mode::Ring && pos % self.capacity + total > self.capacity {
+        if self.mode == Mode::Ring && self.ring_offset(pos) + total > self.capacity {
             return overrun_or(self.corrupt(pos, "frame crosses the end of the ring"));
         }
         let words = round8(len as usize) / 8;
-        buf.clear();
-        buf.resize(words, 0);
-        if map.copy_words(off + FRAME_HEADER, buf).is_none() {
+        // The buffer only ever grows: no reallocation or zeroing per frame.
+        if buf.len() < words {
+            buf.resize(words, 0);
+        }
+        if map
+            .copy_words(off + FRAME_HEADER, &mut buf[..words])
+            .is_none()
+        {
             return overrun_or(self.corrupt(pos, "payload outside the region"));
         }
         let trailer = map
@@ -367,7 +399,7 @@ impl Segment {
             ));
         }
         if self.crc {
-            let bytes: &[u8] = bytemuck::cast_slice(&buf[..]);
+            let bytes: &[u8] = bytemuck::cast_slice(&buf[..words]);
             let want = (trailer >> 32) as u32;
             if frame_crc(len, ty, flags, seq, &bytes[..len as usize]) != want {
                 return Err(self.corrupt(pos, format!("CRC32C mismatch (seq {seq})")));
@@ -390,7 +422,7 @@ impl Segment {
             .u32_at(off)
             .map(|w| w.load(Ordering::Relaxed));
         let pad = w.filter(|w| w & PAD != 0).map(|w| u64::from(w & !PAD));
-        let to_end = self.capacity - pos % self.capacity;
+        let to_end = self.capacity - self.ring_offset(pos);
         match pad {
             Some(p) if self.mode == Mode::Ring && p == to_end && p <= commit - pos => {
                 Ok(At::Pad { next: pos + p })
@@ -431,6 +463,38 @@ impl Segment {
         };
         end.checked_sub(total)
             .ok_or_else(|| self.corrupt(end, "frame starts before the journal"))
+    }
+
+    /// The writer's walk over its own old frames (ring): where the frame or padding at `pos`
+    /// ends, and the sequence of a frame. Reads only the leading words; still bounds-checked,
+    /// since another process could have damaged them.
+    pub(crate) fn frame_span(&self, pos: u64) -> Result<(u64, Option<u64>), JournalError> {
+        let map = self.region.map();
+        let off = self
+            .phys(pos)
+            .ok_or_else(|| self.corrupt(pos, "position outside the segment"))?;
+        let lead = map
+            .u32_at(off)
+            .ok_or_else(|| self.corrupt(pos, "frame outside the region"))?
+            .load(Ordering::Relaxed);
+        if lead & PAD != 0 {
+            let bytes = u64::from(lead & !PAD);
+            if bytes < 8 || bytes % 8 != 0 || bytes > self.capacity {
+                return Err(self.corrupt(pos, "bad padding word"));
+            }
+            return Ok((pos + bytes, None));
+        }
+        if lead > self.max_message {
+            return Err(self.corrupt(
+                pos,
+                format!("frame length {lead} exceeds the maximum message"),
+            ));
+        }
+        let seq = map
+            .u64_at(off + 8)
+            .ok_or_else(|| self.corrupt(pos, "frame outside the region"))?
+            .load(Ordering::Relaxed);
+        Ok((pos + frame_len(lead as usize) as u64, Some(seq)))
     }
 
     /// The position of the frame with sequence `k * INDEX_EVERY`, if the index has it.

@@ -415,7 +415,7 @@ impl JournalWriter {
         match self.seg.mode {
             Mode::Ring => {
                 let cap = self.seg.capacity;
-                let to_end = cap - self.pos % cap;
+                let to_end = cap - self.seg.ring_offset(self.pos);
                 if to_end < need {
                     self.make_room(self.pos + to_end)?;
                     self.seg.write_pad(self.pos, to_end);
@@ -444,6 +444,10 @@ impl JournalWriter {
     }
 
     /// Ring: moves the `oldest` horizon past every frame that writing up to `end` overwrites.
+    ///
+    /// It moves a chunk (1/32 of the ring) further than needed, so the walk over old frames and
+    /// the horizon stores (on the commit line that readers poll) happen once per chunk rather
+    /// than once per append; the ring keeps at least 31/32 of its capacity of history.
     fn make_room(&mut self, end: u64) -> Result<(), JournalError> {
         let cap = self.seg.capacity;
         let floor = end.saturating_sub(cap);
@@ -457,16 +461,23 @@ impl JournalWriter {
                 capacity: cap,
             });
         }
-        let mut buf = Vec::new();
-        while self.oldest < floor {
-            match self.seg.read_at(self.oldest, self.committed, &mut buf)? {
-                At::Frame(f) => {
-                    self.oldest = f.next;
-                    self.oldest_seq = f.seq + 1;
-                }
-                At::Pad { next } => self.oldest = next,
-                At::End => break,
+        let target = (floor + cap / 32).min(self.committed);
+        while self.oldest < target {
+            let (next, seq) = self.seg.frame_span(self.oldest)?;
+            if next > self.committed {
+                break;
             }
+            self.oldest = next;
+            if let Some(seq) = seq {
+                self.oldest_seq = seq + 1;
+            }
+        }
+        if self.oldest < floor {
+            return Err(JournalError::Corrupt {
+                journal: self.name.clone(),
+                position: self.oldest,
+                what: "the frames to overwrite do not lead to the committed end".into(),
+            });
         }
         self.seg.store(super::format::J_OLDEST_SEQ, self.oldest_seq);
         self.seg.store(super::format::J_OLDEST, self.oldest);
