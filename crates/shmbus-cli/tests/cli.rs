@@ -635,8 +635,7 @@ fn replay_merges_files_in_time_order() {
         assert_eq!(m["len"], 72);
         let hex = m["payload_hex"].as_str().unwrap();
         let ts = u64::from_str_radix(
-            &hex[48..64]
-                .as_bytes()
+            &hex.as_bytes()[48..64]
                 .chunks(2)
                 .rev()
                 .map(|c| std::str::from_utf8(c).unwrap())
