@@ -40,7 +40,7 @@ pub struct Region {
     writer: bool,
 }
 
-/// Options for [`Region::create`], made by [`Region::builder`].
+/// Options for [`RegionBuilder::create`], made by [`Region::builder`].
 #[derive(Debug, Clone)]
 pub struct RegionBuilder {
     name: String,

@@ -5,8 +5,9 @@ use bytemuck::{Pod, Zeroable};
 
 use crate::record::{Field, FieldType, Record, RecordLayout};
 
-/// One trade (seed 003 layout): timestamp_ns u64 @0, symbol[16] @8, exchange[16] @24,
-/// price f64 @40, volume f64 @48, side u8 @56, trade_id[32] @57, zero padding to 128.
+/// One trade (seed 003 layout): `timestamp_ns` u64 @0, `symbol` 16 bytes @8, `exchange` 16 bytes
+/// @24, `price` f64 @40, `volume` f64 @48, `side` u8 @56, `trade_id` 32 bytes @57, zero padding
+/// to 128.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Pod, Zeroable)]
 pub struct Trade {
