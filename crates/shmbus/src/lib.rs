@@ -37,6 +37,7 @@ compile_error!("shmbus regions are little-endian; big-endian targets are not sup
 
 #[cfg(not(loom))]
 pub mod candles;
+mod clock;
 mod error;
 mod header;
 pub mod journal;

@@ -156,6 +156,7 @@ pub struct CandleWriter {
     max_candles: u32,
     write_count: u64,
     last_write_us: u64,
+    clock: crate::clock::UnixClock,
 }
 
 impl CandleWriter {
@@ -219,6 +220,7 @@ impl CandleWriter {
                 .u64_at(S_WRITE_COUNT)
                 .map_or(0, |v| v.load(Ordering::Relaxed)),
             last_write_us: index.last_update_us,
+            clock: crate::clock::UnixClock::new(),
             region,
         };
         let mut live: Vec<(u64, u64)> = Vec::new();
@@ -418,7 +420,7 @@ impl CandleWriter {
         } else {
             None
         };
-        let now = now_us();
+        let now = self.clock.now_us();
         let map = self.region.map();
         let seq = map.u64_at(H_SEQUENCE).expect("in header");
         let odd = seqlock::begin_write(seq);
