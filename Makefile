@@ -37,8 +37,10 @@ test-loom:
 doc:
 	bash scripts/ci/doc.sh
 
-bench:
-	$(CARGO) bench -p shmbus --bench slots
+bench: build
+	$(CARGO) bench -p shmbus --bench slots --bench journal --bench candles
+	./target/release/shmbus bench latency --runs 3
+	./target/release/shmbus bench throughput --preset
 
 clean:
 	$(CARGO) clean
