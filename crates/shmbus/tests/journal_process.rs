@@ -683,6 +683,10 @@ fn a_writer_killed_inside_a_roll_is_recovered_without_a_gap() {
                 if let RollCrash::BeforeCommit = crash {
                     poke(&seg0, 192, commit0);
                     poke(&seg0, 200, committed);
+                    // Before the commit, the batch's first frame is not published yet: its
+                    // sequence word (at data offset + position + 8) is still 0.
+                    let data_offset = peek(&seg0, 144);
+                    poke(&seg0, data_offset + commit0 + 8, 0);
                 }
             }
         }

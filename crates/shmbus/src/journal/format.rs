@@ -9,7 +9,8 @@
 //! D      data: frames, back to back, 8-aligned
 //! ```
 //!
-//! A frame: `[u32 len][u16 type][u16 flags][u64 seq][payload, zero-padded to 8][u32 len][u32 crc]`.
+//! A frame: `[u32 len][u16 type][u16 flags][u64 PUBLISHED | seq][payload, zero-padded to 8]
+//! [u32 len][u32 crc]`.
 //! A padding frame (ring wrap-around) is a lead word `PAD | bytes` with the same word in the last
 //! 8 bytes it covers.
 
@@ -30,9 +31,11 @@ pub(crate) const J_BASE_SEQ: usize = 56;
 // The commit line (absolute offset 192), written by the writer only.
 pub(crate) const J_COMMIT: usize = 64;
 pub(crate) const J_COMMIT_SEQ: usize = 72;
-pub(crate) const J_OLDEST: usize = 80;
-pub(crate) const J_OLDEST_SEQ: usize = 88;
 pub(crate) const J_SEALED: usize = 96;
+// The ring's overwrite horizon, on a cache line of its own (absolute offset 256): readers check
+// it after every frame, and the writer moves it only once per 1/32 of the ring.
+pub(crate) const J_OLDEST: usize = 128;
+pub(crate) const J_OLDEST_SEQ: usize = 136;
 
 pub(crate) const BODY_OFFSET: usize = 128;
 pub(crate) const DOORBELL_OFFSET: usize = 4096;
@@ -56,6 +59,16 @@ pub(crate) const FRAME_TRAILER: usize = 8;
 pub(crate) const MIN_FRAME: usize = FRAME_HEADER + FRAME_TRAILER;
 /// Marks a padding word (lead and trailing) at the end of a ring's data area.
 pub(crate) const PAD: u32 = 1 << 31;
+/// The top bit of a frame's sequence word: set once the frame is published. The first frame of
+/// a batch gets its sequence word last, at commit (Release), so a reader that polls that word
+/// sees the whole batch at once; the word at the next frame position is zeroed just before.
+pub(crate) const PUBLISHED: u64 = 1 << 63;
+
+/// The sequence word of a published frame.
+#[inline]
+pub(crate) const fn publish_word(seq: u64) -> u64 {
+    PUBLISHED | seq
+}
 
 /// Largest message shmbus accepts in any journal: 1 GiB (a journal's own limit may be lower:
 /// a quarter of its data area).

@@ -367,7 +367,9 @@ impl JournalReader {
 
     /// Whether a message is ready to read without waiting.
     pub fn has_next(&self) -> bool {
-        self.seg.commit() > self.pos || self.seg.sealed() == Some(self.pos)
+        self.seg.commit() > self.pos
+            || self.seg.sealed() == Some(self.pos)
+            || self.seg.published(self.pos, self.next_seq)
     }
 
     #[cfg(feature = "tokio")]
@@ -382,11 +384,16 @@ impl JournalReader {
 
     pub(crate) fn advance(&mut self) -> Result<Option<FrameInfo>, JournalError> {
         loop {
-            if self.pos >= self.commit_seen {
+            let read = if self.pos < self.commit_seen {
+                self.seg.read_at(self.pos, self.commit_seen, &mut self.buf)
+            } else if self.seg.published(self.pos, self.next_seq) {
+                // Its batch is published: the frame is complete, whatever the commit word says.
+                self.seg.read_published(self.pos, &mut self.buf)
+            } else {
                 self.commit_seen = self.seg.commit();
-            }
-            let commit = self.commit_seen;
-            let at = match self.seg.read_at(self.pos, commit, &mut self.buf) {
+                self.seg.read_at(self.pos, self.commit_seen, &mut self.buf)
+            };
+            let at = match read {
                 Err(JournalError::Overrun { .. }) => return Err(self.resync()),
                 other => other?,
             };

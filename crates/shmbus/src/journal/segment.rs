@@ -356,11 +356,15 @@ impl Segment {
             return self.read_pad(pos, commit, off).or_else(overrun_or);
         };
         let w0 = w0.load(Ordering::Relaxed);
-        let seq = w1.load(Ordering::Relaxed);
+        let w1 = w1.load(Ordering::Relaxed);
         let len = w0 as u32;
         if len & PAD != 0 {
             return self.read_pad(pos, commit, off).or_else(overrun_or);
         }
+        if w1 & PUBLISHED == 0 {
+            return overrun_or(self.corrupt(pos, "committed frame is not marked published"));
+        }
+        let seq = w1 & !PUBLISHED;
         let (ty, flags) = ((w0 >> 32) as u16, (w0 >> 48) as u16);
         let total = frame_len(len as usize) as u64;
         if len > self.max_message || total > commit - pos {
@@ -493,7 +497,8 @@ impl Segment {
         let seq = map
             .u64_at(off + 8)
             .ok_or_else(|| self.corrupt(pos, "frame outside the region"))?
-            .load(Ordering::Relaxed);
+            .load(Ordering::Relaxed)
+            & !PUBLISHED;
         Ok((pos + frame_len(lead as usize) as u64, Some(seq)))
     }
 
@@ -531,6 +536,7 @@ impl Segment {
         ty: u16,
         flags: u16,
         seq: u64,
+        publish: bool,
     ) -> &mut [u8] {
         let off = self.phys(pos).expect("writer positions are in the segment");
         let map = self.region.map();
@@ -538,9 +544,11 @@ impl Segment {
         map.u64_at(off)
             .expect("checked by the writer")
             .store(w0, Ordering::Relaxed);
-        map.u64_at(off + 8)
-            .expect("checked by the writer")
-            .store(seq, Ordering::Relaxed);
+        // The first frame of a batch stays unpublished (0) until `publish_batch`.
+        map.u64_at(off + 8).expect("checked by the writer").store(
+            if publish { publish_word(seq) } else { 0 },
+            Ordering::Relaxed,
+        );
         let padded = round8(len as usize);
         // SAFETY: per this function's contract the range is the writer's alone.
         let bytes =
@@ -590,6 +598,57 @@ impl Segment {
         map.u32_at(off + bytes as usize - 8)
             .expect("in ring")
             .store(word, Ordering::Relaxed);
+    }
+
+    /// The offset of the sequence word of a frame at `pos`, if a frame header fits there (not in
+    /// the last 8 bytes of a ring, nor past the end of a segment).
+    #[inline]
+    fn seq_word_offset(&self, pos: u64) -> Option<usize> {
+        let room = match self.mode {
+            Mode::Ring => self.capacity - self.ring_offset(pos),
+            Mode::Segment => (self.base_pos + self.capacity).checked_sub(pos)?,
+        };
+        if room < FRAME_HEADER as u64 || pos % 8 != 0 {
+            return None;
+        }
+        Some(self.phys(pos)? + 8)
+    }
+
+    /// Whether the frame at `pos` is published with sequence `seq` (its whole batch is then
+    /// visible). SYNC POINT: the Acquire load pairs with the Release store in `publish_batch`.
+    #[inline]
+    pub(crate) fn published(&self, pos: u64, seq: u64) -> bool {
+        self.seq_word_offset(pos)
+            .and_then(|off| self.region.map().u64_at(off))
+            .is_some_and(|w| w.load(Ordering::Acquire) == publish_word(seq))
+    }
+
+    /// Reads the frame at `pos` after [`Segment::published`] said its batch is published (so
+    /// the commit word may not cover it yet): bounded by the largest frame and, in a ring, by
+    /// one ring past the horizon.
+    pub(crate) fn read_published(&self, pos: u64, buf: &mut Vec<u64>) -> Result<At, JournalError> {
+        let bound = pos.saturating_add(frame_len(self.max_message as usize) as u64);
+        let bound = match self.mode {
+            Mode::Ring => bound.min(self.word(J_OLDEST).load(Ordering::Acquire) + self.capacity),
+            Mode::Segment => bound.min(self.base_pos + self.capacity),
+        };
+        self.read_at(pos, bound, buf)
+    }
+
+    /// Publishes a batch: zeroes the sequence word at `end` (where the next batch starts, so no
+    /// stale bytes there can look published), then stores the first frame's sequence word with
+    /// Release: a reader that sees it sees every frame of the batch.
+    pub(crate) fn publish_batch(&self, first: Option<(u64, u64)>, end: u64) {
+        let map = self.region.map();
+        if let Some(w) = self.seq_word_offset(end).and_then(|off| map.u64_at(off)) {
+            w.store(0, Ordering::Relaxed);
+        }
+        if let Some((pos, seq)) = first {
+            if let Some(w) = self.seq_word_offset(pos).and_then(|off| map.u64_at(off)) {
+                // SYNC POINT: pairs with the Acquire load in `published`.
+                w.store(publish_word(seq), Ordering::Release);
+            }
+        }
     }
 
     /// Publishes everything up to `pos`; wakes sleeping readers if there are any.

@@ -189,6 +189,9 @@ pub struct JournalWriter {
     oldest: u64,
     oldest_seq: u64,
     removed_segments: u64,
+    /// Position and sequence of the first frame appended since the last commit: its sequence
+    /// word is stored last, at commit, and publishes the batch.
+    batch_first: Option<(u64, u64)>,
 }
 
 /// Space reserved for one message by [`JournalWriter::reserve`]: fill it in place, then drop it
@@ -231,6 +234,7 @@ impl JournalWriter {
             oldest: pos,
             oldest_seq: seq,
             removed_segments: 0,
+            batch_first: None,
         }
     }
 
@@ -344,7 +348,20 @@ impl JournalWriter {
         } else {
             self.seg.base_seq
         };
-        self.seg.publish_commit(commit, self.next_seq);
+        // A writer that died between publishing a batch (its first sequence word) and storing
+        // the commit word: readers may have read that batch, so it is committed.
+        let mut buf = Vec::new();
+        while self.seg.published(self.pos, self.next_seq) {
+            match self.seg.read_published(self.pos, &mut buf) {
+                Ok(At::Frame(f)) if f.seq == self.next_seq => {
+                    self.pos = f.next;
+                    self.next_seq += 1;
+                }
+                _ => break,
+            }
+        }
+        self.committed = self.pos;
+        self.publish(None);
         Ok(())
     }
 
@@ -432,7 +449,12 @@ impl JournalWriter {
         let seq = self.next_seq;
         // SAFETY: we hold the writer lock; [pos, pos + need) lies beyond the committed end and,
         // in a ring, behind the `oldest` horizon that `make_room` advanced and fenced.
-        let _ = unsafe { self.seg.frame_mut(self.pos, len as u32, ty, 0, seq) };
+        // The first frame of a batch stays unpublished until the commit publishes the batch.
+        let first = self.pos == self.committed;
+        if first {
+            self.batch_first = Some((self.pos, seq));
+        }
+        let _ = unsafe { self.seg.frame_mut(self.pos, len as u32, ty, 0, seq, !first) };
         Ok(Reservation {
             pos: self.pos,
             len: len as u32,
@@ -559,9 +581,23 @@ impl JournalWriter {
     #[inline]
     pub fn commit(&mut self) {
         if self.pos != self.committed {
-            self.seg.publish_commit(self.pos, self.next_seq);
             self.committed = self.pos;
+            let first = self.batch_first.take();
+            self.publish(first);
         }
+    }
+
+    /// Publishes up to `self.pos`: frees (ring) and zeroes the next frame's sequence word, stores
+    /// the batch's first sequence word (Release; busy readers poll it), then the commit word
+    /// (blocking readers, tools) and wakes sleepers.
+    fn publish(&mut self, first: Option<(u64, u64)>) {
+        if self.seg.mode == Mode::Ring {
+            // The zeroed word belongs to the next frame: free it first. An error means the
+            // ring's old frames are damaged; the next append reports it.
+            let _ = self.make_room(self.pos + super::format::FRAME_HEADER as u64);
+        }
+        self.seg.publish_batch(first, self.pos);
+        self.seg.publish_commit(self.pos, self.next_seq);
     }
 }
 
