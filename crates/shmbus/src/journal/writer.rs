@@ -447,13 +447,13 @@ impl JournalWriter {
             }
         }
         let seq = self.next_seq;
-        // SAFETY: we hold the writer lock; [pos, pos + need) lies beyond the committed end and,
-        // in a ring, behind the `oldest` horizon that `make_room` advanced and fenced.
         // The first frame of a batch stays unpublished until the commit publishes the batch.
         let first = self.pos == self.committed;
         if first {
             self.batch_first = Some((self.pos, seq));
         }
+        // SAFETY: we hold the writer lock; [pos, pos + need) lies beyond the committed end and,
+        // in a ring, behind the `oldest` horizon that `make_room` advanced and fenced.
         let _ = unsafe { self.seg.frame_mut(self.pos, len as u32, ty, 0, seq, !first) };
         Ok(Reservation {
             pos: self.pos,
