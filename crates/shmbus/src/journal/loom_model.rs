@@ -14,6 +14,15 @@
 //! fence(Release)                  (R)     fence(Acquire)                   pairs with (R)
 //! data.store(Relaxed) each word           o = oldest.load(Relaxed)
 //! commit.swap(end, SeqCst)                discard the copy if o > pos
+//!
+//! per-frame publication (JournalWriter::commit / Segment::published)
+//! writer                                  reader (at its position p)
+//! frames of the batch: data, and the      s = seq_word(p).load(Acquire)    pairs with (P)
+//!   sequence word of every frame but      if s == PUBLISHED | expected:
+//!   the first (Relaxed)                       read the frame (Relaxed), go on
+//! seq_word(end).store(0, Relaxed)             to the next frame the same way
+//! seq_word(first).store(PUBLISHED | seq,
+//!   Release)                      (P)
 //! ```
 //!
 //! Each protocol is checked as written and with one ordering weakened; loom must find a reader
@@ -155,6 +164,64 @@ mod loom_tests {
             }
             w.join().unwrap();
         });
+    }
+
+    const PUBLISHED: u64 = 1 << 63;
+
+    /// Three frames in two batches ({0, 1}, then {2}); each batch is published by its first
+    /// frame's sequence word, stored last with Release (or Relaxed, the weakened variant). The
+    /// reader walks from frame 0 while the frame at its position is published, as
+    /// `JournalReader::advance` does.
+    fn publication_model(release: bool) {
+        let publish = if release {
+            Ordering::Release
+        } else {
+            Ordering::Relaxed
+        };
+        loom::model(move || {
+            let seq: Arc<Vec<AtomicU64>> = Arc::new((0..3).map(|_| AtomicU64::new(0)).collect());
+            let data: Arc<Vec<AtomicU64>> = Arc::new((0..3).map(|_| AtomicU64::new(0)).collect());
+            let w = {
+                let (seq, data) = (seq.clone(), data.clone());
+                thread::spawn(move || {
+                    // Batch 1: the first frame's word stays 0; the second frame's is set.
+                    data[0].store(value(0), Ordering::Relaxed);
+                    data[1].store(value(1), Ordering::Relaxed);
+                    seq[1].store(PUBLISHED | 1, Ordering::Relaxed);
+                    // Commit: zero the next frame's word, then publish the first.
+                    seq[2].store(0, Ordering::Relaxed);
+                    seq[0].store(PUBLISHED, publish);
+                    // Batch 2.
+                    data[2].store(value(2), Ordering::Relaxed);
+                    seq[2].store(PUBLISHED | 2, publish);
+                })
+            };
+            let mut k = 0u64;
+            while k < 3 && seq[k as usize].load(Ordering::Acquire) == PUBLISHED | k {
+                assert_eq!(
+                    data[k as usize].load(Ordering::Relaxed),
+                    value(k),
+                    "{FAILED} at {k}"
+                );
+                k += 1;
+            }
+            w.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_journal_publication_shows_whole_batches() {
+        publication_model(true);
+    }
+
+    /// The first sequence word stored `Relaxed`: a reader can see the frame published before
+    /// its data.
+    #[test]
+    fn loom_journal_catches_a_relaxed_publication() {
+        let err = std::panic::catch_unwind(|| publication_model(false))
+            .expect_err("loom did not catch the relaxed publication");
+        let msg = failure_message(err);
+        assert!(msg.contains(FAILED), "failed for another reason: {msg}");
     }
 
     #[test]
