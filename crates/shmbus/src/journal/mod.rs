@@ -22,10 +22,12 @@
 //!
 //! ## Protocol
 //!
-//! The writer (one at a time, by the writer lock) writes frames past the committed end, then
-//! publishes them all with one `swap` of the commit word: a Release store that readers pair with
-//! an Acquire load ([`Segment::commit`](self)), so every byte of every committed frame is visible
-//! to a reader that sees the new commit. Uncommitted frames are never read.
+//! The writer (one at a time, by the writer lock) writes frames past the committed end. A commit
+//! publishes them all at once with one Release store: the sequence word of the batch's first
+//! frame, which readers load with Acquire at the position they wait at (so a busy reader polls
+//! the cache line it will read next, not a shared word). The commit word is then updated with a
+//! `swap` for blocking readers and tools. Uncommitted frames are never read. docs/FORMAT.md 5.5
+//! gives the details, and `loom_model.rs` checks them.
 //!
 //! In a **ring**, before overwriting old frames the writer advances the `oldest` horizon and
 //! issues a Release fence; a reader copies a frame with atomic loads, then issues an Acquire fence
