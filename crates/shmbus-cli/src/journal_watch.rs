@@ -119,18 +119,25 @@ pub fn run(a: &JournalWatchArgs) -> Result<()> {
             total.value_at_quantile(x)
         }
     };
+    let latency = if total.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; write-to-read latency ({}) p50 {} p99 {} p99.9 {} max {}",
+            if a.busy {
+                "busy-poll"
+            } else {
+                "blocking futex wait"
+            },
+            human_ns(q(0.5)),
+            human_ns(q(0.99)),
+            human_ns(q(0.999)),
+            human_ns(total.max()),
+        )
+    };
     println!(
-        "journal reader: {trades} trades in {secs:.1} s ({:.0}/s), {bars} bars, {lost} lost, {other} other messages; write-to-read latency ({}) p50 {} p99 {} p99.9 {} max {}",
+        "journal reader: {trades} trades in {secs:.1} s ({:.0}/s), {bars} bars, {lost} lost, {other} other messages{latency}",
         trades as f64 / secs.max(1e-9),
-        if a.busy {
-            "busy-poll"
-        } else {
-            "blocking futex wait"
-        },
-        human_ns(q(0.5)),
-        human_ns(q(0.99)),
-        human_ns(q(0.999)),
-        human_ns(total.max()),
     );
     if let Some(path) = &a.summary_json {
         let doc = json!({
