@@ -59,9 +59,13 @@ impl Mapping {
         }
         let map = if writable {
             // SAFETY: memmap2 calls this unsafe because another process may change or truncate
-            // the file under the mapping. shmbus never forms `&[u8]`/`&mut` references into the
-            // mapping (all access is through atomics, see the module docs), the length comes from
-            // fstat, and regions are never shrunk by shmbus (create reserves the full size).
+            // the file under the mapping. Readers only use atomics on it; the writer also writes
+            // its uncommitted journal tail through `bytes_mut` (see the module docs), which other
+            // processes that follow the protocol never read non-atomically. The length comes
+            // from fstat, and shmbus never shrinks a region (create reserves the full size).
+            // Threat model: processes of the same user may corrupt the bytes (every offset read
+            // is bounds-checked, so that gives errors); one that truncates the file makes every
+            // mapper fault with SIGBUS, which no user-space mapping can prevent.
             Map::ReadWrite(unsafe { opts.map_mut(raw)? })
         } else {
             // SAFETY: as above; a read-only mapping is only ever loaded from.

@@ -294,3 +294,45 @@ proptest! {
         cleanup(&name);
     }
 }
+
+/// A damaged trailing word that reads as a zero-length padding used to send the writer's
+/// recovery into an endless walk: now it is a `Corrupt` error.
+#[test]
+fn a_zero_padding_word_is_an_error_not_a_hang() {
+    use std::os::unix::fs::FileExt;
+    let name = unique("zero-pad");
+    let mut w = JournalWriter::builder(&name)
+        .ring(64 * 1024)
+        .create()
+        .unwrap();
+    // 1100-byte payloads make 1128-byte frames: 58 fit in a lap, then 112 bytes of padding.
+    for s in 0..60u64 {
+        w.append_commit(0, &payload(s, 1100)).unwrap();
+    }
+    drop(w);
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&name)
+        .unwrap();
+    let mut b = [0u8; 8];
+    f.read_exact_at(&mut b, 144).unwrap();
+    let data = u64::from_le_bytes(b);
+    let pad_start = 58 * 1128u64;
+    // Commit at the end of the padding, and the frame before it ending in `PAD | 0`.
+    f.write_all_at(&65536u64.to_le_bytes(), 192).unwrap();
+    f.write_all_at(&0x8000_0000u32.to_le_bytes(), data + pad_start - 8)
+        .unwrap();
+    drop(f);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let n = name.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(JournalWriter::open(&n).map(|_| ()));
+    });
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(Err(JournalError::Corrupt { .. })) => {}
+        Ok(other) => panic!("expected Corrupt, got {other:?}"),
+        Err(_) => panic!("JournalWriter::open hangs on a zero padding word"),
+    }
+    cleanup(&name);
+}

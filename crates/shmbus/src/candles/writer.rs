@@ -199,7 +199,7 @@ impl CandleWriter {
         let s = seq.load(Ordering::Relaxed);
         if s & 1 == 1 {
             // The previous writer died mid-write; the index is what it is: make it readable.
-            seq.store(s + 1, Ordering::Release);
+            seq.store(s.wrapping_add(1), Ordering::Release);
         }
         let index = View {
             name: &name,

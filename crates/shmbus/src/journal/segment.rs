@@ -459,7 +459,11 @@ impl Segment {
             return Err(self.corrupt(end, "trailer outside the region"));
         };
         let total = if word & PAD != 0 {
-            u64::from(word & !PAD)
+            let bytes = u64::from(word & !PAD);
+            if bytes < 8 || bytes % 8 != 0 || bytes > self.capacity {
+                return Err(self.corrupt(end, "bad padding word"));
+            }
+            bytes
         } else if word <= self.max_message {
             frame_len(word as usize) as u64
         } else {
@@ -629,7 +633,11 @@ impl Segment {
     pub(crate) fn read_published(&self, pos: u64, buf: &mut Vec<u64>) -> Result<At, JournalError> {
         let bound = pos.saturating_add(frame_len(self.max_message as usize) as u64);
         let bound = match self.mode {
-            Mode::Ring => bound.min(self.word(J_OLDEST).load(Ordering::Acquire) + self.capacity),
+            Mode::Ring => bound.min(
+                self.word(J_OLDEST)
+                    .load(Ordering::Acquire)
+                    .saturating_add(self.capacity),
+            ),
             Mode::Segment => bound.min(self.base_pos + self.capacity),
         };
         self.read_at(pos, bound, buf)
@@ -638,9 +646,10 @@ impl Segment {
     /// Publishes a batch: zeroes the sequence word at `end` (where the next batch starts, so no
     /// stale bytes there can look published), then stores the first frame's sequence word with
     /// Release: a reader that sees it sees every frame of the batch.
-    pub(crate) fn publish_batch(&self, first: Option<(u64, u64)>, end: u64) {
+    pub(crate) fn publish_batch(&self, first: Option<(u64, u64)>, end: Option<u64>) {
         let map = self.region.map();
-        if let Some(w) = self.seq_word_offset(end).and_then(|off| map.u64_at(off)) {
+        let end_word = end.and_then(|end| self.seq_word_offset(end));
+        if let Some(w) = end_word.and_then(|off| map.u64_at(off)) {
             w.store(0, Ordering::Relaxed);
         }
         if let Some((pos, seq)) = first {

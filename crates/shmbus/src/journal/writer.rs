@@ -320,7 +320,11 @@ impl JournalWriter {
         };
         // The writer writes at the commit position: it must be a frame boundary in the data
         // area (a damaged commit word would otherwise send it outside).
-        if commit % 8 != 0 || commit < lower || commit - lower > self.seg.capacity {
+        if commit % 8 != 0
+            || commit < lower
+            || commit - lower > self.seg.capacity
+            || commit.checked_add(2 * self.seg.capacity).is_none()
+        {
             return Err(JournalError::Corrupt {
                 journal: self.name.clone(),
                 position: commit,
@@ -337,9 +341,21 @@ impl JournalWriter {
             let mut end = commit;
             loop {
                 let start = self.seg.start_before(end)?;
-                match self.seg.read_at(start, commit, &mut buf)? {
-                    At::Frame(f) => break f.seq + 1,
-                    At::Pad { .. } if start > lower => end = start,
+                let at = self
+                    .seg
+                    .read_at(start, commit, &mut buf)
+                    .map_err(|e| match e {
+                        // Before the horizon: the commit and the frames do not agree.
+                        JournalError::Overrun { .. } => JournalError::Corrupt {
+                            journal: self.name.clone(),
+                            position: start,
+                            what: "the last committed frame lies before the ring's horizon".into(),
+                        },
+                        e => e,
+                    })?;
+                match at {
+                    At::Frame(f) if f.next == end => break f.seq + 1,
+                    At::Pad { next } if next == end && start > lower && start < end => end = start,
                     _ => break self.seg.commit_seq(),
                 }
             }
@@ -429,6 +445,9 @@ impl JournalWriter {
             });
         }
         let need = frame_len(len) as u64;
+        // The first frame of a batch stays unpublished until the commit publishes the batch
+        // (decided before any padding, which does not count as a frame).
+        let mut first = self.pos == self.committed;
         match self.seg.mode {
             Mode::Ring => {
                 let cap = self.seg.capacity;
@@ -442,13 +461,13 @@ impl JournalWriter {
             }
             Mode::Segment => {
                 if self.pos + need > self.seg.base_pos + self.seg.capacity {
+                    // The roll commits what is pending: this frame starts a new batch.
                     self.roll()?;
+                    first = true;
                 }
             }
         }
         let seq = self.next_seq;
-        // The first frame of a batch stays unpublished until the commit publishes the batch.
-        let first = self.pos == self.committed;
         if first {
             self.batch_first = Some((self.pos, seq));
         }
@@ -591,12 +610,13 @@ impl JournalWriter {
     /// the batch's first sequence word (Release; busy readers poll it), then the commit word
     /// (blocking readers, tools) and wakes sleepers.
     fn publish(&mut self, first: Option<(u64, u64)>) {
-        if self.seg.mode == Mode::Ring {
-            // The zeroed word belongs to the next frame: free it first. An error means the
-            // ring's old frames are damaged; the next append reports it.
-            let _ = self.make_room(self.pos + super::format::FRAME_HEADER as u64);
-        }
-        self.seg.publish_batch(first, self.pos);
+        // The zeroed word belongs to the next frame: in a ring, free it first. If that fails
+        // (the ring's old frames are damaged; the next append reports it), leave it alone.
+        let freed = self.seg.mode != Mode::Ring
+            || self
+                .make_room(self.pos + super::format::FRAME_HEADER as u64)
+                .is_ok();
+        self.seg.publish_batch(first, freed.then_some(self.pos));
         self.seg.publish_commit(self.pos, self.next_seq);
     }
 }
