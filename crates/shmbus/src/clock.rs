@@ -12,16 +12,15 @@ const RECALIBRATE: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub(crate) struct UnixClock {
     clock: quanta::Clock,
-    anchor: quanta::Instant,
+    anchor_raw: u64,
     anchor_unix_ns: u64,
 }
 
 impl UnixClock {
     pub(crate) fn new() -> Self {
         let clock = quanta::Clock::new();
-        let anchor = clock.now();
         Self {
-            anchor,
+            anchor_raw: clock.raw(),
             anchor_unix_ns: crate::now_unix_ns(),
             clock,
         }
@@ -30,14 +29,14 @@ impl UnixClock {
     /// Microseconds since the Unix epoch.
     #[inline]
     pub(crate) fn now_us(&mut self) -> u64 {
-        let now = self.clock.now();
-        let since = now.saturating_duration_since(self.anchor);
-        if since > RECALIBRATE {
-            self.anchor = now;
+        let raw = self.clock.raw();
+        let since = self.clock.delta_as_nanos(self.anchor_raw, raw);
+        if since > RECALIBRATE.as_nanos() as u64 {
+            self.anchor_raw = raw;
             self.anchor_unix_ns = crate::now_unix_ns();
             return self.anchor_unix_ns / 1000;
         }
-        (self.anchor_unix_ns + since.as_nanos() as u64) / 1000
+        (self.anchor_unix_ns + since) / 1000
     }
 }
 

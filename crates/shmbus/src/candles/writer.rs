@@ -352,10 +352,13 @@ impl CandleWriter {
         candles: &[Candle],
         replace: bool,
     ) -> Result<WriteReport, CandleError> {
-        validate_name("symbol", symbol, SYMBOL_MAX)?;
-        validate_name("interval", interval, INTERVAL_MAX)?;
         validate_batch(candles)?;
         let existing = self.find(symbol, interval);
+        if existing.is_none() {
+            // Names of stored series were checked when they were created.
+            validate_name("symbol", symbol, SYMBOL_MAX)?;
+            validate_name("interval", interval, INTERVAL_MAX)?;
+        }
         let (count, capacity, last_ts) = existing.map_or((0, 0, None), |i| {
             let s = &self.series[i];
             (s.count, s.capacity, (s.count > 0).then_some(s.last_ts))
@@ -644,6 +647,28 @@ fn validate_name(what: &'static str, v: &str, max: usize) -> Result<(), CandleEr
 ///
 /// [`CandleError::InvalidCandle`] with the index of the first bad candle.
 pub fn validate_batch(candles: &[Candle]) -> Result<(), CandleError> {
+    // Fast pass: every value in [0, inf) (false for NaN too), high >= low, time increasing.
+    let fine = |v: f64| (0.0..f64::INFINITY).contains(&v);
+    let ok = candles.iter().enumerate().all(|(i, c)| {
+        fine(c.open)
+            && fine(c.high)
+            && fine(c.low)
+            && fine(c.close)
+            && fine(c.volume)
+            && c.high >= c.low
+            && (i == 0 || c.timestamp > candles[i - 1].timestamp)
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(explain_invalid(candles))
+    }
+}
+
+/// The error for the first bad candle of a batch that failed the fast check.
+#[cold]
+#[inline(never)]
+fn explain_invalid(candles: &[Candle]) -> CandleError {
     let bad = |index: usize, c: &Candle, reason: String| CandleError::InvalidCandle {
         index,
         timestamp: c.timestamp,
@@ -658,25 +683,25 @@ pub fn validate_batch(candles: &[Candle]) -> Result<(), CandleError> {
             ("volume", c.volume),
         ] {
             if !v.is_finite() {
-                return Err(bad(i, c, format!("{name} is {v}")));
+                return bad(i, c, format!("{name} is {v}"));
             }
             if v < 0.0 {
-                return Err(bad(i, c, format!("{name} is negative ({v})")));
+                return bad(i, c, format!("{name} is negative ({v})"));
             }
         }
         if c.high < c.low {
-            return Err(bad(i, c, format!("high {} < low {}", c.high, c.low)));
+            return bad(i, c, format!("high {} < low {}", c.high, c.low));
         }
         if i > 0 && c.timestamp <= candles[i - 1].timestamp {
-            return Err(bad(
+            return bad(
                 i,
                 c,
                 format!(
                     "timestamp not after the previous candle's ({})",
                     candles[i - 1].timestamp
                 ),
-            ));
+            );
         }
     }
-    Ok(())
+    unreachable!("explain_invalid is called only for a batch that failed the fast check")
 }
