@@ -280,6 +280,7 @@ impl JournalReader {
         self.next_seq = self.seg.commit_seq();
     }
 
+    #[inline]
     fn message(&self, f: FrameInfo) -> Message<'_> {
         let bytes: &[u8] = bytemuck::cast_slice(&self.buf[..]);
         Message {
@@ -382,6 +383,7 @@ impl JournalReader {
         self.pos
     }
 
+    #[inline]
     pub(crate) fn advance(&mut self) -> Result<Option<FrameInfo>, JournalError> {
         loop {
             let read = if self.pos < self.commit_seen {

@@ -248,6 +248,7 @@ impl Segment {
         self.region.name().to_string()
     }
 
+    #[inline]
     fn word(&self, field: usize) -> &AtomicU64 {
         self.region
             .map()
@@ -316,6 +317,7 @@ impl Segment {
     /// Decodes the frame at `pos`, copying its payload into `buf` (8-aligned words).
     ///
     /// `commit` is the reader's snapshot of the commit position (pos < commit).
+    #[inline]
     pub(crate) fn read_at(
         &self,
         pos: u64,
@@ -476,6 +478,7 @@ impl Segment {
     /// The writer's walk over its own old frames (ring): where the frame or padding at `pos`
     /// ends, and the sequence of a frame. Reads only the leading words; still bounds-checked,
     /// since another process could have damaged them.
+    #[inline]
     pub(crate) fn frame_span(&self, pos: u64) -> Result<(u64, Option<u64>), JournalError> {
         let map = self.region.map();
         let off = self
@@ -515,10 +518,12 @@ impl Segment {
 
     // ----- writer side -----
 
+    #[inline]
     pub(crate) fn store(&self, field: usize, v: u64) {
         self.word(field).store(v, Ordering::Relaxed);
     }
 
+    #[inline]
     pub(crate) fn index_store(&self, k: u64, pos: u64) {
         let slot = self.index_off + (k % u64::from(self.index_n)) as usize * 8;
         if let Some(w) = self.region.map().u64_at(slot) {
@@ -533,6 +538,7 @@ impl Segment {
     /// Only the writer-lock holder calls this, for a range beyond the committed end (and, in a
     /// ring, past the `oldest` horizon already advanced and fenced), so nobody else uses it.
     #[allow(clippy::mut_from_ref)]
+    #[inline]
     pub(crate) unsafe fn frame_mut(
         &self,
         pos: u64,
@@ -567,6 +573,7 @@ impl Segment {
     ///
     /// As [`Segment::frame_mut`].
     #[allow(clippy::mut_from_ref)]
+    #[inline]
     pub(crate) unsafe fn frame_payload(&self, pos: u64, len: u32) -> &mut [u8] {
         let off = self.phys(pos).expect("writer positions are in the segment");
         // SAFETY: per this function's contract the range is the writer's alone.
@@ -579,6 +586,7 @@ impl Segment {
     }
 
     /// Writes the trailer of the frame at `pos` (after its payload is written).
+    #[inline]
     pub(crate) fn finish_frame(&self, pos: u64, len: u32, crc: u32) {
         let off = self.phys(pos).expect("writer positions are in the segment")
             + FRAME_HEADER
@@ -630,6 +638,7 @@ impl Segment {
     /// Reads the frame at `pos` after [`Segment::published`] said its batch is published (so
     /// the commit word may not cover it yet): bounded by the largest frame and, in a ring, by
     /// one ring past the horizon.
+    #[inline]
     pub(crate) fn read_published(&self, pos: u64, buf: &mut Vec<u64>) -> Result<At, JournalError> {
         let bound = pos.saturating_add(frame_len(self.max_message as usize) as u64);
         let bound = match self.mode {
@@ -646,6 +655,7 @@ impl Segment {
     /// Publishes a batch: zeroes the sequence word at `end` (where the next batch starts, so no
     /// stale bytes there can look published), then stores the first frame's sequence word with
     /// Release: a reader that sees it sees every frame of the batch.
+    #[inline]
     pub(crate) fn publish_batch(&self, first: Option<(u64, u64)>, end: Option<u64>) {
         let map = self.region.map();
         let end_word = end.and_then(|end| self.seq_word_offset(end));

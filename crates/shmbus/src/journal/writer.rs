@@ -436,6 +436,7 @@ impl JournalWriter {
     /// # Errors
     ///
     /// As [`JournalWriter::append`].
+    #[inline]
     pub fn reserve(&mut self, ty: u16, len: usize) -> Result<Reservation<'_>, JournalError> {
         if len > self.seg.max_message as usize {
             return Err(JournalError::MessageTooLarge {
@@ -489,6 +490,7 @@ impl JournalWriter {
     /// It moves a chunk (1/32 of the ring) further than needed, so the walk over old frames and
     /// the horizon stores (on the commit line that readers poll) happen once per chunk rather
     /// than once per append; the ring keeps at least 31/32 of its capacity of history.
+    #[inline]
     fn make_room(&mut self, end: u64) -> Result<(), JournalError> {
         let cap = self.seg.capacity;
         let floor = end.saturating_sub(cap);
@@ -623,6 +625,7 @@ impl JournalWriter {
 
 impl Reservation<'_> {
     /// The payload bytes to fill.
+    #[inline]
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: as in `JournalWriter::reserve`: the range is the writer's alone until commit.
         unsafe { self.writer.seg.frame_payload(self.pos, self.len) }
@@ -634,11 +637,13 @@ impl Reservation<'_> {
     }
 
     /// Completes the message (appended, not yet committed) and returns its sequence number.
+    #[inline]
     pub fn finish(mut self) -> u64 {
         self.complete();
         self.seq
     }
 
+    #[inline]
     fn complete(&mut self) {
         if self.finished {
             return;
