@@ -505,6 +505,7 @@ impl JournalWriter {
             });
         }
         let target = (floor + cap / 32).min(self.committed);
+        self.jump_by_index(target);
         while self.oldest < target {
             let (next, seq) = self.seg.frame_span(self.oldest)?;
             if next > self.committed {
@@ -528,6 +529,30 @@ impl JournalWriter {
         // pairs with the Acquire fence in `Segment::lapped`.
         fence(Ordering::Release);
         Ok(())
+    }
+
+    /// Ring: moves `oldest` to the last index point (every 64th message) at or before `target`,
+    /// so freeing space reads one frame header per 64 messages instead of every one (the old
+    /// frames are cold memory in a large ring). The point is checked against its frame; on any
+    /// doubt the frame walk in `make_room` does the work.
+    fn jump_by_index(&mut self, target: u64) {
+        let mut best = None;
+        let mut k = self.oldest_seq / INDEX_EVERY + 1;
+        while let Some(p) = self.seg.index_lookup(k) {
+            if p <= self.oldest || p > target || p % 8 != 0 {
+                break;
+            }
+            best = Some((p, k * INDEX_EVERY));
+            k += 1;
+        }
+        if let Some((p, seq)) = best {
+            if let Ok((_, Some(s))) = self.seg.frame_span(p) {
+                if s == seq {
+                    self.oldest = p;
+                    self.oldest_seq = seq;
+                }
+            }
+        }
     }
 
     fn roll(&mut self) -> Result<(), JournalError> {
