@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use serde_json::Value;
 use shmbus::journal::JournalWriter;
 use shmbus::{Region, SlotWriter, TradingData};
@@ -54,20 +54,11 @@ fn spawn(args: &[&str]) -> Result<Child> {
 }
 
 fn wait(child: &mut Child, what: &str, deadline: Instant) -> Result<()> {
-    loop {
-        if let Some(status) = child.try_wait()? {
-            if !status.success() {
-                bail!("the {what} process failed ({status})");
-            }
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("the {what} process did not stop in time and was killed");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::bench::wait_child(
+        child,
+        what,
+        deadline.saturating_duration_since(Instant::now()),
+    )
 }
 
 fn read_summary(path: &Path) -> Value {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::format::INDEX_EVERY;
 use super::segment::{At, FrameInfo, Mode, Segment};
-use super::store::{journal_path, list_segments, seg_name};
+use super::store::{list_segments, seg_name};
 use crate::error::{JournalError, RegionError};
 use crate::region::{OpenOptions, Region};
 
@@ -153,14 +153,7 @@ impl JournalReader {
     ///
     /// As [`JournalReader::open`].
     pub fn open_with(name: &str, start: Start, opts: OpenOptions) -> Result<Self, JournalError> {
-        let path = journal_path(name)?;
-        let meta = std::fs::symlink_metadata(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => JournalError::Region(RegionError::NotFound {
-                name: name.to_owned(),
-                path: path.clone(),
-            }),
-            _ => super::store::io_err(&path, "stat", e),
-        })?;
+        let (path, meta) = super::store::journal_meta(name)?;
         let (dir, seg) = if meta.is_dir() {
             let seg = first_or_last_segment(name, &path, start != Start::Beginning, &opts)?;
             (Some(path), seg)

@@ -15,6 +15,22 @@ pub(crate) fn journal_path(name: &str) -> Result<PathBuf, JournalError> {
     Ok(RegionName::parse(name)?.path().to_path_buf())
 }
 
+/// The journal's path and what is there (a ring file or a persisted journal's directory),
+/// without following a symbolic link.
+pub(crate) fn journal_meta(name: &str) -> Result<(PathBuf, std::fs::Metadata), JournalError> {
+    let path = journal_path(name)?;
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) => Ok((path, meta)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(JournalError::Region(RegionError::NotFound {
+                name: name.to_owned(),
+                path,
+            }))
+        }
+        Err(e) => Err(io_err(&path, "stat", e)),
+    }
+}
+
 /// The segment numbers present in `dir`, sorted.
 pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u32>, JournalError> {
     let rd = std::fs::read_dir(dir).map_err(|e| io_err(dir, "list", e))?;
@@ -59,14 +75,7 @@ pub(crate) fn seg_name(dir: &Path, index: u32) -> String {
 /// [`RegionError::InUse`], [`RegionError::NotFound`], [`JournalError::Layout`] for a directory
 /// that is not a journal, and I/O errors.
 pub fn remove(name: &str, force: bool) -> Result<(), JournalError> {
-    let path = journal_path(name)?;
-    let meta = std::fs::symlink_metadata(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => JournalError::Region(RegionError::NotFound {
-            name: name.to_owned(),
-            path: path.clone(),
-        }),
-        _ => io_err(&path, "stat", e),
-    })?;
+    let (path, meta) = journal_meta(name)?;
     if !meta.is_dir() {
         return crate::Region::remove(name, force).map_err(Into::into);
     }

@@ -245,14 +245,7 @@ impl JournalWriter {
     ///
     /// [`RegionError::WriterBusy`] if a writer is alive; the open errors of its files.
     pub fn open(name: &str) -> Result<Self, JournalError> {
-        let path = journal_path(name)?;
-        let meta = std::fs::symlink_metadata(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => JournalError::Region(RegionError::NotFound {
-                name: name.to_owned(),
-                path: path.clone(),
-            }),
-            _ => io_err(&path, "stat", e),
-        })?;
+        let (path, meta) = super::store::journal_meta(name)?;
         let (persisted, seg) = if meta.is_dir() {
             let lock = lock_dir(name, &path)?;
             let mut segs = list_segments(&path)?;
