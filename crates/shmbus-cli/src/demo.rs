@@ -102,11 +102,12 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     let reader_secs = (a.seconds + 5.0).to_string();
     let (symbols, rate) = (a.symbols.to_string(), a.rate.to_string());
     let path_of = |p: &Path| p.to_str().unwrap_or_default().to_owned();
-    // The readers start first and take only what is published after they start.
+    // The journal is new: its reader takes every trade from the first, however late it starts.
     let mut journal_reader = spawn(&[
         "journal",
         "watch",
         &trades,
+        "--from-start",
         "--seconds",
         &reader_secs,
         "--summary-json",
@@ -245,6 +246,7 @@ fn replay_phase(pid: u32) -> Result<()> {
         "journal",
         "watch",
         &bars,
+        "--from-start",
         "--seconds",
         "30",
         "--summary-json",

@@ -27,6 +27,9 @@ pub struct JournalWatchArgs {
     /// Busy-poll instead of sleeping on the futex between messages (one core busy).
     #[arg(long)]
     busy: bool,
+    /// Start from the oldest stored message instead of only new ones.
+    #[arg(long)]
+    from_start: bool,
     /// Write a JSON summary to this file at the end.
     #[arg(long)]
     summary_json: Option<PathBuf>,
@@ -34,7 +37,12 @@ pub struct JournalWatchArgs {
 
 pub fn run(a: &JournalWatchArgs) -> Result<()> {
     let stop = stop_flag();
-    let mut r = JournalReader::open(&a.name, Start::End)?;
+    let start_at = if a.from_start {
+        Start::Beginning
+    } else {
+        Start::End
+    };
+    let mut r = JournalReader::open(&a.name, start_at)?;
     let start = Instant::now();
     let deadline = a
         .seconds
@@ -45,11 +53,12 @@ pub fn run(a: &JournalWatchArgs) -> Result<()> {
     let mut bars = 0u64;
     let mut last: Option<Trade> = None;
     let mut next_report = start + Duration::from_secs(1);
+    let mut draining = false;
     let mut window_start = start;
     loop {
         let now = Instant::now();
         let done = stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d);
-        if now >= next_report || done {
+        if now >= next_report || (done && !draining) {
             let secs = now.duration_since(window_start).as_secs_f64().max(1e-9);
             let q = |h: &Histogram<u64>, x| {
                 if h.is_empty() {
@@ -83,10 +92,9 @@ pub fn run(a: &JournalWatchArgs) -> Result<()> {
             window_start = now;
             next_report = now + Duration::from_secs(1);
         }
-        if done {
-            break;
-        }
-        let got = if a.busy {
+        // Asked to stop: take what is already committed, then leave.
+        draining |= done;
+        let got = if a.busy || draining {
             r.next()
         } else {
             r.next_timeout(Duration::from_millis(100))
@@ -106,6 +114,7 @@ pub fn run(a: &JournalWatchArgs) -> Result<()> {
                 bars += 1;
             }
             Ok(Some(_)) => other += 1,
+            Ok(None) if draining => break,
             Ok(None) => std::hint::spin_loop(),
             Err(JournalError::Overrun { lost: n, .. }) => lost += n,
             Err(e) => return Err(e.into()),
