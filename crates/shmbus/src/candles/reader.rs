@@ -195,18 +195,11 @@ impl CandleReader {
                 .map_or(0, |w| w.load(Ordering::Relaxed)),
             Source::Foreign(_) => 0,
         };
-        Ok(super::CandleStats {
-            total_symbols: index.series.len() as u32,
-            total_candles: index.series.iter().map(|s| u64::from(s.count)).sum(),
-            memory_used: DATA_OFFSET as u64
-                + index
-                    .series
-                    .iter()
-                    .map(|s| block_len(s.capacity) as u64)
-                    .sum::<u64>(),
-            last_write_us: index.last_update_us,
+        Ok(super::CandleStats::tally(
+            index.series.iter().map(|s| (s.count, s.capacity)),
+            index.last_update_us,
             write_count,
-        })
+        ))
     }
 
     /// The last candle of the series (`None` if it is empty).

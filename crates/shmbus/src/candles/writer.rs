@@ -117,6 +117,29 @@ pub struct CandleStats {
     pub write_count: u64,
 }
 
+impl CandleStats {
+    /// Totals over series given as (count, capacity).
+    pub(crate) fn tally(
+        series: impl Iterator<Item = (u32, u32)>,
+        last_write_us: u64,
+        write_count: u64,
+    ) -> Self {
+        let (mut symbols, mut candles, mut memory) = (0u32, 0u64, DATA_OFFSET as u64);
+        for (count, capacity) in series {
+            symbols += 1;
+            candles += u64::from(count);
+            memory += block_len(capacity) as u64;
+        }
+        Self {
+            total_symbols: symbols,
+            total_candles: candles,
+            memory_used: memory,
+            last_write_us,
+            write_count,
+        }
+    }
+}
+
 /// What a write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriteReport {
@@ -266,18 +289,11 @@ impl CandleWriter {
 
     /// Statistics, as seed 000's `getStats()`.
     pub fn stats(&self) -> CandleStats {
-        CandleStats {
-            total_symbols: self.series.len() as u32,
-            total_candles: self.series.iter().map(|s| u64::from(s.count)).sum(),
-            memory_used: DATA_OFFSET as u64
-                + self
-                    .series
-                    .iter()
-                    .map(|s| block_len(s.capacity) as u64)
-                    .sum::<u64>(),
-            last_write_us: self.last_write_us,
-            write_count: self.write_count,
-        }
+        CandleStats::tally(
+            self.series.iter().map(|s| (s.count, s.capacity)),
+            self.last_write_us,
+            self.write_count,
+        )
     }
 
     fn view(&self) -> View<'_> {
