@@ -64,7 +64,7 @@ pub fn import(a: &ImportArgs) -> Result<()> {
     shmbus::candles::validate_batch(&candles).map_err(at_line)?;
     let mut w = match CandleWriter::open(&a.name) {
         Err(CandleError::Region {
-            source: RegionError::NotFound { .. },
+            error: RegionError::NotFound { .. },
         }) => {
             eprintln!("creating candle region {} ({})", a.name, human_size(a.size));
             CandleWriter::builder(&a.name).size(a.size).create()?

@@ -69,7 +69,7 @@ fn split_file(spec: &str) -> (PathBuf, String, Option<String>) {
 fn open_candles(name: &str, size: u64) -> Result<CandleWriter> {
     Ok(match CandleWriter::open(name) {
         Err(CandleError::Region {
-            source: RegionError::NotFound { .. },
+            error: RegionError::NotFound { .. },
         }) => CandleWriter::builder(name).size(size).create()?,
         other => other?,
     })

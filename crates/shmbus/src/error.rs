@@ -411,11 +411,11 @@ impl std::fmt::Display for QnxsCode {
 #[non_exhaustive]
 pub enum CandleError {
     /// Opening or creating the region failed.
-    #[error("{code}: {source}", code = CandleError::region_code(source))]
+    // Not `#[source]`: the message already includes it, and error chains would repeat it.
+    #[error("{code}: {error}", code = CandleError::region_code(error))]
     Region {
         /// The region error.
-        #[from]
-        source: RegionError,
+        error: RegionError,
     },
     /// A symbol or interval that does not fit the format.
     #[error("{}: invalid {what} {value:?}: {reason}", QnxsCode::InvalidName)]
@@ -534,6 +534,12 @@ pub enum CandleError {
     },
 }
 
+impl From<RegionError> for CandleError {
+    fn from(error: RegionError) -> Self {
+        Self::Region { error }
+    }
+}
+
 impl CandleError {
     fn region_code(e: &RegionError) -> QnxsCode {
         match e {
@@ -552,7 +558,7 @@ impl CandleError {
     /// The QNXS error code of this error.
     pub fn code(&self) -> QnxsCode {
         match self {
-            Self::Region { source } => Self::region_code(source),
+            Self::Region { error } => Self::region_code(error),
             Self::InvalidName { .. } => QnxsCode::InvalidName,
             Self::InvalidCandle { .. } | Self::OutOfOrder { .. } | Self::Full { .. } => {
                 QnxsCode::WriteFailed

@@ -659,7 +659,7 @@ fn a_region_below_the_minimum_size_is_refused() {
             .unwrap_err();
         match &e {
             CandleError::Region {
-                source: RegionError::SizeTooSmall { requested, min, .. },
+                error: RegionError::SizeTooSmall { requested, min, .. },
             } => assert_eq!((*requested, *min), (size, MIN_SIZE)),
             other => panic!("size {size}: expected SizeTooSmall, got {other:?}"),
         }

@@ -93,7 +93,17 @@ impl CandleReader {
                 Ok(r)
             }
             // No shmbus header: perhaps the original writer's region.
-            Err(RegionError::BadMagic { .. } | RegionError::NotReady { .. }) => {
+            Err(RegionError::BadMagic { path, .. } | RegionError::NotReady { path }) => {
+                // A shmbus region of another kind is not a foreign candle region.
+                let other = Region::open_options().allow_foreign_owner(allow).open(name);
+                if let Ok(other) = other {
+                    return Err(RegionError::KindMismatch {
+                        path,
+                        expected: RegionKind::Candles,
+                        found: other.header().kind_name(),
+                    }
+                    .into());
+                }
                 let (_, map) = Region::map_foreign(name, allow, DATA_OFFSET as u64)?;
                 let r = Self {
                     name: name.to_owned(),
