@@ -171,8 +171,6 @@ pub struct CandleWriter {
     by_key: HashMap<SeriesKey, usize>,
     /// The series written last: checked before `by_key` (a feed updating one live bar).
     last_series: usize,
-    /// This process's id, stored in the QNXS header (`getpid` is a system call).
-    pid: u32,
     /// Free gaps (offset, length) in the data area, sorted, merged.
     free: Vec<(u64, u64)>,
     alloc_top: u64,
@@ -224,6 +222,12 @@ impl CandleWriter {
             // The previous writer died mid-write; the index is what it is: make it readable.
             seq.store(s.wrapping_add(1), Ordering::Release);
         }
+        // The QNXS header names the writer.
+        region
+            .map()
+            .u32_at(H_WRITER_PID)
+            .expect("in header")
+            .store(std::process::id(), Ordering::Relaxed);
         let index = View {
             name: &name,
             map: region.map(),
@@ -234,7 +238,6 @@ impl CandleWriter {
             series: Vec::new(),
             by_key: HashMap::new(),
             last_series: 0,
-            pid: std::process::id(),
             free: Vec::new(),
             alloc_top: DATA_OFFSET as u64,
             max_candles,
@@ -496,23 +499,22 @@ impl CandleWriter {
         map.u64_at(H_LAST_UPDATE_US)
             .expect("in header")
             .store(now, Ordering::Relaxed);
-        map.u32_at(H_WRITER_PID)
-            .expect("in header")
-            .store(self.pid, Ordering::Relaxed);
         self.write_count += 1;
         map.u64_at(S_WRITE_COUNT)
             .expect("in header")
             .store(self.write_count, Ordering::Relaxed);
         seqlock::end_write(seq, odd);
         self.last_write_us = now;
-        if let Some((off, len)) = old_block {
-            self.release(off, len);
+        if moved.is_some() {
+            if let Some((off, len)) = old_block {
+                self.release(off, len);
+            }
+            self.region
+                .map()
+                .u64_at(S_ALLOC_TOP)
+                .expect("in header")
+                .store(self.alloc_top, Ordering::Relaxed);
         }
-        self.region
-            .map()
-            .u64_at(S_ALLOC_TOP)
-            .expect("in header")
-            .store(self.alloc_top, Ordering::Relaxed);
         Ok(WriteReport {
             written: candles.len(),
             replaced: (count - keep) as usize,
@@ -554,12 +556,15 @@ impl CandleWriter {
             bytes(b + B_INTERVAL, &fixed::<8>(&s.interval));
             bytes(e + E_SYMBOL, &fixed::<16>(&s.symbol));
         }
+        if names {
+            // A new block: where it is and how big.
+            w32(b + B_CAPACITY, s.capacity);
+            w64(e + E_DATA_OFFSET, s.block);
+            w32(e + E_DATA_SIZE, block_len(s.capacity) as u32);
+        }
         w32(b + B_COUNT, s.count);
-        w32(b + B_CAPACITY, s.capacity);
         w64(b + B_START_TS, if s.count > 0 { s.first_ts } else { 0 });
         w64(b + B_END_TS, if s.count > 0 { s.last_ts } else { 0 });
-        w64(e + E_DATA_OFFSET, s.block);
-        w32(e + E_DATA_SIZE, block_len(s.capacity) as u32);
         w32(e + E_COUNT, s.count);
         w64(e + E_LAST_UPDATE_US, now);
     }
