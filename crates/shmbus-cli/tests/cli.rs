@@ -669,3 +669,77 @@ fn replay_merges_files_in_time_order() {
     );
     assert!(shmbus(&["rm", &candles.0, &journal.0]).status.success());
 }
+
+/// The benchmark tools run end to end (tiny counts: this checks behaviour, not speed): every
+/// payload checked, reports complete, regions removed.
+#[test]
+fn bench_tools_report_and_clean_up() {
+    let before: Vec<String> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.contains("bench"))
+        .collect();
+    let o = shmbus(&[
+        "bench",
+        "latency",
+        "--messages",
+        "2000",
+        "--warmup",
+        "500",
+        "--runs",
+        "1",
+        "--mode",
+        "both",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ms = d["measurements"].as_array().unwrap();
+    assert_eq!(ms.len(), 2, "busy and blocking");
+    for m in ms {
+        assert_eq!(m["journal"]["count"], 2000, "{m}");
+        assert_eq!(m["floor_before"]["count"], 2000, "{m}");
+        assert!(m["journal"]["p50"].as_f64().unwrap() > 0.0, "{m}");
+        assert!(
+            m["ratios"]["p50_vs_floor_before"].as_f64().unwrap() > 0.0,
+            "{m}"
+        );
+    }
+    assert!(
+        ms[1].get("futex_before").is_some(),
+        "blocking mode measures the raw futex too"
+    );
+
+    let o = shmbus(&[
+        "bench",
+        "throughput",
+        "--seconds",
+        "0.3",
+        "--batch",
+        "8",
+        "--readers",
+        "2",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = &d["results"][0];
+    let written = r["writer_messages"].as_u64().unwrap();
+    assert!(written > 0);
+    for rep in r["reader_reports"].as_array().unwrap() {
+        assert_eq!(rep["bad_payloads"], 0, "{rep}");
+        assert_eq!(rep["gaps"], 0, "{rep}");
+        // Every message is either received or reported lost.
+        assert_eq!(
+            rep["messages"].as_u64().unwrap() + rep["lost"].as_u64().unwrap(),
+            written,
+            "{rep}"
+        );
+    }
+    let after: Vec<String> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.contains("bench") && !before.contains(n))
+        .collect();
+    assert!(after.is_empty(), "left behind: {after:?}");
+}
