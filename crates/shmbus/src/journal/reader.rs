@@ -312,7 +312,7 @@ impl JournalReader {
             if Instant::now() >= deadline {
                 return Ok(None);
             }
-            self.seg.wait_commit(self.pos, deadline, self.spin);
+            self.seg.wait_commit(self.wait_token(), deadline, self.spin);
         }
     }
 
@@ -371,9 +371,12 @@ impl JournalReader {
         self.seg.clone()
     }
 
-    #[cfg(feature = "tokio")]
-    pub(crate) fn position(&self) -> u64 {
-        self.pos
+    /// The commit value to sleep on after `advance` found nothing: the one it just loaded. (Not
+    /// the reader's position: frames read through their published sequence words can be ahead
+    /// of the commit word, and waiting for the commit word to differ from the position would
+    /// then spin instead of sleeping.)
+    pub(crate) fn wait_token(&self) -> u64 {
+        self.commit_seen
     }
 
     #[inline]

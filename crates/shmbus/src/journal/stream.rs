@@ -86,10 +86,10 @@ impl Stream for JournalStream {
         }
         *this.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
         if !this.waiting.swap(true, Ordering::AcqRel) {
-            let (seg, pos) = (this.reader.segment(), this.reader.position());
+            let (seg, pos) = (this.reader.segment(), this.reader.wait_token());
             let (waiting, waker) = (this.waiting.clone(), this.waker.clone());
-            // The wait compares the commit word with `pos`: a commit that landed since `next`
-            // above returns at once, so no wake-up is lost.
+            // The wait compares the commit word with the value `next` above loaded: a commit that
+            // landed since returns at once, so no wake-up is lost.
             let wait = move || {
                 seg.wait_commit(pos, Instant::now() + MAX_WAIT, Duration::ZERO);
                 waiting.store(false, Ordering::Release);
