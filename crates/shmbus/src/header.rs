@@ -187,8 +187,8 @@ impl HeaderInfo {
     /// Writes every field except the magic (the header stays invisible to readers).
     pub(crate) fn write_unpublished(&self, map: &Mapping) -> Option<()> {
         let o = self.offset;
-        let put64 = |f: usize, v: u64| map.u64_at(o + f).map(|w| w.store(v, Ordering::Relaxed));
-        let put32 = |f: usize, v: u32| map.u32_at(o + f).map(|w| w.store(v, Ordering::Relaxed));
+        let put64 = |f: usize, v: u64| map.store_u64(o + f, v);
+        let put32 = |f: usize, v: u32| map.store_u32(o + f, v);
         put32(OFF_VERSION, self.version)?;
         put32(OFF_KIND, self.kind_code)?;
         put32(OFF_HEADER_LEN, self.header_len)?;

@@ -130,6 +130,23 @@ impl Mapping {
         Some(unsafe { &*p.cast::<AtomicU32>() })
     }
 
+    /// Stores `v` (Relaxed) in the 64-bit word at `off`; `None` if it is out of bounds,
+    /// misaligned, or the mapping is read-only.
+    #[inline]
+    pub(crate) fn store_u64(&self, off: usize, v: u64) -> Option<()> {
+        self.writable().then_some(())?;
+        self.u64_at(off)?.store(v, Ordering::Relaxed);
+        Some(())
+    }
+
+    /// Stores `v` (Relaxed) in the 32-bit word at `off`; `None` as for [`Mapping::store_u64`].
+    #[inline]
+    pub(crate) fn store_u32(&self, off: usize, v: u32) -> Option<()> {
+        self.writable().then_some(())?;
+        self.u32_at(off)?.store(v, Ordering::Relaxed);
+        Some(())
+    }
+
     /// `count` consecutive 64-bit words from `off`, or `None` if out of bounds or misaligned.
     #[inline]
     pub(crate) fn u64_slice(&self, off: usize, count: usize) -> Option<&[AtomicU64]> {

@@ -596,6 +596,26 @@ fn row(name: &str, d: &Dist) {
     );
 }
 
+/// The one-way table: floors around the journal, and the raw futex around it in blocking mode.
+fn table(
+    floor_before: &Dist,
+    futex_before: Option<&Dist>,
+    journal: &Dist,
+    futex_after: Option<&Dist>,
+    floor_after: &Dist,
+) {
+    header();
+    row("floor before", floor_before);
+    if let Some(x) = futex_before {
+        row("futex before", x);
+    }
+    row("journal", journal);
+    if let Some(x) = futex_after {
+        row("futex after", x);
+    }
+    row("floor after", floor_after);
+}
+
 fn header() {
     println!(
         "  {:<14}{:>11}{:>11}{:>11}{:>11}{:>11}",
@@ -647,16 +667,13 @@ fn print_measurement(m: &Measurement, runs: u32) {
         m.pinning_a.describe(),
         m.pinning_b.describe()
     );
-    header();
-    row("floor before", &m.floor_before);
-    if let Some(x) = &m.futex_before {
-        row("futex before", x);
-    }
-    row("journal", &m.journal);
-    if let Some(x) = &m.futex_after {
-        row("futex after", x);
-    }
-    row("floor after", &m.floor_after);
+    table(
+        &m.floor_before,
+        m.futex_before.as_ref(),
+        &m.journal,
+        m.futex_after.as_ref(),
+        &m.floor_after,
+    );
     println!(
         "  placement: {} (floor p50 {} before: {}, {} after: {})",
         m.placement,
@@ -691,16 +708,13 @@ fn print_summary(s: &Summary) {
             "  note: the runs span placements, so medians of absolute figures mix modes; the ratios are comparable"
         );
     }
-    header();
-    row("floor before", &s.floor_before);
-    if let Some(x) = &s.futex_before {
-        row("futex before", x);
-    }
-    row("journal", &s.journal);
-    if let Some(x) = &s.futex_after {
-        row("futex after", x);
-    }
-    row("floor after", &s.floor_after);
+    table(
+        &s.floor_before,
+        s.futex_before.as_ref(),
+        &s.journal,
+        s.futex_after.as_ref(),
+        &s.floor_after,
+    );
     print_ratios(&s.ratios);
     print_targets(&s.targets);
 }

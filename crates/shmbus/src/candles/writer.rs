@@ -61,16 +61,8 @@ impl CandleStoreBuilder {
             .group_shared(self.group_shared)
             .create_unpublished()?;
         let map = region.map();
-        let w32 = |o: usize, v: u32| {
-            map.u32_at(o)
-                .expect("in header")
-                .store(v, Ordering::Relaxed)
-        };
-        let w64 = |o: usize, v: u64| {
-            map.u64_at(o)
-                .expect("in header")
-                .store(v, Ordering::Relaxed)
-        };
+        let w32 = |o: usize, v: u32| map.store_u32(o, v).expect("in header");
+        let w64 = |o: usize, v: u64| map.store_u64(o, v).expect("in header");
         w32(H_VERSION, QNXS_VERSION);
         w32(H_WRITER_PID, std::process::id());
         w64(H_LAST_UPDATE_US, now_us());
@@ -541,16 +533,8 @@ impl CandleWriter {
         let b = s.block as usize;
         let e = entry_offset(s.entry);
         let bytes = |o: usize, v: &[u8]| map.write_bytes(o, v).expect("in region");
-        let w32 = |o: usize, v: u32| {
-            map.u32_at(o)
-                .expect("in region")
-                .store(v, Ordering::Relaxed)
-        };
-        let w64 = |o: usize, v: u64| {
-            map.u64_at(o)
-                .expect("in region")
-                .store(v, Ordering::Relaxed)
-        };
+        let w32 = |o: usize, v: u32| map.store_u32(o, v).expect("in region");
+        let w64 = |o: usize, v: u64| map.store_u64(o, v).expect("in region");
         if names {
             bytes(b + B_SYMBOL, &fixed::<16>(&s.symbol));
             bytes(b + B_INTERVAL, &fixed::<8>(&s.interval));

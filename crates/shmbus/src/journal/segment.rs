@@ -101,16 +101,8 @@ impl Segment {
             .populate(spec.populate)
             .create_unpublished()?;
         let map = region.map();
-        let w32 = |f: usize, v: u32| {
-            map.u32_at(JH + f)
-                .expect("in header")
-                .store(v, Ordering::Relaxed)
-        };
-        let w64 = |f: usize, v: u64| {
-            map.u64_at(JH + f)
-                .expect("in header")
-                .store(v, Ordering::Relaxed)
-        };
+        let w32 = |f: usize, v: u32| map.store_u32(JH + f, v).expect("in header");
+        let w64 = |f: usize, v: u64| map.store_u64(JH + f, v).expect("in header");
         w32(
             J_MODE,
             if spec.mode == Mode::Ring {
