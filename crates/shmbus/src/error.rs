@@ -277,6 +277,24 @@ pub enum SlotError {
         /// Slots in use.
         count: u32,
     },
+    /// A run-time record layout that a slot table cannot hold.
+    #[error("invalid record layout {name:?}: {reason}")]
+    InvalidLayout {
+        /// The layout's name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// A record buffer of the wrong size for the table.
+    #[error("slot records of {region} are {expected} bytes, got a buffer of {found} bytes")]
+    RecordSize {
+        /// The region.
+        region: String,
+        /// The table's record size.
+        expected: usize,
+        /// The buffer's size.
+        found: usize,
+    },
 }
 
 /// Why a journal operation failed.

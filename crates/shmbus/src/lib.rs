@@ -57,10 +57,12 @@ pub use error::{CandleError, JournalError, QnxsCode, RegionError, SlotError};
 pub use header::{FORMAT_VERSION, HEADER_LEN, HeaderInfo, MAGIC, Probe, QNXS_MAGIC, RegionKind};
 pub use name::{RegionName, SHM_DIR};
 pub use os::now_unix_ns;
-pub use record::{Field, FieldType, Record, RecordLayout};
+pub use record::{Field, FieldBuf, FieldType, Record, RecordLayout, RecordLayoutBuf};
 pub use region::{ListEntry, MAX_REGION_SIZE, OpenOptions, Region, RegionBuilder};
 #[cfg(not(loom))]
-pub use slots::{SlotGuard, SlotId, SlotReader, SlotWriter, Versioned};
+pub use slots::{
+    RawSlotReader, RawSlotWriter, SlotGuard, SlotId, SlotReader, SlotWriter, Versioned,
+};
 pub use trade::{TRADE_TYPE, Trade};
 pub use trading::TradingData;
 

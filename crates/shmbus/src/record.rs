@@ -111,23 +111,29 @@ const fn fnv_u32(h: u64, v: u32) -> u64 {
     fnv(h, &v.to_le_bytes())
 }
 
+const fn fp_start(name: &str, size: u32) -> u64 {
+    fnv_u32(fnv(fnv(FNV_OFFSET, name.as_bytes()), &[0]), size)
+}
+
+const fn fp_field(mut h: u64, name: &str, ty: FieldType, offset: u32) -> u64 {
+    h = fnv(h, name.as_bytes());
+    h = fnv(h, &[0]);
+    h = fnv(h, ty.code().as_bytes());
+    h = fnv(h, &[0]);
+    h = fnv_u32(h, ty.size());
+    fnv_u32(h, offset)
+}
+
 impl RecordLayout {
     /// FNV-1a 64 over the name, the size, then each field's name, type code, size and offset
     /// (each string followed by a 0 byte). Computable at compile time; documented in
     /// docs/FORMAT.md so other languages can check it.
     pub const fn fingerprint(&self) -> u64 {
-        let mut h = fnv(FNV_OFFSET, self.name.as_bytes());
-        h = fnv(h, &[0]);
-        h = fnv_u32(h, self.size);
+        let mut h = fp_start(self.name, self.size);
         let mut i = 0;
         while i < self.fields.len() {
             let f = &self.fields[i];
-            h = fnv(h, f.name.as_bytes());
-            h = fnv(h, &[0]);
-            h = fnv(h, f.ty.code().as_bytes());
-            h = fnv(h, &[0]);
-            h = fnv_u32(h, f.ty.size());
-            h = fnv_u32(h, f.offset);
+            h = fp_field(h, f.name, f.ty, f.offset);
             i += 1;
         }
         h
@@ -152,6 +158,115 @@ impl RecordLayout {
             i += 1;
         }
         true
+    }
+}
+
+/// One field of a [`RecordLayoutBuf`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldBuf {
+    /// The field's name.
+    pub name: String,
+    /// Its type.
+    pub ty: FieldType,
+    /// Its offset in the record.
+    pub offset: u32,
+}
+
+/// An owned [`RecordLayout`]: a layout known only at run time, such as a record a Python or C
+/// program describes. Its fingerprint is computed exactly as [`RecordLayout::fingerprint`], so a
+/// table created from one language with the same fields opens from any other.
+///
+/// ```
+/// use shmbus::{FieldType, Record, RecordLayoutBuf, TradingData};
+/// let layout = RecordLayoutBuf::new("TradingData", 24)
+///     .field("price", FieldType::F64, 0)
+///     .field("timestamp", FieldType::U64, 8)
+///     .field("volume", FieldType::I32, 16)
+///     .field("valid", FieldType::Bool, 20);
+/// assert_eq!(layout.fingerprint(), TradingData::LAYOUT.fingerprint());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordLayoutBuf {
+    /// The record type's name (at most 31 bytes).
+    pub name: String,
+    /// The record's size in bytes.
+    pub size: u32,
+    /// Its fields.
+    pub fields: Vec<FieldBuf>,
+}
+
+impl RecordLayoutBuf {
+    /// A layout without fields yet.
+    pub fn new(name: impl Into<String>, size: u32) -> Self {
+        Self {
+            name: name.into(),
+            size,
+            fields: Vec::new(),
+        }
+    }
+
+    /// Adds a field.
+    pub fn field(mut self, name: impl Into<String>, ty: FieldType, offset: u32) -> Self {
+        self.fields.push(FieldBuf {
+            name: name.into(),
+            ty,
+            offset,
+        });
+        self
+    }
+
+    /// The same fingerprint as [`RecordLayout::fingerprint`] for the same facts.
+    pub fn fingerprint(&self) -> u64 {
+        self.fields
+            .iter()
+            .fold(fp_start(&self.name, self.size), |h, f| {
+                fp_field(h, &f.name, f.ty, f.offset)
+            })
+    }
+
+    /// Checks what a slot table needs: a name of 1 to 31 bytes, a size that is a non-zero
+    /// multiple of 8, and fields inside the record that do not overlap. Returns why not.
+    pub fn check(&self) -> Result<(), String> {
+        if self.name.is_empty() || self.name.len() > 31 || self.name.contains('\0') {
+            return Err(format!(
+                "the record name {:?} must have 1 to 31 bytes and no NUL",
+                self.name
+            ));
+        }
+        if self.size == 0 || self.size % 8 != 0 {
+            return Err(format!(
+                "the record size {} must be a non-zero multiple of 8 (add padding)",
+                self.size
+            ));
+        }
+        for (i, a) in self.fields.iter().enumerate() {
+            if a.offset
+                .checked_add(a.ty.size())
+                .is_none_or(|end| end > self.size)
+            {
+                return Err(format!(
+                    "field {:?} (offset {}, {} bytes) ends beyond the record size {}",
+                    a.name,
+                    a.offset,
+                    a.ty.size(),
+                    self.size
+                ));
+            }
+            for b in &self.fields[i + 1..] {
+                if a.offset < b.offset + b.ty.size() && b.offset < a.offset + a.ty.size() {
+                    return Err(format!("fields {:?} and {:?} overlap", a.name, b.name));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl From<&RecordLayout> for RecordLayoutBuf {
+    fn from(l: &RecordLayout) -> Self {
+        l.fields.iter().fold(Self::new(l.name, l.size), |acc, f| {
+            acc.field(f.name, f.ty, f.offset)
+        })
     }
 }
 
@@ -203,6 +318,26 @@ mod tests {
         }
         // Stable across builds: other languages compute the same value (docs/FORMAT.md).
         assert_eq!(A.fingerprint(), A.fingerprint());
+    }
+
+    #[test]
+    fn owned_layout_has_the_same_fingerprint_and_checks() {
+        let buf = RecordLayoutBuf::from(&A);
+        assert_eq!(buf.fingerprint(), A.fingerprint());
+        assert!(buf.check().is_ok());
+        let moved = RecordLayoutBuf::new("A", 16)
+            .field("price", FieldType::F64, 0)
+            .field("volume", FieldType::F64, 4);
+        assert_ne!(moved.fingerprint(), A.fingerprint());
+        assert!(moved.check().unwrap_err().contains("overlap"));
+        assert!(RecordLayoutBuf::new("A", 12).check().is_err());
+        assert!(
+            RecordLayoutBuf::new("A", 8)
+                .field("x", FieldType::U64, 4)
+                .check()
+                .is_err()
+        );
+        assert!(RecordLayoutBuf::new("", 8).check().is_err());
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::header::{self, FORMAT_VERSION, HEADER_LEN, HeaderInfo, MAGIC, Probe, 
 use crate::mapping::Mapping;
 use crate::name::RegionName;
 use crate::os::{self, OpenMode};
-use crate::record::RecordLayout;
+use crate::record::{RecordLayout, RecordLayoutBuf};
 
 /// Largest region shmbus creates (1 TiB).
 pub const MAX_REGION_SIZE: u64 = 1 << 40;
@@ -69,6 +69,12 @@ impl RegionBuilder {
     /// The record layout the region holds, checked by every later open.
     pub fn layout(mut self, layout: &RecordLayout) -> Self {
         self.layout = Some((layout.fingerprint(), layout.name.to_owned()));
+        self
+    }
+
+    /// As [`RegionBuilder::layout`], for a layout known at run time.
+    pub fn layout_buf(mut self, layout: &RecordLayoutBuf) -> Self {
+        self.layout = Some((layout.fingerprint(), layout.name.clone()));
         self
     }
 
@@ -206,6 +212,12 @@ impl OpenOptions {
     /// Requires records of this layout.
     pub fn layout(mut self, layout: &RecordLayout) -> Self {
         self.layout = Some((layout.fingerprint(), layout.name.to_owned()));
+        self
+    }
+
+    /// As [`OpenOptions::layout`], for a layout known at run time.
+    pub fn layout_buf(mut self, layout: &RecordLayoutBuf) -> Self {
+        self.layout = Some((layout.fingerprint(), layout.name.clone()));
         self
     }
 

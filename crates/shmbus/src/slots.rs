@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{RegionError, SlotError};
 use crate::header::{HEADER_LEN, RegionKind};
-use crate::record::Record;
+use crate::record::{Record, RecordLayoutBuf};
 use crate::region::{OpenOptions, Region};
 use crate::seqlock::{self, ReadAttempt};
 
@@ -76,7 +76,12 @@ pub struct Versioned<T> {
 
 /// Bytes one slot takes for records of type `T`.
 pub const fn stride_of<T>() -> usize {
-    (SLOT_RECORD + size_of::<T>()).div_ceil(64) * 64
+    stride_for(size_of::<T>())
+}
+
+/// Bytes one slot takes for records of `record` bytes.
+pub const fn stride_for(record: usize) -> usize {
+    (SLOT_RECORD + record).div_ceil(64) * 64
 }
 
 const fn slots_offset() -> usize {
@@ -85,7 +90,12 @@ const fn slots_offset() -> usize {
 
 /// Region size for a table of `capacity` slots of `T`.
 pub const fn size_for<T>(capacity: u32) -> u64 {
-    (slots_offset() + capacity as usize * stride_of::<T>()) as u64
+    size_for_record(size_of::<T>(), capacity)
+}
+
+/// Region size for a table of `capacity` slots of `record` bytes.
+pub const fn size_for_record(record: usize, capacity: u32) -> u64 {
+    (slots_offset() + capacity as usize * stride_for(record)) as u64
 }
 
 const fn check_record<T: Record>() {
@@ -104,72 +114,128 @@ const fn check_record<T: Record>() {
     );
 }
 
+/// What a table knows of its records: a compile-time type ([`Typed`]: the size is a constant,
+/// so copies unroll) or a run-time layout (`Runtime`, for the bindings).
+trait Shape: std::fmt::Debug {
+    fn record_size(&self) -> usize;
+    fn record_name(&self) -> &str;
+}
+
+struct Typed<T>(PhantomData<fn() -> T>);
+
+impl<T> std::fmt::Debug for Typed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(std::any::type_name::<T>())
+    }
+}
+
+impl<T: Record> Shape for Typed<T> {
+    #[inline(always)]
+    fn record_size(&self) -> usize {
+        size_of::<T>()
+    }
+    fn record_name(&self) -> &str {
+        T::LAYOUT.name
+    }
+}
+
+#[derive(Debug)]
+struct Runtime {
+    size: usize,
+    name: String,
+}
+
+impl Shape for Runtime {
+    #[inline]
+    fn record_size(&self) -> usize {
+        self.size
+    }
+    fn record_name(&self) -> &str {
+        &self.name
+    }
+}
+
 /// The table geometry, validated against the mapping once at open.
 #[derive(Debug)]
-struct Table<T> {
+struct Table<S> {
     region: Region,
     capacity: u32,
     stride: usize,
     timeout: Duration,
-    _record: PhantomData<fn() -> T>,
+    shape: S,
 }
 
-impl<T: Record> Table<T> {
-    fn from_region(region: Region) -> Result<Self, SlotError> {
-        const { check_record::<T>() };
-        let corrupt = |what: String| {
-            SlotError::Region(RegionError::Corrupt {
-                path: region.name().path().to_path_buf(),
-                what,
-            })
-        };
-        let body = region.header().body_offset as usize;
-        // Slot sequences are u64 words at body + 64 + i * stride (a multiple of 64): a body
-        // offset that is not 8-aligned would make every slot access fail its alignment check.
-        if body % 8 != 0 {
-            return Err(corrupt(format!(
-                "the slot table offset {body} is not 8-byte aligned"
-            )));
-        }
-        let map = region.map();
-        let field = |f: usize| map.u32_at(body + f).map(|w| w.load(Ordering::Relaxed));
-        let (Some(capacity), Some(stride), Some(record), Some(key_len)) = (
-            field(T_CAPACITY),
-            field(T_STRIDE),
-            field(T_RECORD_SIZE),
-            field(T_KEY_LEN),
-        ) else {
-            return Err(corrupt(
-                "the slot table header lies outside the region".into(),
-            ));
-        };
-        if stride as usize != stride_of::<T>()
-            || record as usize != size_of::<T>()
+fn corrupt(region: &Region, what: String) -> SlotError {
+    SlotError::Region(RegionError::Corrupt {
+        path: region.name().path().to_path_buf(),
+        what,
+    })
+}
+
+/// Reads the four geometry words of the table header (capacity, stride, record size, key size).
+fn table_geometry(region: &Region) -> Result<[u32; 4], SlotError> {
+    let body = region.header().body_offset as usize;
+    // Slot sequences are u64 words at body + 64 + i * stride (a multiple of 64): a body
+    // offset that is not 8-aligned would make every slot access fail its alignment check.
+    if body % 8 != 0 {
+        return Err(corrupt(
+            region,
+            format!("the slot table offset {body} is not 8-byte aligned"),
+        ));
+    }
+    let map = region.map();
+    let field = |f: usize| map.u32_at(body + f).map(|w| w.load(Ordering::Relaxed));
+    match (
+        field(T_CAPACITY),
+        field(T_STRIDE),
+        field(T_RECORD_SIZE),
+        field(T_KEY_LEN),
+    ) {
+        (Some(c), Some(s), Some(r), Some(k)) => Ok([c, s, r, k]),
+        _ => Err(corrupt(
+            region,
+            "the slot table header lies outside the region".into(),
+        )),
+    }
+}
+
+impl<S: Shape> Table<S> {
+    fn from_region(region: Region, shape: S) -> Result<Self, SlotError> {
+        let [capacity, stride, record, key_len] = table_geometry(&region)?;
+        let size = shape.record_size();
+        if stride as usize != stride_for(size)
+            || record as usize != size
             || key_len as usize != KEY_LEN
         {
-            return Err(corrupt(format!(
-                "slot geometry stride {stride}, record {record}, key {key_len} does not match \
-                 {} (stride {}, record {}, key {KEY_LEN})",
-                T::LAYOUT.name,
-                stride_of::<T>(),
-                size_of::<T>()
-            )));
+            return Err(corrupt(
+                &region,
+                format!(
+                    "slot geometry stride {stride}, record {record}, key {key_len} does not match \
+                     {} (stride {}, record {size}, key {KEY_LEN})",
+                    shape.record_name(),
+                    stride_for(size),
+                ),
+            ));
         }
+        let body = region.header().body_offset as usize;
         let end = (capacity as u64)
             .checked_mul(stride as u64)
             .and_then(|n| n.checked_add((body + TABLE_HEADER_LEN) as u64));
         if end.is_none_or(|end| end > region.len() as u64) {
-            return Err(corrupt(format!(
-                "{capacity} slots of {stride} bytes do not fit in {} bytes",
-                region.len()
-            )));
+            return Err(corrupt(
+                &region,
+                format!(
+                    "{capacity} slots of {stride} bytes do not fit in {} bytes",
+                    region.len()
+                ),
+            ));
         }
         Ok(Self {
             region,
             capacity,
             stride: stride as usize,
             timeout: DEFAULT_READ_TIMEOUT,
-            _record: PhantomData,
+            shape,
         })
     }
 
@@ -217,7 +283,7 @@ impl<T: Record> Table<T> {
         // In bounds: the geometry was checked against the mapping at open.
         let seq = map.u64_at(off + SLOT_SEQ).expect("validated geometry");
         let words = map
-            .u64_slice(off + SLOT_RECORD, size_of::<T>() / 8)
+            .u64_slice(off + SLOT_RECORD, self.shape.record_size() / 8)
             .expect("validated geometry");
         Ok((seq, words))
     }
@@ -268,14 +334,14 @@ impl<T: Record> Table<T> {
     }
 
     /// The fast path: one attempt, inlined into the caller; contention goes to `read_slow`.
+    /// `out` has the record's size. Returns the sequence read at, `None` if never written.
     #[inline(always)]
-    fn read(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotError> {
+    fn read_into(&self, id: SlotId, out: &mut [u8]) -> Result<Option<u64>, SlotError> {
         let (seq, words) = self.seq_and_words(id)?;
-        let mut value = T::zeroed();
-        match seqlock::try_read(seq, words, bytemuck::bytes_of_mut(&mut value)) {
+        match seqlock::try_read(seq, words, out) {
             ReadAttempt::Stable(0) => Ok(None),
-            ReadAttempt::Stable(seq) => Ok(Some(Versioned { seq, value })),
-            _ => self.read_slow(id),
+            ReadAttempt::Stable(seq) => Ok(Some(seq)),
+            _ => self.read_slow(id, out),
         }
     }
 
@@ -283,15 +349,14 @@ impl<T: Record> Table<T> {
     /// yields until the timeout.
     #[cold]
     #[inline(never)]
-    fn read_slow(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotError> {
+    fn read_slow(&self, id: SlotId, out: &mut [u8]) -> Result<Option<u64>, SlotError> {
         let (seq, words) = self.seq_and_words(id)?;
-        let mut value = T::zeroed();
         let mut attempts = 0u32;
         let mut waiting_since: Option<Instant> = None;
         loop {
-            match seqlock::try_read(seq, words, bytemuck::bytes_of_mut(&mut value)) {
+            match seqlock::try_read(seq, words, out) {
                 ReadAttempt::Stable(0) => return Ok(None),
-                ReadAttempt::Stable(seq) => return Ok(Some(Versioned { seq, value })),
+                ReadAttempt::Stable(seq) => return Ok(Some(seq)),
                 attempt => {
                     attempts += 1;
                     if attempts < SPINS_BEFORE_CHECK {
@@ -323,13 +388,170 @@ impl<T: Record> Table<T> {
         }
     }
 
+    /// As `read_into` if the slot's sequence differs from `since`; `None` if unchanged.
     #[inline]
-    fn read_if_changed(&self, id: SlotId, since: u64) -> Result<Option<Versioned<T>>, SlotError> {
+    fn read_into_if_changed(
+        &self,
+        id: SlotId,
+        since: u64,
+        out: &mut [u8],
+    ) -> Result<Option<u64>, SlotError> {
         let (seq, _) = self.seq_and_words(id)?;
         if seq.load(Ordering::Acquire) == since {
             return Ok(None);
         }
-        Ok(self.read(id)?.filter(|v| v.seq != since))
+        Ok(self.read_into(id, out)?.filter(|&s| s != since))
+    }
+
+    /// Publishes `src` (the record's size) in slot `id`.
+    #[inline]
+    fn write(&self, id: SlotId, src: &[u8]) -> Result<(), SlotError> {
+        let (seq, words) = self.seq_and_words(id)?;
+        seqlock::write(seq, words, src);
+        Ok(())
+    }
+}
+
+impl<T: Record> Table<Typed<T>> {
+    #[inline(always)]
+    fn read(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotError> {
+        let mut value = T::zeroed();
+        Ok(self
+            .read_into(id, bytemuck::bytes_of_mut(&mut value))?
+            .map(|seq| Versioned { seq, value }))
+    }
+
+    #[inline]
+    fn read_if_changed(&self, id: SlotId, since: u64) -> Result<Option<Versioned<T>>, SlotError> {
+        let mut value = T::zeroed();
+        Ok(self
+            .read_into_if_changed(id, since, bytemuck::bytes_of_mut(&mut value))?
+            .map(|seq| Versioned { seq, value }))
+    }
+}
+
+/// What a writer shares whatever its record type: the table, the key index, the repairs.
+#[derive(Debug)]
+struct WriterCore<S> {
+    table: Table<S>,
+    index: HashMap<String, SlotId>,
+    repaired: u32,
+}
+
+/// Options shared by both table builders.
+#[derive(Debug, Clone)]
+struct TableOptions {
+    name: String,
+    size: Option<u64>,
+    capacity: u32,
+    group_shared: bool,
+    populate: bool,
+}
+
+impl TableOptions {
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            size: None,
+            capacity: 1024,
+            group_shared: false,
+            populate: false,
+        }
+    }
+
+    /// Creates the region, writes the table header and publishes it.
+    fn create<S: Shape>(
+        &self,
+        shape: S,
+        layout: impl FnOnce(crate::region::RegionBuilder) -> crate::region::RegionBuilder,
+    ) -> Result<WriterCore<S>, SlotError> {
+        let record = shape.record_size();
+        let size = self.size.unwrap_or(size_for_record(record, self.capacity));
+        let min = size_for_record(record, 1);
+        let capacity = size.saturating_sub(slots_offset() as u64) / stride_for(record) as u64;
+        if size < min || capacity == 0 {
+            return Err(RegionError::SizeTooSmall {
+                kind: RegionKind::Slots,
+                requested: size,
+                min,
+            }
+            .into());
+        }
+        let capacity = u32::try_from(capacity).unwrap_or(u32::MAX);
+        let region = layout(Region::builder(&self.name))
+            .kind(RegionKind::Slots)
+            .size(size)
+            .group_shared(self.group_shared)
+            .populate(self.populate)
+            .create_unpublished()?;
+        let body = region.header().body_offset as usize;
+        let map = region.map();
+        for (field, v) in [
+            (T_CAPACITY, capacity),
+            (T_STRIDE, stride_for(record) as u32),
+            (T_RECORD_SIZE, record as u32),
+            (T_KEY_LEN, KEY_LEN as u32),
+        ] {
+            map.u32_at(body + field)
+                .expect("size checked above")
+                .store(v, Ordering::Relaxed);
+        }
+        region.publish();
+        Ok(WriterCore {
+            table: Table::from_region(region, shape)?,
+            index: HashMap::new(),
+            repaired: 0,
+        })
+    }
+}
+
+impl<S: Shape> WriterCore<S> {
+    /// Takes over an opened table, repairing slots a dead writer left mid-write.
+    fn open(region: Region, shape: S) -> Result<Self, SlotError> {
+        let table = Table::from_region(region, shape)?;
+        let mut repaired = 0;
+        let zero = vec![0u8; table.shape.record_size()];
+        for i in 0..table.len() {
+            let (seq, words) = table.seq_and_words(SlotId(i))?;
+            let s = seq.load(Ordering::Relaxed);
+            if s & 1 == 1 {
+                // The previous writer died mid-write: the record may be torn. Publish the
+                // all-zero record (for TradingData: valid = 0) at the next even sequence.
+                seqlock::store_words(words, &zero);
+                seqlock::end_write(seq, s);
+                repaired += 1;
+            }
+        }
+        let index = table.keys().into_iter().collect();
+        Ok(Self {
+            table,
+            index,
+            repaired,
+        })
+    }
+
+    fn slot(&mut self, key: &str) -> Result<SlotId, SlotError> {
+        if let Some(&id) = self.index.get(key) {
+            return Ok(id);
+        }
+        let raw = encode_key(key)?;
+        let count = self.table.len();
+        if count >= self.table.capacity {
+            return Err(SlotError::Full {
+                region: self.table.region.name().to_string(),
+                capacity: self.table.capacity,
+            });
+        }
+        let id = SlotId(count);
+        let off = self.table.slot_offset(id)?;
+        let map = self.table.region.map();
+        map.write_bytes(off + SLOT_KEY, &raw)
+            .expect("validated geometry");
+        // SYNC POINT: pairs with the Acquire load in `Table::len`: readers that see the new
+        // count see the key.
+        self.table.count_word().store(count + 1, Ordering::Release);
+        self.index.insert(key.to_owned(), id);
+        Ok(id)
     }
 }
 
@@ -355,39 +577,41 @@ fn encode_key(key: &str) -> Result<[u8; KEY_LEN], SlotError> {
 /// Options for creating a slot table, made by [`SlotWriter::builder`].
 #[derive(Debug, Clone)]
 pub struct SlotTableBuilder<T> {
-    name: String,
-    size: Option<u64>,
-    capacity: u32,
-    group_shared: bool,
-    populate: bool,
+    opts: TableOptions,
     _record: PhantomData<fn() -> T>,
 }
 
+macro_rules! table_options {
+    () => {
+        /// Number of slots (default 1024).
+        pub fn capacity(mut self, capacity: u32) -> Self {
+            self.opts.capacity = capacity;
+            self.opts.size = None;
+            self
+        }
+
+        /// Total region size in bytes: the capacity is as many slots as fit.
+        pub fn size(mut self, bytes: u64) -> Self {
+            self.opts.size = Some(bytes);
+            self
+        }
+
+        /// Mode 0660 instead of 0600.
+        pub fn group_shared(mut self, yes: bool) -> Self {
+            self.opts.group_shared = yes;
+            self
+        }
+
+        /// Pre-faults every page.
+        pub fn populate(mut self, yes: bool) -> Self {
+            self.opts.populate = yes;
+            self
+        }
+    };
+}
+
 impl<T: Record> SlotTableBuilder<T> {
-    /// Number of slots (default 1024).
-    pub fn capacity(mut self, capacity: u32) -> Self {
-        self.capacity = capacity;
-        self.size = None;
-        self
-    }
-
-    /// Total region size in bytes: the capacity is as many slots as fit.
-    pub fn size(mut self, bytes: u64) -> Self {
-        self.size = Some(bytes);
-        self
-    }
-
-    /// Mode 0660 instead of 0600.
-    pub fn group_shared(mut self, yes: bool) -> Self {
-        self.group_shared = yes;
-        self
-    }
-
-    /// Pre-faults every page.
-    pub fn populate(mut self, yes: bool) -> Self {
-        self.populate = yes;
-        self
-    }
+    table_options!();
 
     /// Creates the table (exclusive) and returns its writer.
     ///
@@ -396,63 +620,24 @@ impl<T: Record> SlotTableBuilder<T> {
     /// The region's create errors; [`RegionError::SizeTooSmall`] if not one slot fits.
     pub fn create(self) -> Result<SlotWriter<T>, SlotError> {
         const { check_record::<T>() };
-        let size = self.size.unwrap_or(size_for::<T>(self.capacity));
-        let min = size_for::<T>(1);
-        let capacity = size.saturating_sub(slots_offset() as u64) / stride_of::<T>() as u64;
-        if size < min || capacity == 0 {
-            return Err(RegionError::SizeTooSmall {
-                kind: RegionKind::Slots,
-                requested: size,
-                min,
-            }
-            .into());
-        }
-        let capacity = u32::try_from(capacity).unwrap_or(u32::MAX);
-        let region = Region::builder(&self.name)
-            .kind(RegionKind::Slots)
-            .size(size)
-            .layout(&T::LAYOUT)
-            .group_shared(self.group_shared)
-            .populate(self.populate)
-            .create_unpublished()?;
-        let body = region.header().body_offset as usize;
-        let map = region.map();
-        for (field, v) in [
-            (T_CAPACITY, capacity),
-            (T_STRIDE, stride_of::<T>() as u32),
-            (T_RECORD_SIZE, size_of::<T>() as u32),
-            (T_KEY_LEN, KEY_LEN as u32),
-        ] {
-            map.u32_at(body + field)
-                .expect("size checked above")
-                .store(v, Ordering::Relaxed);
-        }
-        region.publish();
-        Ok(SlotWriter {
-            table: Table::from_region(region)?,
-            index: HashMap::new(),
-            repaired: 0,
-        })
+        let core = self
+            .opts
+            .create(Typed::<T>(PhantomData), |b| b.layout(&T::LAYOUT))?;
+        Ok(SlotWriter { core })
     }
 }
 
 /// The writer of a slot table. Holds the region's writer lock while it lives.
 #[derive(Debug)]
 pub struct SlotWriter<T> {
-    table: Table<T>,
-    index: HashMap<String, SlotId>,
-    repaired: u32,
+    core: WriterCore<Typed<T>>,
 }
 
 impl<T: Record> SlotWriter<T> {
     /// Starts creating a table named `name`.
     pub fn builder(name: &str) -> SlotTableBuilder<T> {
         SlotTableBuilder {
-            name: name.to_owned(),
-            size: None,
-            capacity: 1024,
-            group_shared: false,
-            populate: false,
+            opts: TableOptions::new(name),
             _record: PhantomData,
         }
     }
@@ -472,36 +657,20 @@ impl<T: Record> SlotWriter<T> {
     ///
     /// As [`SlotWriter::open`].
     pub fn open_with(name: &str, opts: OpenOptions) -> Result<Self, SlotError> {
+        const { check_record::<T>() };
         let region = opts
             .kind(RegionKind::Slots)
             .layout(&T::LAYOUT)
             .writer(true)
             .open(name)?;
-        let table = Table::<T>::from_region(region)?;
-        let mut repaired = 0;
-        let zero = T::zeroed();
-        for i in 0..table.len() {
-            let (seq, words) = table.seq_and_words(SlotId(i))?;
-            let s = seq.load(Ordering::Relaxed);
-            if s & 1 == 1 {
-                // The previous writer died mid-write: the record may be torn. Publish the
-                // all-zero record (for TradingData: valid = 0) at the next even sequence.
-                seqlock::store_words(words, bytemuck::bytes_of(&zero));
-                seqlock::end_write(seq, s);
-                repaired += 1;
-            }
-        }
-        let index = table.keys().into_iter().collect();
         Ok(Self {
-            table,
-            index,
-            repaired,
+            core: WriterCore::open(region, Typed(PhantomData))?,
         })
     }
 
     /// How many slots were repaired when this writer opened the table.
     pub fn repaired(&self) -> u32 {
-        self.repaired
+        self.core.repaired
     }
 
     /// The slot for `key`, registering it if new.
@@ -510,27 +679,7 @@ impl<T: Record> SlotWriter<T> {
     ///
     /// [`SlotError::InvalidKey`], [`SlotError::Full`].
     pub fn slot(&mut self, key: &str) -> Result<SlotId, SlotError> {
-        if let Some(&id) = self.index.get(key) {
-            return Ok(id);
-        }
-        let raw = encode_key(key)?;
-        let count = self.table.len();
-        if count >= self.table.capacity {
-            return Err(SlotError::Full {
-                region: self.table.region.name().to_string(),
-                capacity: self.table.capacity,
-            });
-        }
-        let id = SlotId(count);
-        let off = self.table.slot_offset(id)?;
-        let map = self.table.region.map();
-        map.write_bytes(off + SLOT_KEY, &raw)
-            .expect("validated geometry");
-        // SYNC POINT: pairs with the Acquire load in `Table::len`: readers that see the new
-        // count see the key.
-        self.table.count_word().store(count + 1, Ordering::Release);
-        self.index.insert(key.to_owned(), id);
-        Ok(id)
+        self.core.slot(key)
     }
 
     /// Publishes `value` in slot `id`.
@@ -540,9 +689,7 @@ impl<T: Record> SlotWriter<T> {
     /// [`SlotError::BadSlot`] for an id of another table.
     #[inline]
     pub fn write(&mut self, id: SlotId, value: &T) -> Result<(), SlotError> {
-        let (seq, words) = self.table.seq_and_words(id)?;
-        seqlock::write(seq, words, bytemuck::bytes_of(value));
-        Ok(())
+        self.core.table.write(id, bytemuck::bytes_of(value))
     }
 
     /// Publishes `value` under `key`, registering the key if new.
@@ -563,8 +710,12 @@ impl<T: Record> SlotWriter<T> {
     ///
     /// [`SlotError::BadSlot`].
     pub fn update(&mut self, id: SlotId) -> Result<SlotGuard<'_, T>, SlotError> {
-        let current = self.table.read(id)?.map_or_else(T::zeroed, |v| v.value);
-        let (seq, words) = self.table.seq_and_words(id)?;
+        let current = self
+            .core
+            .table
+            .read(id)?
+            .map_or_else(T::zeroed, |v| v.value);
+        let (seq, words) = self.core.table.seq_and_words(id)?;
         let odd = seqlock::begin_write(seq);
         Ok(SlotGuard {
             seq,
@@ -580,22 +731,22 @@ impl<T: Record> SlotWriter<T> {
     ///
     /// [`SlotError::BadSlot`].
     pub fn read(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotError> {
-        self.table.read(id)
+        self.core.table.read(id)
     }
 
     /// Keys in use, with their slots.
     pub fn keys(&self) -> Vec<(String, SlotId)> {
-        self.table.keys()
+        self.core.table.keys()
     }
 
     /// Number of slots.
     pub fn capacity(&self) -> u32 {
-        self.table.capacity
+        self.core.table.capacity
     }
 
     /// The underlying region.
     pub fn region(&self) -> &Region {
-        &self.table.region
+        &self.core.table.region
     }
 }
 
@@ -631,7 +782,7 @@ impl<T: Record> Drop for SlotGuard<'_, T> {
 /// A reader of a slot table. Maps the region read-only; never writes to it.
 #[derive(Debug)]
 pub struct SlotReader<T> {
-    table: Table<T>,
+    table: Table<Typed<T>>,
 }
 
 impl<T: Record> SlotReader<T> {
@@ -651,13 +802,14 @@ impl<T: Record> SlotReader<T> {
     ///
     /// As [`SlotReader::open`].
     pub fn open_with(name: &str, opts: OpenOptions) -> Result<Self, SlotError> {
+        const { check_record::<T>() };
         let region = opts
             .kind(RegionKind::Slots)
             .layout(&T::LAYOUT)
             .writer(false)
             .open(name)?;
         Ok(Self {
-            table: Table::from_region(region)?,
+            table: Table::from_region(region, Typed(PhantomData))?,
         })
     }
 
@@ -706,6 +858,315 @@ impl<T: Record> SlotReader<T> {
     ///
     /// As [`SlotReader::find`] and [`SlotReader::read`].
     pub fn get(&self, key: &str) -> Result<Option<Versioned<T>>, SlotError> {
+        self.read(self.find(key)?)
+    }
+
+    /// The current sequence of slot `id` (odd while a write is in progress).
+    ///
+    /// # Errors
+    ///
+    /// [`SlotError::BadSlot`].
+    pub fn sequence(&self, id: SlotId) -> Result<u64, SlotError> {
+        self.table.sequence(id)
+    }
+
+    /// Keys in use, with their slots.
+    pub fn keys(&self) -> Vec<(String, SlotId)> {
+        self.table.keys()
+    }
+
+    /// Number of keys in use.
+    pub fn len(&self) -> u32 {
+        self.table.len()
+    }
+
+    /// Whether no key is in use.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> u32 {
+        self.table.capacity
+    }
+
+    /// The underlying region.
+    pub fn region(&self) -> &Region {
+        &self.table.region
+    }
+}
+
+/// Options for creating a table of records whose layout is known at run time, made by
+/// [`RawSlotWriter::builder`].
+#[derive(Debug, Clone)]
+pub struct RawSlotTableBuilder {
+    opts: TableOptions,
+    layout: RecordLayoutBuf,
+}
+
+impl RawSlotTableBuilder {
+    table_options!();
+
+    /// Creates the table (exclusive) and returns its writer.
+    ///
+    /// # Errors
+    ///
+    /// [`SlotError::InvalidLayout`] if the layout fails [`RecordLayoutBuf::check`]; then as
+    /// [`SlotTableBuilder::create`].
+    pub fn create(self) -> Result<RawSlotWriter, SlotError> {
+        let shape = runtime_shape(&self.layout)?;
+        let layout = &self.layout;
+        let core = self.opts.create(shape, |b| b.layout_buf(layout))?;
+        Ok(RawSlotWriter { core })
+    }
+}
+
+fn runtime_shape(layout: &RecordLayoutBuf) -> Result<Runtime, SlotError> {
+    layout.check().map_err(|reason| SlotError::InvalidLayout {
+        name: layout.name.clone(),
+        reason,
+    })?;
+    Ok(Runtime {
+        size: layout.size as usize,
+        name: layout.name.clone(),
+    })
+}
+
+/// The writer of a slot table whose record layout is known only at run time (a Python, Node
+/// or C program's struct): records are byte slices of exactly the layout's size. Same
+/// protocol and same guarantees as [`SlotWriter`]; a table made here with the fields of
+/// [`crate::TradingData`] is opened by `SlotReader::<TradingData>` and the other way round.
+#[derive(Debug)]
+pub struct RawSlotWriter {
+    core: WriterCore<Runtime>,
+}
+
+impl RawSlotWriter {
+    /// Starts creating a table named `name` holding records of `layout`.
+    pub fn builder(name: &str, layout: RecordLayoutBuf) -> RawSlotTableBuilder {
+        RawSlotTableBuilder {
+            opts: TableOptions::new(name),
+            layout,
+        }
+    }
+
+    /// Opens an existing table of `layout` records as its writer, repairing slots a dead writer
+    /// left mid-write.
+    ///
+    /// # Errors
+    ///
+    /// As [`SlotWriter::open`]; [`SlotError::InvalidLayout`].
+    pub fn open(name: &str, layout: &RecordLayoutBuf) -> Result<Self, SlotError> {
+        let shape = runtime_shape(layout)?;
+        let region = Region::open_options()
+            .kind(RegionKind::Slots)
+            .layout_buf(layout)
+            .writer(true)
+            .open(name)?;
+        Ok(Self {
+            core: WriterCore::open(region, shape)?,
+        })
+    }
+
+    /// The record size in bytes.
+    pub fn record_size(&self) -> usize {
+        self.core.table.shape.size
+    }
+
+    /// How many slots were repaired when this writer opened the table.
+    pub fn repaired(&self) -> u32 {
+        self.core.repaired
+    }
+
+    /// The slot for `key`, registering it if new.
+    ///
+    /// # Errors
+    ///
+    /// [`SlotError::InvalidKey`], [`SlotError::Full`].
+    pub fn slot(&mut self, key: &str) -> Result<SlotId, SlotError> {
+        self.core.slot(key)
+    }
+
+    /// Publishes `record` (exactly [`RawSlotWriter::record_size`] bytes) in slot `id`.
+    ///
+    /// # Errors
+    ///
+    /// [`SlotError::RecordSize`], [`SlotError::BadSlot`].
+    pub fn write(&mut self, id: SlotId, record: &[u8]) -> Result<(), SlotError> {
+        check_len(&self.core.table, record.len())?;
+        self.core.table.write(id, record)
+    }
+
+    /// Publishes `record` under `key`, registering the key if new.
+    ///
+    /// # Errors
+    ///
+    /// As [`RawSlotWriter::slot`] and [`RawSlotWriter::write`].
+    pub fn put(&mut self, key: &str, record: &[u8]) -> Result<SlotId, SlotError> {
+        check_len(&self.core.table, record.len())?;
+        let id = self.slot(key)?;
+        self.core.table.write(id, record)?;
+        Ok(id)
+    }
+
+    /// Copies slot `id` into `out` (the record's size); the sequence, `None` if never written.
+    ///
+    /// # Errors
+    ///
+    /// [`SlotError::RecordSize`], [`SlotError::BadSlot`].
+    pub fn read_into(&self, id: SlotId, out: &mut [u8]) -> Result<Option<u64>, SlotError> {
+        check_len(&self.core.table, out.len())?;
+        self.core.table.read_into(id, out)
+    }
+
+    /// Keys in use, with their slots.
+    pub fn keys(&self) -> Vec<(String, SlotId)> {
+        self.core.table.keys()
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> u32 {
+        self.core.table.capacity
+    }
+
+    /// The underlying region.
+    pub fn region(&self) -> &Region {
+        &self.core.table.region
+    }
+}
+
+fn check_len(table: &Table<Runtime>, len: usize) -> Result<(), SlotError> {
+    if len == table.shape.size {
+        Ok(())
+    } else {
+        Err(SlotError::RecordSize {
+            region: table.region.name().to_string(),
+            expected: table.shape.size,
+            found: len,
+        })
+    }
+}
+
+/// A reader of a slot table whose record layout is known only at run time. Maps the region
+/// read-only; never writes to it.
+#[derive(Debug)]
+pub struct RawSlotReader {
+    table: Table<Runtime>,
+}
+
+impl RawSlotReader {
+    /// Opens a table for reading, checking that it holds records of `layout` (its fingerprint).
+    /// With `None`, accepts any layout: records are then bytes of the size the table header
+    /// states (for tools that only display them).
+    ///
+    /// # Errors
+    ///
+    /// As [`SlotReader::open`]; [`SlotError::InvalidLayout`].
+    pub fn open(name: &str, layout: Option<&RecordLayoutBuf>) -> Result<Self, SlotError> {
+        Self::open_with(name, layout, Region::open_options())
+    }
+
+    /// As [`RawSlotReader::open`] with explicit options (e.g. `allow_foreign_owner`).
+    ///
+    /// # Errors
+    ///
+    /// As [`RawSlotReader::open`].
+    pub fn open_with(
+        name: &str,
+        layout: Option<&RecordLayoutBuf>,
+        opts: OpenOptions,
+    ) -> Result<Self, SlotError> {
+        let mut opts = opts.kind(RegionKind::Slots).writer(false);
+        if let Some(layout) = layout {
+            opts = opts.layout_buf(layout);
+        }
+        let region = opts.open(name)?;
+        let shape = match layout {
+            Some(layout) => runtime_shape(layout)?,
+            None => {
+                let [_, _, record, _] = table_geometry(&region)?;
+                if record == 0 || record % 8 != 0 {
+                    return Err(corrupt(
+                        &region,
+                        format!("the slot record size {record} is not a non-zero multiple of 8"),
+                    ));
+                }
+                Runtime {
+                    size: record as usize,
+                    name: region.header().layout_name.clone(),
+                }
+            }
+        };
+        Ok(Self {
+            table: Table::from_region(region, shape)?,
+        })
+    }
+
+    /// The record size in bytes.
+    pub fn record_size(&self) -> usize {
+        self.table.shape.size
+    }
+
+    /// How long a read waits for a live writer that keeps a slot mid-write.
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.table.timeout = timeout;
+    }
+
+    /// The slot of `key`.
+    ///
+    /// # Errors
+    ///
+    /// [`SlotError::UnknownKey`], [`SlotError::InvalidKey`].
+    pub fn find(&self, key: &str) -> Result<SlotId, SlotError> {
+        self.table.find(key)
+    }
+
+    /// Copies a consistent record of slot `id` into `out` (the record's size). Returns its
+    /// sequence, `None` if never written.
+    ///
+    /// # Errors
+    ///
+    /// As [`SlotReader::read`]; [`SlotError::RecordSize`].
+    pub fn read_into(&self, id: SlotId, out: &mut [u8]) -> Result<Option<u64>, SlotError> {
+        check_len(&self.table, out.len())?;
+        self.table.read_into(id, out)
+    }
+
+    /// As [`RawSlotReader::read_into`] into a new vector.
+    ///
+    /// # Errors
+    ///
+    /// As [`RawSlotReader::read_into`].
+    pub fn read(&self, id: SlotId) -> Result<Option<Versioned<Vec<u8>>>, SlotError> {
+        let mut value = vec![0u8; self.table.shape.size];
+        Ok(self
+            .table
+            .read_into(id, &mut value)?
+            .map(|seq| Versioned { seq, value }))
+    }
+
+    /// As [`RawSlotReader::read_into`] if the slot's sequence differs from `since`; `None` if
+    /// unchanged.
+    ///
+    /// # Errors
+    ///
+    /// As [`RawSlotReader::read_into`].
+    pub fn read_into_if_changed(
+        &self,
+        id: SlotId,
+        since: u64,
+        out: &mut [u8],
+    ) -> Result<Option<u64>, SlotError> {
+        check_len(&self.table, out.len())?;
+        self.table.read_into_if_changed(id, since, out)
+    }
+
+    /// Reads by key.
+    ///
+    /// # Errors
+    ///
+    /// As [`RawSlotReader::find`] and [`RawSlotReader::read`].
+    pub fn get(&self, key: &str) -> Result<Option<Versioned<Vec<u8>>>, SlotError> {
         self.read(self.find(key)?)
     }
 
