@@ -180,6 +180,7 @@ impl Mapping {
     /// in this process, and no other process may access them except with atomic loads whose
     /// result it discards (the journal's uncommitted tail, owned by the writer-lock holder).
     #[allow(clippy::mut_from_ref)]
+    #[inline]
     pub(crate) unsafe fn bytes_mut(&self, off: usize, len: usize) -> Option<&mut [u8]> {
         if !self.writable() {
             return None;

@@ -382,16 +382,17 @@ impl JournalReader {
     #[inline]
     pub(crate) fn advance(&mut self) -> Result<Option<FrameInfo>, JournalError> {
         loop {
-            let read = if self.pos < self.commit_seen {
-                self.seg.read_at(self.pos, self.commit_seen, &mut self.buf)
+            // One call site for the (inlined) frame decoder, so its result stays in registers.
+            let bound = if self.pos < self.commit_seen {
+                self.commit_seen
             } else if self.seg.published(self.pos, self.next_seq) {
                 // Its batch is published: the frame is complete, whatever the commit word says.
-                self.seg.read_published(self.pos, &mut self.buf)
+                self.seg.published_bound(self.pos)
             } else {
                 self.commit_seen = self.seg.commit();
-                self.seg.read_at(self.pos, self.commit_seen, &mut self.buf)
+                self.commit_seen
             };
-            let at = match read {
+            let at = match self.seg.read_at(self.pos, bound, &mut self.buf) {
                 Err(JournalError::Overrun { .. }) => return Err(self.resync()),
                 other => other?,
             };

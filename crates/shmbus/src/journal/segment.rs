@@ -286,6 +286,8 @@ impl Segment {
         Some(self.data_off + rel as usize)
     }
 
+    #[cold]
+    #[inline(never)]
     fn corrupt(&self, pos: u64, what: impl Into<String>) -> JournalError {
         JournalError::Corrupt {
             journal: self.name(),
@@ -309,7 +311,9 @@ impl Segment {
     /// Decodes the frame at `pos`, copying its payload into `buf` (8-aligned words).
     ///
     /// `commit` is the reader's snapshot of the commit position (pos < commit).
-    #[inline]
+    // Inlined into the reader: returned through memory, the frame facts would be written with
+    // narrow stores and read back wide (a store-forwarding stall of ~10 ns per message).
+    #[inline(always)]
     pub(crate) fn read_at(
         &self,
         pos: u64,
@@ -430,6 +434,8 @@ impl Segment {
     }
 
     /// A placeholder the reader turns into a full `Overrun` (it knows what it expected).
+    #[cold]
+    #[inline(never)]
     fn overrun_marker(&self) -> JournalError {
         JournalError::Overrun {
             journal: self.name(),
@@ -555,8 +561,53 @@ impl Segment {
         // SAFETY: per this function's contract the range is the writer's alone.
         let bytes =
             unsafe { map.bytes_mut(off + FRAME_HEADER, padded) }.expect("checked by the writer");
-        bytes[len as usize..].fill(0);
+        if padded > len as usize {
+            bytes[len as usize..].fill(0);
+        }
         &mut bytes[..len as usize]
+    }
+
+    /// Writes a whole frame at `pos`: header, `payload`, zero padding and trailer (the path of
+    /// `append`: one offset computation and one bounds check for the body).
+    ///
+    /// # Safety
+    ///
+    /// As [`Segment::frame_mut`].
+    #[inline]
+    pub(crate) unsafe fn write_frame(
+        &self,
+        pos: u64,
+        ty: u16,
+        seq: u64,
+        publish: bool,
+        payload: &[u8],
+        crc: u32,
+    ) {
+        let off = self.phys(pos).expect("writer positions are in the segment");
+        let len = payload.len();
+        let padded = round8(len);
+        let map = self.region.map();
+        // The header words are atomic stores: busy readers poll the sequence word of the next
+        // frame before it is published.
+        let w0 = len as u64 | (u64::from(ty) << 32);
+        map.u64_at(off)
+            .expect("checked by the writer")
+            .store(w0, Ordering::Relaxed);
+        // The first frame of a batch stays unpublished (0) until `publish_batch`.
+        map.u64_at(off + 8).expect("checked by the writer").store(
+            if publish { publish_word(seq) } else { 0 },
+            Ordering::Relaxed,
+        );
+        // SAFETY: per this function's contract the payload, padding and trailer are the
+        // writer's alone (readers load them only once the frame is published).
+        let body = unsafe { map.bytes_mut(off + FRAME_HEADER, padded + 8) }
+            .expect("checked by the writer");
+        body[..len].copy_from_slice(payload);
+        if padded > len {
+            body[len..padded].fill(0);
+        }
+        let trailer = len as u64 | (u64::from(crc) << 32);
+        body[padded..].copy_from_slice(&trailer.to_le_bytes());
     }
 
     /// The payload bytes of the frame being written at `pos`.
@@ -628,20 +679,25 @@ impl Segment {
     }
 
     /// Reads the frame at `pos` after [`Segment::published`] said its batch is published (so
-    /// the commit word may not cover it yet): bounded by the largest frame and, in a ring, by
-    /// one ring past the horizon.
+    /// the commit word may not cover it yet).
     #[inline]
     pub(crate) fn read_published(&self, pos: u64, buf: &mut Vec<u64>) -> Result<At, JournalError> {
+        self.read_at(pos, self.published_bound(pos), buf)
+    }
+
+    /// How far a published frame at `pos` may reach, for [`Segment::read_at`]: bounded by the
+    /// largest frame and, in a ring, by one ring past the horizon.
+    #[inline]
+    pub(crate) fn published_bound(&self, pos: u64) -> u64 {
         let bound = pos.saturating_add(frame_len(self.max_message as usize) as u64);
-        let bound = match self.mode {
+        match self.mode {
             Mode::Ring => bound.min(
                 self.word(J_OLDEST)
                     .load(Ordering::Acquire)
                     .saturating_add(self.capacity),
             ),
             Mode::Segment => bound.min(self.base_pos + self.capacity),
-        };
-        self.read_at(pos, bound, buf)
+        }
     }
 
     /// Publishes a batch: zeroes the sequence word at `end` (where the next batch starts, so no

@@ -408,9 +408,16 @@ impl JournalWriter {
     /// creating the next segment (persisted).
     #[inline]
     pub fn append(&mut self, ty: u16, payload: &[u8]) -> Result<u64, JournalError> {
-        let mut r = self.reserve(ty, payload.len())?;
-        r.as_mut_slice().copy_from_slice(payload);
-        Ok(r.finish())
+        let (pos, seq, first) = self.begin(payload.len())?;
+        let crc = if self.seg.crc {
+            frame_crc(payload.len() as u32, ty, 0, seq, payload)
+        } else {
+            0
+        };
+        // SAFETY: as in `JournalWriter::reserve`: [pos, pos + frame) is the writer's alone.
+        unsafe { self.seg.write_frame(pos, ty, seq, !first, payload, crc) };
+        self.end(pos, payload.len() as u32, seq);
+        Ok(seq)
     }
 
     /// Appends and commits at once.
@@ -431,6 +438,25 @@ impl JournalWriter {
     /// As [`JournalWriter::append`].
     #[inline]
     pub fn reserve(&mut self, ty: u16, len: usize) -> Result<Reservation<'_>, JournalError> {
+        let (pos, seq, first) = self.begin(len)?;
+        // SAFETY: we hold the writer lock; [pos, pos + frame) lies beyond the committed end and,
+        // in a ring, behind the `oldest` horizon that `make_room` advanced and fenced.
+        let _ = unsafe { self.seg.frame_mut(pos, len as u32, ty, 0, seq, !first) };
+        Ok(Reservation {
+            pos,
+            len: len as u32,
+            ty,
+            seq,
+            writer: self,
+            finished: false,
+        })
+    }
+
+    /// Makes room for a frame of `len` payload bytes at the write position (ring: frees old
+    /// frames, pads to the end; persisted: rolls) and returns (position, sequence, whether it
+    /// is the first frame of the batch).
+    #[inline]
+    fn begin(&mut self, len: usize) -> Result<(u64, u64, bool), JournalError> {
         if len > self.seg.max_message as usize {
             return Err(JournalError::MessageTooLarge {
                 journal: self.name.clone(),
@@ -465,17 +491,17 @@ impl JournalWriter {
         if first {
             self.batch_first = Some((self.pos, seq));
         }
-        // SAFETY: we hold the writer lock; [pos, pos + need) lies beyond the committed end and,
-        // in a ring, behind the `oldest` horizon that `make_room` advanced and fenced.
-        let _ = unsafe { self.seg.frame_mut(self.pos, len as u32, ty, 0, seq, !first) };
-        Ok(Reservation {
-            pos: self.pos,
-            len: len as u32,
-            ty,
-            seq,
-            writer: self,
-            finished: false,
-        })
+        Ok((self.pos, seq, first))
+    }
+
+    /// Completes the frame written at `pos`: indexes it and moves the write position past it.
+    #[inline]
+    fn end(&mut self, pos: u64, len: u32, seq: u64) {
+        if seq % INDEX_EVERY == 0 {
+            self.seg.index_store(seq / INDEX_EVERY, pos);
+        }
+        self.pos = pos + frame_len(len as usize) as u64;
+        self.next_seq = seq + 1;
     }
 
     /// Ring: moves the `oldest` horizon past every frame that writing up to `end` overwrites.
@@ -676,11 +702,7 @@ impl Reservation<'_> {
             0
         };
         w.seg.finish_frame(self.pos, self.len, crc);
-        if self.seq % INDEX_EVERY == 0 {
-            w.seg.index_store(self.seq / INDEX_EVERY, self.pos);
-        }
-        w.pos = self.pos + frame_len(self.len as usize) as u64;
-        w.next_seq = self.seq + 1;
+        w.end(self.pos, self.len, self.seq);
     }
 }
 
