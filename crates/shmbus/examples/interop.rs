@@ -106,7 +106,11 @@ fn series() -> Vec<(&'static str, &'static str, Vec<Candle>)> {
             )
         })
         .collect();
-    vec![("BTCUSDT", "1m", m1), ("BTCUSDT", "1h", h1), ("GOOG", "1d", d1)]
+    vec![
+        ("BTCUSDT", "1m", m1),
+        ("BTCUSDT", "1h", h1),
+        ("GOOG", "1d", d1),
+    ]
 }
 
 fn write(kind: &str, name: &str) -> Result<(), Box<dyn std::error::Error>> {
