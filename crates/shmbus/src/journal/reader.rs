@@ -294,7 +294,14 @@ impl JournalReader {
     #[allow(clippy::should_implement_trait)]
     #[inline]
     pub fn next(&mut self) -> Result<Option<Message<'_>>, JournalError> {
-        Ok(self.advance()?.map(|f| self.message(f)))
+        Ok(self.advance(false)?.map(|f| self.message(f)))
+    }
+
+    /// As [`JournalReader::next`], and when there is nothing it leaves in
+    /// [`JournalReader::wait_token`] the commit value to sleep on.
+    #[inline]
+    pub(crate) fn next_or_token(&mut self) -> Result<Option<Message<'_>>, JournalError> {
+        Ok(self.advance(true)?.map(|f| self.message(f)))
     }
 
     /// The next message, waiting up to `timeout` for one: spins for the configured time, then
@@ -306,7 +313,7 @@ impl JournalReader {
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<Message<'_>>, JournalError> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(f) = self.advance()? {
+            if let Some(f) = self.advance(true)? {
                 return Ok(Some(self.message(f)));
             }
             if Instant::now() >= deadline {
@@ -379,8 +386,12 @@ impl JournalReader {
         self.commit_seen
     }
 
+    /// Moves to the next committed frame. With `token`, a miss also loads the commit word for
+    /// [`JournalReader::wait_token`]; without it (busy polling), a miss in a ring touches only
+    /// the cache line of the next frame's header, never the commit word's line, so the writer's
+    /// commit does not have to take that line back from every polling reader.
     #[inline]
-    pub(crate) fn advance(&mut self) -> Result<Option<FrameInfo>, JournalError> {
+    pub(crate) fn advance(&mut self, token: bool) -> Result<Option<FrameInfo>, JournalError> {
         loop {
             // One call site for the (inlined) frame decoder, so its result stays in registers.
             let bound = if self.pos < self.commit_seen {
@@ -388,6 +399,8 @@ impl JournalReader {
             } else if self.seg.published(self.pos, self.next_seq) {
                 // Its batch is published: the frame is complete, whatever the commit word says.
                 self.seg.published_bound(self.pos)
+            } else if !token && self.seg.nothing_at(self.pos) {
+                return Ok(None);
             } else {
                 self.commit_seen = self.seg.commit();
                 self.commit_seen

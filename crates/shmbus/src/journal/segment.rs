@@ -678,6 +678,28 @@ impl Segment {
             .is_some_and(|w| w.load(Ordering::Acquire) == publish_word(seq))
     }
 
+    /// Ring: whether the unpublished position `pos` certainly holds nothing to read yet, judged
+    /// from its own header line alone. Every committed frame is published through its sequence
+    /// word, so only a padding word (the wrap), the ring's last 8 bytes or a lap (the horizon
+    /// passed `pos`) need the slow path.
+    #[inline]
+    pub(crate) fn nothing_at(&self, pos: u64) -> bool {
+        if self.mode != Mode::Ring {
+            return false;
+        }
+        let Some(off) = self.seq_word_offset(pos) else {
+            return false;
+        };
+        let quiet = self
+            .region
+            .map()
+            .u32_at(off - 8)
+            .is_some_and(|w| w.load(Ordering::Relaxed) & PAD == 0);
+        // A lapped reader must go the slow way, which reports the overrun. The horizon sits on
+        // its own line, written once per 1/32 of the ring. SYNC POINT: as in `lapped`.
+        quiet && !self.lapped(pos)
+    }
+
     /// Reads the frame at `pos` after [`Segment::published`] said its batch is published (so
     /// the commit word may not cover it yet).
     #[inline]

@@ -68,7 +68,7 @@ impl Stream for JournalStream {
         // own channels do, so that it yields now and then instead of starving the other tasks
         // of its worker thread.
         let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
-        match this.reader.next() {
+        match this.reader.next_or_token() {
             Ok(Some(m)) => {
                 coop.made_progress();
                 return Poll::Ready(Some(Ok(OwnedMessage {
