@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+'use strict'
+// Builds the addon and its type declarations:
+//
+//   node bindings/node/build.js          # cargo build --release -p shmbus-node, copy the addon
+//                                        # to bindings/node/shmbus.node, write index.d.ts
+//   node bindings/node/build.js --check  # the same, but fail if index.d.ts is stale
+//
+// The types come from napi's own generator: napi-derive writes one intermediate declaration
+// per exported item while the crate compiles (NAPI_TYPE_DEF_TMP_FOLDER), and @napi-rs/cli's
+// generateTypeDef turns them into TypeScript, after the header dts-header.d.ts (the API that
+// index.js adds). We call cargo ourselves rather than `napi build`, which always passes
+// --target and so would compile the whole workspace a second time in another directory.
+
+const { spawnSync } = require('node:child_process')
+const crypto = require('node:crypto')
+const fs = require('node:fs')
+const path = require('node:path')
+
+const here = __dirname
+const root = path.resolve(here, '../..')
+const check = process.argv.includes('--check')
+
+function fail(msg) {
+  console.error(`build.js: ${msg}`)
+  process.exit(1)
+}
+
+// The declarations depend only on the crate's sources: their hash tells napi-build's build
+// script (which reruns when NAPI_FORCE_BUILD_SHMBUS_NODE changes) to recompile the crate, and
+// so rewrite the intermediate file, exactly when they change.
+function sourceHash() {
+  const h = crypto.createHash('sha256')
+  const files = ['Cargo.toml', 'build.rs', ...fs.readdirSync(path.join(here, 'src')).sort().map((f) => `src/${f}`)]
+  for (const f of files) {
+    h.update(f)
+    h.update(fs.readFileSync(path.join(here, f)))
+  }
+  return h.digest('hex').slice(0, 16)
+}
+
+const targetDir = process.env.CARGO_TARGET_DIR || path.join(root, 'target')
+const typeDefDir = path.join(targetDir, 'napi-typedef')
+const typeDefFile = path.join(typeDefDir, 'shmbus-node')
+fs.mkdirSync(typeDefDir, { recursive: true })
+
+function cargoBuild(force) {
+  const r = spawnSync('cargo', ['build', '--release', '-p', 'shmbus-node'], {
+    cwd: root,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, NAPI_TYPE_DEF_TMP_FOLDER: typeDefDir, NAPI_FORCE_BUILD_SHMBUS_NODE: force },
+  })
+  if (r.status !== 0) fail(`cargo build failed (exit ${r.status})`)
+}
+
+const hash = sourceHash()
+cargoBuild(hash)
+if (!fs.existsSync(typeDefFile)) {
+  // The crate was up to date but its declarations were removed: compile it once more.
+  cargoBuild(`${hash}-${Date.now()}`)
+  if (!fs.existsSync(typeDefFile)) fail(`napi-derive wrote no declarations to ${typeDefFile}`)
+}
+
+// Copy the addon next to index.js. A rename, so that a running node process keeps the file it
+// has mapped instead of seeing it rewritten under it.
+const lib = path.join(targetDir, 'release', 'libshmbus_node.so')
+const dest = path.join(here, 'shmbus.node')
+const tmp = `${dest}.tmp-${process.pid}`
+fs.copyFileSync(lib, tmp)
+fs.renameSync(tmp, dest)
+
+async function types() {
+  let cli
+  try {
+    cli = await import('@napi-rs/cli')
+  } catch (e) {
+    fail(`@napi-rs/cli is missing (run npm ci in bindings/node): ${e.message}`)
+  }
+  const header = fs.readFileSync(path.join(here, 'dts-header.d.ts'), 'utf8')
+  const { dts } = await cli.generateTypeDef({
+    typeDefDir,
+    dtsHeader: header,
+    constEnum: true,
+    cwd: here,
+  })
+  const out = path.join(here, 'index.d.ts')
+  if (check) {
+    const old = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : ''
+    if (old !== dts) {
+      fs.writeFileSync(`${out}.fresh`, dts)
+      fail(
+        `bindings/node/index.d.ts is stale: the generated one is in index.d.ts.fresh ` +
+          `(diff them; run \`node bindings/node/build.js\` and commit index.d.ts)`,
+      )
+    }
+    console.log('build.js: addon built, index.d.ts is up to date')
+  } else {
+    fs.writeFileSync(out, dts)
+    console.log('build.js: addon built, index.d.ts written')
+  }
+}
+
+types().catch((e) => fail(e.stack || String(e)))

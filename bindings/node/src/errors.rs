@@ -1,0 +1,350 @@
+//! Core errors as JavaScript `Error`s: one `code` string per error kind, plus the facts of the
+//! error as properties (e.g. `lost` and `resumeSeq` for `OVERRUN`, `qnxsCode` for candle errors).
+//!
+//! [`Facts`] is plain Rust data (`Send`), so a waiting thread can build one and the JavaScript
+//! thread turns it into an `Error` object later ([`Facts::into_napi`]).
+
+use std::path::Path;
+
+use napi::bindgen_prelude::{JsObjectValue, Object};
+use napi::{Env, JsValue};
+use shmbus::{CandleError, JournalError, QnxsCode, RegionError, SlotError};
+
+/// A property value of an error.
+#[derive(Debug, Clone)]
+pub enum Prop {
+    /// A number (counts, sizes, sequence numbers below 2^53).
+    Num(f64),
+    /// A string (paths, keys, names).
+    Str(String),
+}
+
+/// An error ready to become a JavaScript `Error`: its `code`, its message and its facts.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    /// The `code` property, e.g. `"WRITER_BUSY"`.
+    pub code: &'static str,
+    /// The message (the core's `Display`, which says what to do).
+    pub message: String,
+    /// Further properties.
+    pub props: Vec<(&'static str, Prop)>,
+}
+
+impl Facts {
+    /// An error of the binding itself (no core error behind it).
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            props: Vec::new(),
+        }
+    }
+
+    pub(crate) fn num(mut self, name: &'static str, v: impl Into<f64>) -> Self {
+        self.props.push((name, Prop::Num(v.into())));
+        self
+    }
+
+    fn u64(self, name: &'static str, v: u64) -> Self {
+        self.num(name, v as f64)
+    }
+
+    fn str(mut self, name: &'static str, v: impl Into<String>) -> Self {
+        self.props.push((name, Prop::Str(v.into())));
+        self
+    }
+
+    fn path(self, p: &Path) -> Self {
+        self.str("path", p.display().to_string())
+    }
+
+    pub(crate) fn qnxs(self, code: QnxsCode) -> Self {
+        let text = code.to_string();
+        // "QNXS error 5 WRITE_FAILED": the last word is the name.
+        let name = text.rsplit(' ').next().unwrap_or_default().to_owned();
+        self.num("qnxsCode", code as u8).str("qnxsName", name)
+    }
+
+    /// Builds the JavaScript `Error` object (`name` `ShmbusError`, `code`, the facts).
+    pub fn to_object<'e>(&self, env: &'e Env) -> napi::Result<Object<'e>> {
+        let mut obj = env.create_error(napi::Error::new(
+            napi::Status::GenericFailure,
+            self.message.clone(),
+        ))?;
+        obj.set_named_property("code", self.code)?;
+        obj.set_named_property("name", "ShmbusError")?;
+        for (k, v) in &self.props {
+            match v {
+                Prop::Num(n) => obj.set_named_property(k, *n)?,
+                Prop::Str(s) => obj.set_named_property(k, s.as_str())?,
+            }
+        }
+        Ok(obj)
+    }
+
+    /// The `napi::Error` that throws (or rejects with) this error's JavaScript object.
+    pub fn into_napi(self, env: &Env) -> napi::Error {
+        match self.to_object(env) {
+            Ok(obj) => napi::Error::from(obj.to_unknown()),
+            Err(e) => e,
+        }
+    }
+}
+
+/// The facts of a region error.
+pub fn region(e: &RegionError) -> Facts {
+    let f = |code| Facts::new(code, e.to_string());
+    match e {
+        RegionError::InvalidName { name, .. } => f("INVALID_NAME").str("region", name.clone()),
+        RegionError::NotFound { name, path } => {
+            f("NOT_FOUND").str("region", name.clone()).path(path)
+        }
+        RegionError::AlreadyExists { name, path } => {
+            f("ALREADY_EXISTS").str("region", name.clone()).path(path)
+        }
+        RegionError::Symlink { path } => f("SYMLINK").path(path),
+        RegionError::NotRegularFile { path } => f("NOT_REGULAR_FILE").path(path),
+        RegionError::ForeignOwner { path, owner, me } => f("FOREIGN_OWNER")
+            .path(path)
+            .num("owner", *owner)
+            .num("uid", *me),
+        RegionError::PermissionDenied { path, .. } => f("PERMISSION_DENIED").path(path),
+        RegionError::NoSpace {
+            path,
+            requested,
+            free,
+        } => {
+            let x = f("NO_SPACE").path(path).u64("requested", *requested);
+            match free {
+                Some(free) => x.u64("free", *free),
+                None => x,
+            }
+        }
+        RegionError::SizeTooSmall { requested, min, .. } => f("SIZE_TOO_SMALL")
+            .u64("requested", *requested)
+            .u64("min", *min),
+        RegionError::SizeTooLarge { requested, max } => f("SIZE_TOO_LARGE")
+            .u64("requested", *requested)
+            .u64("max", *max),
+        RegionError::Truncated { path, size, .. } => f("TRUNCATED").path(path).u64("size", *size),
+        RegionError::NotReady { path } => f("NOT_READY").path(path),
+        RegionError::BadMagic { path, .. } => f("BAD_MAGIC").path(path),
+        RegionError::VersionMismatch {
+            path,
+            expected,
+            found,
+        } => f("VERSION_MISMATCH")
+            .path(path)
+            .num("expected", *expected)
+            .num("found", *found),
+        RegionError::KindMismatch {
+            path,
+            expected,
+            found,
+        } => f("KIND_MISMATCH")
+            .path(path)
+            .str("expected", expected.to_string())
+            .str("found", found.clone()),
+        RegionError::LayoutMismatch {
+            path,
+            expected_name,
+            found_name,
+            ..
+        } => f("LAYOUT_MISMATCH")
+            .path(path)
+            .str("expected", expected_name.clone())
+            .str("found", found_name.clone()),
+        RegionError::SizeMismatch {
+            path,
+            header_size,
+            file_size,
+        } => f("SIZE_MISMATCH")
+            .path(path)
+            .u64("headerSize", *header_size)
+            .u64("fileSize", *file_size),
+        RegionError::Corrupt { path, .. } => f("CORRUPT").path(path),
+        RegionError::WriterBusy { path, pid } => {
+            let x = f("WRITER_BUSY").path(path);
+            match pid {
+                Some(pid) => x.num("pid", *pid),
+                None => x,
+            }
+        }
+        RegionError::InUse { path, pid } => {
+            let x = f("IN_USE").path(path);
+            match pid {
+                Some(pid) => x.num("pid", *pid),
+                None => x,
+            }
+        }
+        RegionError::Io { path, source, .. } => {
+            let x = f("IO").path(path);
+            match source.raw_os_error() {
+                Some(errno) => x.num("errno", errno),
+                None => x,
+            }
+        }
+        _ => f("REGION_ERROR"),
+    }
+}
+
+/// The facts of a slot table error.
+pub fn slot(e: &SlotError) -> Facts {
+    let f = |code| Facts::new(code, e.to_string());
+    match e {
+        SlotError::Region(r) => region(r),
+        SlotError::UnknownKey { key, .. } => f("UNKNOWN_KEY").str("key", key.clone()),
+        SlotError::InvalidKey { key, .. } => f("INVALID_KEY").str("key", key.clone()),
+        SlotError::Full { capacity, .. } => f("SLOTS_FULL").num("capacity", *capacity),
+        SlotError::WriterDied { key, seq, .. } => {
+            f("WRITER_DIED").str("key", key.clone()).u64("seq", *seq)
+        }
+        SlotError::Busy { key, waited_ms, .. } => f("BUSY")
+            .str("key", key.clone())
+            .u64("waitedMs", *waited_ms),
+        SlotError::BadSlot { index, count, .. } => {
+            f("BAD_SLOT").num("index", *index).num("count", *count)
+        }
+        SlotError::InvalidLayout { name, .. } => f("INVALID_LAYOUT").str("layout", name.clone()),
+        SlotError::RecordSize {
+            expected, found, ..
+        } => f("RECORD_SIZE")
+            .u64("expected", *expected as u64)
+            .u64("found", *found as u64),
+        _ => f("SLOT_ERROR"),
+    }
+}
+
+/// The facts of a journal error.
+pub fn journal(e: &JournalError) -> Facts {
+    let f = |code| Facts::new(code, e.to_string());
+    match e {
+        JournalError::Region(r) => region(r),
+        JournalError::MessageTooLarge { len, max, .. } => f("MESSAGE_TOO_LARGE")
+            .u64("length", *len as u64)
+            .u64("max", *max as u64),
+        JournalError::BatchTooLarge {
+            pending, capacity, ..
+        } => f("BATCH_TOO_LARGE")
+            .u64("pending", *pending)
+            .u64("capacity", *capacity),
+        JournalError::Overrun {
+            lost,
+            expected_seq,
+            resume_seq,
+            ..
+        } => f("OVERRUN")
+            .u64("lost", *lost)
+            .u64("expectedSeq", *expected_seq)
+            .u64("resumeSeq", *resume_seq),
+        JournalError::Corrupt { position, .. } => f("CORRUPT").u64("position", *position),
+        JournalError::TooOld { seq, oldest, .. } => {
+            f("TOO_OLD").u64("seq", *seq).u64("oldest", *oldest)
+        }
+        JournalError::NotYet { seq, next, .. } => f("NOT_YET").u64("seq", *seq).u64("next", *next),
+        JournalError::Layout { .. } => f("LAYOUT"),
+        _ => f("JOURNAL_ERROR"),
+    }
+}
+
+/// The facts of a candle store error, with its QNXS code (`qnxsCode`, `qnxsName`).
+pub fn candle(e: &CandleError) -> Facts {
+    let f = |code| Facts::new(code, e.to_string());
+    let facts = match e {
+        CandleError::Region { error } => {
+            // The core's message (with its QNXS prefix), the region error's code and facts.
+            let mut r = region(error);
+            r.message = e.to_string();
+            r
+        }
+        CandleError::InvalidName { what, value, .. } => f("INVALID_NAME")
+            .str("what", *what)
+            .str("value", value.clone()),
+        CandleError::InvalidCandle {
+            index, timestamp, ..
+        } => f("INVALID_CANDLE")
+            .u64("index", *index as u64)
+            .u64("timestamp", *timestamp),
+        CandleError::OutOfOrder {
+            index,
+            timestamp,
+            last,
+            ..
+        } => f("OUT_OF_ORDER")
+            .u64("index", *index as u64)
+            .u64("timestamp", *timestamp)
+            .u64("last", *last),
+        CandleError::Full {
+            needed,
+            free,
+            size,
+            suggested,
+            ..
+        } => f("REGION_FULL")
+            .u64("needed", *needed)
+            .u64("free", *free)
+            .u64("size", *size)
+            .u64("suggested", *suggested),
+        CandleError::NotFound {
+            symbol, interval, ..
+        } => f("SYMBOL_NOT_FOUND")
+            .str("symbol", symbol.clone())
+            .str("interval", interval.clone()),
+        CandleError::TooManySeries { max, .. } => {
+            f("SYMBOL_LIMIT_EXCEEDED").u64("max", *max as u64)
+        }
+        CandleError::TooManyCandles { count, max, .. } => f("CANDLE_LIMIT_EXCEEDED")
+            .u64("count", *count)
+            .num("max", *max),
+        CandleError::Corrupt { .. } => f("CORRUPT"),
+        CandleError::Busy { attempts, .. } => f("BUSY").num("attempts", *attempts),
+        _ => f("CANDLE_ERROR"),
+    };
+    facts.qnxs(e.code())
+}
+
+/// Turns a core result into a napi result that throws the right JavaScript error.
+pub trait OrThrow<T> {
+    /// Maps the error with the environment at hand.
+    fn or_throw(self, env: &Env) -> napi::Result<T>;
+}
+
+impl<T> OrThrow<T> for Result<T, RegionError> {
+    fn or_throw(self, env: &Env) -> napi::Result<T> {
+        self.map_err(|e| region(&e).into_napi(env))
+    }
+}
+
+impl<T> OrThrow<T> for Result<T, SlotError> {
+    fn or_throw(self, env: &Env) -> napi::Result<T> {
+        self.map_err(|e| slot(&e).into_napi(env))
+    }
+}
+
+impl<T> OrThrow<T> for Result<T, JournalError> {
+    fn or_throw(self, env: &Env) -> napi::Result<T> {
+        self.map_err(|e| journal(&e).into_napi(env))
+    }
+}
+
+impl<T> OrThrow<T> for Result<T, CandleError> {
+    fn or_throw(self, env: &Env) -> napi::Result<T> {
+        self.map_err(|e| candle(&e).into_napi(env))
+    }
+}
+
+impl<T> OrThrow<T> for Result<T, Facts> {
+    fn or_throw(self, env: &Env) -> napi::Result<T> {
+        self.map_err(|e| e.into_napi(env))
+    }
+}
+
+/// The error of a method called after `close()`.
+pub fn closed(what: &str) -> Facts {
+    Facts::new("CLOSED", format!("this {what} is closed"))
+}
+
+/// The error of an argument out of its range.
+pub fn invalid_arg(message: impl Into<String>) -> Facts {
+    Facts::new("INVALID_ARGUMENT", message)
+}
