@@ -89,6 +89,19 @@ fn journal(c: &mut Criterion) {
         });
     }
     {
+        let j = TempJournal::new("reserve");
+        let mut w = j.ring(1 << 20);
+        g.bench_function("reserve_commit_64B", |b| {
+            b.iter(|| {
+                let mut r = w.reserve(1, 64).expect("reserve");
+                r.as_mut_slice().copy_from_slice(black_box(&msg));
+                let seq = r.finish();
+                w.commit();
+                seq
+            });
+        });
+    }
+    {
         let j = TempJournal::new("append64m");
         let mut w = j.ring(64 << 20);
         g.bench_function("append_commit_64B_ring64M", |b| {

@@ -192,6 +192,20 @@ pub struct JournalWriter {
     /// Position and sequence of the first frame appended since the last commit: its sequence
     /// word is stored last, at commit, and publishes the batch.
     batch_first: Option<(u64, u64)>,
+    /// The frame a live [`Reservation`] fills (kept here, not in the reservation, so that
+    /// `reserve` returns a single pointer: a wider value returned through memory is read back
+    /// wider than it was written, a store-forwarding stall on every message).
+    open: OpenFrame,
+}
+
+/// The frame being filled through a [`Reservation`].
+#[derive(Debug, Clone, Copy, Default)]
+struct OpenFrame {
+    pos: u64,
+    seq: u64,
+    len: u32,
+    ty: u16,
+    finished: bool,
 }
 
 /// Space reserved for one message by [`JournalWriter::reserve`]: fill it in place, then drop it
@@ -199,11 +213,6 @@ pub struct JournalWriter {
 #[derive(Debug)]
 pub struct Reservation<'a> {
     writer: &'a mut JournalWriter,
-    pos: u64,
-    len: u32,
-    ty: u16,
-    seq: u64,
-    finished: bool,
 }
 
 impl JournalWriter {
@@ -235,6 +244,7 @@ impl JournalWriter {
             oldest_seq: seq,
             removed_segments: 0,
             batch_first: None,
+            open: OpenFrame::default(),
         }
     }
 
@@ -442,14 +452,14 @@ impl JournalWriter {
         // SAFETY: we hold the writer lock; [pos, pos + frame) lies beyond the committed end and,
         // in a ring, behind the `oldest` horizon that `make_room` advanced and fenced.
         let _ = unsafe { self.seg.frame_mut(pos, len as u32, ty, 0, seq, !first) };
-        Ok(Reservation {
+        self.open = OpenFrame {
             pos,
+            seq,
             len: len as u32,
             ty,
-            seq,
-            writer: self,
             finished: false,
-        })
+        };
+        Ok(Reservation { writer: self })
     }
 
     /// Makes room for a frame of `len` payload bytes at the write position (ring: frees old
@@ -671,38 +681,40 @@ impl Reservation<'_> {
     /// The payload bytes to fill.
     #[inline]
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        let f = self.writer.open;
         // SAFETY: as in `JournalWriter::reserve`: the range is the writer's alone until commit.
-        unsafe { self.writer.seg.frame_payload(self.pos, self.len) }
+        unsafe { self.writer.seg.frame_payload(f.pos, f.len) }
     }
 
     /// The sequence number of this message.
     pub fn seq(&self) -> u64 {
-        self.seq
+        self.writer.open.seq
     }
 
     /// Completes the message (appended, not yet committed) and returns its sequence number.
     #[inline]
     pub fn finish(mut self) -> u64 {
         self.complete();
-        self.seq
+        self.writer.open.seq
     }
 
     #[inline]
     fn complete(&mut self) {
-        if self.finished {
+        let w = &mut *self.writer;
+        let f = w.open;
+        if f.finished {
             return;
         }
-        self.finished = true;
-        let w = &mut *self.writer;
+        w.open.finished = true;
         let crc = if w.seg.crc {
             // SAFETY: as above; read back the payload just written for its checksum.
-            let payload = unsafe { w.seg.frame_payload(self.pos, self.len) };
-            frame_crc(self.len, self.ty, 0, self.seq, payload)
+            let payload = unsafe { w.seg.frame_payload(f.pos, f.len) };
+            frame_crc(f.len, f.ty, 0, f.seq, payload)
         } else {
             0
         };
-        w.seg.finish_frame(self.pos, self.len, crc);
-        w.end(self.pos, self.len, self.seq);
+        w.seg.finish_frame(f.pos, f.len, crc);
+        w.end(f.pos, f.len, f.seq);
     }
 }
 
