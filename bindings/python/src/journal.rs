@@ -298,8 +298,9 @@ impl JournalReader {
 
     /// Up to `max` messages that are ready, as a list (empty if none). With a `timeout`
     /// (seconds, or `None` for no limit) it first waits for one when none is ready. An error
-    /// after some messages (e.g. `Overrun`) is raised by the next call.
-    #[pyo3(signature = (max = 1024, timeout = Some(0.0)))]
+    /// after some messages (e.g. `Overrun`) is raised by the next call. Batches of a few
+    /// hundred are fastest: the messages of a batch stay in the CPU caches.
+    #[pyo3(signature = (max = 256, timeout = Some(0.0)))]
     fn read_batch<'py>(
         &mut self,
         py: Python<'py>,

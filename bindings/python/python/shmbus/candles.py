@@ -149,8 +149,10 @@ def to_pandas(candles: np.ndarray) -> Any:
         import pandas as pd
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("to_pandas needs pandas: pip install pandas") from e
-    index = pd.to_datetime(candles["timestamp"].astype(np.int64), unit="ms", utc=True)
-    frame = pd.DataFrame({f: candles[f] for f in _FIELDS[1:]}, index=index)
+    times = candles["timestamp"].astype(np.int64).view("datetime64[ms]")
+    index = pd.DatetimeIndex(times).tz_localize("UTC")
+    # No copy of the columns: they view the array (which the frame keeps alive).
+    frame = pd.DataFrame({f: candles[f] for f in _FIELDS[1:]}, index=index, copy=False)
     frame.index.name = "time"
     return frame
 

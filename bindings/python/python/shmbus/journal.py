@@ -39,7 +39,8 @@ class JournalReader(_native.JournalReader):
     * ``for m in reader`` yields the messages committed so far, then stops (iterate again later
       for more; :meth:`follow` never stops).
     * ``reader.next(timeout=1.0)`` waits up to 1 s (``None``: forever), GIL released.
-    * ``reader.read_batch(1024)`` returns up to 1024 ready messages as a list.
+    * ``reader.read_batch(256)`` returns up to 256 ready messages as a list (the fastest way
+      to drain a journal: several million messages per second).
     * ``async for m in reader`` waits on a thread of its own, woken by the writer's commit;
       the event loop keeps running. One task iterates one reader at a time.
 
@@ -99,7 +100,7 @@ class JournalReader(_native.JournalReader):
         except asyncio.TimeoutError:
             return None
 
-    async def read_batch_async(self, max: int = 1024, timeout: Optional[float] = None) -> List[Any]:
+    async def read_batch_async(self, max: int = 256, timeout: Optional[float] = None) -> List[Any]:
         """Up to ``max`` messages, waiting (without blocking the loop) for the first one up to
         ``timeout`` seconds; an empty list on timeout."""
         first = await self.next_async(timeout)
