@@ -104,6 +104,10 @@ enum shmbus_status
     SHMBUS_BUSY = 33,
     // A slot id that is not a registered slot of this table.
     SHMBUS_BAD_SLOT = 34,
+    // A record layout a slot table cannot hold (name, size, overlapping fields).
+    SHMBUS_INVALID_LAYOUT = 35,
+    // A record buffer whose size is not the table's record size.
+    SHMBUS_RECORD_SIZE = 36,
     // The message is larger than the journal accepts.
     SHMBUS_MESSAGE_TOO_LARGE = 40,
     // The uncommitted batch no longer fits in the ring: commit more often.
@@ -199,6 +203,45 @@ enum shmbus_journal_mode
 typedef enum shmbus_journal_mode shmbus_journal_mode;
 #else
 typedef uint32_t shmbus_journal_mode;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// The type of one field of a record (`shmbus_field.type`).
+enum shmbus_field_type
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    // `uint8_t`
+    SHMBUS_FIELD_TYPE_U8 = 1,
+    // `int8_t`
+    SHMBUS_FIELD_TYPE_I8 = 2,
+    // `uint16_t`
+    SHMBUS_FIELD_TYPE_U16 = 3,
+    // `int16_t`
+    SHMBUS_FIELD_TYPE_I16 = 4,
+    // `uint32_t`
+    SHMBUS_FIELD_TYPE_U32 = 5,
+    // `int32_t`
+    SHMBUS_FIELD_TYPE_I32 = 6,
+    // `uint64_t`
+    SHMBUS_FIELD_TYPE_U64 = 7,
+    // `int64_t`
+    SHMBUS_FIELD_TYPE_I64 = 8,
+    // `float`
+    SHMBUS_FIELD_TYPE_F32 = 9,
+    // `double`
+    SHMBUS_FIELD_TYPE_F64 = 10,
+    // A `uint8_t` that is 0 or 1 (`bool`).
+    SHMBUS_FIELD_TYPE_BOOL = 11,
+    // `size` bytes (e.g. a NUL-padded `char[16]`).
+    SHMBUS_FIELD_TYPE_BYTES = 12,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum shmbus_field_type shmbus_field_type;
+#else
+typedef uint32_t shmbus_field_type;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -318,6 +361,34 @@ typedef struct shmbus_journal_info {
     bool writer_alive;
 } shmbus_journal_info;
 
+// One named field of a record.
+//
+typedef struct shmbus_field {
+    // The field's name (NUL-terminated).
+    const char *name;
+    // One of `shmbus_field_type`.
+    uint32_t type;
+    // Its offset in the record (`offsetof`).
+    uint32_t offset;
+    // Its size in bytes: used by `SHMBUS_FIELD_TYPE_BYTES` only (0 for the other types).
+    uint32_t size;
+} shmbus_field;
+
+// The layout of a record type: what every process that shares a slot table must agree on.
+// Its fingerprint (name, size, and every field's name, type, size and offset) is stored in the
+// table and checked at open (`SHMBUS_LAYOUT_MISMATCH`). Name: 1 to 31 bytes; size: a non-zero
+// multiple of 8 (add explicit padding); fields inside the record, not overlapping.
+typedef struct shmbus_record_layout {
+    // The record type's name (NUL-terminated), e.g. `"TradingData"`.
+    const char *name;
+    // `sizeof` the record.
+    uint32_t size;
+    // Its fields (padding need not be listed).
+    const struct shmbus_field *fields;
+    // Number of fields.
+    size_t field_count;
+} shmbus_record_layout;
+
 // The common header of a region (as `shmbus inspect` shows it).
 typedef struct shmbus_region_header {
     // The kind's number: one of `shmbus_kind`.
@@ -344,7 +415,8 @@ typedef struct shmbus_region_header {
     bool writer_alive;
 } shmbus_region_header;
 
-// The last trade of one symbol, seed 001's `TradingData`, byte for byte (24 bytes).
+// The last trade of one symbol, seed 001's `TradingData`, byte for byte (24 bytes); its
+// layout is `shmbus_trading_data_layout()`.
 typedef struct shmbus_trading_data {
     // Last price.
     double price;
@@ -724,6 +796,19 @@ shmbus_status shmbus_journal_writer_state(struct shmbus_journal_writer *w,
 // `w` is NULL or a live journal writer, not used afterwards.
 shmbus_status shmbus_journal_writer_close(struct shmbus_journal_writer *w);
 
+// The layout of `shmbus_trading_data` (seed 001's `TradingData`): pass it to
+// `shmbus_slots_create` and the open functions. The pointer is to static, immutable data.
+const struct shmbus_record_layout *shmbus_trading_data_layout(void);
+
+// The layout's fingerprint (docs/FORMAT.md, section 3), as stored in a table of such records;
+// `SHMBUS_INVALID_LAYOUT` if a slot table cannot hold it.
+//
+// # Safety
+//
+// `layout` points to a valid `shmbus_record_layout`; `out` points to a `uint64_t`.
+shmbus_status shmbus_record_layout_fingerprint(const struct shmbus_record_layout *layout,
+                                               uint64_t *out);
+
 // Reads the common header of region `name` (a shm name such as `"/prices"`, or a file path)
 // without taking the writer lock.
 //
@@ -749,26 +834,33 @@ shmbus_status shmbus_region_remove(const char *name, bool force);
 // The current time in ns since the Unix epoch (the clock of `shmbus_trading_data.timestamp`).
 uint64_t shmbus_now_ns(void);
 
-// Creates a slot table of `shmbus_trading_data` records with room for `capacity` keys
-// (exclusive: `SHMBUS_ALREADY_EXISTS` if the name is taken) and returns its writer.
+// Creates a slot table of records of `layout` with room for `capacity` keys (exclusive:
+// `SHMBUS_ALREADY_EXISTS` if the name is taken) and returns its writer. For seed 001's record
+// pass `shmbus_trading_data_layout()`.
 //
 // `flags`: 0, or `SHMBUS_CREATE_GROUP_SHARED` | `SHMBUS_CREATE_POPULATE`.
+// `SHMBUS_INVALID_LAYOUT` if a table cannot hold such records.
 //
 // # Safety
 //
-// `name` is a NUL-terminated string; `out` points to writable memory for one pointer.
+// `name` is a NUL-terminated string; `layout` points to a valid `shmbus_record_layout`; `out`
+// points to writable memory for one pointer.
 shmbus_status shmbus_slots_create(const char *name,
+                                  const struct shmbus_record_layout *layout,
                                   uint32_t capacity,
                                   uint32_t flags,
                                   struct shmbus_slot_writer **out);
 
-// Opens an existing slot table as its writer (`SHMBUS_WRITER_BUSY` while another writer
-// lives), repairing the slots a dead writer left mid-write (`shmbus_slot_writer_repaired`).
+// Opens an existing slot table of `layout` records as its writer (`SHMBUS_WRITER_BUSY` while
+// another writer lives), repairing the slots a dead writer left mid-write
+// (`shmbus_slot_writer_repaired`).
 //
 // # Safety
 //
 // As `shmbus_slots_create`.
-shmbus_status shmbus_slots_open_writer(const char *name, struct shmbus_slot_writer **out);
+shmbus_status shmbus_slots_open_writer(const char *name,
+                                       const struct shmbus_record_layout *layout,
+                                       struct shmbus_slot_writer **out);
 
 // The slot id of `key`, registering the key if it is new (at most `SHMBUS_KEY_MAX` bytes of
 // UTF-8, no NUL). Ids are 0, 1, 2, ... in registration order; look a key up once and use its
@@ -779,16 +871,19 @@ shmbus_status shmbus_slots_open_writer(const char *name, struct shmbus_slot_writ
 // `w` is a live slot writer; `key` a NUL-terminated string; `id` points to a `uint32_t`.
 shmbus_status shmbus_slot_writer_slot(struct shmbus_slot_writer *w, const char *key, uint32_t *id);
 
-// Publishes `value` in slot `id`: readers see either the old or the new record, never a mix.
+// Publishes `record` (`size` bytes: exactly the table's record size, else
+// `SHMBUS_RECORD_SIZE`) in slot `id`: readers see either the old or the new record, never a
+// mix. The bytes are copied as they are, padding included: zero-initialise your records.
 //
 // # Safety
 //
-// `w` is a live slot writer; `value` points to a `shmbus_trading_data`.
+// `w` is a live slot writer; `record` points to `size` initialised bytes.
 shmbus_status shmbus_slot_writer_write(struct shmbus_slot_writer *w,
                                        uint32_t id,
-                                       const struct shmbus_trading_data *value);
+                                       const void *record,
+                                       size_t size);
 
-// Publishes `value` under `key`, registering the key if new; stores the slot id into `id`
+// Publishes `record` under `key`, registering the key if new; stores the slot id into `id`
 // unless it is NULL.
 //
 // # Safety
@@ -796,11 +891,12 @@ shmbus_status shmbus_slot_writer_write(struct shmbus_slot_writer *w,
 // As `shmbus_slot_writer_slot` and `shmbus_slot_writer_write`; `id` may be NULL.
 shmbus_status shmbus_slot_writer_put(struct shmbus_slot_writer *w,
                                      const char *key,
-                                     const struct shmbus_trading_data *value,
+                                     const void *record,
+                                     size_t size,
                                      uint32_t *id);
 
 // How many slots were repaired when this writer opened the table (a previous writer died in
-// the middle of writing them; they now hold an all-zero record with `valid == 0`).
+// the middle of writing them; they now hold an all-zero record, e.g. `valid == 0`).
 //
 // # Safety
 //
@@ -814,15 +910,19 @@ shmbus_status shmbus_slot_writer_repaired(struct shmbus_slot_writer *w, uint32_t
 // `w` is NULL or a live slot writer, not used afterwards.
 shmbus_status shmbus_slot_writer_close(struct shmbus_slot_writer *w);
 
-// Opens a slot table of `shmbus_trading_data` records for reading (read-only mapping).
+// Opens a slot table for reading (read-only mapping), checking that it holds records of
+// `layout` (`SHMBUS_LAYOUT_MISMATCH` otherwise). With `layout` NULL any table opens, and its
+// records are bytes of the size `shmbus_slot_reader_info` reports (for tools).
 //
-// `flags`: 0 or `SHMBUS_OPEN_ALLOW_FOREIGN_OWNER`. `SHMBUS_LAYOUT_MISMATCH` if the table holds
-// another record type, `SHMBUS_KIND_MISMATCH` if the region is not a slot table.
+// `flags`: 0 or `SHMBUS_OPEN_ALLOW_FOREIGN_OWNER`. `SHMBUS_KIND_MISMATCH` if the region is not
+// a slot table.
 //
 // # Safety
 //
-// `name` is a NUL-terminated string; `out` points to writable memory for one pointer.
+// `name` is a NUL-terminated string; `layout` is NULL or points to a valid
+// `shmbus_record_layout`; `out` points to writable memory for one pointer.
 shmbus_status shmbus_slots_open_reader(const char *name,
+                                       const struct shmbus_record_layout *layout,
                                        uint32_t flags,
                                        struct shmbus_slot_reader **out);
 
@@ -833,18 +933,20 @@ shmbus_status shmbus_slots_open_reader(const char *name,
 // `r` is a live slot reader; `key` a NUL-terminated string; `id` points to a `uint32_t`.
 shmbus_status shmbus_slot_reader_find(struct shmbus_slot_reader *r, const char *key, uint32_t *id);
 
-// Copies slot `id` into `out`, consistently (never torn), with its sequence number into `seq`
-// (unless NULL; even, growing with every write). `SHMBUS_NO_DATA` if the slot was never
-// written (outputs untouched). `SHMBUS_WRITER_DIED` if the writer died mid-write,
-// `SHMBUS_BUSY` if a live writer keeps it mid-write past the timeout.
+// Copies slot `id` into `out` (`size` bytes: the record size), consistently (never torn), with
+// its sequence number into `seq` (unless NULL; even, growing with every write).
+// `SHMBUS_NO_DATA` if the slot was never written (outputs untouched). `SHMBUS_WRITER_DIED` if
+// the writer died mid-write, `SHMBUS_BUSY` if a live writer keeps it mid-write past the
+// timeout.
 //
 // # Safety
 //
-// `r` is a live slot reader; `out` points to a `shmbus_trading_data`; `seq` is NULL or points
+// `r` is a live slot reader; `out` points to `size` writable bytes; `seq` is NULL or points
 // to a `uint64_t`.
 shmbus_status shmbus_slot_reader_read(struct shmbus_slot_reader *r,
                                       uint32_t id,
-                                      struct shmbus_trading_data *out,
+                                      void *out,
+                                      size_t size,
                                       uint64_t *seq);
 
 // As `shmbus_slot_reader_read`, but `SHMBUS_NO_DATA` (cheaply, outputs untouched) while the
@@ -856,7 +958,8 @@ shmbus_status shmbus_slot_reader_read(struct shmbus_slot_reader *r,
 shmbus_status shmbus_slot_reader_read_if_changed(struct shmbus_slot_reader *r,
                                                  uint32_t id,
                                                  uint64_t since,
-                                                 struct shmbus_trading_data *out,
+                                                 void *out,
+                                                 size_t size,
                                                  uint64_t *seq);
 
 // Reads by key: `shmbus_slot_reader_find` then `shmbus_slot_reader_read`.
@@ -866,18 +969,20 @@ shmbus_status shmbus_slot_reader_read_if_changed(struct shmbus_slot_reader *r,
 // As `shmbus_slot_reader_find` and `shmbus_slot_reader_read`.
 shmbus_status shmbus_slot_reader_get(struct shmbus_slot_reader *r,
                                      const char *key,
-                                     struct shmbus_trading_data *out,
+                                     void *out,
+                                     size_t size,
                                      uint64_t *seq);
 
-// The number of keys registered so far (ids `0 .. count-1`), and the table's capacity
-// (either pointer may be NULL).
+// The number of keys registered so far (ids `0 .. count-1`), the table's capacity and its
+// record size in bytes (each pointer may be NULL).
 //
 // # Safety
 //
-// `r` is a live slot reader; `count` and `capacity` are NULL or point to `uint32_t`s.
-shmbus_status shmbus_slot_reader_len(struct shmbus_slot_reader *r,
-                                     uint32_t *count,
-                                     uint32_t *capacity);
+// `r` is a live slot reader; the out-pointers are NULL or point to their types.
+shmbus_status shmbus_slot_reader_info(struct shmbus_slot_reader *r,
+                                      uint32_t *count,
+                                      uint32_t *capacity,
+                                      size_t *record_size);
 
 // Copies the key of slot `id` into `buf` (`buf_len` bytes, NUL-terminated;
 // `SHMBUS_KEY_MAX + 1` always suffices, else `SHMBUS_BUFFER_TOO_SMALL`).

@@ -336,11 +336,8 @@ mod tests {
     #[test]
     fn slices_and_strings_are_checked() {
         // SAFETY: NULL with length 0 is the empty slice.
-        assert!(
-            unsafe { in_slice::<u64>(std::ptr::null(), 0, "x") }
-                .unwrap()
-                .is_empty()
-        );
+        let empty = unsafe { in_slice::<u64>(std::ptr::null(), 0, "x") };
+        assert!(empty.unwrap().is_empty());
         // SAFETY: NULL with a length is refused before use.
         let e = unsafe { in_slice::<u64>(std::ptr::null(), 3, "x") }
             .err()

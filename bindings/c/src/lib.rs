@@ -25,8 +25,9 @@
 //! ## Contents
 //!
 //! * regions: `shmbus_region_header`, `shmbus_region_remove`, `shmbus_now_ns`;
-//! * slot tables of `shmbus_trading_data` (seed 001): `shmbus_slots_*`,
-//!   `shmbus_slot_writer_*`, `shmbus_slot_reader_*`;
+//! * slot tables of any plain record described by a `shmbus_record_layout`, with seed 001's
+//!   `shmbus_trading_data` built in: `shmbus_slots_*`, `shmbus_slot_writer_*`,
+//!   `shmbus_slot_reader_*`;
 //! * journals: `shmbus_journal_*`, `shmbus_journal_writer_*`, `shmbus_journal_reader_*`;
 //! * candle stores (seed 000's QNXS layout): `shmbus_candles_*`, `shmbus_candle_writer_*`,
 //!   `shmbus_candle_reader_*`;
@@ -37,6 +38,7 @@ mod candles;
 mod guard;
 mod journal_reader;
 mod journal_writer;
+mod record;
 mod region;
 mod slots;
 mod status;
@@ -48,6 +50,7 @@ mod tests;
 pub use candles::*;
 pub use journal_reader::*;
 pub use journal_writer::*;
+pub use record::*;
 pub use region::*;
 pub use slots::*;
 pub use status::{ShmbusStatus, shmbus_last_error, shmbus_status_name};

@@ -1,15 +1,17 @@
-//! Slot tables of `shmbus_trading_data` records (seed 001's `TradingData`): the latest value per
-//! key, written by one process and read, never torn, by any number of others.
+//! Slot tables: the latest value per key, written by one process and read, never torn, by any
+//! number of others. Records are plain C structs described by a `shmbus_record_layout`;
+//! `shmbus_trading_data` (seed 001's `TradingData`) is built in.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
 use std::mem::offset_of;
 use std::time::Duration;
 
-use shmbus::{SlotId, SlotReader, SlotWriter, TradingData};
+use shmbus::{RawSlotReader, RawSlotWriter, SlotId, TradingData};
 
 use crate::guard::{
-    Handle, NO_DATA, OK, Out, OutSlice, borrow, call, close, give, set_opt, str_arg,
+    Handle, NO_DATA, OK, Out, OutSlice, borrow, call, close, give, in_slice, set_opt, str_arg,
 };
+use crate::record::{ShmbusRecordLayout, layout_arg, optional_layout};
 use crate::region::{
     SHMBUS_CREATE_GROUP_SHARED, SHMBUS_CREATE_POPULATE, check_flags, open_options,
 };
@@ -18,7 +20,8 @@ use crate::status::{Error, ShmbusStatus};
 /// Longest slot key in bytes (a key buffer of `SHMBUS_KEY_MAX + 1` bytes always suffices).
 pub const SHMBUS_KEY_MAX: u32 = 31;
 
-/// The last trade of one symbol, seed 001's `TradingData`, byte for byte (24 bytes).
+/// The last trade of one symbol, seed 001's `TradingData`, byte for byte (24 bytes); its
+/// layout is `shmbus_trading_data_layout()`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ShmbusTradingData {
@@ -42,57 +45,15 @@ const _: () = {
     assert!(offset_of!(ShmbusTradingData, valid) == offset_of!(TradingData, valid));
 };
 
-impl From<TradingData> for ShmbusTradingData {
-    fn from(t: TradingData) -> Self {
-        Self {
-            price: t.price,
-            timestamp: t.timestamp,
-            volume: t.volume,
-            valid: t.valid,
-            _pad: [0; 3],
-        }
-    }
-}
-
-/// Reads a record from C, field by field: the caller may have left the padding uninitialised.
-///
-/// # Safety
-///
-/// `p` is NULL or points to a `shmbus_trading_data` whose named fields are initialised.
-unsafe fn read_value(p: *const ShmbusTradingData) -> Result<TradingData, Error> {
-    if p.is_null() {
-        return Err(Error::invalid("value is NULL"));
-    }
-    if !p.is_aligned() {
-        return Err(Error::invalid("value is not aligned to 8 bytes"));
-    }
-    // SAFETY: non-null and aligned (checked above); the caller promises the named fields are
-    // initialised. Only those are read (never `_pad`), through raw pointers.
-    let (price, timestamp, volume, valid) = unsafe {
-        (
-            (&raw const (*p).price).read(),
-            (&raw const (*p).timestamp).read(),
-            (&raw const (*p).volume).read(),
-            (&raw const (*p).valid).read(),
-        )
-    };
-    Ok(TradingData {
-        price,
-        timestamp,
-        volume,
-        valid,
-        _pad: [0; 3],
-    })
-}
-
-/// The one writer of a slot table (holds its writer lock until closed).
 // Opaque to C (not `repr(C)`): cbindgen declares it as an incomplete struct type.
+/// The one writer of a slot table (holds its writer lock until closed).
 #[derive(Debug)]
 pub struct ShmbusSlotWriter {
     _opaque: [u8; 0],
 }
-/// A reader of a slot table (maps it read-only; never writes).
+
 // Opaque to C (not `repr(C)`): cbindgen declares it as an incomplete struct type.
+/// A reader of a slot table (maps it read-only; never writes).
 #[derive(Debug)]
 pub struct ShmbusSlotReader {
     _opaque: [u8; 0],
@@ -131,8 +92,18 @@ fn bad_slot(region: &shmbus::Region, index: u32, known: usize) -> Error {
     )
 }
 
+fn record_size(region: &shmbus::Region, expected: usize, found: usize) -> Error {
+    Error::new(
+        ShmbusStatus::ShmbusRecordSize,
+        format!(
+            "slot records of {} are {expected} bytes, got a buffer of {found} bytes",
+            region.name()
+        ),
+    )
+}
+
 struct SlotWriterState {
-    w: SlotWriter<TradingData>,
+    w: RawSlotWriter,
     ids: Ids,
 }
 
@@ -143,7 +114,7 @@ impl Handle for SlotWriterState {
 }
 
 impl SlotWriterState {
-    fn new(w: SlotWriter<TradingData>) -> Self {
+    fn new(w: RawSlotWriter) -> Self {
         let mut ids = Ids::default();
         ids.learn(w.keys());
         Self { w, ids }
@@ -163,8 +134,10 @@ impl SlotWriterState {
 }
 
 struct SlotReaderState {
-    r: SlotReader<TradingData>,
+    r: RawSlotReader,
     ids: Ids,
+    /// A record's worth of bytes: reads land here, then in the caller's buffer.
+    scratch: Vec<u8>,
 }
 
 impl Handle for SlotReaderState {
@@ -187,17 +160,21 @@ impl SlotReaderState {
     }
 }
 
-/// Creates a slot table of `shmbus_trading_data` records with room for `capacity` keys
-/// (exclusive: `SHMBUS_ALREADY_EXISTS` if the name is taken) and returns its writer.
+/// Creates a slot table of records of `layout` with room for `capacity` keys (exclusive:
+/// `SHMBUS_ALREADY_EXISTS` if the name is taken) and returns its writer. For seed 001's record
+/// pass `shmbus_trading_data_layout()`.
 ///
 /// `flags`: 0, or `SHMBUS_CREATE_GROUP_SHARED` | `SHMBUS_CREATE_POPULATE`.
+/// `SHMBUS_INVALID_LAYOUT` if a table cannot hold such records.
 ///
 /// # Safety
 ///
-/// `name` is a NUL-terminated string; `out` points to writable memory for one pointer.
+/// `name` is a NUL-terminated string; `layout` points to a valid `shmbus_record_layout`; `out`
+/// points to writable memory for one pointer.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn shmbus_slots_create(
     name: *const c_char,
+    layout: *const ShmbusRecordLayout,
     capacity: u32,
     flags: u32,
     out: *mut *mut ShmbusSlotWriter,
@@ -205,9 +182,11 @@ pub unsafe extern "C" fn shmbus_slots_create(
     call(|| {
         // SAFETY: the caller's contract for `name`.
         let name = unsafe { str_arg(name, "name") }?;
+        // SAFETY: the caller's contract for `layout`.
+        let layout = unsafe { layout_arg(layout) }?;
         let out = Out::new(out, "out")?;
         check_flags(flags, SHMBUS_CREATE_GROUP_SHARED | SHMBUS_CREATE_POPULATE)?;
-        let w = SlotWriter::<TradingData>::builder(name)
+        let w = RawSlotWriter::builder(name, layout)
             .capacity(capacity)
             .group_shared(flags & SHMBUS_CREATE_GROUP_SHARED != 0)
             .populate(flags & SHMBUS_CREATE_POPULATE != 0)
@@ -217,8 +196,9 @@ pub unsafe extern "C" fn shmbus_slots_create(
     })
 }
 
-/// Opens an existing slot table as its writer (`SHMBUS_WRITER_BUSY` while another writer
-/// lives), repairing the slots a dead writer left mid-write (`shmbus_slot_writer_repaired`).
+/// Opens an existing slot table of `layout` records as its writer (`SHMBUS_WRITER_BUSY` while
+/// another writer lives), repairing the slots a dead writer left mid-write
+/// (`shmbus_slot_writer_repaired`).
 ///
 /// # Safety
 ///
@@ -226,13 +206,19 @@ pub unsafe extern "C" fn shmbus_slots_create(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn shmbus_slots_open_writer(
     name: *const c_char,
+    layout: *const ShmbusRecordLayout,
     out: *mut *mut ShmbusSlotWriter,
 ) -> ShmbusStatus {
     call(|| {
         // SAFETY: the caller's contract for `name`.
         let name = unsafe { str_arg(name, "name") }?;
+        // SAFETY: the caller's contract for `layout`.
+        let layout = unsafe { layout_arg(layout) }?;
         let out = Out::new(out, "out")?;
-        give(&out, SlotWriterState::new(SlotWriter::open(name)?));
+        give(
+            &out,
+            SlotWriterState::new(RawSlotWriter::open(name, &layout)?),
+        );
         OK
     })
 }
@@ -261,29 +247,32 @@ pub unsafe extern "C" fn shmbus_slot_writer_slot(
     })
 }
 
-/// Publishes `value` in slot `id`: readers see either the old or the new record, never a mix.
+/// Publishes `record` (`size` bytes: exactly the table's record size, else
+/// `SHMBUS_RECORD_SIZE`) in slot `id`: readers see either the old or the new record, never a
+/// mix. The bytes are copied as they are, padding included: zero-initialise your records.
 ///
 /// # Safety
 ///
-/// `w` is a live slot writer; `value` points to a `shmbus_trading_data`.
+/// `w` is a live slot writer; `record` points to `size` initialised bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn shmbus_slot_writer_write(
     w: *mut ShmbusSlotWriter,
     id: u32,
-    value: *const ShmbusTradingData,
+    record: *const c_void,
+    size: usize,
 ) -> ShmbusStatus {
     call(|| {
         // SAFETY: the caller's contract for `w`.
         let w = unsafe { borrow::<SlotWriterState>(w) }?;
-        // SAFETY: the caller's contract for `value` (NULL and misalignment are checked).
-        let value = unsafe { read_value(value) }?;
+        // SAFETY: the caller's contract for `record` (NULL is checked).
+        let bytes = unsafe { in_slice(record.cast::<u8>(), size, "record") }?;
         let id = w.id(id)?;
-        w.w.write(id, &value)?;
+        w.w.write(id, bytes)?;
         OK
     })
 }
 
-/// Publishes `value` under `key`, registering the key if new; stores the slot id into `id`
+/// Publishes `record` under `key`, registering the key if new; stores the slot id into `id`
 /// unless it is NULL.
 ///
 /// # Safety
@@ -293,7 +282,8 @@ pub unsafe extern "C" fn shmbus_slot_writer_write(
 pub unsafe extern "C" fn shmbus_slot_writer_put(
     w: *mut ShmbusSlotWriter,
     key: *const c_char,
-    value: *const ShmbusTradingData,
+    record: *const c_void,
+    size: usize,
     id: *mut u32,
 ) -> ShmbusStatus {
     call(|| {
@@ -301,18 +291,21 @@ pub unsafe extern "C" fn shmbus_slot_writer_put(
         let w = unsafe { borrow::<SlotWriterState>(w) }?;
         // SAFETY: the caller's contract for `key`.
         let key = unsafe { str_arg(key, "key") }?;
-        // SAFETY: the caller's contract for `value`.
-        let value = unsafe { read_value(value) }?;
+        // SAFETY: the caller's contract for `record`.
+        let bytes = unsafe { in_slice(record.cast::<u8>(), size, "record") }?;
         let id_out = Out::optional(id, "id")?;
+        if size != w.w.record_size() {
+            return Err(record_size(w.w.region(), w.w.record_size(), size));
+        }
         let slot = w.slot(key)?;
-        w.w.write(slot, &value)?;
+        w.w.write(slot, bytes)?;
         set_opt(&id_out, slot.index());
         OK
     })
 }
 
 /// How many slots were repaired when this writer opened the table (a previous writer died in
-/// the middle of writing them; they now hold an all-zero record with `valid == 0`).
+/// the middle of writing them; they now hold an all-zero record, e.g. `valid == 0`).
 ///
 /// # Safety
 ///
@@ -341,30 +334,38 @@ pub unsafe extern "C" fn shmbus_slot_writer_close(w: *mut ShmbusSlotWriter) -> S
     call(|| unsafe { close::<SlotWriterState>(w) })
 }
 
-/// Opens a slot table of `shmbus_trading_data` records for reading (read-only mapping).
+/// Opens a slot table for reading (read-only mapping), checking that it holds records of
+/// `layout` (`SHMBUS_LAYOUT_MISMATCH` otherwise). With `layout` NULL any table opens, and its
+/// records are bytes of the size `shmbus_slot_reader_info` reports (for tools).
 ///
-/// `flags`: 0 or `SHMBUS_OPEN_ALLOW_FOREIGN_OWNER`. `SHMBUS_LAYOUT_MISMATCH` if the table holds
-/// another record type, `SHMBUS_KIND_MISMATCH` if the region is not a slot table.
+/// `flags`: 0 or `SHMBUS_OPEN_ALLOW_FOREIGN_OWNER`. `SHMBUS_KIND_MISMATCH` if the region is not
+/// a slot table.
 ///
 /// # Safety
 ///
-/// `name` is a NUL-terminated string; `out` points to writable memory for one pointer.
+/// `name` is a NUL-terminated string; `layout` is NULL or points to a valid
+/// `shmbus_record_layout`; `out` points to writable memory for one pointer.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn shmbus_slots_open_reader(
     name: *const c_char,
+    layout: *const ShmbusRecordLayout,
     flags: u32,
     out: *mut *mut ShmbusSlotReader,
 ) -> ShmbusStatus {
     call(|| {
         // SAFETY: the caller's contract for `name`.
         let name = unsafe { str_arg(name, "name") }?;
+        // SAFETY: the caller's contract for `layout`.
+        let layout = unsafe { optional_layout(layout) }?;
         let out = Out::new(out, "out")?;
-        let r = SlotReader::<TradingData>::open_with(name, open_options(flags)?)?;
+        let r = RawSlotReader::open_with(name, layout.as_ref(), open_options(flags)?)?;
+        let scratch = vec![0; r.record_size()];
         give(
             &out,
             SlotReaderState {
                 r,
                 ids: Ids::default(),
+                scratch,
             },
         );
         OK
@@ -395,24 +396,26 @@ pub unsafe extern "C" fn shmbus_slot_reader_find(
     })
 }
 
-/// Copies slot `id` into `out`, consistently (never torn), with its sequence number into `seq`
-/// (unless NULL; even, growing with every write). `SHMBUS_NO_DATA` if the slot was never
-/// written (outputs untouched). `SHMBUS_WRITER_DIED` if the writer died mid-write,
-/// `SHMBUS_BUSY` if a live writer keeps it mid-write past the timeout.
+/// Copies slot `id` into `out` (`size` bytes: the record size), consistently (never torn), with
+/// its sequence number into `seq` (unless NULL; even, growing with every write).
+/// `SHMBUS_NO_DATA` if the slot was never written (outputs untouched). `SHMBUS_WRITER_DIED` if
+/// the writer died mid-write, `SHMBUS_BUSY` if a live writer keeps it mid-write past the
+/// timeout.
 ///
 /// # Safety
 ///
-/// `r` is a live slot reader; `out` points to a `shmbus_trading_data`; `seq` is NULL or points
+/// `r` is a live slot reader; `out` points to `size` writable bytes; `seq` is NULL or points
 /// to a `uint64_t`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn shmbus_slot_reader_read(
     r: *mut ShmbusSlotReader,
     id: u32,
-    out: *mut ShmbusTradingData,
+    out: *mut c_void,
+    size: usize,
     seq: *mut u64,
 ) -> ShmbusStatus {
     // SAFETY: the caller's contract, passed on.
-    unsafe { read_if_changed(r, id, None, out, seq) }
+    unsafe { read_if_changed(r, id, None, out, size, seq) }
 }
 
 /// As `shmbus_slot_reader_read`, but `SHMBUS_NO_DATA` (cheaply, outputs untouched) while the
@@ -426,11 +429,12 @@ pub unsafe extern "C" fn shmbus_slot_reader_read_if_changed(
     r: *mut ShmbusSlotReader,
     id: u32,
     since: u64,
-    out: *mut ShmbusTradingData,
+    out: *mut c_void,
+    size: usize,
     seq: *mut u64,
 ) -> ShmbusStatus {
     // SAFETY: the caller's contract, passed on.
-    unsafe { read_if_changed(r, id, Some(since), out, seq) }
+    unsafe { read_if_changed(r, id, Some(since), out, size, seq) }
 }
 
 /// # Safety
@@ -441,22 +445,27 @@ unsafe fn read_if_changed(
     r: *mut ShmbusSlotReader,
     id: u32,
     since: Option<u64>,
-    out: *mut ShmbusTradingData,
+    out: *mut c_void,
+    size: usize,
     seq: *mut u64,
 ) -> ShmbusStatus {
     call(|| {
         // SAFETY: the caller's contract for `r`.
         let r = unsafe { borrow::<SlotReaderState>(r) }?;
-        let out = Out::new(out, "out")?;
+        let out = OutSlice::optional(out.cast::<u8>(), size, "out")?
+            .ok_or_else(|| Error::invalid("out is NULL"))?;
         let seq = Out::optional(seq, "seq")?;
+        if size != r.scratch.len() {
+            return Err(record_size(r.r.region(), r.scratch.len(), size));
+        }
         let slot = r.id(id)?;
-        let value = match since {
-            Some(since) => r.r.read_if_changed(slot, since)?,
-            None => r.r.read(slot)?,
+        let got = match since {
+            Some(since) => r.r.read_into_if_changed(slot, since, &mut r.scratch)?,
+            None => r.r.read_into(slot, &mut r.scratch)?,
         };
-        let Some(v) = value else { return NO_DATA };
-        out.set(v.value.into());
-        set_opt(&seq, v.seq);
+        let Some(s) = got else { return NO_DATA };
+        out.fill(&r.scratch, "out")?;
+        set_opt(&seq, s);
         OK
     })
 }
@@ -470,7 +479,8 @@ unsafe fn read_if_changed(
 pub unsafe extern "C" fn shmbus_slot_reader_get(
     r: *mut ShmbusSlotReader,
     key: *const c_char,
-    out: *mut ShmbusTradingData,
+    out: *mut c_void,
+    size: usize,
     seq: *mut u64,
 ) -> ShmbusStatus {
     let mut id = 0u32;
@@ -480,26 +490,31 @@ pub unsafe extern "C" fn shmbus_slot_reader_get(
         other => return other,
     }
     // SAFETY: the caller's contract.
-    unsafe { shmbus_slot_reader_read(r, id, out, seq) }
+    unsafe { shmbus_slot_reader_read(r, id, out, size, seq) }
 }
 
-/// The number of keys registered so far (ids `0 .. count-1`), and the table's capacity
-/// (either pointer may be NULL).
+/// The number of keys registered so far (ids `0 .. count-1`), the table's capacity and its
+/// record size in bytes (each pointer may be NULL).
 ///
 /// # Safety
 ///
-/// `r` is a live slot reader; `count` and `capacity` are NULL or point to `uint32_t`s.
+/// `r` is a live slot reader; the out-pointers are NULL or point to their types.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn shmbus_slot_reader_len(
+pub unsafe extern "C" fn shmbus_slot_reader_info(
     r: *mut ShmbusSlotReader,
     count: *mut u32,
     capacity: *mut u32,
+    record_size: *mut usize,
 ) -> ShmbusStatus {
     call(|| {
         // SAFETY: the caller's contract for `r`.
         let r = unsafe { borrow::<SlotReaderState>(r) }?;
         set_opt(&Out::optional(count, "count")?, r.r.len());
         set_opt(&Out::optional(capacity, "capacity")?, r.r.capacity());
+        set_opt(
+            &Out::optional(record_size, "record_size")?,
+            r.r.record_size(),
+        );
         OK
     })
 }

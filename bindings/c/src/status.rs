@@ -71,6 +71,10 @@ pub enum ShmbusStatus {
     ShmbusBusy = 33,
     /// A slot id that is not a registered slot of this table.
     ShmbusBadSlot = 34,
+    /// A record layout a slot table cannot hold (name, size, overlapping fields).
+    ShmbusInvalidLayout = 35,
+    /// A record buffer whose size is not the table's record size.
+    ShmbusRecordSize = 36,
     /// The message is larger than the journal accepts.
     ShmbusMessageTooLarge = 40,
     /// The uncommitted batch no longer fits in the ring: commit more often.
@@ -99,7 +103,7 @@ pub enum ShmbusStatus {
 
 impl ShmbusStatus {
     /// Every status, in code order.
-    pub(crate) const ALL: [ShmbusStatus; 37] = [
+    pub(crate) const ALL: [ShmbusStatus; 39] = [
         Self::ShmbusOk,
         Self::ShmbusNoData,
         Self::ShmbusInvalidArgument,
@@ -126,6 +130,8 @@ impl ShmbusStatus {
         Self::ShmbusWriterDied,
         Self::ShmbusBusy,
         Self::ShmbusBadSlot,
+        Self::ShmbusInvalidLayout,
+        Self::ShmbusRecordSize,
         Self::ShmbusMessageTooLarge,
         Self::ShmbusBatchTooLarge,
         Self::ShmbusOverrun,
@@ -168,6 +174,8 @@ impl ShmbusStatus {
             Self::ShmbusWriterDied => "SHMBUS_WRITER_DIED\0",
             Self::ShmbusBusy => "SHMBUS_BUSY\0",
             Self::ShmbusBadSlot => "SHMBUS_BAD_SLOT\0",
+            Self::ShmbusInvalidLayout => "SHMBUS_INVALID_LAYOUT\0",
+            Self::ShmbusRecordSize => "SHMBUS_RECORD_SIZE\0",
             Self::ShmbusMessageTooLarge => "SHMBUS_MESSAGE_TOO_LARGE\0",
             Self::ShmbusBatchTooLarge => "SHMBUS_BATCH_TOO_LARGE\0",
             Self::ShmbusOverrun => "SHMBUS_OVERRUN\0",
@@ -250,6 +258,8 @@ impl From<SlotError> for Error {
             SlotError::WriterDied { .. } => S::ShmbusWriterDied,
             SlotError::Busy { .. } => S::ShmbusBusy,
             SlotError::BadSlot { .. } => S::ShmbusBadSlot,
+            SlotError::InvalidLayout { .. } => S::ShmbusInvalidLayout,
+            SlotError::RecordSize { .. } => S::ShmbusRecordSize,
             _ => S::ShmbusOther,
         };
         Self::new(status, e.to_string())

@@ -22,6 +22,16 @@ fn td(price: f64, volume: i32, timestamp: u64) -> ShmbusTradingData {
     }
 }
 
+const TD: usize = size_of::<ShmbusTradingData>();
+
+fn tdp(v: &ShmbusTradingData) -> *const std::ffi::c_void {
+    std::ptr::from_ref(v).cast()
+}
+
+fn tdm(v: &mut ShmbusTradingData) -> *mut std::ffi::c_void {
+    std::ptr::from_mut(v).cast()
+}
+
 fn msg() -> ShmbusMessage {
     ShmbusMessage {
         seq: u64::MAX,
@@ -32,9 +42,21 @@ fn msg() -> ShmbusMessage {
     }
 }
 
+/// The header cbindgen generated in this build.
+const GENERATED: &str = include_str!(concat!(env!("OUT_DIR"), "/shmbus.h"));
+
+#[test]
+fn the_checked_in_header_is_fresh() {
+    let checked_in = include_str!("../include/shmbus.h");
+    assert!(
+        checked_in == GENERATED,
+        "bindings/c/include/shmbus.h is stale: run scripts/ci/c.sh --update-header"
+    );
+}
+
 #[test]
 fn status_names_match_the_header() {
-    let header = include_str!("../include/shmbus.h");
+    let header = GENERATED;
     for s in crate::status::ShmbusStatus::ALL {
         // SAFETY: a static NUL-terminated string.
         let name = unsafe { CStr::from_ptr(shmbus_status_name(s as i32)) }
@@ -52,10 +74,16 @@ fn status_names_match_the_header() {
 fn slots_write_read_and_change_detection() {
     let name = TempName::new("slots");
     let (mut w, mut r) = (null_mut(), null_mut());
-    // SAFETY (all calls of this test): NUL-terminated names and keys, out-pointers to locals,
+    // SAFETY: in every call of this test: NUL-terminated names and keys, out-pointers to locals,
     // and handles made by the library, closed once at the end.
     unsafe {
-        ok(shmbus_slots_create(name.c().as_ptr(), 4, 0, &mut w));
+        ok(shmbus_slots_create(
+            name.c().as_ptr(),
+            shmbus_trading_data_layout(),
+            4,
+            0,
+            &mut w,
+        ));
         let mut btc = u32::MAX;
         ok(shmbus_slot_writer_slot(w, c"BTCUSD".as_ptr(), &mut btc));
         assert_eq!(btc, 0);
@@ -63,42 +91,64 @@ fn slots_write_read_and_change_detection() {
         ok(shmbus_slot_writer_put(
             w,
             c"ETHUSD".as_ptr(),
-            &td(3150.25, 12, 7),
+            tdp(&td(3150.25, 12, 7)),
+            TD,
             &mut eth,
         ));
         assert_eq!(eth, 1);
 
-        ok(shmbus_slots_open_reader(name.c().as_ptr(), 0, &mut r));
+        ok(shmbus_slots_open_reader(
+            name.c().as_ptr(),
+            shmbus_trading_data_layout(),
+            0,
+            &mut r,
+        ));
         let (mut v, mut seq) = (ShmbusTradingData::default(), 0u64);
         // Registered but never written.
         assert_eq!(
-            shmbus_slot_reader_read(r, 0, &mut v, &mut seq),
+            shmbus_slot_reader_read(r, 0, tdm(&mut v), TD, &mut seq),
             ShmbusNoData
         );
-        ok(shmbus_slot_writer_write(w, btc, &td(97_000.5, 3, 42)));
+        ok(shmbus_slot_writer_write(
+            w,
+            btc,
+            tdp(&td(97_000.5, 3, 42)),
+            TD,
+        ));
         let mut id = u32::MAX;
         ok(shmbus_slot_reader_find(r, c"BTCUSD".as_ptr(), &mut id));
-        ok(shmbus_slot_reader_read(r, id, &mut v, &mut seq));
+        ok(shmbus_slot_reader_read(r, id, tdm(&mut v), TD, &mut seq));
         assert_eq!(v, td(97_000.5, 3, 42));
         assert!(seq > 0 && seq % 2 == 0);
         // Unchanged: NO_DATA and the outputs untouched.
         let mut untouched = td(1.0, 1, 1);
         assert_eq!(
-            shmbus_slot_reader_read_if_changed(r, id, seq, &mut untouched, null_mut()),
+            shmbus_slot_reader_read_if_changed(r, id, seq, tdm(&mut untouched), TD, null_mut()),
             ShmbusNoData
         );
         assert_eq!(untouched, td(1.0, 1, 1));
-        ok(shmbus_slot_writer_write(w, btc, &td(97_001.0, 4, 43)));
+        ok(shmbus_slot_writer_write(
+            w,
+            btc,
+            tdp(&td(97_001.0, 4, 43)),
+            TD,
+        ));
         let mut seq2 = 0;
         ok(shmbus_slot_reader_read_if_changed(
-            r, id, seq, &mut v, &mut seq2,
+            r,
+            id,
+            seq,
+            tdm(&mut v),
+            TD,
+            &mut seq2,
         ));
         assert_eq!((v.price, seq2), (97_001.0, seq + 2));
         // By key, and the key of an id.
         ok(shmbus_slot_reader_get(
             r,
             c"ETHUSD".as_ptr(),
-            &mut v,
+            tdm(&mut v),
+            TD,
             null_mut(),
         ));
         assert_eq!(v.volume, 12);
@@ -110,24 +160,39 @@ fn slots_write_read_and_change_detection() {
             shmbus_slot_reader_key(r, 1, key.as_mut_ptr(), 6),
             ShmbusBufferTooSmall
         );
-        let (mut count, mut cap) = (0, 0);
-        ok(shmbus_slot_reader_len(r, &mut count, &mut cap));
-        assert_eq!((count, cap), (2, 4));
+        let (mut count, mut cap, mut size) = (0, 0, 0);
+        ok(shmbus_slot_reader_info(r, &mut count, &mut cap, &mut size));
+        assert_eq!((count, cap, size), (2, 4, 24));
+        // A buffer of another size.
+        assert_eq!(
+            shmbus_slot_reader_read(r, id, tdm(&mut v), 16, null_mut()),
+            ShmbusRecordSize
+        );
+        assert!(
+            last_error().contains("24 bytes, got a buffer of 16"),
+            "{}",
+            last_error()
+        );
+        assert_eq!(
+            shmbus_slot_writer_write(w, btc, tdp(&v), 32),
+            ShmbusRecordSize
+        );
 
         // Keys registered after the reader looked are found by id too.
         let mut sol = 0;
         ok(shmbus_slot_writer_put(
             w,
             c"SOLUSD".as_ptr(),
-            &td(150.0, 1, 1),
+            tdp(&td(150.0, 1, 1)),
+            TD,
             &mut sol,
         ));
-        ok(shmbus_slot_reader_read(r, sol, &mut v, null_mut()));
+        ok(shmbus_slot_reader_read(r, sol, tdm(&mut v), TD, null_mut()));
         assert_eq!(v.price, 150.0);
 
         // Errors, each with its code and a message.
         assert_eq!(
-            shmbus_slot_reader_read(r, 3, &mut v, null_mut()),
+            shmbus_slot_reader_read(r, 3, tdm(&mut v), TD, null_mut()),
             ShmbusBadSlot
         );
         assert!(last_error().contains("slot id 3"), "{}", last_error());
@@ -148,19 +213,29 @@ fn slots_write_read_and_change_detection() {
         );
         let mut w2 = null_mut();
         assert_eq!(
-            shmbus_slots_open_writer(name.c().as_ptr(), &mut w2),
+            shmbus_slots_open_writer(name.c().as_ptr(), shmbus_trading_data_layout(), &mut w2),
             ShmbusWriterBusy
         );
         assert!(w2.is_null());
         assert_eq!(
-            shmbus_slots_create(name.c().as_ptr(), 4, 0, &mut w2),
+            shmbus_slots_create(
+                name.c().as_ptr(),
+                shmbus_trading_data_layout(),
+                4,
+                0,
+                &mut w2
+            ),
             ShmbusAlreadyExists
         );
 
         ok(shmbus_slot_reader_close(r));
         ok(shmbus_slot_writer_close(w));
         // After the writer closed, a new one takes over and keeps the keys.
-        ok(shmbus_slots_open_writer(name.c().as_ptr(), &mut w));
+        ok(shmbus_slots_open_writer(
+            name.c().as_ptr(),
+            shmbus_trading_data_layout(),
+            &mut w,
+        ));
         let mut repaired = 9;
         ok(shmbus_slot_writer_repaired(w, &mut repaired));
         assert_eq!(repaired, 0);
@@ -173,24 +248,41 @@ fn slots_write_read_and_change_detection() {
 #[test]
 fn null_pointers_and_bad_handles_are_refused() {
     let name = TempName::new("nulls");
-    // SAFETY (all calls of this test): every pointer is NULL, a local, or a handle made here;
+    // SAFETY: in every call of this test: every pointer is NULL, a local, or a handle made here;
     // wrong-kind handles are refused by their tags before any use.
     unsafe {
         let mut w = null_mut();
         assert_eq!(
-            shmbus_slots_create(null(), 4, 0, &mut w),
+            shmbus_slots_create(null(), shmbus_trading_data_layout(), 4, 0, &mut w),
             ShmbusInvalidArgument
         );
         assert_eq!(last_error(), "name is NULL");
         assert_eq!(
-            shmbus_slots_create(name.c().as_ptr(), 4, 0, null_mut()),
+            shmbus_slots_create(
+                name.c().as_ptr(),
+                shmbus_trading_data_layout(),
+                4,
+                0,
+                null_mut()
+            ),
             ShmbusInvalidArgument
         );
         assert_eq!(last_error(), "out is NULL");
         // The out-pointer is checked before the region is made: nothing was created.
         assert!(!std::path::Path::new(&*name).exists());
         assert_eq!(
-            shmbus_slots_create(name.c().as_ptr(), 4, 0x80, &mut w),
+            shmbus_slots_create(name.c().as_ptr(), null(), 4, 0, &mut w),
+            ShmbusInvalidArgument
+        );
+        assert_eq!(last_error(), "layout is NULL");
+        assert_eq!(
+            shmbus_slots_create(
+                name.c().as_ptr(),
+                shmbus_trading_data_layout(),
+                4,
+                0x80,
+                &mut w
+            ),
             ShmbusInvalidArgument
         );
         assert!(
@@ -198,15 +290,21 @@ fn null_pointers_and_bad_handles_are_refused() {
             "{}",
             last_error()
         );
-        ok(shmbus_slots_create(name.c().as_ptr(), 4, 0, &mut w));
+        ok(shmbus_slots_create(
+            name.c().as_ptr(),
+            shmbus_trading_data_layout(),
+            4,
+            0,
+            &mut w,
+        ));
 
         let mut v = ShmbusTradingData::default();
         assert_eq!(
-            shmbus_slot_writer_write(w, 0, null()),
+            shmbus_slot_writer_write(w, 0, null(), TD),
             ShmbusInvalidArgument
         );
         assert_eq!(
-            shmbus_slot_writer_write(null_mut(), 0, &v),
+            shmbus_slot_writer_write(null_mut(), 0, tdp(&v), TD),
             ShmbusInvalidArgument
         );
         assert!(
@@ -227,7 +325,7 @@ fn null_pointers_and_bad_handles_are_refused() {
         // A slot writer passed where a reader (or a journal reader) is expected.
         let as_reader = w.cast::<ShmbusSlotReader>();
         assert_eq!(
-            shmbus_slot_reader_read(as_reader, 0, &mut v, null_mut()),
+            shmbus_slot_reader_read(as_reader, 0, tdm(&mut v), TD, null_mut()),
             ShmbusBadHandle
         );
         assert!(
@@ -259,7 +357,7 @@ fn null_pointers_and_bad_handles_are_refused() {
         // Opening what does not exist, or with the wrong kind.
         let mut r = null_mut();
         assert_eq!(
-            shmbus_slots_open_reader(c"/shmbus-c-test-none".as_ptr(), 0, &mut r),
+            shmbus_slots_open_reader(c"/shmbus-c-test-none".as_ptr(), null(), 0, &mut r),
             ShmbusNotFound
         );
         let mut j = null_mut();
@@ -279,7 +377,7 @@ fn null_pointers_and_bad_handles_are_refused() {
         assert!(last_error().contains("start 7"), "{}", last_error());
         let text = c"\xff\xfe";
         assert_eq!(
-            shmbus_slots_open_reader(text.as_ptr(), 0, &mut r),
+            shmbus_slots_open_reader(text.as_ptr(), null(), 0, &mut r),
             ShmbusInvalidArgument
         );
         assert!(last_error().contains("UTF-8"), "{}", last_error());
@@ -289,7 +387,7 @@ fn null_pointers_and_bad_handles_are_refused() {
 #[test]
 fn journal_append_commit_next_prev_seek() {
     let name = TempName::new("journal");
-    // SAFETY (all calls of this test): as in the slot tests; payload pointers come from `m`
+    // SAFETY: in every call of this test: as in the slot tests; payload pointers come from `m`
     // right after the call that returned them.
     unsafe {
         let mut w = null_mut();
@@ -401,7 +499,7 @@ fn journal_append_commit_next_prev_seek() {
 #[test]
 fn journal_copy_into_a_small_buffer_keeps_the_message() {
     let name = TempName::new("copy");
-    // SAFETY (all calls of this test): as above; `buf` is a local array of the size passed.
+    // SAFETY: in every call of this test: as above; `buf` is a local array of the size passed.
     unsafe {
         let mut w = null_mut();
         ok(shmbus_journal_create_ring(
@@ -495,7 +593,7 @@ fn journal_copy_into_a_small_buffer_keeps_the_message() {
 #[test]
 fn journal_overrun_is_reported_and_counted() {
     let name = TempName::new("overrun");
-    // SAFETY (all calls of this test): as above.
+    // SAFETY: in every call of this test: as above.
     unsafe {
         let mut w = null_mut();
         ok(shmbus_journal_create_ring(
@@ -542,7 +640,7 @@ fn journal_overrun_is_reported_and_counted() {
 #[test]
 fn persisted_journal_and_remove() {
     let name = TempName::new("persisted");
-    // SAFETY (all calls of this test): as above.
+    // SAFETY: in every call of this test: as above.
     unsafe {
         let mut w = null_mut();
         ok(shmbus_journal_create_persisted(
@@ -600,7 +698,7 @@ fn bar(i: u64) -> ShmbusCandle {
 #[test]
 fn candles_write_and_read_with_size_queries() {
     let name = TempName::new("candles");
-    // SAFETY (all calls of this test): as above; buffers are local vectors of the given sizes.
+    // SAFETY: in every call of this test: as above; buffers are local vectors of the given sizes.
     unsafe {
         let mut w = null_mut();
         ok(shmbus_candles_create(
@@ -847,5 +945,112 @@ fn candles_write_and_read_with_size_queries() {
         let mut w2 = null_mut();
         ok(shmbus_candles_open_writer(name.c().as_ptr(), &mut w2));
         ok(shmbus_candle_writer_close(w2));
+    }
+}
+
+/// A record of the caller's own, described field by field; a reader with another layout is
+/// refused, one without a layout sees the bytes.
+#[test]
+fn slots_of_a_custom_record() {
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, PartialEq, Default)]
+    struct Quote {
+        bid: f64,
+        ask: f64,
+        venue: [u8; 8],
+    }
+    let fields = [
+        ShmbusField {
+            name: c"bid".as_ptr(),
+            type_: ShmbusFieldType::F64 as u32,
+            offset: 0,
+            size: 0,
+        },
+        ShmbusField {
+            name: c"ask".as_ptr(),
+            type_: ShmbusFieldType::F64 as u32,
+            offset: 8,
+            size: 0,
+        },
+        ShmbusField {
+            name: c"venue".as_ptr(),
+            type_: ShmbusFieldType::Bytes as u32,
+            offset: 16,
+            size: 8,
+        },
+    ];
+    let layout = ShmbusRecordLayout {
+        name: c"Quote".as_ptr(),
+        size: 24,
+        fields: fields.as_ptr(),
+        field_count: 3,
+    };
+    let name = TempName::new("custom");
+    // SAFETY: in every call of this test: locals and handles made here.
+    unsafe {
+        let mut w = null_mut();
+        ok(shmbus_slots_create(
+            name.c().as_ptr(),
+            &layout,
+            8,
+            0,
+            &mut w,
+        ));
+        let q = Quote {
+            bid: 1.25,
+            ask: 1.5,
+            venue: *b"XNAS\0\0\0\0",
+        };
+        ok(shmbus_slot_writer_put(
+            w,
+            c"EURUSD".as_ptr(),
+            std::ptr::from_ref(&q).cast(),
+            24,
+            null_mut(),
+        ));
+        let mut r = null_mut();
+        assert_eq!(
+            shmbus_slots_open_reader(name.c().as_ptr(), shmbus_trading_data_layout(), 0, &mut r),
+            ShmbusLayoutMismatch
+        );
+        assert!(last_error().contains("`Quote`"), "{}", last_error());
+        ok(shmbus_slots_open_reader(
+            name.c().as_ptr(),
+            &layout,
+            0,
+            &mut r,
+        ));
+        let mut got = Quote::default();
+        ok(shmbus_slot_reader_get(
+            r,
+            c"EURUSD".as_ptr(),
+            std::ptr::from_mut(&mut got).cast(),
+            24,
+            null_mut(),
+        ));
+        assert_eq!(got, q);
+        ok(shmbus_slot_reader_close(r));
+        ok(shmbus_slots_open_reader(
+            name.c().as_ptr(),
+            null(),
+            0,
+            &mut r,
+        ));
+        let mut bytes = [0u8; 24];
+        ok(shmbus_slot_reader_read(
+            r,
+            0,
+            bytes.as_mut_ptr().cast(),
+            24,
+            null_mut(),
+        ));
+        assert_eq!(&bytes[16..20], b"XNAS");
+        ok(shmbus_slot_reader_close(r));
+        ok(shmbus_slot_writer_close(w));
+        // The same table through the writer of another layout: refused.
+        assert_eq!(
+            shmbus_slots_open_writer(name.c().as_ptr(), shmbus_trading_data_layout(), &mut w),
+            ShmbusLayoutMismatch
+        );
     }
 }
