@@ -895,6 +895,20 @@ shmbus_status shmbus_slot_writer_put(struct shmbus_slot_writer *w,
                                      size_t size,
                                      uint32_t *id);
 
+// Copies slot `id` as this writer last published it (the writer's own read) into `out`
+// (`size` bytes: the record size), with its sequence into `seq` unless NULL.
+// `SHMBUS_NO_DATA` if the slot was never written.
+//
+// # Safety
+//
+// `w` is a live slot writer; `out` points to `size` writable bytes; `seq` is NULL or points to
+// a `uint64_t`.
+shmbus_status shmbus_slot_writer_read(struct shmbus_slot_writer *w,
+                                      uint32_t id,
+                                      void *out,
+                                      size_t size,
+                                      uint64_t *seq);
+
 // How many slots were repaired when this writer opened the table (a previous writer died in
 // the middle of writing them; they now hold an all-zero record, e.g. `valid == 0`).
 //

@@ -304,6 +304,42 @@ pub unsafe extern "C" fn shmbus_slot_writer_put(
     })
 }
 
+/// Copies slot `id` as this writer last published it (the writer's own read) into `out`
+/// (`size` bytes: the record size), with its sequence into `seq` unless NULL.
+/// `SHMBUS_NO_DATA` if the slot was never written.
+///
+/// # Safety
+///
+/// `w` is a live slot writer; `out` points to `size` writable bytes; `seq` is NULL or points to
+/// a `uint64_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn shmbus_slot_writer_read(
+    w: *mut ShmbusSlotWriter,
+    id: u32,
+    out: *mut c_void,
+    size: usize,
+    seq: *mut u64,
+) -> ShmbusStatus {
+    call(|| {
+        // SAFETY: the caller's contract for `w`.
+        let w = unsafe { borrow::<SlotWriterState>(w) }?;
+        let out = OutSlice::optional(out.cast::<u8>(), size, "out")?
+            .ok_or_else(|| Error::invalid("out is NULL"))?;
+        let seq = Out::optional(seq, "seq")?;
+        if size != w.w.record_size() {
+            return Err(record_size(w.w.region(), w.w.record_size(), size));
+        }
+        let slot = w.id(id)?;
+        let mut bytes = vec![0u8; size];
+        let Some(s) = w.w.read_into(slot, &mut bytes)? else {
+            return NO_DATA;
+        };
+        out.fill(&bytes, "out")?;
+        set_opt(&seq, s);
+        OK
+    })
+}
+
 /// How many slots were repaired when this writer opened the table (a previous writer died in
 /// the middle of writing them; they now hold an all-zero record, e.g. `valid == 0`).
 ///

@@ -236,6 +236,10 @@ fn slots_write_read_and_change_detection() {
             shmbus_trading_data_layout(),
             &mut w,
         ));
+        // The writer's own read of what it published.
+        let mut own = ShmbusTradingData::default();
+        ok(shmbus_slot_writer_read(w, 1, tdm(&mut own), TD, null_mut()));
+        assert_eq!(own, td(3150.25, 12, 7));
         let mut repaired = 9;
         ok(shmbus_slot_writer_repaired(w, &mut repaired));
         assert_eq!(repaired, 0);
