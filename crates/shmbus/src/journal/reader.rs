@@ -299,6 +299,7 @@ impl JournalReader {
 
     /// As [`JournalReader::next`], and when there is nothing it leaves in
     /// [`JournalReader::wait_token`] the commit value to sleep on.
+    #[cfg(feature = "tokio")]
     #[inline]
     pub(crate) fn next_or_token(&mut self) -> Result<Option<Message<'_>>, JournalError> {
         Ok(self.advance(true)?.map(|f| self.message(f)))
