@@ -370,8 +370,8 @@ impl JournalReader {
 
     /// Spin this long (seconds) before sleeping on the futex when waiting (lower wake-up
     /// latency, one core busy meanwhile). Default 0.
-    fn set_spin(&mut self, seconds_: f64) -> PyResult<()> {
-        let d = seconds(seconds_)?;
+    fn set_spin(&mut self, spin: f64) -> PyResult<()> {
+        let d = seconds(spin)?;
         self.r()?.set_spin(d);
         Ok(())
     }

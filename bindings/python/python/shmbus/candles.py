@@ -57,7 +57,7 @@ class SeriesInfo(NamedTuple):
 
     symbol: str
     interval: str
-    count: int
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count
     capacity: int
     start_ts: int
     end_ts: int
@@ -70,7 +70,7 @@ class WriteReport(NamedTuple):
 
     written: int
     replaced: int
-    count: int
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count
 
 
 def _timestamps_ms(values: Any) -> np.ndarray:
@@ -146,7 +146,7 @@ def to_pandas(candles: np.ndarray) -> Any:
     """A DataFrame of the candles: columns open, high, low, close, volume, indexed by the bar
     time (UTC, named ``time``). Needs pandas."""
     try:
-        import pandas as pd
+        import pandas as pd  # type: ignore[import-untyped, unused-ignore]
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError("to_pandas needs pandas: pip install pandas") from e
     times = candles["timestamp"].astype(np.int64).view("datetime64[ms]")

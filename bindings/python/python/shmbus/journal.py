@@ -118,9 +118,8 @@ class JournalReader(_native.JournalReader):
             self._executor = None
         super().close()
 
-    def __exit__(self, *exc: Any) -> bool:
+    def __exit__(self, ty: Any, value: Any, tb: Any) -> None:
         self.close()
-        return False
 
     def __repr__(self) -> str:
         if self.closed:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import collections
 import struct
-from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 __all__ = ["TradingData", "RecordType", "TRADING_DATA", "FIELD_TYPES"]
 
@@ -108,10 +108,10 @@ class RecordType:
         end = 0
         for spec in fields:
             if len(spec) == 3:
-                fname, code, offset = spec  # type: ignore[misc]
+                fname, code, offset = spec
                 code = _normalise(code)
             else:
-                fname, code = spec  # type: ignore[misc]
+                fname, code = spec
                 code = _normalise(code)
                 align = 1 if code.startswith("bytes") else _size_of(code)
                 offset = -(-end // align) * align
@@ -121,7 +121,7 @@ class RecordType:
         self.fields: Tuple[Tuple[str, str, int], ...] = tuple(laid)
         self.offsets = {f: o for f, _, o in laid}
         self.names = tuple(f for f, _, _ in laid)
-        self.tuple_type = tuple_type or collections.namedtuple(  # type: ignore[misc]
+        self.tuple_type = tuple_type or collections.namedtuple(
             name.replace(".", "_"), self.names
         )
         # struct format in memory order, with explicit padding.
@@ -147,9 +147,9 @@ class RecordType:
         self._tt_fields = tuple(tt_fields)
 
     @property
-    def spec(self) -> Tuple[str, int, list]:
+    def spec(self) -> Tuple[str, int, List[Tuple[str, str, int]]]:
         """The layout as the native module takes it: (name, size, [(field, type, offset)])."""
-        return (self.name, self.size, [tuple(f) for f in self.fields])
+        return (self.name, self.size, list(self.fields))
 
     def pack(self, value: Any) -> bytes:
         """The record's bytes: ``value`` is a ``tuple_type`` instance, a mapping with every

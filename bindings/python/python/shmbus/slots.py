@@ -13,7 +13,7 @@ the C++ ``shmbus::Slot<TradingData>`` reads the same way.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
 
 from . import _shmbus as _native
 from .errors import BadSlot, Closed, NotReady, RegionExists, RegionNotFound
@@ -42,7 +42,7 @@ class Versioned(NamedTuple):
     value: Any
 
 
-def _unpacker(record: Optional[RecordType]):
+def _unpacker(record: Optional[RecordType]) -> Callable[[bytes], Any]:
     if record is None:
         return bytes
     return record.unpack
