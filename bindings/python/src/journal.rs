@@ -6,7 +6,7 @@
 //! so no view of shared memory is ever handed to Python.
 //!
 //! Waiting (`next(timeout)`, `wait`, `read_batch(timeout=...)`) runs the core's futex wait
-//! with the GIL released, in slices of at most [`WAIT_SLICE`] so that Ctrl-C (a pending signal)
+//! with the GIL released, in slices of at most 100 ms so that Ctrl-C (a pending signal)
 //! is noticed between slices.
 
 use std::time::{Duration, Instant};

@@ -9,12 +9,12 @@
 //! * [`journal::JournalWriter`], [`journal::JournalReader`], [`journal::Message`]: the
 //!   journal, with GIL-free blocking waits;
 //! * [`candles::CandleWriter`], [`candles::CandleReader`]: QNXS candle regions as numpy arrays;
-//! * errors mapped one class per kind ([`errors`]).
+//! * errors mapped one class per kind (module `errors`, classes in `shmbus/errors.py`).
 
-mod candles;
+pub mod candles;
 mod errors;
-mod journal;
-mod slots;
+pub mod journal;
+pub mod slots;
 
 use pyo3::prelude::*;
 
