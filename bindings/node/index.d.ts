@@ -497,7 +497,7 @@ export interface Message {
   type: number
   /** Logical byte position of the frame. */
   position: number
-  /** The payload (a copy). */
+  /** The payload (a copy, in memory that V8 allocates: no finalizer per message). */
   payload: Buffer
 }
 

@@ -23,6 +23,15 @@ const {
 } = native
 
 // ---------------------------------------------------------------------------------------------
+// Buffer views
+
+/** A Buffer over `len` bytes of `buf` from `start` (Buffer.from on the ArrayBuffer: a real
+ * Buffer, made without Buffer#subarray's species lookup). */
+function view(buf, start, len) {
+  return Buffer.from(buf.buffer, buf.byteOffset + start, len)
+}
+
+// ---------------------------------------------------------------------------------------------
 // Errors
 
 /** A JavaScript error of this binding (a core error has the same shape, made natively). */
@@ -137,7 +146,7 @@ function decodeBatch(buf, out = []) {
       seq: seqAt(buf, off + 8),
       type: buf.readUInt16LE(off + 4),
       position: seqAt(buf, off + 16),
-      payload: buf.subarray(start, start + len),
+      payload: view(buf, start, len),
     })
     off = start + ((len + 7) & ~7)
   }
@@ -437,10 +446,11 @@ const CHUNK = 1 << 20
 
 /**
  * shmio's Pool: hands out Buffers to fill (slice, sliceSize, wrap with bendec) and publishes
- * them all at once with commit(). Slices are carved from staging memory that JavaScript owns,
- * in order; commit() copies them into the journal in one native call and publishes them with one
- * release store. A slice is never reused: writing to it after commit() changes nothing in the
- * journal (and cannot corrupt a later message).
+ * them all at once with commit(). Slices are carved in order from staging memory that
+ * JavaScript owns; commit() copies them into the journal in one native call and publishes them
+ * with one release store. Writing to a slice after commit() changes nothing in the journal, and
+ * can never change a later message: staging memory is reused only after a transfer that detaches
+ * every old slice (from then on, writing to one throws ERR_BUFFER_OUT_OF_BOUNDS).
  */
 class Pool {
   /**
@@ -459,7 +469,10 @@ class Pool {
     this._typeOf = options.typeOf || null
     this._maxMessage = this._writer.maxMessage
     this._active = true
+    // Staging: the current chunk (bump allocation) and a spare, recycled when the current one
+    // is full and nothing in the spare awaits a commit.
     this._chunk = Buffer.alloc(CHUNK)
+    this._spare = null
     this._off = 0
     // Pending messages: offsets, lengths and types; `_runs` says which chunk each range uses.
     this._offsets = new Uint32Array(1024)
@@ -483,12 +496,24 @@ class Pool {
     this._types = grow(Uint16Array, this._types)
   }
 
-  _newChunk(size) {
+  _nextChunk(size) {
     if (this._n > this._runStart) {
       this._runs.push([this._chunk, this._runStart, this._n])
       this._runStart = this._n
     }
-    this._chunk = Buffer.alloc(Math.max(CHUNK, size))
+    const spare = this._spare
+    let next
+    if (spare !== null && spare.length >= size && !this._runs.some((r) => r[0] === spare)) {
+      // Every slice of the spare is committed: move its memory to a new ArrayBuffer, which
+      // detaches those slices, and clear it.
+      const ab = structuredClone(spare.buffer, { transfer: [spare.buffer] })
+      next = Buffer.from(ab)
+      next.fill(0)
+    } else {
+      next = Buffer.alloc(Math.max(CHUNK, size))
+    }
+    this._spare = this._chunk
+    this._chunk = next
     this._off = 0
   }
 
@@ -504,7 +529,7 @@ class Pool {
     }
     let off = (this._off + 7) & ~7
     if (off + size > this._chunk.length) {
-      this._newChunk(size)
+      this._nextChunk(size)
       off = 0
     }
     if (this._n === this._offsets.length) this._grow()
@@ -514,7 +539,7 @@ class Pool {
     this._types[n] = type
     this._off = off + size
     this._pendingBytes += size
-    return this._chunk.subarray(off, off + size)
+    return view(this._chunk, off, size)
   }
 
   /** A slice for Bendec type `name`. */

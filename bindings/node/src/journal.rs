@@ -9,7 +9,9 @@
 //! decodes it (one native call and one allocation per batch, not per message).
 
 use napi::Env;
-use napi::bindgen_prelude::{Buffer, Either, Uint8ArraySlice, Uint16ArraySlice, Uint32ArraySlice};
+use napi::bindgen_prelude::{
+    Buffer, BufferSlice, Either, Uint8ArraySlice, Uint16ArraySlice, Uint32ArraySlice,
+};
 use napi_derive::napi;
 use shmbus::JournalError;
 use shmbus::journal::{
@@ -158,8 +160,8 @@ impl From<shmbus::journal::JournalInfo> for JournalInfo {
 }
 
 /// One message, with its payload copied into a Buffer that JavaScript owns.
-#[napi(object)]
-pub struct Message {
+#[napi(object, object_from_js = false)]
+pub struct Message<'e> {
     /// Sequence number: 0 for the journal's first message, then +1 each.
     pub seq: f64,
     /// The type tag given to `append`.
@@ -167,11 +169,11 @@ pub struct Message {
     pub ty: u32,
     /// Logical byte position of the frame.
     pub position: f64,
-    /// The payload (a copy).
-    pub payload: Buffer,
+    /// The payload (a copy, in memory that V8 allocates: no finalizer per message).
+    pub payload: BufferSlice<'e>,
 }
 
-impl std::fmt::Debug for Message {
+impl std::fmt::Debug for Message<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Message")
             .field("seq", &self.seq)
@@ -182,14 +184,14 @@ impl std::fmt::Debug for Message {
     }
 }
 
-impl From<&CoreMessage<'_>> for Message {
-    fn from(m: &CoreMessage<'_>) -> Self {
-        Self {
+impl<'e> Message<'e> {
+    fn copy(env: &'e Env, m: &CoreMessage<'_>) -> napi::Result<Self> {
+        Ok(Self {
             seq: m.seq as f64,
             ty: m.ty.into(),
             position: m.position as f64,
-            payload: m.payload.to_vec().into(),
-        }
+            payload: BufferSlice::copy_from(env, m.payload)?,
+        })
     }
 }
 
@@ -455,9 +457,12 @@ impl JournalReader {
     /// The next committed message, or `null`. Throws `OVERRUN` (with `lost` and `resumeSeq`)
     /// if the writer lapped this reader; it then continues at the oldest stored message.
     #[napi]
-    pub fn next(&mut self, env: &Env) -> napi::Result<Option<Message>> {
+    pub fn next<'e>(&mut self, env: &'e Env) -> napi::Result<Option<Message<'e>>> {
         let r = self.reader().or_throw(env)?;
-        Ok(r.next().or_throw(env)?.as_ref().map(Message::from))
+        r.next()
+            .or_throw(env)?
+            .map(|m| Message::copy(env, &m))
+            .transpose()
     }
 
     /// Up to `maxMessages` committed messages (and about `maxBytes`, default 4 MiB) in the
@@ -484,9 +489,12 @@ impl JournalReader {
     /// The message before the cursor, moving back onto it (so `next()` returns it again), or
     /// `null` at the oldest stored message.
     #[napi]
-    pub fn prev(&mut self, env: &Env) -> napi::Result<Option<Message>> {
+    pub fn prev<'e>(&mut self, env: &'e Env) -> napi::Result<Option<Message<'e>>> {
         let r = self.reader().or_throw(env)?;
-        Ok(r.prev().or_throw(env)?.as_ref().map(Message::from))
+        r.prev()
+            .or_throw(env)?
+            .map(|m| Message::copy(env, &m))
+            .transpose()
     }
 
     /// Moves the cursor onto sequence `seq` (`TOO_OLD` / `NOT_YET` if it is not stored).

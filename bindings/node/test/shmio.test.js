@@ -141,6 +141,34 @@ test('Pool: a batch larger than the staging chunk, and messages up to the journa
   assert.equal(i, n + 1)
 })
 
+test('Pool: staging memory is reused only once its slices are committed, and that detaches them', (t) => {
+  const name = shmName(t)
+  const shm = new SharedMemory({ path: name, size: 8 << 20, num: 1, writable: true })
+  const pool = new Pool(null, shm)
+  const first = pool.sliceSize(100)
+  first.fill(1)
+  pool.commit()
+  first.fill(2) // after commit: not in the journal
+  const n = 40_000 // about 4 MiB of slices: the staging chunks are recycled
+  for (let i = 0; i < n; i++) {
+    pool.sliceSize(100).writeUInt32LE(i, 0)
+    if (i % 1000 === 999) pool.commit()
+  }
+  pool.commit()
+  assert.equal(first.length, 0, 'detached when its memory was reused')
+  assert.throws(() => first.writeUInt32LE(1, 0), { code: 'ERR_BUFFER_OUT_OF_BOUNDS' })
+  const it = new SharedMemoryConsumer(shm).getData()
+  assert.deepEqual(it.next().value, Buffer.alloc(100, 1))
+  let i = 0
+  for (const buf of it) {
+    assert.equal(buf.readUInt32LE(0), i)
+    assert.equal(buf.length, 100)
+    assert.ok(buf.subarray(4).every((b) => b === 0), 'recycled memory is cleared')
+    i++
+  }
+  assert.equal(i, n)
+})
+
 test('SharedMemory: config, an existing journal (made by the Rust CLI) opened as writer, errors', (t) => {
   const name = shmName(t)
   assert.throws(() => new SharedMemory(config(name, false)), { code: 'NOT_FOUND' })
