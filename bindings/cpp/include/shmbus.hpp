@@ -395,13 +395,22 @@ public:
     }
 
     // A consumer, or nullopt while the region does not exist or is being created (the
-    // producer is not running yet). Other problems throw.
+    // producer is not running yet), for a polling connect() as seed 001's consumer. A file
+    // still being sized by its creator is too short to be a region (SHMBUS_NOT_A_REGION): that
+    // counts as "being created" too, so a garbage file also reads as "not yet"; open it with
+    // Slot(name, false) to see the error.
     static std::optional<Slot> try_open(const std::string& name) {
         try {
             return Slot(name, false);
         } catch (const Error& e) {
-            if (e.code() == SHMBUS_NOT_FOUND || e.code() == SHMBUS_NOT_READY) return std::nullopt;
-            throw;
+            switch (e.code()) {
+                case SHMBUS_NOT_FOUND:
+                case SHMBUS_NOT_READY:
+                case SHMBUS_NOT_A_REGION:
+                    return std::nullopt;
+                default:
+                    throw;
+            }
         }
     }
 
