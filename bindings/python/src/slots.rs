@@ -6,6 +6,7 @@
 //! `shmbus::FieldType` (`u8` … `f64`, `bool`, `bytesN`): the same facts, hence the same
 //! fingerprint, as the Rust `Record` or the C++ struct describing the same record.
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -246,7 +247,9 @@ impl RawSlotWriter {
 #[derive(Debug)]
 pub struct RawSlotReader {
     inner: Option<CoreReader>,
-    ids: Ids,
+    /// Behind a lock so that reads take `&self`: several Python threads may share a reader
+    /// (each read releases the GIL) without tripping over a borrow.
+    ids: Mutex<Ids>,
     name: String,
 }
 
@@ -255,22 +258,28 @@ impl RawSlotReader {
         self.inner.as_ref().ok_or_else(|| closed("SlotReader"))
     }
 
-    fn id(&mut self, index: u32) -> PyResult<SlotId> {
-        if let Some(id) = self.ids.get(index) {
+    fn ids(&self) -> MutexGuard<'_, Ids> {
+        // The cache is rebuilt from the table on a miss, so a poisoned one is still usable.
+        self.ids.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn id(&self, index: u32) -> PyResult<SlotId> {
+        let r = self.r()?;
+        let mut ids = self.ids();
+        if let Some(id) = ids.get(index) {
             return Ok(id);
         }
-        let keys = self.r()?.keys();
-        self.ids.reload(keys);
-        match self.ids.get(index) {
+        ids.reload(r.keys());
+        match ids.get(index) {
             Some(id) => Ok(id),
-            None => Err(bad_slot(&self.name, index, self.r()?.len())),
+            None => Err(bad_slot(&self.name, index, r.len())),
         }
     }
 
     /// Reads with the GIL released: a slot that a stopped writer keeps mid-write makes the core
     /// wait (up to its timeout) and other Python threads keep running meanwhile.
     fn read_with<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         index: u32,
         since: Option<u64>,
@@ -302,20 +311,20 @@ impl RawSlotReader {
         ids.reload(r.keys());
         Ok(Self {
             inner: Some(r),
-            ids,
+            ids: Mutex::new(ids),
             name: name.to_owned(),
         })
     }
 
     /// The slot index of `key`.
-    fn find(&mut self, key: &str) -> PyResult<u32> {
+    fn find(&self, key: &str) -> PyResult<u32> {
         let id = self.r()?.find(key).or_raise()?;
-        Ok(self.ids.learn(id))
+        Ok(self.ids().learn(id))
     }
 
     /// A consistent copy of slot `index`: `(seq, bytes)`, `None` if never written.
     fn read<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         index: u32,
     ) -> PyResult<Option<(u64, Bound<'py, PyBytes>)>> {
@@ -324,7 +333,7 @@ impl RawSlotReader {
 
     /// As `read`, but `None` while the slot's sequence is still `since`.
     fn read_if_changed<'py>(
-        &mut self,
+        &self,
         py: Python<'py>,
         index: u32,
         since: u64,
@@ -333,16 +342,16 @@ impl RawSlotReader {
     }
 
     /// The current sequence of slot `index` (odd while a write is in progress).
-    fn sequence(&mut self, index: u32) -> PyResult<u64> {
+    fn sequence(&self, index: u32) -> PyResult<u64> {
         let id = self.id(index)?;
         self.r()?.sequence(id).or_raise()
     }
 
     /// `(key, index)` of every slot in use, in index order.
-    fn keys(&mut self) -> PyResult<Vec<(String, u32)>> {
+    fn keys(&self) -> PyResult<Vec<(String, u32)>> {
         let keys = self.r()?.keys();
         let out = keys.iter().map(|(k, id)| (k.clone(), id.index())).collect();
-        self.ids.reload(keys);
+        self.ids().reload(keys);
         Ok(out)
     }
 

@@ -285,3 +285,33 @@ def test_seed001_consumer_reports_a_wrong_layout(region_name):
     SlotWriter.create(region_name, RecordType("Other", [("x", "f64")]), capacity=1).close()
     with pytest.raises(shmbus.LayoutMismatch):
         shmbus.SharedMemoryConsumer(region_name).connect()
+
+
+def test_threads_share_one_reader(region_name):
+    """Reads release the GIL; several threads reading through one SlotReader at once must not
+    trip over each other."""
+    import threading
+
+    w = SlotWriter.create(region_name, capacity=4)
+    for k in ("A", "B", "C"):
+        w.put(k, TradingData(1.0, 1, 1, True))
+    r = SlotReader(region_name)
+    errors: list = []
+
+    def work() -> None:
+        try:
+            for i in range(20_000):
+                assert r.read(i % 3).valid
+                r.read_if_changed("B", 0)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for i in range(20_000):
+        w.write(0, TradingData(float(i), i, i, True))
+    for t in threads:
+        t.join()
+    assert errors == []
+    w.close()
