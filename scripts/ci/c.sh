@@ -3,7 +3,8 @@
 #
 #   1. builds libshmbus_c (static and shared) and checks that the checked-in header
 #      bindings/c/include/shmbus.h is what cbindgen generates now;
-#   2. runs the FFI unit tests (NULL pointers, handles of the wrong kind, small buffers, ...);
+#   2. runs the FFI unit tests (NULL pointers, handles of the wrong kind, small buffers, ...)
+#      and, once compiled, the C++ wrapper's tests (bindings/cpp/test_wrapper.cpp);
 #   3. compiles every example and the interop program with -Wall -Wextra -Wpedantic -Werror
 #      (C11 with gcc, C++17 with g++), against the shared and the static library;
 #   4. runs them, across processes where it means something: a C++ seed-001 producer with a
@@ -85,7 +86,13 @@ for p in trading_producer trading_consumer journal_writer journal_reader candles
   jobs_list+=("compile $OUT/cpp/$p g++ ${CXXFLAGS[*]} examples/cpp/$p.cpp ${SHARED[*]}")
 done
 # The interop program links the static library: target/interop-cpp runs from anywhere.
+jobs_list+=("compile $OUT/cpp/test_wrapper g++ ${CXXFLAGS[*]} bindings/cpp/test_wrapper.cpp ${SHARED[*]}")
 jobs_list+=("compile $ROOT/target/interop-cpp g++ ${CXXFLAGS[*]} bindings/cpp/interop.cpp ${STATIC[*]}")
+# The C and C++ programs of bindings/c/README.md, exactly as printed there.
+awk '/^```c$/{f=1;next} /^```$/{f=0} f' bindings/c/README.md >"$OUT/c/readme.c"
+awk '/^```cpp$/{f=1;next} /^```$/{f=0} f' bindings/c/README.md >"$OUT/cpp/readme.cpp"
+jobs_list+=("compile $OUT/c/readme gcc ${CFLAGS[*]} $OUT/c/readme.c ${SHARED[*]}")
+jobs_list+=("compile $OUT/cpp/readme g++ ${CXXFLAGS[*]} $OUT/cpp/readme.cpp ${SHARED[*]}")
 run_jobs
 echo "c: compiled $((${#jobs_list[@]})) programs (C11 and C++17, -Wall -Wextra -Wpedantic -Werror)"
 
@@ -99,6 +106,10 @@ cleanup() {
 trap cleanup EXIT
 T="timeout 60"
 
+$T "$OUT/cpp/test_wrapper" "/$tag-wrapper" | sed 's/^/c: /'
+$T "$OUT/c/readme" >/dev/null
+$T "$OUT/cpp/readme" >/dev/null
+echo "c: the C and C++ programs of bindings/c/README.md: ok"
 $T "$OUT/c/hello" >"$tmp/hello.out"
 $T "$OUT/c/hello-static" | tail -n 1
 echo "c: examples/c/hello (shared and static): ok"

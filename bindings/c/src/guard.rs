@@ -181,8 +181,9 @@ impl<T: Copy> OutSlice<T> {
     }
 }
 
-/// A handle type: its tag and the opaque type C sees.
-pub(crate) trait Handle: Sized {
+/// A handle type: its tag and the opaque type C sees. `Send`: C may hand a handle from one
+/// thread to another (the contract is one thread at a time, not always the same one).
+pub(crate) trait Handle: Sized + Send {
     /// A value no other handle type uses.
     const TAG: u64;
     /// For messages: `"slot reader"`, ...
