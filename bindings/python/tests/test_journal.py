@@ -156,6 +156,35 @@ def test_next_timeout_releases_the_gil(region_name):
     w.close()
 
 
+def test_ctrl_c_interrupts_an_endless_wait(region_name):
+    """next(timeout=None) waits in slices and checks for signals between them: SIGINT raises
+    KeyboardInterrupt in the waiting process within a slice."""
+    import signal
+
+    w = JournalWriter.create(region_name, ring=1 << 20)
+    child = spawn_python(f"""
+        import shmbus
+        r = shmbus.JournalReader({region_name!r}, start="end")
+        print("waiting", flush=True)
+        try:
+            r.next(timeout=None)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+    """)
+    try:
+        assert child.stdout.readline().strip() == "waiting"
+        time.sleep(0.2)
+        start = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        assert child.stdout.readline().strip() == "interrupted"
+        assert time.monotonic() - start < 2
+        assert child.wait(10) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+        w.close()
+
+
 def test_wait_keeps_the_message(region_name):
     w = JournalWriter.create(region_name, ring=1 << 20)
     r = JournalReader(region_name)
