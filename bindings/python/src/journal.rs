@@ -172,6 +172,8 @@ pub struct JournalReader {
     /// An error met in the middle of `read_batch`, raised by the next read (the messages
     /// before it were returned).
     pending: Option<JournalError>,
+    /// The spin set by `set_spin`, kept across a `seek` that reopens the journal.
+    spin: Duration,
 }
 
 impl JournalReader {
@@ -226,7 +228,8 @@ impl JournalReader {
     }
 
     fn reopen(&mut self, start: Start) -> PyResult<()> {
-        let r = CoreReader::open(&self.name, start).or_raise()?;
+        let mut r = CoreReader::open(&self.name, start).or_raise()?;
+        r.set_spin(self.spin);
         self.inner = Some(r);
         Ok(())
     }
@@ -246,6 +249,7 @@ impl JournalReader {
             name: name.to_owned(),
             peeked: None,
             pending: None,
+            spin: Duration::ZERO,
         })
     }
 
@@ -373,6 +377,7 @@ impl JournalReader {
     fn set_spin(&mut self, spin: f64) -> PyResult<()> {
         let d = seconds(spin)?;
         self.r()?.set_spin(d);
+        self.spin = d;
         Ok(())
     }
 
