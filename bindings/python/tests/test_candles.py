@@ -286,3 +286,31 @@ def test_100k_candle_series(region_name):
         assert np.array_equal(got, want)
         with pytest.raises(shmbus.TooManyCandles):
             w.write_candles("BTCUSDT", "1m", bars(1, start=T0 + 100_000 * 60_000))
+
+
+def test_region_of_the_original_quantnexus_writer(tmp_path):
+    """A region as the original QNXS writer leaves it (no shmbus header: test data built here
+    from the documented layout) reads into numpy like shmbus's own."""
+    import struct
+
+    want = bars(3)
+    size, data_offset, capacity = 1 << 20, 16640, 10
+    buf = bytearray(size)
+    struct.pack_into("<IIIIQQI", buf, 0, 0x514E5853, 1, 4242, 0, 1_704_067_200_000_000, 42, 1)
+    struct.pack_into("<I", buf, 256, 1)  # index count
+    entry = 264
+    struct.pack_into("<16sQIIQ", buf, entry, b"BTCUSDT", data_offset, 56 + capacity * 48, 3,
+                     1_704_067_200_000_000)
+    struct.pack_into("<16s8sIIQQ", buf, data_offset, b"BTCUSDT", b"1h", 3, capacity,
+                     int(want["timestamp"][0]), int(want["timestamp"][-1]))
+    buf[data_offset + 56:data_offset + 56 + 3 * 48] = want.tobytes()
+    path = tmp_path / "quantnexus_ohlcv"
+    path.write_bytes(bytes(buf))
+    r = CandleReader(str(path))
+    assert r.is_foreign
+    assert np.array_equal(r.read("BTCUSDT", "1h"), want)
+    assert [(s.symbol, s.interval, s.count) for s in r.list_series()] == [("BTCUSDT", "1h", 3)]
+    assert r.get_stats()["writeCount"] == 0
+    # The original writer's regions are read, not written: no shmbus writer opens them.
+    with pytest.raises(shmbus.ShmbusError):
+        CandleWriter.open(str(path))
