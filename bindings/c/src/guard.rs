@@ -166,6 +166,7 @@ impl<T: Copy> OutSlice<T> {
     }
 
     /// Copies `items` to the buffer, or fails with `SHMBUS_BUFFER_TOO_SMALL`.
+    #[inline]
     pub(crate) fn fill(&self, items: &[T], what: &str) -> Result<()> {
         if items.len() > self.cap {
             return Err(Error::new(
@@ -219,6 +220,7 @@ pub(crate) fn give<T: Handle>(out: &Out<*mut T::Opaque>, value: T) {
 ///
 /// `p` is NULL, or a pointer returned by one of this library's open or create functions and not
 /// yet closed, used by one thread at a time.
+#[inline]
 pub(crate) unsafe fn borrow<'a, T: Handle>(p: *mut T::Opaque) -> Result<&'a mut T> {
     let tagged = check::<T>(p)?;
     // SAFETY: `check` confirmed by the tag that this is a live `Tagged<T>`, and the caller
@@ -226,6 +228,7 @@ pub(crate) unsafe fn borrow<'a, T: Handle>(p: *mut T::Opaque) -> Result<&'a mut 
     Ok(unsafe { &mut (*tagged).value })
 }
 
+#[inline]
 fn check<T: Handle>(p: *mut T::Opaque) -> Result<*mut Tagged<T>> {
     if p.is_null() {
         return Err(Error::invalid(format!("the {} handle is NULL", T::NAME)));
