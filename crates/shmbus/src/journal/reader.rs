@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::format::INDEX_EVERY;
-use super::segment::{At, FrameInfo, Mode, Segment};
+use super::segment::{At, FrameInfo, Mode, Segment, Step};
 use super::store::{list_segments, seg_name};
 use crate::error::{JournalError, RegionError};
 use crate::region::{OpenOptions, Region};
@@ -129,7 +129,8 @@ pub struct JournalReader {
     pos: u64,
     next_seq: u64,
     buf: Vec<u64>,
-    last: Option<FrameInfo>,
+    /// The frame `advance` found last (its payload is in `buf`).
+    frame: FrameInfo,
     spin: Duration,
     /// The last commit position loaded: a lower bound of the real one (it only grows), so frames
     /// below it can be read without touching the writer's cache line again.
@@ -168,7 +169,7 @@ impl JournalReader {
             next_seq: 0,
             seg: Arc::new(seg),
             buf: Vec::new(),
-            last: None,
+            frame: FrameInfo::default(),
             spin: Duration::ZERO,
             commit_seen: 0,
         };
@@ -294,7 +295,11 @@ impl JournalReader {
     #[allow(clippy::should_implement_trait)]
     #[inline]
     pub fn next(&mut self) -> Result<Option<Message<'_>>, JournalError> {
-        Ok(self.advance(false)?.map(|f| self.message(f)))
+        Ok(if self.advance(false)? {
+            Some(self.message(self.frame))
+        } else {
+            None
+        })
     }
 
     /// As [`JournalReader::next`], and when there is nothing it leaves in
@@ -302,7 +307,11 @@ impl JournalReader {
     #[cfg(feature = "tokio")]
     #[inline]
     pub(crate) fn next_or_token(&mut self) -> Result<Option<Message<'_>>, JournalError> {
-        Ok(self.advance(true)?.map(|f| self.message(f)))
+        Ok(if self.advance(true)? {
+            Some(self.message(self.frame))
+        } else {
+            None
+        })
     }
 
     /// The next message, waiting up to `timeout` for one: spins for the configured time, then
@@ -314,8 +323,8 @@ impl JournalReader {
     pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<Message<'_>>, JournalError> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(f) = self.advance(true)? {
-                return Ok(Some(self.message(f)));
+            if self.advance(true)? {
+                return Ok(Some(self.message(self.frame)));
             }
             if Instant::now() >= deadline {
                 return Ok(None);
@@ -392,50 +401,57 @@ impl JournalReader {
     /// the cache line of the next frame's header, never the commit word's line, so the writer's
     /// commit does not have to take that line back from every polling reader.
     #[inline]
-    pub(crate) fn advance(&mut self, token: bool) -> Result<Option<FrameInfo>, JournalError> {
+    pub(crate) fn advance(&mut self, token: bool) -> Result<bool, JournalError> {
         loop {
-            // One call site for the (inlined) frame decoder, so its result stays in registers.
+            // One call site for the (inlined) frame decoder, which writes the frame's facts in
+            // place: nothing wide is returned through memory.
             let bound = if self.pos < self.commit_seen {
                 self.commit_seen
             } else if self.seg.published(self.pos, self.next_seq) {
                 // Its batch is published: the frame is complete, whatever the commit word says.
                 self.seg.published_bound(self.pos)
             } else if !token && self.seg.nothing_at(self.pos) {
-                return Ok(None);
+                return Ok(false);
             } else {
                 self.commit_seen = self.seg.commit();
                 self.commit_seen
             };
-            let at = match self.seg.read_at(self.pos, bound, &mut self.buf) {
+            let step = match self
+                .seg
+                .read_frame(self.pos, bound, &mut self.buf, &mut self.frame)
+            {
                 Err(JournalError::Overrun { .. }) => return Err(self.resync()),
                 other => other?,
             };
-            match at {
-                At::Frame(f) => {
-                    if f.seq != self.next_seq {
-                        return Err(JournalError::Corrupt {
-                            journal: self.name.clone(),
-                            position: f.pos,
-                            what: format!(
-                                "sequence gap: expected {}, found {}",
-                                self.next_seq, f.seq
-                            ),
-                        });
+            match step {
+                Step::Frame => {
+                    let (seq, next) = (self.frame.seq, self.frame.next);
+                    if seq != self.next_seq {
+                        return Err(self.gap(seq));
                     }
-                    self.pos = f.next;
-                    self.next_seq = f.seq + 1;
-                    self.last = Some(f);
-                    return Ok(Some(f));
+                    self.pos = next;
+                    self.next_seq = seq + 1;
+                    return Ok(true);
                 }
-                At::Pad { next } => self.pos = next,
-                At::End => {
+                Step::Pad(next) => self.pos = next,
+                Step::End => {
                     if self.dir.is_some() && self.seg.sealed() == Some(self.pos) {
                         self.next_segment()?;
                         continue;
                     }
-                    return Ok(None);
+                    return Ok(false);
                 }
             }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn gap(&self, found: u64) -> JournalError {
+        JournalError::Corrupt {
+            journal: self.name.clone(),
+            position: self.frame.pos,
+            what: format!("sequence gap: expected {}, found {found}", self.next_seq),
         }
     }
 

@@ -34,7 +34,7 @@ pub(crate) struct SegmentSpec {
 }
 
 /// A decoded frame header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct FrameInfo {
     pub len: u32,
     pub ty: u16,
@@ -42,6 +42,17 @@ pub(crate) struct FrameInfo {
     pub seq: u64,
     pub pos: u64,
     pub next: u64,
+}
+
+/// What lies at a position, for [`Segment::read_frame`] (the frame's facts go elsewhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// A frame, its payload copied into the caller's buffer.
+    Frame,
+    /// Ring padding up to this position.
+    Pad(u64),
+    /// Nothing committed there yet.
+    End,
 }
 
 /// What lies at a position.
@@ -313,15 +324,34 @@ impl Segment {
     /// `commit` is the reader's snapshot of the commit position (pos < commit).
     // Inlined into the reader: returned through memory, the frame facts would be written with
     // narrow stores and read back wide (a store-forwarding stall of ~10 ns per message).
-    #[inline(always)]
+    #[inline]
     pub(crate) fn read_at(
         &self,
         pos: u64,
         commit: u64,
         buf: &mut Vec<u64>,
     ) -> Result<At, JournalError> {
+        let mut f = FrameInfo::default();
+        Ok(match self.read_frame(pos, commit, buf, &mut f)? {
+            Step::Frame => At::Frame(f),
+            Step::Pad(next) => At::Pad { next },
+            Step::End => At::End,
+        })
+    }
+
+    /// As [`Segment::read_at`], for the reader's hot path: the frame's facts go to `out`, so
+    /// only a small step is returned (a frame description returned through memory is written
+    /// narrow and read back wide: a store-forwarding stall on every message).
+    #[inline(always)]
+    pub(crate) fn read_frame(
+        &self,
+        pos: u64,
+        commit: u64,
+        buf: &mut Vec<u64>,
+        out: &mut FrameInfo,
+    ) -> Result<Step, JournalError> {
         if pos >= commit {
-            return Ok(At::End);
+            return Ok(Step::End);
         }
         let overrun_or = |e: JournalError| {
             if self.lapped(pos) {
@@ -351,13 +381,19 @@ impl Segment {
         };
         let (Some(w0), Some(w1)) = (map.u64_at(off), map.u64_at(off + 8)) else {
             // A pad of 8 bytes at the very end has no room for the second word.
-            return self.read_pad(pos, commit, off).or_else(overrun_or);
+            return self
+                .read_pad(pos, commit, off)
+                .map(Step::Pad)
+                .or_else(overrun_or);
         };
         let w0 = w0.load(Ordering::Relaxed);
         let w1 = w1.load(Ordering::Relaxed);
         let len = w0 as u32;
         if len & PAD != 0 {
-            return self.read_pad(pos, commit, off).or_else(overrun_or);
+            return self
+                .read_pad(pos, commit, off)
+                .map(Step::Pad)
+                .or_else(overrun_or);
         }
         if w1 & PUBLISHED == 0 {
             return overrun_or(self.corrupt(pos, "committed frame is not marked published"));
@@ -407,17 +443,17 @@ impl Segment {
                 return Err(self.corrupt(pos, format!("CRC32C mismatch (seq {seq})")));
             }
         }
-        Ok(At::Frame(FrameInfo {
-            len,
-            ty,
-            flags,
-            seq,
-            pos,
-            next: pos + total,
-        }))
+        out.len = len;
+        out.ty = ty;
+        out.flags = flags;
+        out.seq = seq;
+        out.pos = pos;
+        out.next = pos + total;
+        Ok(Step::Frame)
     }
 
-    fn read_pad(&self, pos: u64, commit: u64, off: usize) -> Result<At, JournalError> {
+    /// The end of the padding at `pos`.
+    fn read_pad(&self, pos: u64, commit: u64, off: usize) -> Result<u64, JournalError> {
         let w = self
             .region
             .map()
@@ -426,9 +462,7 @@ impl Segment {
         let pad = w.filter(|w| w & PAD != 0).map(|w| u64::from(w & !PAD));
         let to_end = self.capacity - self.ring_offset(pos);
         match pad {
-            Some(p) if self.mode == Mode::Ring && p == to_end && p <= commit - pos => {
-                Ok(At::Pad { next: pos + p })
-            }
+            Some(p) if self.mode == Mode::Ring && p == to_end && p <= commit - pos => Ok(pos + p),
             _ => Err(self.corrupt(pos, "bad padding word")),
         }
     }
