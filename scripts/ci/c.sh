@@ -61,7 +61,7 @@ CFLAGS=(-std=c11 -O2 -Wall -Wextra -Wpedantic -Werror -I bindings/c/include -I e
 CXXFLAGS=(-std=c++17 -O2 -Wall -Wextra -Wpedantic -Werror -I bindings/c/include
   -I bindings/cpp/include -I examples/c -I examples/cpp)
 SHARED=(-L "$LIB" -lshmbus_c -Wl,-rpath,"$LIB")
-STATIC=("$LIB/libshmbus_c.a" -lpthread -ldl -lm -lrt)
+STATIC=("$LIB/libshmbus_c.a" -lgcc_s -lutil -lrt -lpthread -lm -ldl) # rustc --print native-static-libs
 jobs_list=()
 compile() { # OUTPUT COMPILER ARGS...
   local out=$1

@@ -15,7 +15,7 @@
 // Build:
 //   g++ -std=c++17 -I bindings/c/include -I bindings/cpp/include prog.cpp
 //       -L target/release -lshmbus_c -Wl,-rpath,$PWD/target/release
-// (or target/release/libshmbus_c.a -lpthread -ldl -lm -lrt for a static link).
+// (for a static link: target/release/libshmbus_c.a -lgcc_s -lutil -lrt -lpthread -lm -ldl).
 //
 // A handle may be used by one thread at a time (open one per thread).
 
