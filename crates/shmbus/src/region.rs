@@ -306,6 +306,12 @@ impl Region {
             });
         }
         let min = (opts.kind.map_or(0, RegionKind::header_offset) + HEADER_LEN) as u64;
+        if st.size == 0 {
+            // The creator made the file and has not reserved its space yet (or died right
+            // there): the same state as an unpublished header, so openers that wait for a
+            // region to appear treat both alike.
+            return Err(RegionError::NotReady { path });
+        }
         if st.size < min {
             return Err(RegionError::Truncated {
                 path,

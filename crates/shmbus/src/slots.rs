@@ -59,6 +59,12 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(1);
 pub struct SlotId(u32);
 
 impl SlotId {
+    /// The id of the slot at `index` (as [`SlotId::index`] returned it, e.g. kept by a binding).
+    /// Every access checks it against the table's capacity ([`SlotError::BadSlot`]).
+    pub fn from_index(index: u32) -> Self {
+        Self(index)
+    }
+
     /// The slot's index.
     pub fn index(self) -> u32 {
         self.0
