@@ -305,16 +305,16 @@ export declare class JournalWriter {
    */
   static open(name: string): JournalWriter
   /** Appends one message (not yet visible); returns its sequence number. */
-  append(ty: number, payload: Uint8ArraySlice): number
+  append(ty: number, payload: Uint8Array): number
   /** Appends one message and commits it. */
-  appendCommit(ty: number, payload: Uint8ArraySlice): number
+  appendCommit(ty: number, payload: Uint8Array): number
   /**
    * Appends many messages in one call: message `i` is `data[offsets[i] .. offsets[i] +
    * lengths[i]]` with type tag `types[i]` (or `types` for all). Returns the sequence number
    * of the first. Not committed. If one fails (too large, or the batch would overwrite
    * itself), the messages before it stay appended and the error says which.
    */
-  appendBatch(data: Uint8ArraySlice, offsets: Uint32ArraySlice, lengths: Uint32ArraySlice, types: number | Uint16ArraySlice): number
+  appendBatch(data: Uint8Array, offsets: Uint32Array, lengths: Uint32Array, types: number | Uint16Array): number
   /** Publishes every message appended so far, at once, and wakes waiting readers. */
   commit(): void
   /** The sequence number the next message will get. */
@@ -355,12 +355,12 @@ export declare class SharedMemoryWriter {
    * Writes candles given in the bulk form (6 numbers per candle). Newer candles are
    * appended, one with the last stored timestamp replaces it (the live bar); all or nothing.
    */
-  writeCandlesArray(symbol: string, interval: string, data: Float64ArraySlice): WriteReport
+  writeCandlesArray(symbol: string, interval: string, data: Float64Array): WriteReport
   /**
    * As `writeCandlesArray`, but stored candles from the batch's first timestamp on are
    * replaced by the batch (re-writing history).
    */
-  replaceCandlesArray(symbol: string, interval: string, data: Float64ArraySlice): WriteReport
+  replaceCandlesArray(symbol: string, interval: string, data: Float64Array): WriteReport
   /** Seed 000's statistics. */
   getStats(): WriterStats
   /** A copy of one series in the bulk form (the writer's own read). */

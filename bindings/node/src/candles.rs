@@ -232,7 +232,7 @@ impl SharedMemoryWriter {
         env: &Env,
         symbol: String,
         interval: String,
-        data: Float64ArraySlice,
+        #[napi(ts_arg_type = "Float64Array")] data: Float64ArraySlice,
     ) -> napi::Result<WriteReport> {
         let candles = candles_from(&data).or_throw(env)?;
         let w = self.writer().or_throw(env)?;
@@ -250,7 +250,7 @@ impl SharedMemoryWriter {
         env: &Env,
         symbol: String,
         interval: String,
-        data: Float64ArraySlice,
+        #[napi(ts_arg_type = "Float64Array")] data: Float64ArraySlice,
     ) -> napi::Result<WriteReport> {
         let candles = candles_from(&data).or_throw(env)?;
         let w = self.writer().or_throw(env)?;

@@ -266,7 +266,12 @@ impl JournalWriter {
 
     /// Appends one message (not yet visible); returns its sequence number.
     #[napi]
-    pub fn append(&mut self, env: &Env, ty: u32, payload: Uint8ArraySlice) -> napi::Result<f64> {
+    pub fn append(
+        &mut self,
+        env: &Env,
+        ty: u32,
+        #[napi(ts_arg_type = "Uint8Array")] payload: Uint8ArraySlice,
+    ) -> napi::Result<f64> {
         let ty = type_arg(ty).or_throw(env)?;
         let w = self.writer().or_throw(env)?;
         Ok(w.append(ty, &payload).or_throw(env)? as f64)
@@ -278,7 +283,7 @@ impl JournalWriter {
         &mut self,
         env: &Env,
         ty: u32,
-        payload: Uint8ArraySlice,
+        #[napi(ts_arg_type = "Uint8Array")] payload: Uint8ArraySlice,
     ) -> napi::Result<f64> {
         let seq = self.append(env, ty, payload)?;
         self.commit(env)?;
@@ -293,10 +298,10 @@ impl JournalWriter {
     pub fn append_batch(
         &mut self,
         env: &Env,
-        data: Uint8ArraySlice,
-        offsets: Uint32ArraySlice,
-        lengths: Uint32ArraySlice,
-        types: Either<u32, Uint16ArraySlice>,
+        #[napi(ts_arg_type = "Uint8Array")] data: Uint8ArraySlice,
+        #[napi(ts_arg_type = "Uint32Array")] offsets: Uint32ArraySlice,
+        #[napi(ts_arg_type = "Uint32Array")] lengths: Uint32ArraySlice,
+        #[napi(ts_arg_type = "number | Uint16Array")] types: Either<u32, Uint16ArraySlice>,
     ) -> napi::Result<f64> {
         let n = lengths.len();
         if offsets.len() < n {

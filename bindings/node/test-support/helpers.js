@@ -50,17 +50,21 @@ function cli(...args) {
  * Starts a node child process running `code` with `shmbus` (this package) in scope. It can
  * talk to the test through stdout lines; `lines()` yields them.
  */
-function child(code, { env = {} } = {}) {
+function child(code, { env = {}, t = null } = {}) {
   const script = `const shmbus = require(${JSON.stringify(PKG)});\n${code}`
   const p = spawn(process.execPath, ['-e', script], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   })
+  // Killed when the test ends, passed or not (a failed test must not leave it running).
+  if (t) t.after(() => p.exitCode === null && p.signalCode === null && p.kill('SIGKILL'))
   let stderr = ''
   p.stderr.on('data', (d) => {
     stderr += d
   })
-  const exited = new Promise((resolve) => p.on('exit', (code, signal) => resolve({ code, signal, stderr })))
+  const rawExit = new Promise((resolve) => p.on('exit', (code, signal) => resolve({ code, signal, stderr })))
+  // A child that hangs fails the test (after 30 s) instead of stalling the run.
+  let exited = null
   let buffered = ''
   const waiting = []
   const lines = []
@@ -76,14 +80,22 @@ function child(code, { env = {} } = {}) {
   })
   return {
     process: p,
-    exited,
+    get exited() {
+      if (exited === null) exited = within(30_000, rawExit, 'the child process to exit')
+      return exited
+    },
     /** The next line the child prints (rejects if it exits first). */
-    line() {
+    line(ms = 30_000) {
       if (lines.length) return Promise.resolve(lines.shift())
-      return new Promise((resolve, reject) => {
+      const next = new Promise((resolve, reject) => {
         waiting.push(resolve)
-        exited.then(({ code, stderr }) => reject(new Error(`child exited (${code}) before printing: ${stderr}`)))
+        rawExit.then(({ code }) => reject(new Error(`child exited (${code}) before printing: ${stderr}`)))
       })
+      return within(ms, next, 'a line from the child process')
+    },
+    /** What the child printed on stderr so far. */
+    stderr() {
+      return stderr
     },
     /** Writes a line to the child's stdin. */
     send(line) {
@@ -104,7 +116,7 @@ function sleep(ms) {
 function within(ms, promise, what = 'operation') {
   let timer
   const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms)
+    timer = setTimeout(() => reject(new Error(`${typeof what === 'function' ? what() : what} took longer than ${ms} ms`)), ms)
   })
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }

@@ -231,7 +231,7 @@ test('a writer in another process, a reader here: every candle, and the CLI agre
     for (let k = 0; k < 5; k++) w.writeCandles('ETHUSDT', '1m', bars.slice(k * 1000, (k + 1) * 1000))
     console.log('written')
     process.stdin.once('data', () => { w.close(); process.exit(0) })
-  `)
+  `, { t })
   assert.equal(await c.line(), 'written')
   const r = new CandleReader(name)
   const got = r.readSeries('ETHUSDT', '1m')

@@ -262,11 +262,12 @@ test('getAll: an rxjs Observable of iterators, past then new messages from anoth
     },
     error: (e) => done(e),
   })
+  t.after(() => sub.unsubscribe())
   assert.equal(emissions, 1, 'the stored messages come at once, on subscribe')
   assert.deepEqual(got, [0n, 1n, 2n])
 
   const c = child(`
-    const { Bendec } = require('bendec')
+    const { Bendec } = require(${JSON.stringify(require.resolve('bendec'))})
     const bendec = new Bendec({ types: ${JSON.stringify(types)} })
     const shm = new shmbus.SharedMemory(${JSON.stringify(config(p, true))})
     const pool = new shmbus.Pool(bendec, shm)
@@ -276,15 +277,15 @@ test('getAll: an rxjs Observable of iterators, past then new messages from anoth
     }
     pool.commit()
     shm.close()
-  `)
-  const err = await within(5000, finished, 'getAll delivery')
+  `, { t })
+  const err = await within(20_000, finished, () => `getAll delivery (${got.length} of 1003 messages in ${emissions} emissions, child: ${c.process.exitCode} ${c.stderr()})`)
   assert.equal(err, undefined)
   assert.equal((await c.exited).code, 0)
   assert.deepEqual(got, Array.from({ length: 1003 }, (_, i) => BigInt(i)))
   sub.unsubscribe()
   // rxjs operators work on it.
   const counted = await within(
-    5000,
+    20_000,
     rxjs.firstValueFrom(consumer.getAll().pipe(rxjs.map((it) => [...it].length))),
     'firstValueFrom',
   )
@@ -307,10 +308,10 @@ test('getAll without rxjs installed: the same subscribe on a minimal Observable'
     })
     setTimeout(() => { pool.sliceSize(3).write('def'); pool.commit() }, 20)
   `,
-    { env: { NODE_OPTIONS: `--require ${path.join(__dirname, '..', 'test-support', 'no-rxjs.js')}` } },
+    { t, env: { NODE_OPTIONS: `--require ${path.join(__dirname, '..', 'test-support', 'no-rxjs.js')}` } },
   )
-  assert.equal(await within(5000, c.line(), 'minimal observable'), 'MiniObservable')
-  assert.equal(await within(5000, c.line(), 'minimal observable'), '["abc","def"]')
+  assert.equal(await within(20_000, c.line(), 'minimal observable'), 'MiniObservable')
+  assert.equal(await within(20_000, c.line(), 'minimal observable'), '["abc","def"]')
   assert.equal((await c.exited).code, 0)
 })
 
@@ -326,10 +327,13 @@ test('for await over a consumer: the payloads of new messages', async (t) => {
     pool.commit()
   }, 20)
   const seen = []
-  for await (const buf of consumer) {
-    seen.push(buf.toString())
-    if (seen.length === 3) break
+  const loop = async () => {
+    for await (const buf of consumer) {
+      seen.push(buf.toString())
+      if (seen.length === 3) break
+    }
   }
+  await within(20_000, loop(), () => `3 messages (got ${seen.length})`)
   assert.deepEqual(seen, ['a', 'b', 'c'])
   await sleep(0)
 })
