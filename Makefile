@@ -5,7 +5,8 @@ CARGO ?= cargo
 DEMO_SECONDS ?= 10
 export DEMO_SECONDS
 
-.PHONY: demo test setup build fmt-check clippy test-rust test-readme test-loom doc bench clean
+.PHONY: demo test setup build fmt-check clippy test-rust test-python test-node test-c test-interop \
+	test-readme test-loom doc bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -16,7 +17,7 @@ build: setup
 demo: build
 	./target/release/shmbus demo --seconds $(DEMO_SECONDS)
 
-test: setup fmt-check clippy test-rust test-readme test-loom doc
+test: setup fmt-check clippy test-rust test-python test-node test-c test-interop test-readme test-loom doc
 	@echo "make test: all checks passed"
 
 fmt-check:
@@ -27,6 +28,21 @@ clippy:
 
 test-rust:
 	bash scripts/ci/test.sh
+
+# The bindings: each script installs what it needs (a venv in .venv, npm packages, Debian
+# packages when missing), builds the binding and runs its tests.
+test-python:
+	bash scripts/ci/python.sh
+
+test-node:
+	bash scripts/ci/node.sh
+
+test-c:
+	bash scripts/ci/c.sh
+
+# Every language writes, every language reads (tests/interop/SPEC.md), and the golden files.
+test-interop:
+	bash scripts/ci/interop.sh
 
 test-readme:
 	bash scripts/ci/readme.sh
@@ -41,6 +57,8 @@ bench: build
 	$(CARGO) bench -p shmbus --bench slots --bench journal --bench candles
 	./target/release/shmbus bench latency --runs 3
 	./target/release/shmbus bench throughput --preset
+	bash scripts/ci/python.sh >/dev/null && .venv/bin/python bindings/python/bench.py
+	bash scripts/ci/node.sh >/dev/null && node bindings/node/bench.js
 
 clean:
 	$(CARGO) clean
