@@ -361,9 +361,10 @@ class SharedMemory {
     if (mode !== 'ring' && mode !== 'segments') throw invalidArg(`config.mode must be 'ring' or 'segments', got ${mode}`)
     this._config = { path: p, size: config.size, num, overlap, writable: !!writable, mode }
     this._writer = null
+    let created = false
     if (writable) {
       const size = positiveInt(config.size, 'config.size')
-      this._writer = openOrCreate(p, mode, size, num, !!config.crc)
+      ;({ writer: this._writer, created } = openOrCreate(p, mode, size, num, !!config.crc))
     } else {
       // Validate now that it is a journal (errors such as NOT_FOUND are thrown here, as shmio
       // fails to map a missing file); readers open their own cursors.
@@ -371,8 +372,10 @@ class SharedMemory {
     }
     const info = this.getInfo()
     if (overlap > info.maxMessage) {
-      // shmio's overlap must hold the largest message; tell the user if theirs cannot fit.
+      // shmio's overlap must hold the largest message; tell the user if theirs cannot fit (and
+      // leave no journal behind if this call made it).
       this.close()
+      if (created) native.removeRegion(p, true)
       throw invalidArg(`overlap ${overlap} exceeds the journal's largest message (${info.maxMessage} bytes)`)
     }
   }
@@ -427,6 +430,7 @@ class SharedMemory {
 
 function openOrCreate(p, mode, size, num, crc) {
   let w
+  let created = true
   try {
     w = JournalWriter.create(
       p,
@@ -437,9 +441,10 @@ function openOrCreate(p, mode, size, num, crc) {
   } catch (e) {
     if (e.code !== 'ALREADY_EXISTS') throw e
     w = JournalWriter.open(p)
+    created = false
   }
   if (mode === 'segments') w.setRetention(num)
-  return w
+  return { writer: w, created }
 }
 
 const CHUNK = 1 << 20

@@ -190,6 +190,7 @@ test('SharedMemory: config, an existing journal (made by the Rust CLI) opened as
   assert.throws(() => new SharedMemory({ path: `${name}-x`, size: 4096, num: 1, overlap: 1 << 20, writable: true }), {
     code: 'INVALID_ARGUMENT',
   })
+  assert.equal(shmbus.regionExists(`${name}-x`), false, 'no journal left behind')
   assert.throws(() => new SharedMemory({ path: name, num: 0 }), { code: 'INVALID_ARGUMENT' })
   shm.close()
   const tail = cli('tail', name, '--from', '1', '--json')
