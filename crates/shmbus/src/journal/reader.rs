@@ -567,6 +567,25 @@ impl JournalReader {
     /// [`JournalError::TooOld`] if it is no longer stored, [`JournalError::NotYet`] if it is
     /// beyond the next sequence to be written.
     pub fn seek(&mut self, seq: u64) -> Result<(), JournalError> {
+        // In a ring, the writer may lap the walk to `seq`: look again from the new horizon. A
+        // sequence that fell behind it is `TooOld`, as if it had been gone before the seek.
+        for _ in 0..8 {
+            match self.seek_once(seq) {
+                Err(JournalError::Overrun { resume_seq, .. }) if seq < resume_seq => {
+                    return Err(JournalError::TooOld {
+                        journal: self.name.clone(),
+                        seq,
+                        oldest: resume_seq,
+                    });
+                }
+                Err(JournalError::Overrun { .. }) => continue,
+                other => return other,
+            }
+        }
+        self.seek_once(seq)
+    }
+
+    fn seek_once(&mut self, seq: u64) -> Result<(), JournalError> {
         if let Some(dir) = self.dir.clone() {
             let segs = list_segments(&dir)?;
             // The last segment whose first sequence is <= seq.
