@@ -419,20 +419,35 @@ impl<S: Shape> Table<S> {
 }
 
 impl<T: Record> Table<Typed<T>> {
+    /// The typed fast path. The value's buffer is never handed to the (cold) slow path, so it
+    /// can stay in registers; passing it on made every read ~3 ns slower.
     #[inline(always)]
     fn read(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotError> {
+        let (seq, words) = self.seq_and_words(id)?;
+        let mut value = T::zeroed();
+        match seqlock::try_read(seq, words, bytemuck::bytes_of_mut(&mut value)) {
+            ReadAttempt::Stable(0) => Ok(None),
+            ReadAttempt::Stable(seq) => Ok(Some(Versioned { seq, value })),
+            _ => self.read_typed_slow(id),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn read_typed_slow(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotError> {
         let mut value = T::zeroed();
         Ok(self
-            .read_into(id, bytemuck::bytes_of_mut(&mut value))?
+            .read_slow(id, bytemuck::bytes_of_mut(&mut value))?
             .map(|seq| Versioned { seq, value }))
     }
 
     #[inline]
     fn read_if_changed(&self, id: SlotId, since: u64) -> Result<Option<Versioned<T>>, SlotError> {
-        let mut value = T::zeroed();
-        Ok(self
-            .read_into_if_changed(id, since, bytemuck::bytes_of_mut(&mut value))?
-            .map(|seq| Versioned { seq, value }))
+        let (seq, _) = self.seq_and_words(id)?;
+        if seq.load(Ordering::Acquire) == since {
+            return Ok(None);
+        }
+        Ok(self.read(id)?.filter(|v| v.seq != since))
     }
 }
 
