@@ -800,6 +800,60 @@ impl<T: Record> Drop for SlotGuard<'_, T> {
     }
 }
 
+/// What both readers offer whatever their record type.
+macro_rules! reader_common {
+    () => {
+        /// How long a read waits for a live writer that keeps a slot mid-write before
+        /// [`SlotError::Busy`].
+        pub fn set_timeout(&mut self, timeout: Duration) {
+            self.table.timeout = timeout;
+        }
+
+        /// The slot of `key`.
+        ///
+        /// # Errors
+        ///
+        /// [`SlotError::UnknownKey`], [`SlotError::InvalidKey`].
+        pub fn find(&self, key: &str) -> Result<SlotId, SlotError> {
+            self.table.find(key)
+        }
+
+        /// The current sequence of slot `id` (odd while a write is in progress).
+        ///
+        /// # Errors
+        ///
+        /// [`SlotError::BadSlot`].
+        pub fn sequence(&self, id: SlotId) -> Result<u64, SlotError> {
+            self.table.sequence(id)
+        }
+
+        /// Keys in use, with their slots.
+        pub fn keys(&self) -> Vec<(String, SlotId)> {
+            self.table.keys()
+        }
+
+        /// Number of keys in use.
+        pub fn len(&self) -> u32 {
+            self.table.len()
+        }
+
+        /// Whether no key is in use.
+        pub fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        /// Number of slots.
+        pub fn capacity(&self) -> u32 {
+            self.table.capacity
+        }
+
+        /// The underlying region.
+        pub fn region(&self) -> &Region {
+            &self.table.region
+        }
+    };
+}
+
 /// A reader of a slot table. Maps the region read-only; never writes to it.
 #[derive(Debug)]
 pub struct SlotReader<T> {
@@ -832,20 +886,6 @@ impl<T: Record> SlotReader<T> {
         Ok(Self {
             table: Table::from_region(region, Typed(PhantomData))?,
         })
-    }
-
-    /// How long [`SlotReader::read`] waits for a live writer that keeps a slot mid-write.
-    pub fn set_timeout(&mut self, timeout: Duration) {
-        self.table.timeout = timeout;
-    }
-
-    /// The slot of `key`.
-    ///
-    /// # Errors
-    ///
-    /// [`SlotError::UnknownKey`], [`SlotError::InvalidKey`].
-    pub fn find(&self, key: &str) -> Result<SlotId, SlotError> {
-        self.table.find(key)
     }
 
     /// A consistent copy of slot `id`, `None` if it was never written.
@@ -882,39 +922,7 @@ impl<T: Record> SlotReader<T> {
         self.read(self.find(key)?)
     }
 
-    /// The current sequence of slot `id` (odd while a write is in progress).
-    ///
-    /// # Errors
-    ///
-    /// [`SlotError::BadSlot`].
-    pub fn sequence(&self, id: SlotId) -> Result<u64, SlotError> {
-        self.table.sequence(id)
-    }
-
-    /// Keys in use, with their slots.
-    pub fn keys(&self) -> Vec<(String, SlotId)> {
-        self.table.keys()
-    }
-
-    /// Number of keys in use.
-    pub fn len(&self) -> u32 {
-        self.table.len()
-    }
-
-    /// Whether no key is in use.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Number of slots.
-    pub fn capacity(&self) -> u32 {
-        self.table.capacity
-    }
-
-    /// The underlying region.
-    pub fn region(&self) -> &Region {
-        &self.table.region
-    }
+    reader_common!();
 }
 
 /// Options for creating a table of records whose layout is known at run time, made by
@@ -1128,20 +1136,6 @@ impl RawSlotReader {
         self.table.shape.size
     }
 
-    /// How long a read waits for a live writer that keeps a slot mid-write.
-    pub fn set_timeout(&mut self, timeout: Duration) {
-        self.table.timeout = timeout;
-    }
-
-    /// The slot of `key`.
-    ///
-    /// # Errors
-    ///
-    /// [`SlotError::UnknownKey`], [`SlotError::InvalidKey`].
-    pub fn find(&self, key: &str) -> Result<SlotId, SlotError> {
-        self.table.find(key)
-    }
-
     /// Copies a consistent record of slot `id` into `out` (the record's size). Returns its
     /// sequence, `None` if never written.
     ///
@@ -1191,37 +1185,5 @@ impl RawSlotReader {
         self.read(self.find(key)?)
     }
 
-    /// The current sequence of slot `id` (odd while a write is in progress).
-    ///
-    /// # Errors
-    ///
-    /// [`SlotError::BadSlot`].
-    pub fn sequence(&self, id: SlotId) -> Result<u64, SlotError> {
-        self.table.sequence(id)
-    }
-
-    /// Keys in use, with their slots.
-    pub fn keys(&self) -> Vec<(String, SlotId)> {
-        self.table.keys()
-    }
-
-    /// Number of keys in use.
-    pub fn len(&self) -> u32 {
-        self.table.len()
-    }
-
-    /// Whether no key is in use.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Number of slots.
-    pub fn capacity(&self) -> u32 {
-        self.table.capacity
-    }
-
-    /// The underlying region.
-    pub fn region(&self) -> &Region {
-        &self.table.region
-    }
+    reader_common!();
 }
