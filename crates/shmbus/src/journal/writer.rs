@@ -465,14 +465,10 @@ impl JournalWriter {
     /// Makes room for a frame of `len` payload bytes at the write position (ring: frees old
     /// frames, pads to the end; persisted: rolls) and returns (position, sequence, whether it
     /// is the first frame of the batch).
-    #[inline]
+    #[inline(always)]
     fn begin(&mut self, len: usize) -> Result<(u64, u64, bool), JournalError> {
         if len > self.seg.max_message as usize {
-            return Err(JournalError::MessageTooLarge {
-                journal: self.name.clone(),
-                len,
-                max: self.seg.max_message as usize,
-            });
+            return Err(self.too_large(len));
         }
         let need = frame_len(len) as u64;
         // The first frame of a batch stays unpublished until the commit publishes the batch
@@ -504,6 +500,16 @@ impl JournalWriter {
         Ok((self.pos, seq, first))
     }
 
+    #[cold]
+    #[inline(never)]
+    fn too_large(&self, len: usize) -> JournalError {
+        JournalError::MessageTooLarge {
+            journal: self.name.clone(),
+            len,
+            max: self.seg.max_message as usize,
+        }
+    }
+
     /// Completes the frame written at `pos`: indexes it and moves the write position past it.
     #[inline]
     fn end(&mut self, pos: u64, len: u32, seq: u64) {
@@ -519,13 +525,19 @@ impl JournalWriter {
     /// It moves a chunk (1/32 of the ring) further than needed, so the walk over old frames and
     /// the horizon stores (on the commit line that readers poll) happen once per chunk rather
     /// than once per append; the ring keeps at least 31/32 of its capacity of history.
-    #[inline]
+    #[inline(always)]
     fn make_room(&mut self, end: u64) -> Result<(), JournalError> {
-        let cap = self.seg.capacity;
-        let floor = end.saturating_sub(cap);
-        if floor <= self.oldest {
+        if end.saturating_sub(self.seg.capacity) <= self.oldest {
             return Ok(());
         }
+        self.free_to(end)
+    }
+
+    /// The slow part of [`JournalWriter::make_room`]: once per chunk of the ring.
+    #[inline(never)]
+    fn free_to(&mut self, end: u64) -> Result<(), JournalError> {
+        let cap = self.seg.capacity;
+        let floor = end.saturating_sub(cap);
         if floor > self.committed {
             return Err(JournalError::BatchTooLarge {
                 journal: self.name.clone(),
