@@ -286,7 +286,9 @@ pub enum SlotError {
         reason: String,
     },
     /// A record buffer of the wrong size for the table.
-    #[error("slot records of {region} are {expected} bytes, got a buffer of {found} bytes")]
+    #[error(
+        "slot records of {region} are {expected} bytes, got a buffer of {found} bytes; pass exactly one record of the table's layout"
+    )]
     RecordSize {
         /// The region.
         region: String,

@@ -582,15 +582,7 @@ impl Segment {
     ) -> &mut [u8] {
         let off = self.phys(pos).expect("writer positions are in the segment");
         let map = self.region.map();
-        let w0 = u64::from(len) | (u64::from(ty) << 32) | (u64::from(flags) << 48);
-        map.u64_at(off)
-            .expect("checked by the writer")
-            .store(w0, Ordering::Relaxed);
-        // The first frame of a batch stays unpublished (0) until `publish_batch`.
-        map.u64_at(off + 8).expect("checked by the writer").store(
-            if publish { publish_word(seq) } else { 0 },
-            Ordering::Relaxed,
-        );
+        self.store_header(off, len, ty, flags, seq, publish);
         let padded = round8(len as usize);
         // SAFETY: per this function's contract the range is the writer's alone.
         let bytes =
@@ -599,6 +591,22 @@ impl Segment {
             bytes[len as usize..].fill(0);
         }
         &mut bytes[..len as usize]
+    }
+
+    /// Stores the two header words of the frame at mapping offset `off`. They are atomic stores:
+    /// busy readers poll the sequence word of the next frame before it is published. The first
+    /// frame of a batch stays unpublished (0) until `publish_batch`.
+    #[inline]
+    fn store_header(&self, off: usize, len: u32, ty: u16, flags: u16, seq: u64, publish: bool) {
+        let map = self.region.map();
+        let w0 = u64::from(len) | (u64::from(ty) << 32) | (u64::from(flags) << 48);
+        map.u64_at(off)
+            .expect("checked by the writer")
+            .store(w0, Ordering::Relaxed);
+        map.u64_at(off + 8).expect("checked by the writer").store(
+            if publish { publish_word(seq) } else { 0 },
+            Ordering::Relaxed,
+        );
     }
 
     /// Writes a whole frame at `pos`: header, `payload`, zero padding and trailer (the path of
@@ -621,17 +629,7 @@ impl Segment {
         let len = payload.len();
         let padded = round8(len);
         let map = self.region.map();
-        // The header words are atomic stores: busy readers poll the sequence word of the next
-        // frame before it is published.
-        let w0 = len as u64 | (u64::from(ty) << 32);
-        map.u64_at(off)
-            .expect("checked by the writer")
-            .store(w0, Ordering::Relaxed);
-        // The first frame of a batch stays unpublished (0) until `publish_batch`.
-        map.u64_at(off + 8).expect("checked by the writer").store(
-            if publish { publish_word(seq) } else { 0 },
-            Ordering::Relaxed,
-        );
+        self.store_header(off, len as u32, ty, 0, seq, publish);
         // SAFETY: per this function's contract the payload, padding and trailer are the
         // writer's alone (readers load them only once the frame is published).
         let body = unsafe { map.bytes_mut(off + FRAME_HEADER, padded + 8) }
