@@ -93,13 +93,13 @@ fn bad_slot(region: &shmbus::Region, index: u32, known: usize) -> Error {
 }
 
 fn record_size(region: &shmbus::Region, expected: usize, found: usize) -> Error {
-    Error::new(
-        ShmbusStatus::ShmbusRecordSize,
-        format!(
-            "slot records of {} are {expected} bytes, got a buffer of {found} bytes",
-            region.name()
-        ),
-    )
+    // The core's own message, so C callers read what Rust, Python and Node users read.
+    let e = shmbus::SlotError::RecordSize {
+        region: region.name().to_string(),
+        expected,
+        found,
+    };
+    Error::new(ShmbusStatus::ShmbusRecordSize, e.to_string())
 }
 
 struct SlotWriterState {
