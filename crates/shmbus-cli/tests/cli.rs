@@ -709,6 +709,19 @@ fn bench_tools_report_and_clean_up() {
         ms[1].get("futex_before").is_some(),
         "blocking mode measures the raw futex too"
     );
+    // Busy mode carries the payload through the message floor as well, both sides of the journal.
+    for side in ["msg_floor_before", "msg_floor_after"] {
+        assert_eq!(ms[0][side]["count"], 2000, "{side}: {}", ms[0]);
+    }
+    assert!(
+        ms[0]["ratios"]["p50_vs_msg_floor_before"].as_f64().unwrap() > 0.0,
+        "{}",
+        ms[0]
+    );
+    assert!(
+        ms[1].get("msg_floor_before").is_none(),
+        "blocking mode has no message floor"
+    );
 
     let o = shmbus(&[
         "bench",

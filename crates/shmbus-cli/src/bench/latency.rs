@@ -7,9 +7,10 @@
 //! sides wait in `next_timeout` with no spin, so they really sleep on the journal's futex.
 //!
 //! Around the journal, in the same pair of processes: the cache-line floor before and after
-//! (and, in blocking mode, the raw futex wake-up before and after), so the journal's figures are
-//! quoted as ratios to what the machine can do at that moment (the host moves the two vCPUs
-//! between a "near" and a "far" placement every 10–30 s).
+//! (and, in busy mode, the message floor: the same ping-pong carrying the payload; in blocking
+//! mode, the raw futex wake-up), so the journal's figures are quoted as ratios to what the
+//! machine can do at that moment (the host moves the two vCPUs between a "near" and a "far"
+//! placement every 10–30 s).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -136,13 +137,20 @@ pub struct PeerArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Floor,
+    MsgFloor,
     Futex,
     Journal,
 }
 
 fn phases(mode: WaitMode) -> &'static [Phase] {
     match mode {
-        WaitMode::Busy => &[Phase::Floor, Phase::Journal, Phase::Floor],
+        WaitMode::Busy => &[
+            Phase::Floor,
+            Phase::MsgFloor,
+            Phase::Journal,
+            Phase::MsgFloor,
+            Phase::Floor,
+        ],
         WaitMode::Blocking => &[
             Phase::Floor,
             Phase::Futex,
@@ -291,7 +299,7 @@ fn journal_b(
 pub fn peer(a: &PeerArgs) -> Result<()> {
     stop_flag(); // Ctrl-C reaches the whole process group: stop cleanly.
     let pin = pin_to(a.cpu);
-    let mut shared = Shared::open(&a.shared)?;
+    let mut shared = Shared::open(&a.shared, a.size as usize)?;
     let mut w = create_ring(&a.ba, a.ring)?;
     let mut r = open_reader(&a.ab)?;
     // Ready: A opens our journal and starts once it reads this line.
@@ -303,6 +311,7 @@ pub fn peer(a: &PeerArgs) -> Result<()> {
     for ph in phases(a.mode) {
         match ph {
             Phase::Floor => shared.spin_b(total)?,
+            Phase::MsgFloor => shared.msg_b(total)?,
             Phase::Futex => shared.futex_b(total)?,
             Phase::Journal => journal_b(&mut w, &mut r, a.mode, a.size as usize, total)?,
         }
@@ -322,6 +331,14 @@ struct Ratios {
     p50_vs_futex_before: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     p50_vs_futex_after: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p50_vs_msg_floor_before: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p50_vs_msg_floor_after: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p999_vs_msg_floor_before: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    p999_vs_msg_floor_after: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -363,6 +380,10 @@ struct Measurement {
     futex_before: Option<Dist>,
     #[serde(skip_serializing_if = "Option::is_none")]
     futex_after: Option<Dist>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    msg_floor_before: Option<Dist>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    msg_floor_after: Option<Dist>,
     journal: Dist,
     placement_before: &'static str,
     placement_after: &'static str,
@@ -386,14 +407,25 @@ fn placement(floor_p50: f64) -> &'static str {
     }
 }
 
-fn ratios(j: &Dist, fb: &Dist, fa: &Dist, xb: Option<&Dist>, xa: Option<&Dist>) -> Ratios {
+/// The baselines around the journal: the floor, and the futex or the message floor.
+struct Around<'a> {
+    floor: (&'a Dist, &'a Dist),
+    futex: (Option<&'a Dist>, Option<&'a Dist>),
+    msg: (Option<&'a Dist>, Option<&'a Dist>),
+}
+
+fn ratios(j: &Dist, b: &Around<'_>) -> Ratios {
     Ratios {
-        p50_vs_floor_before: j.p50 / fb.p50,
-        p50_vs_floor_after: j.p50 / fa.p50,
-        p999_vs_floor_before: j.p999 / fb.p999,
-        p999_vs_floor_after: j.p999 / fa.p999,
-        p50_vs_futex_before: xb.map(|x| j.p50 / x.p50),
-        p50_vs_futex_after: xa.map(|x| j.p50 / x.p50),
+        p50_vs_floor_before: j.p50 / b.floor.0.p50,
+        p50_vs_floor_after: j.p50 / b.floor.1.p50,
+        p999_vs_floor_before: j.p999 / b.floor.0.p999,
+        p999_vs_floor_after: j.p999 / b.floor.1.p999,
+        p50_vs_futex_before: b.futex.0.map(|x| j.p50 / x.p50),
+        p50_vs_futex_after: b.futex.1.map(|x| j.p50 / x.p50),
+        p50_vs_msg_floor_before: b.msg.0.map(|x| j.p50 / x.p50),
+        p50_vs_msg_floor_after: b.msg.1.map(|x| j.p50 / x.p50),
+        p999_vs_msg_floor_before: b.msg.0.map(|x| j.p999 / x.p999),
+        p999_vs_msg_floor_after: b.msg.1.map(|x| j.p999 / x.p999),
     }
 }
 
@@ -442,7 +474,7 @@ fn measure(a: &LatencyArgs, run: u32, mode: WaitMode, pin_a: &Pinning) -> Result
     cleanup.files.push(shared_path.clone());
     cleanup.journals.push(ab.clone());
     cleanup.journals.push(ba.clone());
-    let mut shared = Shared::create(&shared_path)?;
+    let mut shared = Shared::create(&shared_path, a.size as usize)?;
     let mut w = create_ring(&ab, a.ring)?;
     let args: Vec<String> = vec![
         "__latency-peer".into(),
@@ -473,6 +505,7 @@ fn measure(a: &LatencyArgs, run: u32, mode: WaitMode, pin_a: &Pinning) -> Result
     let (size, warmup, n) = (a.size as usize, a.warmup, a.messages);
     let mut floors = Vec::new();
     let mut futexes = Vec::new();
+    let mut msgs = Vec::new();
     let mut journal = None;
     for ph in phases(mode) {
         let mut h = new_hist();
@@ -480,6 +513,10 @@ fn measure(a: &LatencyArgs, run: u32, mode: WaitMode, pin_a: &Pinning) -> Result
             Phase::Floor => {
                 shared.spin_a(warmup, n, &mut h)?;
                 floors.push(Dist::one_way(&h));
+            }
+            Phase::MsgFloor => {
+                shared.msg_a(warmup, n, &mut h)?;
+                msgs.push(Dist::one_way(&h));
             }
             Phase::Futex => {
                 shared.futex_a(warmup, n, &mut h)?;
@@ -502,7 +539,15 @@ fn measure(a: &LatencyArgs, run: u32, mode: WaitMode, pin_a: &Pinning) -> Result
     let journal = journal.expect("every mode measures the journal");
     let (fb, fa) = (floors[0], floors[1]);
     let (xb, xa) = (futexes.first().copied(), futexes.get(1).copied());
-    let ratios = ratios(&journal, &fb, &fa, xb.as_ref(), xa.as_ref());
+    let (mb, ma) = (msgs.first().copied(), msgs.get(1).copied());
+    let ratios = ratios(
+        &journal,
+        &Around {
+            floor: (&fb, &fa),
+            futex: (xb.as_ref(), xa.as_ref()),
+            msg: (mb.as_ref(), ma.as_ref()),
+        },
+    );
     let drift = fb.p50.max(fa.p50) / fb.p50.min(fa.p50);
     let (pb, pa) = (placement(fb.p50), placement(fa.p50));
     let reliable = drift <= DRIFT;
@@ -516,6 +561,8 @@ fn measure(a: &LatencyArgs, run: u32, mode: WaitMode, pin_a: &Pinning) -> Result
         floor_after: fa,
         futex_before: xb,
         futex_after: xa,
+        msg_floor_before: mb,
+        msg_floor_after: ma,
         journal,
         placement_before: pb,
         placement_after: pa,
@@ -540,6 +587,10 @@ struct Summary {
     futex_before: Option<Dist>,
     #[serde(skip_serializing_if = "Option::is_none")]
     futex_after: Option<Dist>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    msg_floor_before: Option<Dist>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    msg_floor_after: Option<Dist>,
     journal: Dist,
     /// Medians of the per-run ratios.
     ratios: Ratios,
@@ -566,6 +617,10 @@ fn summarize(mode: WaitMode, ms: &[&Measurement]) -> Summary {
         p999_vs_floor_after: r(|r| r.p999_vs_floor_after),
         p50_vs_futex_before: or(|r| r.p50_vs_futex_before),
         p50_vs_futex_after: or(|r| r.p50_vs_futex_after),
+        p50_vs_msg_floor_before: or(|r| r.p50_vs_msg_floor_before),
+        p50_vs_msg_floor_after: or(|r| r.p50_vs_msg_floor_after),
+        p999_vs_msg_floor_before: or(|r| r.p999_vs_msg_floor_before),
+        p999_vs_msg_floor_after: or(|r| r.p999_vs_msg_floor_after),
     };
     let journal = d(|m| m.journal);
     Summary {
@@ -577,6 +632,8 @@ fn summarize(mode: WaitMode, ms: &[&Measurement]) -> Summary {
         floor_after: d(|m| m.floor_after),
         futex_before: od(|m| m.futex_before),
         futex_after: od(|m| m.futex_after),
+        msg_floor_before: od(|m| m.msg_floor_before),
+        msg_floor_after: od(|m| m.msg_floor_after),
         targets: targets(mode, &ratios, &journal),
         journal,
         ratios,
@@ -596,24 +653,25 @@ fn row(name: &str, d: &Dist) {
     );
 }
 
-/// The one-way table: floors around the journal, and the raw futex around it in blocking mode.
-fn table(
-    floor_before: &Dist,
-    futex_before: Option<&Dist>,
-    journal: &Dist,
-    futex_after: Option<&Dist>,
-    floor_after: &Dist,
-) {
+/// The one-way table: floors around the journal, and the message floor (busy) or the raw
+/// futex (blocking) around it.
+fn table(journal: &Dist, b: &Around<'_>) {
     header();
-    row("floor before", floor_before);
-    if let Some(x) = futex_before {
+    row("floor before", b.floor.0);
+    if let Some(x) = b.msg.0 {
+        row("msg floor bef.", x);
+    }
+    if let Some(x) = b.futex.0 {
         row("futex before", x);
     }
     row("journal", journal);
-    if let Some(x) = futex_after {
+    if let Some(x) = b.futex.1 {
         row("futex after", x);
     }
-    row("floor after", floor_after);
+    if let Some(x) = b.msg.1 {
+        row("msg floor aft.", x);
+    }
+    row("floor after", b.floor.1);
 }
 
 fn header() {
@@ -653,6 +711,16 @@ fn print_ratios(r: &Ratios) {
     if let (Some(b), Some(a)) = (r.p50_vs_futex_before, r.p50_vs_futex_after) {
         println!("  journal / futex      p50 {b:.2}x (before) {a:.2}x (after)");
     }
+    if let (Some(b), Some(a), Some(b9), Some(a9)) = (
+        r.p50_vs_msg_floor_before,
+        r.p50_vs_msg_floor_after,
+        r.p999_vs_msg_floor_before,
+        r.p999_vs_msg_floor_after,
+    ) {
+        println!(
+            "  journal / msg floor  p50 {b:.2}x (before) {a:.2}x (after)    p99.9 {b9:.2}x (before) {a9:.2}x (after)"
+        );
+    }
 }
 
 fn print_measurement(m: &Measurement, runs: u32) {
@@ -668,11 +736,12 @@ fn print_measurement(m: &Measurement, runs: u32) {
         m.pinning_b.describe()
     );
     table(
-        &m.floor_before,
-        m.futex_before.as_ref(),
         &m.journal,
-        m.futex_after.as_ref(),
-        &m.floor_after,
+        &Around {
+            floor: (&m.floor_before, &m.floor_after),
+            futex: (m.futex_before.as_ref(), m.futex_after.as_ref()),
+            msg: (m.msg_floor_before.as_ref(), m.msg_floor_after.as_ref()),
+        },
     );
     println!(
         "  placement: {} (floor p50 {} before: {}, {} after: {})",
@@ -709,11 +778,12 @@ fn print_summary(s: &Summary) {
         );
     }
     table(
-        &s.floor_before,
-        s.futex_before.as_ref(),
         &s.journal,
-        s.futex_after.as_ref(),
-        &s.floor_after,
+        &Around {
+            floor: (&s.floor_before, &s.floor_after),
+            futex: (s.futex_before.as_ref(), s.futex_after.as_ref()),
+            msg: (s.msg_floor_before.as_ref(), s.msg_floor_after.as_ref()),
+        },
     );
     print_ratios(&s.ratios);
     print_targets(&s.targets);
