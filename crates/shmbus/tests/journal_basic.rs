@@ -210,6 +210,55 @@ fn uncommitted_is_invisible_and_reopen_continues_the_sequence() {
     cleanup(&name);
 }
 
+/// A dead writer's uncommitted batch leaves frames whose sequence words already say "published"
+/// (every frame of a batch but the first). The next writer reuses those sequence numbers: a frame
+/// of the same length as the dead batch's first ends exactly where the stale second frame starts,
+/// with the very sequence number a reader expects next. The word must not be taken for published.
+#[test]
+fn a_dead_writers_stale_frames_are_never_read_as_published() {
+    for (reserve, ring) in [(false, true), (true, true), (false, false), (true, false)] {
+        let name = unique("stale");
+        let b = JournalWriter::builder(&name);
+        let mut w = if ring {
+            b.ring(64 * 1024)
+        } else {
+            b.segment_size(64 * 1024)
+        }
+        .create()
+        .unwrap();
+        w.append_commit(0, b"committed").unwrap();
+        for p in [&b"dead-1.."[..], b"dead-2..", b"dead-3.."] {
+            w.append(0, p).unwrap();
+        }
+        drop(w); // dies without committing seq 1..=3
+        let mut r = JournalReader::open(&name, Start::Beginning).unwrap();
+        assert_eq!(r.next().unwrap().unwrap().payload, b"committed");
+        let mut w = JournalWriter::open(&name).unwrap();
+        assert_eq!(w.next_seq(), 1);
+        // Same length as "dead-1..": the next frame position is the stale "dead-2..", seq 2.
+        if reserve {
+            let mut m = w.reserve(0, 8).unwrap();
+            m.as_mut_slice().copy_from_slice(b"alive-1.");
+            m.finish();
+        } else {
+            w.append(0, b"alive-1.").unwrap();
+        }
+        assert!(r.next().unwrap().is_none(), "an uncommitted frame was read");
+        w.commit();
+        let m = r.next().unwrap().unwrap();
+        assert_eq!((m.seq, m.payload), (1, &b"alive-1."[..]));
+        assert!(
+            r.next().unwrap().is_none(),
+            "the dead writer's frame after it was read as published"
+        );
+        w.append_commit(0, b"alive-2.").unwrap();
+        let m = r.next().unwrap().unwrap();
+        assert_eq!((m.seq, m.payload), (2, &b"alive-2."[..]));
+        drop(w);
+        cleanup(&name);
+    }
+}
+
 #[test]
 fn limits_and_zero_copy_reserve() {
     let name = unique("limits");
@@ -290,6 +339,68 @@ proptest! {
         prop_assert_eq!(&fwd, &expect);
         let back = read_all_backward(&mut r);
         prop_assert_eq!(&back, &expect);
+        drop(w);
+        cleanup(&name);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// A reader polling `next()` between every append and commit (as a busy reader does) sees
+    /// exactly the committed messages, in order, never one early: across ring wrap-around and
+    /// segment rolls, with batches up to the whole ring (appends past it fail and are skipped).
+    #[test]
+    fn a_polling_reader_sees_exactly_what_is_committed(
+        ops in prop::collection::vec((0usize..3000, 0u8..4), 1..300),
+        ring in any::<bool>(),
+    ) {
+        let name = unique("poll");
+        let mut w = if ring {
+            JournalWriter::builder(&name).ring(16 * 1024).create().unwrap()
+        } else {
+            JournalWriter::builder(&name).segment_size(16 * 1024).create().unwrap()
+        };
+        let mut r = JournalReader::open(&name, Start::Beginning).unwrap();
+        let (mut committed, mut pending, mut read) = (Vec::new(), Vec::new(), 0usize);
+        let mut pending_bytes = 0u64;
+        for (len, op) in ops {
+            let seq = w.next_seq();
+            let ok = if op == 0 {
+                w.reserve(1, len).map(|mut m| {
+                    m.as_mut_slice().copy_from_slice(&payload(seq, len));
+                })
+            } else {
+                w.append(1, &payload(seq, len)).map(|_| ())
+            };
+            match ok {
+                Ok(()) => {
+                    // A batch that spans a segment roll is committed in two steps (FORMAT.md):
+                    // the roll commits what was pending before this frame.
+                    // (A ring's pending bytes may also grow by a padding at the wrap.)
+                    let frame = (24 + len.next_multiple_of(8)) as u64;
+                    if !ring && w.pending_bytes() != pending_bytes + frame {
+                        prop_assert_eq!(w.pending_bytes(), frame, "a roll leaves this frame");
+                        committed.append(&mut pending);
+                    }
+                    pending.push((seq, payload(seq, len)));
+                }
+                Err(JournalError::BatchTooLarge { .. }) => {}
+                Err(e) => panic!("append: {e}"),
+            }
+            if op >= 2 {
+                w.commit();
+                committed.append(&mut pending);
+            }
+            pending_bytes = w.pending_bytes();
+            // A ring may lap a reader that falls a whole ring behind: keep up after each step.
+            while let Some(m) = r.next().unwrap() {
+                prop_assert!(read < committed.len(), "read seq {} before its commit", m.seq);
+                prop_assert_eq!((m.seq, m.payload), (committed[read].0, &committed[read].1[..]));
+                read += 1;
+            }
+            prop_assert_eq!(read, committed.len());
+        }
         drop(w);
         cleanup(&name);
     }

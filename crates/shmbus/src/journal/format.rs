@@ -53,6 +53,10 @@ pub(crate) const MODE_SEGMENT: u32 = 1;
 pub(crate) const MODE_RING: u32 = 2;
 pub(crate) const FLAG_CRC: u32 = 1;
 
+/// A cache line.
+pub(crate) const LINE: usize = 64;
+/// A busy reader keeps the lines of the next frame this far ahead warm (see `touch_ahead`).
+pub(crate) const TOUCH_MAX: usize = 2048;
 pub(crate) const FRAME_HEADER: usize = 16;
 pub(crate) const FRAME_TRAILER: usize = 8;
 /// The smallest frame (an empty message).
@@ -61,7 +65,8 @@ pub(crate) const MIN_FRAME: usize = FRAME_HEADER + FRAME_TRAILER;
 pub(crate) const PAD: u32 = 1 << 31;
 /// The top bit of a frame's sequence word: set once the frame is published. The first frame of
 /// a batch gets its sequence word last, at commit (Release), so a reader that polls that word
-/// sees the whole batch at once; the word at the next frame position is zeroed just before.
+/// sees the whole batch at once. The writer zeroes the word at the next frame position as it
+/// writes each frame, so the word after a batch never looks published.
 pub(crate) const PUBLISHED: u64 = 1 << 63;
 
 /// The sequence word of a published frame.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::format::INDEX_EVERY;
+use super::format::{INDEX_EVERY, frame_len};
 use super::segment::{At, FrameInfo, Mode, Segment, Step};
 use super::store::{list_segments, seg_name};
 use crate::error::{JournalError, RegionError};
@@ -411,6 +411,9 @@ impl JournalReader {
                 // Its batch is published: the frame is complete, whatever the commit word says.
                 self.seg.published_bound(self.pos)
             } else if !token && self.seg.nothing_at(self.pos) {
+                // Guess the next frame is as long as the last one (market data mostly is).
+                self.seg
+                    .touch_ahead(self.pos, frame_len(self.frame.len as usize));
                 return Ok(false);
             } else {
                 self.commit_seen = self.seg.commit();

@@ -563,7 +563,8 @@ impl Segment {
         }
     }
 
-    /// Writes a frame header at `pos` and returns the payload bytes to fill.
+    /// The payload bytes of a frame of `len` bytes at `pos`, its padding zeroed. The header is
+    /// stored last, by [`Segment::finish_frame`] (see [`Segment::write_frame`] for why).
     ///
     /// # Safety
     ///
@@ -571,22 +572,12 @@ impl Segment {
     /// ring, past the `oldest` horizon already advanced and fenced), so nobody else uses it.
     #[allow(clippy::mut_from_ref)]
     #[inline]
-    pub(crate) unsafe fn frame_mut(
-        &self,
-        pos: u64,
-        len: u32,
-        ty: u16,
-        flags: u16,
-        seq: u64,
-        publish: bool,
-    ) -> &mut [u8] {
+    pub(crate) unsafe fn frame_mut(&self, pos: u64, len: u32) -> &mut [u8] {
         let off = self.phys(pos).expect("writer positions are in the segment");
-        let map = self.region.map();
-        self.store_header(off, len, ty, flags, seq, publish);
         let padded = round8(len as usize);
         // SAFETY: per this function's contract the range is the writer's alone.
-        let bytes =
-            unsafe { map.bytes_mut(off + FRAME_HEADER, padded) }.expect("checked by the writer");
+        let bytes = unsafe { self.region.map().bytes_mut(off + FRAME_HEADER, padded) }
+            .expect("checked by the writer");
         if padded > len as usize {
             bytes[len as usize..].fill(0);
         }
@@ -609,8 +600,25 @@ impl Segment {
         );
     }
 
-    /// Writes a whole frame at `pos`: header, `payload`, zero padding and trailer (the path of
-    /// `append`: one offset computation and one bounds check for the body).
+    /// Zeroes the sequence word of a frame at `pos` (if a header fits there), so that nothing a
+    /// reader finds there looks published before the writer publishes it. The writer zeroes the
+    /// word after each frame it writes, before the frame's own bytes, once `pos` is free.
+    #[inline]
+    pub(crate) fn zero_seq(&self, pos: u64) {
+        if let Some(w) = self
+            .seq_word_offset(pos)
+            .and_then(|off| self.region.map().u64_at(off))
+        {
+            w.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Writes a whole frame at `pos`: payload, zero padding and trailer, then the header (the
+    /// path of `append`: one offset computation and one bounds check for the body).
+    ///
+    /// The order is for a busy reader polling the header's line: every other line is stored
+    /// first, then the header's line in one burst (payload head, header words), and the commit
+    /// stores its sequence word right after.
     ///
     /// # Safety
     ///
@@ -629,17 +637,20 @@ impl Segment {
         let len = payload.len();
         let padded = round8(len);
         let map = self.region.map();
-        self.store_header(off, len as u32, ty, 0, seq, publish);
         // SAFETY: per this function's contract the payload, padding and trailer are the
         // writer's alone (readers load them only once the frame is published).
         let body = unsafe { map.bytes_mut(off + FRAME_HEADER, padded + 8) }
             .expect("checked by the writer");
-        body[..len].copy_from_slice(payload);
+        // Payload bytes on the header's line.
+        let head = (LINE - (off + FRAME_HEADER) % LINE).min(len);
+        body[head..len].copy_from_slice(&payload[head..]);
         if padded > len {
             body[len..padded].fill(0);
         }
         let trailer = len as u64 | (u64::from(crc) << 32);
         body[padded..].copy_from_slice(&trailer.to_le_bytes());
+        body[..head].copy_from_slice(&payload[..head]);
+        self.store_header(off, len as u32, ty, 0, seq, publish);
     }
 
     /// The payload bytes of the frame being written at `pos`.
@@ -660,18 +671,26 @@ impl Segment {
         .expect("checked by the writer")
     }
 
-    /// Writes the trailer of the frame at `pos` (after its payload is written).
+    /// Completes the frame reserved at `pos` after its payload is written: the trailer, then
+    /// the header (last, as in [`Segment::write_frame`]).
     #[inline]
-    pub(crate) fn finish_frame(&self, pos: u64, len: u32, crc: u32) {
-        let off = self.phys(pos).expect("writer positions are in the segment")
-            + FRAME_HEADER
-            + round8(len as usize);
+    pub(crate) fn finish_frame(
+        &self,
+        pos: u64,
+        len: u32,
+        ty: u16,
+        seq: u64,
+        publish: bool,
+        crc: u32,
+    ) {
+        let off = self.phys(pos).expect("writer positions are in the segment");
         let w = u64::from(len) | (u64::from(crc) << 32);
         self.region
             .map()
-            .u64_at(off)
+            .u64_at(off + FRAME_HEADER + round8(len as usize))
             .expect("checked by the writer")
             .store(w, Ordering::Relaxed);
+        self.store_header(off, len, ty, 0, seq, publish);
     }
 
     /// Writes a padding of `bytes` at `pos` (ring only).
@@ -732,6 +751,28 @@ impl Segment {
         quiet && !self.lapped(pos)
     }
 
+    /// Busy-poll companion of [`Segment::nothing_at`]: loads one word from each cache line after
+    /// the header's that a frame of `guess` bytes at `pos` would cover (up to [`TOUCH_MAX`]), so
+    /// that when the writer publishes, those lines travel to this core alongside the header's
+    /// instead of one after it. The loaded values are discarded: this is a prefetch, the frame
+    /// is read (and validated) by `read_frame` as always.
+    #[inline]
+    pub(crate) fn touch_ahead(&self, pos: u64, guess: usize) {
+        let Some(off) = self.phys(pos) else {
+            return;
+        };
+        let map = self.region.map();
+        let end = off + guess.min(TOUCH_MAX);
+        let mut line = (off | (LINE - 1)) + 1;
+        while line < end {
+            // Out of the mapping (the ring's end): nothing to touch.
+            if let Some(w) = map.u64_at(line) {
+                std::hint::black_box(w.load(Ordering::Relaxed));
+            }
+            line += LINE;
+        }
+    }
+
     /// Reads the frame at `pos` after [`Segment::published`] said its batch is published (so
     /// the commit word may not cover it yet).
     #[inline]
@@ -754,21 +795,17 @@ impl Segment {
         }
     }
 
-    /// Publishes a batch: zeroes the sequence word at `end` (where the next batch starts, so no
-    /// stale bytes there can look published), then stores the first frame's sequence word with
-    /// Release: a reader that sees it sees every frame of the batch.
+    /// Publishes a batch: stores its first frame's sequence word with Release: a reader that
+    /// sees it sees every frame of the batch. (The word after the batch is already zero: the
+    /// writer zeroes the next frame's word as it writes each frame, see `zero_seq`.)
     #[inline]
-    pub(crate) fn publish_batch(&self, first: Option<(u64, u64)>, end: Option<u64>) {
-        let map = self.region.map();
-        let end_word = end.and_then(|end| self.seq_word_offset(end));
-        if let Some(w) = end_word.and_then(|off| map.u64_at(off)) {
-            w.store(0, Ordering::Relaxed);
-        }
-        if let Some((pos, seq)) = first {
-            if let Some(w) = self.seq_word_offset(pos).and_then(|off| map.u64_at(off)) {
-                // SYNC POINT: pairs with the Acquire load in `published`.
-                w.store(publish_word(seq), Ordering::Release);
-            }
+    pub(crate) fn publish_batch(&self, pos: u64, seq: u64) {
+        if let Some(w) = self
+            .seq_word_offset(pos)
+            .and_then(|off| self.region.map().u64_at(off))
+        {
+            // SYNC POINT: pairs with the Acquire load in `published`.
+            w.store(publish_word(seq), Ordering::Release);
         }
     }
 

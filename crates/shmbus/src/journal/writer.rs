@@ -205,6 +205,8 @@ struct OpenFrame {
     seq: u64,
     len: u32,
     ty: u16,
+    /// Published with its header (not the first frame of its batch).
+    publish: bool,
     finished: bool,
 }
 
@@ -380,6 +382,12 @@ impl JournalWriter {
             }
         }
         self.committed = self.pos;
+        // The dead writer's uncommitted tail may hold a published-looking word here. It belongs
+        // to the next frame: in a ring, free it first. If that fails (the ring's old frames are
+        // damaged; the next append reports it), leave it alone.
+        if self.seg.mode != Mode::Ring || self.make_room(self.pos + FRAME_HEADER as u64).is_ok() {
+            self.seg.zero_seq(self.pos);
+        }
         self.publish(None);
         Ok(())
     }
@@ -451,12 +459,13 @@ impl JournalWriter {
         let (pos, seq, first) = self.begin(len)?;
         // SAFETY: we hold the writer lock; [pos, pos + frame) lies beyond the committed end and,
         // in a ring, behind the `oldest` horizon that `make_room` advanced and fenced.
-        let _ = unsafe { self.seg.frame_mut(pos, len as u32, ty, 0, seq, !first) };
+        let _ = unsafe { self.seg.frame_mut(pos, len as u32) };
         self.open = OpenFrame {
             pos,
             seq,
             len: len as u32,
             ty,
+            publish: !first,
             finished: false,
         };
         Ok(Reservation { writer: self })
@@ -483,7 +492,17 @@ impl JournalWriter {
                     self.seg.write_pad(self.pos, to_end);
                     self.pos += to_end;
                 }
-                self.make_room(self.pos + need)?;
+                // Room for the frame and the next frame's header, whose sequence word is
+                // zeroed below. A batch that (nearly) fills the ring has room for the frame
+                // alone; the next header's word is then the batch's first, still unpublished.
+                if self
+                    .make_room(self.pos + need + FRAME_HEADER as u64)
+                    .is_ok()
+                {
+                    self.seg.zero_seq(self.pos + need);
+                } else {
+                    self.make_room(self.pos + need)?;
+                }
             }
             Mode::Segment => {
                 if self.pos + need > self.seg.base_pos + self.seg.capacity {
@@ -491,6 +510,7 @@ impl JournalWriter {
                     self.roll()?;
                     first = true;
                 }
+                self.seg.zero_seq(self.pos + need);
             }
         }
         let seq = self.next_seq;
@@ -674,17 +694,15 @@ impl JournalWriter {
         }
     }
 
-    /// Publishes up to `self.pos`: frees (ring) and zeroes the next frame's sequence word, stores
-    /// the batch's first sequence word (Release; busy readers poll it), then the commit word
-    /// (blocking readers, tools) and wakes sleepers.
+    /// Publishes up to `self.pos`: stores the batch's first sequence word (Release; busy
+    /// readers poll it), then the commit word (blocking readers, tools) and wakes sleepers.
+    /// The sequence word at `self.pos` is already zero (`begin` zeroes the word after each
+    /// frame; `recover` the one at the commit).
+    #[inline]
     fn publish(&mut self, first: Option<(u64, u64)>) {
-        // The zeroed word belongs to the next frame: in a ring, free it first. If that fails
-        // (the ring's old frames are damaged; the next append reports it), leave it alone.
-        let freed = self.seg.mode != Mode::Ring
-            || self
-                .make_room(self.pos + super::format::FRAME_HEADER as u64)
-                .is_ok();
-        self.seg.publish_batch(first, freed.then_some(self.pos));
+        if let Some((pos, seq)) = first {
+            self.seg.publish_batch(pos, seq);
+        }
         self.seg.publish_commit(self.pos, self.next_seq);
     }
 }
@@ -725,7 +743,8 @@ impl Reservation<'_> {
         } else {
             0
         };
-        w.seg.finish_frame(f.pos, f.len, crc);
+        w.seg
+            .finish_frame(f.pos, f.len, f.ty, f.seq, f.publish, crc);
         w.end(f.pos, f.len, f.seq);
     }
 }
