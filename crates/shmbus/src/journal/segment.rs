@@ -616,9 +616,8 @@ impl Segment {
     /// Writes a whole frame at `pos`: payload, zero padding and trailer, then the header (the
     /// path of `append`: one offset computation and one bounds check for the body).
     ///
-    /// The order is for a busy reader polling the header's line: every other line is stored
-    /// first, then the header's line in one burst (payload head, header words), and the commit
-    /// stores its sequence word right after.
+    /// The header words come last for a busy reader polling the header's line: the commit then
+    /// stores the sequence word right after them, into a line the writer already owns.
     ///
     /// # Safety
     ///
@@ -641,15 +640,12 @@ impl Segment {
         // writer's alone (readers load them only once the frame is published).
         let body = unsafe { map.bytes_mut(off + FRAME_HEADER, padded + 8) }
             .expect("checked by the writer");
-        // Payload bytes on the header's line.
-        let head = (LINE - (off + FRAME_HEADER) % LINE).min(len);
-        body[head..len].copy_from_slice(&payload[head..]);
+        body[..len].copy_from_slice(payload);
         if padded > len {
             body[len..padded].fill(0);
         }
         let trailer = len as u64 | (u64::from(crc) << 32);
         body[padded..].copy_from_slice(&trailer.to_le_bytes());
-        body[..head].copy_from_slice(&payload[..head]);
         self.store_header(off, len as u32, ty, 0, seq, publish);
     }
 

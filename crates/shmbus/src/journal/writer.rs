@@ -192,6 +192,9 @@ pub struct JournalWriter {
     /// Position and sequence of the first frame appended since the last commit: its sequence
     /// word is stored last, at commit, and publishes the batch.
     batch_first: Option<(u64, u64)>,
+    /// A position whose sequence word this writer has zeroed since it last wrote there (see
+    /// `begin` and `publish`).
+    zeroed: u64,
     /// The frame a live [`Reservation`] fills (kept here, not in the reservation, so that
     /// `reserve` returns a single pointer: a wider value returned through memory is read back
     /// wider than it was written, a store-forwarding stall on every message).
@@ -246,6 +249,7 @@ impl JournalWriter {
             oldest_seq: seq,
             removed_segments: 0,
             batch_first: None,
+            zeroed: u64::MAX,
             open: OpenFrame::default(),
         }
     }
@@ -382,12 +386,8 @@ impl JournalWriter {
             }
         }
         self.committed = self.pos;
-        // The dead writer's uncommitted tail may hold a published-looking word here. It belongs
-        // to the next frame: in a ring, free it first. If that fails (the ring's old frames are
-        // damaged; the next append reports it), leave it alone.
-        if self.seg.mode != Mode::Ring || self.make_room(self.pos + FRAME_HEADER as u64).is_ok() {
-            self.seg.zero_seq(self.pos);
-        }
+        // The dead writer's uncommitted tail may hold a published-looking word here.
+        self.zero_end();
         self.publish(None);
         Ok(())
     }
@@ -492,16 +492,17 @@ impl JournalWriter {
                     self.seg.write_pad(self.pos, to_end);
                     self.pos += to_end;
                 }
-                // Room for the frame and the next frame's header, whose sequence word is
-                // zeroed below. A batch that (nearly) fills the ring has room for the frame
-                // alone; the next header's word is then the batch's first, still unpublished.
-                if self
-                    .make_room(self.pos + need + FRAME_HEADER as u64)
-                    .is_ok()
+                // The first frame of a batch: room for it and the next frame's header, whose
+                // sequence word is zeroed below. (Failing that, when the batch nearly fills
+                // the ring, `publish` deals with the word.)
+                if !first
+                    || self
+                        .make_room(self.pos + need + FRAME_HEADER as u64)
+                        .is_err()
                 {
-                    self.seg.zero_seq(self.pos + need);
-                } else {
                     self.make_room(self.pos + need)?;
+                } else {
+                    self.zero_ahead(need);
                 }
             }
             Mode::Segment => {
@@ -510,7 +511,9 @@ impl JournalWriter {
                     self.roll()?;
                     first = true;
                 }
-                self.seg.zero_seq(self.pos + need);
+                if first {
+                    self.zero_ahead(need);
+                }
             }
         }
         let seq = self.next_seq;
@@ -518,6 +521,16 @@ impl JournalWriter {
             self.batch_first = Some((self.pos, seq));
         }
         Ok((self.pos, seq, first))
+    }
+
+    /// Zeroes the sequence word where a frame of `need` bytes at the write position ends (its
+    /// bytes, and in a ring the next 16, are free). Done for the first frame of a batch before
+    /// its own bytes: for a batch of one, `publish` then stores nothing but the publishing word
+    /// after the frame, so a busy reader polling the frame's line gets it in one transfer.
+    #[inline]
+    fn zero_ahead(&mut self, need: u64) {
+        self.zeroed = self.pos + need;
+        self.seg.zero_seq(self.zeroed);
     }
 
     #[cold]
@@ -694,16 +707,34 @@ impl JournalWriter {
         }
     }
 
-    /// Publishes up to `self.pos`: stores the batch's first sequence word (Release; busy
-    /// readers poll it), then the commit word (blocking readers, tools) and wakes sleepers.
-    /// The sequence word at `self.pos` is already zero (`begin` zeroes the word after each
-    /// frame; `recover` the one at the commit).
+    /// Publishes up to `self.pos`: zeroes the next frame's sequence word unless that is done
+    /// already (a batch of one frame, see `begin`), stores the batch's first sequence word
+    /// (Release; busy readers poll it), then the commit word (blocking readers, tools) and wakes
+    /// sleepers.
     #[inline]
     fn publish(&mut self, first: Option<(u64, u64)>) {
+        if self.zeroed != self.pos {
+            self.zero_end();
+        }
         if let Some((pos, seq)) = first {
             self.seg.publish_batch(pos, seq);
         }
         self.seg.publish_commit(self.pos, self.next_seq);
+    }
+}
+
+impl JournalWriter {
+    /// Zeroes the sequence word at the write position, where the next frame starts, so that no
+    /// stale bytes there look published (a dead writer's uncommitted frames have the very
+    /// sequence numbers the next frames get). It belongs to the next frame: in a ring, free it
+    /// first. If that fails (the ring's old frames are damaged; the next append reports it),
+    /// leave it alone.
+    #[cold]
+    fn zero_end(&mut self) {
+        if self.seg.mode != Mode::Ring || self.make_room(self.pos + FRAME_HEADER as u64).is_ok() {
+            self.zeroed = self.pos;
+            self.seg.zero_seq(self.pos);
+        }
     }
 }
 
