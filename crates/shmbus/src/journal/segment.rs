@@ -760,18 +760,22 @@ impl Segment {
         quiet && !self.lapped(pos)
     }
 
-    /// Busy-poll companion of [`Segment::nothing_at`]: loads one word from each cache line after
-    /// the header's that a frame of `guess` bytes at `pos` would cover (up to [`TOUCH_MAX`]), so
-    /// that when the writer publishes, those lines travel to this core alongside the header's
-    /// instead of one after it. The loaded values are discarded: this is a prefetch, the frame
+    /// Busy-poll companion of [`Segment::nothing_at`]: if a frame of `guess` bytes at `pos` is
+    /// small (at most [`TOUCH_MAX`]), loads one word from each further cache line it would cover,
+    /// so that when the writer publishes, those lines travel to this core alongside the header's
+    /// instead of one after it (64 B payloads: one-way p50 1.29x the message floor against 1.48x
+    /// without, interleaved runs). The loaded values are discarded: this is a prefetch, the frame
     /// is read (and validated) by `read_frame` as always.
     #[inline]
     pub(crate) fn touch_ahead(&self, pos: u64, guess: usize) {
+        if guess > TOUCH_MAX {
+            return;
+        }
         let Some(off) = self.phys(pos) else {
             return;
         };
         let map = self.region.map();
-        let end = off + guess.min(TOUCH_MAX);
+        let end = off + guess;
         let mut line = (off | (LINE - 1)) + 1;
         while line < end {
             // Out of the mapping (the ring's end): nothing to touch.
