@@ -34,14 +34,22 @@ pub(crate) struct SegmentSpec {
 }
 
 /// A decoded frame header.
+///
+/// The decoder stores each field on its own, and the reader builds a [`Message`] from `seq` and
+/// `pos` right after. Were the two adjacent, the compiler would copy them with one 16-byte load
+/// spanning two 8-byte stores, which store forwarding cannot serve (a stall on every message:
+/// ~20% of a streaming reader's time). `repr(C)` keeps `next` between them.
+///
+/// [`Message`]: super::Message
+#[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct FrameInfo {
+    pub seq: u64,
+    pub next: u64,
+    pub pos: u64,
     pub len: u32,
     pub ty: u16,
     pub flags: u16,
-    pub seq: u64,
-    pub pos: u64,
-    pub next: u64,
 }
 
 /// What lies at a position, for [`Segment::read_frame`] (the frame's facts go elsewhere).
