@@ -169,18 +169,27 @@ mod loom_tests {
     const PUBLISHED: u64 = 1 << 63;
 
     /// Three frames in two batches ({0, 1}, then {2}); each batch is published by its first
-    /// frame's sequence word, stored last with Release (or Relaxed, the weakened variant). The
-    /// reader walks from frame 0 while the frame at its position is published, as
-    /// `JournalReader::advance` does.
-    fn publication_model(release: bool) {
+    /// frame's sequence word, stored last with Release (or Relaxed, the weakened variant). A
+    /// fourth slot holds a dead writer's stale frame whose word already reads "published, 3"
+    /// over data that is not message 3's. The batch {0, 1} zeroes the word after it at commit;
+    /// the batch of one {2} zeroes it as the frame is written, before the frame's bytes (or not
+    /// at all, the broken variant). The reader walks from frame 0 while the frame at its
+    /// position is published, as `JournalReader::advance` does.
+    fn publication_model(release: bool, zero_ahead: bool) {
         let publish = if release {
             Ordering::Release
         } else {
             Ordering::Relaxed
         };
         loom::model(move || {
-            let seq: Arc<Vec<AtomicU64>> = Arc::new((0..3).map(|_| AtomicU64::new(0)).collect());
-            let data: Arc<Vec<AtomicU64>> = Arc::new((0..3).map(|_| AtomicU64::new(0)).collect());
+            let seq: Arc<Vec<AtomicU64>> = Arc::new(
+                [0, 0, 0, PUBLISHED | 3]
+                    .into_iter()
+                    .map(AtomicU64::new)
+                    .collect(),
+            );
+            let data: Arc<Vec<AtomicU64>> =
+                Arc::new([0, 0, 0, 999].into_iter().map(AtomicU64::new).collect());
             let w = {
                 let (seq, data) = (seq.clone(), data.clone());
                 thread::spawn(move || {
@@ -191,13 +200,18 @@ mod loom_tests {
                     // Commit: zero the next frame's word, then publish the first.
                     seq[2].store(0, Ordering::Relaxed);
                     seq[0].store(PUBLISHED, publish);
-                    // Batch 2.
+                    // Batch 2, one frame: zero the word after it, then its bytes and header,
+                    // then the commit publishes it.
+                    if zero_ahead {
+                        seq[3].store(0, Ordering::Relaxed);
+                    }
                     data[2].store(value(2), Ordering::Relaxed);
+                    seq[2].store(0, Ordering::Relaxed);
                     seq[2].store(PUBLISHED | 2, publish);
                 })
             };
             let mut k = 0u64;
-            while k < 3 && seq[k as usize].load(Ordering::Acquire) == PUBLISHED | k {
+            while k < 4 && seq[k as usize].load(Ordering::Acquire) == PUBLISHED | k {
                 assert_eq!(
                     data[k as usize].load(Ordering::Relaxed),
                     value(k),
@@ -211,15 +225,25 @@ mod loom_tests {
 
     #[test]
     fn loom_journal_publication_shows_whole_batches() {
-        publication_model(true);
+        publication_model(true, true);
     }
 
     /// The first sequence word stored `Relaxed`: a reader can see the frame published before
     /// its data.
     #[test]
     fn loom_journal_catches_a_relaxed_publication() {
-        let err = std::panic::catch_unwind(|| publication_model(false))
+        let err = std::panic::catch_unwind(|| publication_model(false, true))
             .expect_err("loom did not catch the relaxed publication");
+        let msg = failure_message(err);
+        assert!(msg.contains(FAILED), "failed for another reason: {msg}");
+    }
+
+    /// Without zeroing the word after a batch of one, a reader that read it walks on into the
+    /// dead writer's stale frame.
+    #[test]
+    fn loom_journal_catches_a_stale_word_after_a_batch() {
+        let err = std::panic::catch_unwind(|| publication_model(true, false))
+            .expect_err("loom did not catch the stale word");
         let msg = failure_message(err);
         assert!(msg.contains(FAILED), "failed for another reason: {msg}");
     }
