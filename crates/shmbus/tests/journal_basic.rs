@@ -461,3 +461,36 @@ fn a_zero_padding_word_is_an_error_not_a_hang() {
     }
     cleanup(&name);
 }
+
+/// A batch of exactly one ring, and a writer killed inside its commit after the ring room for
+/// the word after the batch was freed, but before the batch was published: the journal must
+/// reopen. (A version freed that room past the commit readers knew, and a new writer then
+/// refused the journal: "commit position outside the data area".)
+#[test]
+fn a_writer_killed_inside_the_commit_of_a_ring_sized_batch_leaves_a_journal_that_reopens() {
+    use std::os::unix::fs::FileExt;
+    let name = unique("ring-batch-crash");
+    let mut w = JournalWriter::builder(&name).ring(4096).create().unwrap();
+    for s in 0..32u8 {
+        w.append(0, &[s; 104]).unwrap(); // 32 frames of 128 bytes: the whole ring
+    }
+    w.commit();
+    drop(w);
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&name)
+        .unwrap();
+    let mut b = [0u8; 8];
+    f.read_exact_at(&mut b, 144).unwrap();
+    let data = u64::from_le_bytes(b);
+    // Undo what the commit stores after freeing: the batch's publishing word, the commit word
+    // and its sequence (as if killed right before them).
+    f.write_all_at(&0u64.to_le_bytes(), data + 8).unwrap();
+    f.write_all_at(&0u64.to_le_bytes(), 192).unwrap();
+    f.write_all_at(&0u64.to_le_bytes(), 200).unwrap();
+    let w = JournalWriter::open(&name).expect("the journal reopens");
+    assert_eq!(w.next_seq(), 0, "the unpublished batch is not adopted");
+    drop(w);
+    cleanup(&name);
+}

@@ -37,10 +37,11 @@ const MAX_MSG: u64 = 168;
 const SEGMENT: u64 = 172;
 const BASE_POS: u64 = 176;
 const COMMIT: u64 = 192;
-const OLDEST: u64 = 208;
 const SEALED: u64 = 224;
-/// End of the commit line: every byte before it is a header byte.
-const HEADER_END: u64 = 232;
+/// The ring's horizon (`oldest`, then `oldest_seq`), on a line of its own.
+const OLDEST: u64 = 256;
+/// End of the horizon line's words: every byte before it is a header byte.
+const HEADER_END: u64 = 272;
 const INDEX_OFF: u64 = 8192;
 const FRAME_HEADER: u64 = 16;
 
@@ -999,4 +1000,78 @@ fn a_segment_that_lies_about_its_number_is_refused() {
     }
     // Nothing was created meanwhile.
     assert_eq!(segment_files(Path::new(&name)), files);
+}
+
+/// Damage on the frames the writer walks to free ring room: the append fails with `Corrupt`,
+/// and the writer does not go on to overwrite frames that readers still trust. (A version
+/// retried `make_room` after the failed walk, which had already moved its private horizon: the
+/// retry took the room as freed, and a reader then accepted a frame forged by the new payload,
+/// with a sequence and type nobody appended.)
+#[test]
+fn a_damaged_frame_on_the_writers_walk_never_lets_it_overwrite_trusted_frames() {
+    const CAP: u64 = 4096;
+    const BIG: usize = 800; // an 824-byte frame
+    const PUBLISHED: u64 = 1 << 63;
+    let dir = TestDir::new("walk-damage");
+    let name = dir.name("ring");
+    let mut w = JournalWriter::builder(&name).ring(CAP).create().unwrap();
+    let path = Path::new(&name);
+    let data = read_u64(path, DATA_OFF);
+    let phys = |p: u64| data + p % CAP;
+    for _ in 0..400 {
+        w.append_commit(0, b"").unwrap(); // 24-byte frames
+    }
+    // A moment when the big frame fits before the ring's end, and freeing room for it walks
+    // frame by frame (no index jump) past a frame X that lies beyond what it strictly needs.
+    let (commit, oldest, x) = loop {
+        let (c, o) = (read_u64(path, COMMIT), read_u64(path, OLDEST));
+        let need = 24 + BIG as u64;
+        let (floor1, floor2) = (c + need + 16 - CAP, c + need - CAP);
+        let target = floor1 + CAP / 32;
+        let mut p = o;
+        while p < floor2 {
+            let lead = read_u64(path, phys(p)) as u32;
+            p += if lead & 0x8000_0000 != 0 {
+                u64::from(lead & 0x7fff_ffff)
+            } else {
+                24
+            };
+        }
+        let seq_at = |q: u64| read_u64(path, phys(q) + 8) & !PUBLISHED;
+        let no_jump = (o..=target)
+            .step_by(24)
+            .all(|q| q <= p || seq_at(q) % 64 != 0);
+        if CAP - c % CAP >= need && floor1 > o && p < target && no_jump && c % CAP > 0 {
+            break (c, o, p);
+        }
+        w.append_commit(0, b"").unwrap();
+    };
+    let expected = read_u64(path, phys(oldest) + 8) & !PUBLISHED;
+    let mut r = JournalReader::open(&name, Start::Beginning).unwrap();
+    assert_eq!(r.next_seq(), expected);
+    // Damage frame X's length (as another process could).
+    let f = OpenOptions::new().write(true).open(path).unwrap();
+    f.write_all_at(&0x7fff_fff0u32.to_le_bytes(), phys(x))
+        .unwrap();
+    // A payload that, where frame `oldest` lies in the ring, forges a frame with the sequence
+    // the reader expects next: length 0, type 0x5A5A (never appended).
+    let mut big = vec![0xAAu8; BIG];
+    let at = (oldest - (commit - CAP) - 16) as usize;
+    big[at..at + 8].copy_from_slice(&(0x5A5Au64 << 32).to_le_bytes());
+    big[at + 8..at + 16].copy_from_slice(&(PUBLISHED | expected).to_le_bytes());
+    big[at + 16..at + 24].copy_from_slice(&0u64.to_le_bytes());
+    let res = w.append(0, &big);
+    assert!(
+        matches!(res, Err(JournalError::Corrupt { .. })),
+        "append over a damaged walk: {res:?}"
+    );
+    // Nothing, an error or the real message: never the forged frame.
+    if let Ok(Some(m)) = r.next() {
+        assert_ne!(m.ty, 0x5A5A, "a reader accepted a forged frame");
+    }
+    // Retrying does not change that.
+    assert!(matches!(
+        w.append(0, &big),
+        Err(JournalError::Corrupt { .. })
+    ));
 }

@@ -68,8 +68,9 @@ pub(crate) const MIN_FRAME: usize = FRAME_HEADER + FRAME_TRAILER;
 pub(crate) const PAD: u32 = 1 << 31;
 /// The top bit of a frame's sequence word: set once the frame is published. The first frame of
 /// a batch gets its sequence word last, at commit (Release), so a reader that polls that word
-/// sees the whole batch at once. The writer zeroes the word at the next frame position as it
-/// writes each frame, so the word after a batch never looks published.
+/// sees the whole batch at once. The word after a batch is zeroed before the batch is published
+/// (as its first frame is written, for a batch of one; at commit otherwise), so it never looks
+/// published.
 pub(crate) const PUBLISHED: u64 = 1 << 63;
 
 /// The sequence word of a published frame.

@@ -610,7 +610,8 @@ impl Segment {
 
     /// Zeroes the sequence word of a frame at `pos` (if a header fits there), so that nothing a
     /// reader finds there looks published before the writer publishes it. The writer zeroes the
-    /// word after each frame it writes, before the frame's own bytes, once `pos` is free.
+    /// word after each batch before publishing the batch (see `JournalWriter::commit`), once
+    /// `pos` is free.
     #[inline]
     pub(crate) fn zero_seq(&self, pos: u64) {
         if let Some(w) = self
@@ -658,7 +659,8 @@ impl Segment {
         let head = if publish {
             0
         } else {
-            (LINE - (off + FRAME_HEADER) % LINE).min(len)
+            // 0 if the header ends its line: no payload byte shares it.
+            ((LINE - (off + FRAME_HEADER) % LINE) % LINE).min(len)
         };
         body[head..len].copy_from_slice(&payload[head..]);
         if padded > len {
@@ -818,7 +820,7 @@ impl Segment {
 
     /// Publishes a batch: stores its first frame's sequence word with Release: a reader that
     /// sees it sees every frame of the batch. (The word after the batch is already zero: the
-    /// writer zeroes the next frame's word as it writes each frame, see `zero_seq`.)
+    /// writer has zeroed the word after the batch, see `zero_seq`.)
     #[inline]
     pub(crate) fn publish_batch(&self, pos: u64, seq: u64) {
         if let Some(w) = self

@@ -385,9 +385,10 @@ impl JournalWriter {
                 _ => break,
             }
         }
-        self.committed = self.pos;
-        // The dead writer's uncommitted tail may hold a published-looking word here.
+        // The dead writer's uncommitted tail may hold a published-looking word here. (Zeroed
+        // before `committed` moves past the adopted frames, as in `commit`.)
         self.zero_end();
+        self.committed = self.pos;
         self.publish(None);
         Ok(())
     }
@@ -492,17 +493,14 @@ impl JournalWriter {
                     self.seg.write_pad(self.pos, to_end);
                     self.pos += to_end;
                 }
-                // The first frame of a batch: room for it and the next frame's header, whose
-                // sequence word is zeroed below. (Failing that, when the batch nearly fills
-                // the ring, `publish` deals with the word.)
-                if !first
-                    || self
-                        .make_room(self.pos + need + FRAME_HEADER as u64)
-                        .is_err()
-                {
-                    self.make_room(self.pos + need)?;
-                } else {
+                if first {
+                    // Room for the frame and the next frame's header, whose sequence word is
+                    // zeroed now. (Never too large for a ring: a frame is at most a quarter of
+                    // it, and padding is shorter than the frame.)
+                    self.make_room(self.pos + need + FRAME_HEADER as u64)?;
                     self.zero_ahead(need);
+                } else {
+                    self.make_room(self.pos + need)?;
                 }
             }
             Mode::Segment => {
@@ -569,6 +567,19 @@ impl JournalWriter {
     /// The slow part of [`JournalWriter::make_room`]: once per chunk of the ring.
     #[inline(never)]
     fn free_to(&mut self, end: u64) -> Result<(), JournalError> {
+        // All or nothing: a failed walk must not leave `oldest` ahead of the horizon stored in
+        // the region (a later `make_room` would take that room as freed and overwrite frames
+        // readers still trust).
+        let saved = (self.oldest, self.oldest_seq);
+        let r = self.free_to_unchecked(end);
+        if r.is_err() {
+            (self.oldest, self.oldest_seq) = saved;
+        }
+        r
+    }
+
+    /// [`JournalWriter::free_to`], leaving `oldest` wherever the walk stopped on failure.
+    fn free_to_unchecked(&mut self, end: u64) -> Result<(), JournalError> {
         let cap = self.seg.capacity;
         let floor = end.saturating_sub(cap);
         if floor > self.committed {
@@ -701,21 +712,24 @@ impl JournalWriter {
     #[inline]
     pub fn commit(&mut self) {
         if self.pos != self.committed {
+            // Before `committed` moves: freeing ring room for the zeroed word must stop at the
+            // commit readers know (a horizon stored past it, and a crash before the commit
+            // word, would leave a journal no writer can reopen).
+            if self.zeroed != self.pos {
+                self.zero_end();
+            }
             self.committed = self.pos;
             let first = self.batch_first.take();
             self.publish(first);
         }
     }
 
-    /// Publishes up to `self.pos`: zeroes the next frame's sequence word unless that is done
-    /// already (a batch of one frame, see `begin`), stores the batch's first sequence word
-    /// (Release; busy readers poll it), then the commit word (blocking readers, tools) and wakes
-    /// sleepers.
+    /// Publishes up to `self.pos` (whose sequence word the caller has zeroed: `begin` for a
+    /// batch of one frame, `commit` or `recover` otherwise): stores the batch's first sequence
+    /// word (Release; busy readers poll it), then the commit word (blocking readers, tools) and
+    /// wakes sleepers.
     #[inline]
     fn publish(&mut self, first: Option<(u64, u64)>) {
-        if self.zeroed != self.pos {
-            self.zero_end();
-        }
         if let Some((pos, seq)) = first {
             self.seg.publish_batch(pos, seq);
         }
@@ -727,8 +741,11 @@ impl JournalWriter {
     /// Zeroes the sequence word at the write position, where the next frame starts, so that no
     /// stale bytes there look published (a dead writer's uncommitted frames have the very
     /// sequence numbers the next frames get). It belongs to the next frame: in a ring, free it
-    /// first. If that fails (the ring's old frames are damaged; the next append reports it),
-    /// leave it alone.
+    /// first, up to `committed` at most. If that fails, leave it alone: either the ring's old
+    /// frames are damaged (the next append reports it), or the batch fills the ring to within
+    /// 16 bytes and the word lies in the batch's own first header (its `len`/`type` word, or its
+    /// sequence word, which will read "published" with the batch's first sequence, not the
+    /// next one).
     #[cold]
     fn zero_end(&mut self) {
         if self.seg.mode != Mode::Ring || self.make_room(self.pos + FRAME_HEADER as u64).is_ok() {
