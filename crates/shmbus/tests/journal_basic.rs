@@ -23,6 +23,24 @@ fn cleanup(name: &str) {
     let _ = std::fs::remove_file(name);
 }
 
+// Absolute offsets in a journal file (docs/FORMAT.md, "Journal").
+const DATA_OFF: u64 = 144;
+const COMMIT: u64 = 192;
+const COMMIT_SEQ: u64 = 200;
+
+/// A journal's file opened for damage, and the offset of its data area.
+fn open_file(name: &str) -> (std::fs::File, u64) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(name)
+        .unwrap();
+    let mut b = [0u8; 8];
+    f.read_exact_at(&mut b, DATA_OFF).unwrap();
+    (f, u64::from_le_bytes(b))
+}
+
 /// A payload that encodes its own sequence and length, so any mix-up is detected.
 fn payload(seq: u64, len: usize) -> Vec<u8> {
     (0..len).map(|i| (seq as usize * 31 + i) as u8).collect()
@@ -435,17 +453,10 @@ fn a_zero_padding_word_is_an_error_not_a_hang() {
         w.append_commit(0, &payload(s, 1100)).unwrap();
     }
     drop(w);
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&name)
-        .unwrap();
-    let mut b = [0u8; 8];
-    f.read_exact_at(&mut b, 144).unwrap();
-    let data = u64::from_le_bytes(b);
+    let (f, data) = open_file(&name);
     let pad_start = 58 * 1128u64;
     // Commit at the end of the padding, and the frame before it ending in `PAD | 0`.
-    f.write_all_at(&65536u64.to_le_bytes(), 192).unwrap();
+    f.write_all_at(&65536u64.to_le_bytes(), COMMIT).unwrap();
     f.write_all_at(&0x8000_0000u32.to_le_bytes(), data + pad_start - 8)
         .unwrap();
     drop(f);
@@ -476,19 +487,12 @@ fn a_writer_killed_inside_the_commit_of_a_ring_sized_batch_leaves_a_journal_that
     }
     w.commit();
     drop(w);
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&name)
-        .unwrap();
-    let mut b = [0u8; 8];
-    f.read_exact_at(&mut b, 144).unwrap();
-    let data = u64::from_le_bytes(b);
+    let (f, data) = open_file(&name);
     // Undo what the commit stores after freeing: the batch's publishing word, the commit word
     // and its sequence (as if killed right before them).
     f.write_all_at(&0u64.to_le_bytes(), data + 8).unwrap();
-    f.write_all_at(&0u64.to_le_bytes(), 192).unwrap();
-    f.write_all_at(&0u64.to_le_bytes(), 200).unwrap();
+    f.write_all_at(&0u64.to_le_bytes(), COMMIT).unwrap();
+    f.write_all_at(&0u64.to_le_bytes(), COMMIT_SEQ).unwrap();
     let w = JournalWriter::open(&name).expect("the journal reopens");
     assert_eq!(w.next_seq(), 0, "the unpublished batch is not adopted");
     drop(w);

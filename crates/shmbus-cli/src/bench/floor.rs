@@ -33,10 +33,10 @@ const FLAG_AB: usize = 0;
 const FLAG_BA: usize = 128;
 const FUTEX_AB: usize = 256;
 const FUTEX_BA: usize = 384;
-/// The message areas (one per direction) start here, each rounded up to whole pages.
-const MSG_AB: usize = 4096;
-/// The bytes before the message areas.
+/// The bytes before the message areas (flags and futex words).
 const HEAD: usize = 4096;
+/// The message areas (one per direction, each in whole pages) follow: A to B first.
+const MSG_AB: usize = HEAD;
 /// A futex wait never sleeps longer than this, so Ctrl-C and a dead peer are noticed.
 const FUTEX_TIMEOUT: Duration = Duration::from_millis(100);
 
@@ -53,9 +53,14 @@ pub struct Shared {
     msg_ba: usize,
 }
 
+/// The payload bytes the message ping-pong carries for a `size`-byte message: whole words.
+fn payload_bytes(size: usize) -> usize {
+    size.max(8).next_multiple_of(8)
+}
+
 /// Bytes of one message area: the flag and the payload, in whole pages.
 fn area(size: usize) -> usize {
-    (8 + size).div_ceil(4096) * 4096
+    (8 + payload_bytes(size)).div_ceil(4096) * 4096
 }
 
 impl Shared {
@@ -73,7 +78,7 @@ impl Shared {
     }
 
     fn len_for(size: usize) -> usize {
-        HEAD + 2 * area(size.max(8).next_multiple_of(8))
+        HEAD + 2 * area(size)
     }
 
     /// Maps the file another process created with the same `size`.
@@ -101,13 +106,12 @@ impl Shared {
                 .populate()
                 .map_mut(f)?
         };
-        let size = size.max(8).next_multiple_of(8);
         Ok(Self {
             map,
             spin_seq: 0,
             msg_seq: 0,
             futex_seq: 0,
-            size,
+            size: payload_bytes(size),
             msg_ba: MSG_AB + area(size),
         })
     }

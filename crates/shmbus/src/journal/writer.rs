@@ -193,7 +193,7 @@ pub struct JournalWriter {
     /// word is stored last, at commit, and publishes the batch.
     batch_first: Option<(u64, u64)>,
     /// A position whose sequence word this writer has zeroed since it last wrote there (see
-    /// `begin` and `publish`).
+    /// `zero_at`): if it is the write position at commit, the word after the batch is zero.
     zeroed: u64,
     /// The frame a live [`Reservation`] fills (kept here, not in the reservation, so that
     /// `reserve` returns a single pointer: a wider value returned through memory is read back
@@ -527,8 +527,30 @@ impl JournalWriter {
     /// after the frame, so a busy reader polling the frame's line gets it in one transfer.
     #[inline]
     fn zero_ahead(&mut self, need: u64) {
-        self.zeroed = self.pos + need;
-        self.seg.zero_seq(self.zeroed);
+        self.zero_at(self.pos + need);
+    }
+
+    /// Zeroes the sequence word at `pos` (free already) and remembers it in `zeroed`.
+    #[inline]
+    fn zero_at(&mut self, pos: u64) {
+        self.zeroed = pos;
+        self.seg.zero_seq(pos);
+    }
+
+    /// Zeroes the sequence word at the write position, where the next frame starts, so that no
+    /// stale bytes there look published (a dead writer's uncommitted frames have the very
+    /// sequence numbers the next frames get). It belongs to the next frame: in a ring, free it
+    /// first, up to `committed` at most. If that fails, leave it alone: either the ring's old
+    /// frames are damaged (the next append reports it), or the batch fills the ring to within
+    /// 16 bytes and the word lies in the batch's own first header (its `len`/`type` word, or its
+    /// sequence word, which will read "published" with the batch's first sequence, not the
+    /// next one).
+    // Out of line: a batch of one frame (the latency path) has its word zeroed in `begin`.
+    #[inline(never)]
+    fn zero_end(&mut self) {
+        if self.seg.mode != Mode::Ring || self.make_room(self.pos + FRAME_HEADER as u64).is_ok() {
+            self.zero_at(self.pos);
+        }
     }
 
     #[cold]
@@ -734,24 +756,6 @@ impl JournalWriter {
             self.seg.publish_batch(pos, seq);
         }
         self.seg.publish_commit(self.pos, self.next_seq);
-    }
-}
-
-impl JournalWriter {
-    /// Zeroes the sequence word at the write position, where the next frame starts, so that no
-    /// stale bytes there look published (a dead writer's uncommitted frames have the very
-    /// sequence numbers the next frames get). It belongs to the next frame: in a ring, free it
-    /// first, up to `committed` at most. If that fails, leave it alone: either the ring's old
-    /// frames are damaged (the next append reports it), or the batch fills the ring to within
-    /// 16 bytes and the word lies in the batch's own first header (its `len`/`type` word, or its
-    /// sequence word, which will read "published" with the batch's first sequence, not the
-    /// next one).
-    #[cold]
-    fn zero_end(&mut self) {
-        if self.seg.mode != Mode::Ring || self.make_room(self.pos + FRAME_HEADER as u64).is_ok() {
-            self.zeroed = self.pos;
-            self.seg.zero_seq(self.pos);
-        }
     }
 }
 
