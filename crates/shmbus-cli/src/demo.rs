@@ -213,8 +213,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     replay_phase(pid)
 }
 
-/// Real market data bundled in the binary (from ../shared/data/market, see
-/// tests/fixtures/README.md).
+/// Real market data bundled in the binary (see tests/fixtures/README.md).
 const GOOG_CSV: &str = include_str!("../tests/fixtures/GOOG.csv");
 const BTCUSD_CSV: &str = include_str!("../tests/fixtures/BTCUSD.csv");
 
