@@ -45,11 +45,14 @@ pub enum RegionError {
         /// The link.
         path: PathBuf,
     },
-    /// The name exists but is not a regular file.
-    #[error("{path} is not a regular file")]
+    /// The name exists but is not a regular file (a FIFO, socket, device or directory). It is
+    /// refused before it is opened, so a FIFO cannot block the caller.
+    #[error("{path} is {what}, not a regular file: shmbus regions and journal segments are regular files; check the name", path = path.display())]
     NotRegularFile {
         /// The path.
         path: PathBuf,
+        /// What it is instead: "a FIFO (named pipe)", "a directory", ...
+        what: &'static str,
     },
     /// The region belongs to another user (a shared region between users must be asked for).
     #[error(
@@ -196,15 +199,16 @@ pub enum RegionError {
         pid: Option<u32>,
     },
     /// Any other I/O failure.
-    #[error("cannot {op} {path}: {source}", path = path.display())]
+    // The OS error is in the message and deliberately not a `source()`: error chains (anyhow's
+    // `{:#}`, as the CLI prints) would repeat it.
+    #[error("cannot {op} {path}: {error}", path = path.display())]
     Io {
         /// What was being done.
         op: &'static str,
         /// The region file.
         path: PathBuf,
         /// The OS error.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
 }
 

@@ -200,6 +200,7 @@ pub struct OpenOptions {
     writer: bool,
     allow_foreign_owner: bool,
     populate: bool,
+    defer_claim: bool,
 }
 
 impl OpenOptions {
@@ -241,6 +242,14 @@ impl OpenOptions {
 
     pub(crate) fn allows_foreign_owner(&self) -> bool {
         self.allow_foreign_owner
+    }
+
+    /// A writer open takes the lock but stores nothing: the kind's writer validates its own
+    /// area first, then calls [`Region::claim_writer`] (a writer that refuses a corrupt region
+    /// must leave it exactly as it found it).
+    pub(crate) fn defer_claim(mut self) -> Self {
+        self.defer_claim = true;
+        self
     }
 
     /// Opens and validates the region.
@@ -293,10 +302,8 @@ impl Region {
             OpenMode::Read
         };
         let fd = os::open(&path, mode).map_err(|e| open_error(e, &name, "open"))?;
+        // (`os::open` opens nothing but a regular file.)
         let st = os::stat(&fd).map_err(|e| io_error("stat", &path, e))?;
-        if !st.is_regular {
-            return Err(RegionError::NotRegularFile { path });
-        }
         let me = os::euid();
         if st.uid != me && !opts.allow_foreign_owner {
             return Err(RegionError::ForeignOwner {
@@ -347,6 +354,9 @@ impl Region {
         };
         if opts.writer {
             region.take_writer_lock()?;
+            if !opts.defer_claim {
+                region.claim_writer();
+            }
         }
         Ok(region)
     }
@@ -374,6 +384,13 @@ impl Region {
             }
         }
         self.writer = true;
+        Ok(())
+    }
+
+    /// Makes the lock holder the region's writer: increments the writer generation and stores
+    /// this process's pid. The first store a writer makes, after everything it validates.
+    pub(crate) fn claim_writer(&mut self) {
+        debug_assert!(self.writer, "claim_writer without the writer lock");
         let word = self.header_word64(header::OFF_WRITER_GEN);
         let generation = word.load(Ordering::Relaxed).wrapping_add(1);
         word.store(generation, Ordering::Relaxed);
@@ -381,7 +398,6 @@ impl Region {
         self.word32(header::OFF_WRITER_PID)
             .store(os::pid(), Ordering::Relaxed);
         self.header.writer_pid = os::pid();
-        Ok(())
     }
 
     fn header_word64(&self, field: usize) -> &std::sync::atomic::AtomicU64 {
@@ -481,10 +497,8 @@ impl Region {
         let name = RegionName::parse(name)?;
         let path = name.path().to_path_buf();
         let fd = os::open(&path, OpenMode::Read).map_err(|e| open_error(e, &name, "open"))?;
+        // (`os::open` opens nothing but a regular file.)
         let st = os::stat(&fd).map_err(|e| io_error("stat", &path, e))?;
-        if !st.is_regular {
-            return Err(RegionError::NotRegularFile { path });
-        }
         let me = os::euid();
         if st.uid != me && !allow_foreign_owner {
             return Err(RegionError::ForeignOwner {
@@ -734,16 +748,19 @@ fn looks_unpublished(path: &Path) -> bool {
     matches!(header::probe(&map), Probe::Shmbus(h) if h.magic == 0 && h.version == FORMAT_VERSION && h.kind().is_some())
 }
 
-fn io_error(op: &'static str, path: &Path, source: io::Error) -> RegionError {
+fn io_error(op: &'static str, path: &Path, error: io::Error) -> RegionError {
     RegionError::Io {
         op,
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
 fn open_error(e: io::Error, name: &RegionName, op: &'static str) -> RegionError {
     let path = name.path().to_path_buf();
+    if let Some(what) = os::not_regular(&e) {
+        return RegionError::NotRegularFile { path, what };
+    }
     match rustix::io::Errno::from_io_error(&e) {
         Some(rustix::io::Errno::NOENT) => RegionError::NotFound {
             name: name.to_string(),

@@ -51,7 +51,7 @@ pub(crate) fn io_err(path: &Path, op: &'static str, source: std::io::Error) -> J
     JournalError::Region(RegionError::Io {
         op,
         path: path.to_path_buf(),
-        source,
+        error: source,
     })
 }
 
