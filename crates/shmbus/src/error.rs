@@ -190,6 +190,15 @@ pub enum RegionError {
         /// The writer's pid, if known.
         pid: Option<u32>,
     },
+    /// `rm` refused a file that is not recognisably shmbus's own (its header, or a persisted
+    /// journal's segment files), even with `--force`.
+    #[error("{path} is not a shmbus region or journal ({reason}); shmbus rm removes only its own files, even with --force (use rm(1) if you mean to delete it)", path = path.display())]
+    NotARegion {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why it is not recognised.
+        reason: &'static str,
+    },
     /// `rm` refused: a writer is alive.
     #[error("{path} has a live writer{}; stop it first or pass --force", pid.map_or_else(String::new, |p| format!(" (pid {p})")), path = path.display())]
     InUse {

@@ -147,7 +147,7 @@ fn lock_dir(name: &str, dir: &std::path::Path) -> Result<OwnedFd, JournalError> 
 
 /// The pid of the live writer of the persisted journal in `dir`, if its newest readable segment
 /// names one (the writer claims each segment it writes).
-fn dir_writer_pid(dir: &std::path::Path) -> Option<u32> {
+pub(crate) fn dir_writer_pid(dir: &std::path::Path) -> Option<u32> {
     let segs = list_segments(dir).ok()?;
     segs.iter().rev().find_map(|&i| {
         let r = Region::open_options()
