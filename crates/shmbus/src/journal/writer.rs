@@ -12,6 +12,9 @@ use crate::error::{JournalError, RegionError};
 use crate::os;
 use crate::region::Region;
 
+/// The smallest data area of a ring or segment (one page): smaller sizes are refused.
+pub const MIN_CAPACITY: u64 = 4096;
+
 /// Options for creating a journal, made by [`JournalWriter::builder`].
 #[derive(Debug, Clone)]
 pub struct JournalBuilder {
@@ -27,13 +30,15 @@ pub struct JournalBuilder {
 
 impl JournalBuilder {
     /// A ring of `capacity` data bytes in one file (for /dev/shm): the writer never blocks and
-    /// wraps around; lapped readers get [`JournalError::Overrun`].
+    /// wraps around; lapped readers get [`JournalError::Overrun`]. At least [`MIN_CAPACITY`];
+    /// rounded up to a power of two.
     pub fn ring(mut self, capacity: u64) -> Self {
         self.ring = Some(capacity);
         self
     }
 
-    /// A persisted journal: a directory of segment files of this data size (default 64 MiB).
+    /// A persisted journal: a directory of segment files of this data size (default 64 MiB; at
+    /// least [`MIN_CAPACITY`], rounded up to whole pages).
     pub fn segment_size(mut self, bytes: u64) -> Self {
         self.segment_size = bytes;
         self.ring = None;
@@ -77,6 +82,17 @@ impl JournalBuilder {
     /// The region errors of creating a file ([`RegionError::AlreadyExists`],
     /// [`RegionError::NoSpace`], ...), or an I/O error creating the directory.
     pub fn create(self) -> Result<JournalWriter, JournalError> {
+        // A data area below one page is refused, not silently enlarged; a larger one is rounded
+        // up (to a power of two for a ring, to pages for a segment): `capacity()` says to what.
+        let requested = self.ring.unwrap_or(self.segment_size);
+        if requested < MIN_CAPACITY {
+            return Err(RegionError::SizeTooSmall {
+                kind: crate::RegionKind::Journal,
+                requested,
+                min: MIN_CAPACITY,
+            }
+            .into());
+        }
         let spec = |mode, capacity| SegmentSpec {
             mode,
             capacity,
@@ -442,6 +458,12 @@ impl JournalWriter {
     /// The sequence number the next message will get.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
+    }
+
+    /// Data bytes of the ring, or of each segment: the size asked for, rounded up (a ring to a
+    /// power of two, a segment to whole pages).
+    pub fn capacity(&self) -> u64 {
+        self.seg.capacity
     }
 
     /// The largest message this journal accepts.
