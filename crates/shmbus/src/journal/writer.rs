@@ -739,8 +739,8 @@ impl JournalWriter {
                 journal: self.name.clone(),
                 what: format!(
                     "segment {} is full and is the last segment number a journal can have \
-                     ({}); nothing more can be appended (the pending batch is not committed): \
-                     start a new journal",
+                     ({}): this message was not appended, and no later one can be; start a new \
+                     journal",
                     self.seg.segment,
                     u32::MAX
                 ),
