@@ -191,6 +191,8 @@ fn rm_removes_only_what_is_recognisably_shmbus_even_with_force() {
     std::fs::write(&random, vec![0x5Au8; 4096]).unwrap();
     let short = at("short.txt");
     std::fs::write(&short, b"hello\n").unwrap();
+    let empty_file = at("marker.lock");
+    std::fs::write(&empty_file, b"").unwrap();
     let fifo = at("fifo");
     mkfifo(Path::new(&fifo));
     let target = at("target.shm");
@@ -221,6 +223,7 @@ fn rm_removes_only_what_is_recognisably_shmbus_even_with_force() {
             &[&random, "no shmbus header", "even with --force"],
         );
         assert_error(&rm(&short), &[&short, "shorter than a shmbus header"]);
+        assert_error(&rm(&empty_file), &[&empty_file, "an empty file"]);
         assert_error(&rm(&fifo), &[&fifo, "FIFO"]);
         assert_error(&rm(&link), &[&link, "symbolic link"]);
         assert_error(&rm(&fake), &[&fake, "0000000000.seg", "no shmbus header"]);
@@ -239,6 +242,7 @@ fn rm_removes_only_what_is_recognisably_shmbus_even_with_force() {
     assert!(Path::new(&empty).is_dir());
     assert_eq!(std::fs::read(&random).unwrap(), vec![0x5Au8; 4096]);
     assert!(Path::new(&short).is_file() && is_fifo(Path::new(&fifo)));
+    assert!(Path::new(&empty_file).is_file());
     assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
     assert!(Path::new(&target).is_file());
     assert!(Path::new(&format!("{fake}/0000000000.seg")).is_file());

@@ -115,7 +115,7 @@ pub enum RegionError {
         min: u64,
     },
     /// The header is not published yet: its creator is still initialising it, or died doing so.
-    #[error("{path} is not initialised: its creator is still setting it up, or died before finishing; retry, or remove it with `shmbus rm {path}` if no writer is alive", path = path.display())]
+    #[error("{path} is not initialised: its creator is still setting it up, or died before finishing; retry, or if no writer is alive remove it (`shmbus rm {path}`; an empty file, left by a creator killed before reserving its space, with rm(1))", path = path.display())]
     NotReady {
         /// The region file.
         path: PathBuf,

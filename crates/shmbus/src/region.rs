@@ -550,8 +550,8 @@ impl Region {
     /// * Without `force`: the region must open and validate (a header written but never
     ///   published by a creator that died is also removed), and no writer may be alive.
     /// * With `force`: a live writer is no reason to refuse, nor is a damaged header, as long as
-    ///   the file still carries a shmbus header (its magic, or a well-formed unpublished header),
-    ///   is a QuantNexus candle region, or is empty (a creator killed before reserving space).
+    ///   the file still carries a shmbus header (its magic, or a well-formed unpublished header)
+    ///   or is a QuantNexus candle region. An empty file is refused (nothing says it is ours).
     ///
     /// # Errors
     ///
@@ -562,8 +562,18 @@ impl Region {
         let parsed = RegionName::parse(name)?;
         let path = parsed.path().to_path_buf();
         let (st, what) = identify(&path).map_err(|e| open_error(e, &parsed, "remove"))?;
-        if let Identity::Foreign(reason) = what {
-            return Err(RegionError::NotARegion { path, reason });
+        match what {
+            Identity::Foreign(reason) => return Err(RegionError::NotARegion { path, reason }),
+            // Nothing says whose it is (a creator killed before reserving its space leaves one,
+            // but so do many other programs): not ours to remove.
+            Identity::Empty => {
+                return Err(RegionError::NotARegion {
+                    path,
+                    reason: "an empty file; if a shmbus creator was killed before reserving its \
+                             space, remove it with rm(1)",
+                });
+            }
+            _ => {}
         }
         if !force {
             let region = Self::open_options().allow_foreign_owner(true).open(name);
@@ -573,15 +583,6 @@ impl Region {
                 // its unpublished header says it is one (not just any file of zeros).
                 Err(RegionError::NotReady { .. }) if what == Identity::Unpublished => {
                     return unlink_same(&path, &st).map_err(|e| open_error(e, &parsed, "remove"));
-                }
-                // Empty: a creator between creating the file and reserving its space, or one
-                // killed there; nothing tells which, so only `force` removes it.
-                Err(RegionError::NotReady { .. }) if what == Identity::Empty => {
-                    return Err(RegionError::Truncated {
-                        path,
-                        size: 0,
-                        min: HEADER_LEN as u64,
-                    });
                 }
                 Err(e) => return Err(e),
             };
@@ -769,7 +770,8 @@ pub(crate) enum Identity {
     Unpublished,
     /// A candle region of the original QuantNexus writer.
     ForeignQnxs,
-    /// An empty file: a creator killed between creating it and reserving its space.
+    /// An empty file: a creator killed between creating it and reserving its space, or
+    /// anything else. Only a journal directory's context makes it recognisably shmbus's.
     Empty,
     /// Not a shmbus file, and why.
     Foreign(&'static str),
