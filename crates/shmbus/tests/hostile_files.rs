@@ -379,3 +379,117 @@ fn an_os_error_is_printed_once_in_an_error_chain() {
         "the OS error is repeated: {chain:?}"
     );
 }
+
+/// xorshift64: deterministic corruption without a dependency.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+/// Flips bytes of a good file at random (in its headers and first data, where writers look)
+/// and opens it as a writer: whenever the writer refuses, the file must be byte for byte what
+/// it was given.
+fn refusals_change_nothing(what: &str, file: &str, open: &dyn Fn() -> Result<(), String>) {
+    let good = std::fs::read(file).unwrap();
+    let span = good.len().min(20_000);
+    let (mut refused, mut accepted) = (0, 0);
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ good.len() as u64;
+    for round in 0..150 {
+        let mut bad = good.clone();
+        for _ in 0..1 + next(&mut rng) % 4 {
+            let at = (next(&mut rng) % span as u64) as usize;
+            bad[at] ^= 1 << (next(&mut rng) % 8);
+        }
+        std::fs::write(file, &bad).unwrap();
+        watchdog_note(format!("{what} round {round}"));
+        match open() {
+            Err(_) => {
+                refused += 1;
+                assert!(
+                    std::fs::read(file).unwrap() == bad,
+                    "{what} round {round}: the refusing writer changed the file"
+                );
+            }
+            Ok(()) => accepted += 1,
+        }
+    }
+    std::fs::write(file, &good).unwrap();
+    assert!(
+        refused > 0,
+        "{what}: no corruption was refused ({accepted} accepted)"
+    );
+}
+
+#[test]
+fn refusing_writers_change_nothing_under_random_corruption() {
+    let _dog = Watchdog::new("refusing_writers_change_nothing", LIMIT);
+    let slots = ShmName::new("fuzz-slots");
+    {
+        let mut w = SlotWriter::<TradingData>::builder(&slots.name)
+            .capacity(16)
+            .create()
+            .unwrap();
+        for k in ["A", "B", "C"] {
+            w.put(k, &TradingData::default()).unwrap();
+        }
+    }
+    refusals_change_nothing("slots", slots.path().to_str().unwrap(), &|| {
+        SlotWriter::<TradingData>::open(&slots.name)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    });
+
+    let ring = ShmName::new("fuzz-ring");
+    {
+        let mut w = JournalWriter::builder(&ring.name)
+            .ring(8192)
+            .create()
+            .unwrap();
+        for i in 0..400u32 {
+            w.append_commit(1, &i.to_le_bytes()).unwrap();
+        }
+    }
+    refusals_change_nothing("ring", ring.path().to_str().unwrap(), &|| {
+        JournalWriter::open(&ring.name)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    });
+
+    let dir = TestDir::new("fuzz-persisted");
+    let name = dir.name("journal");
+    {
+        let mut w = JournalWriter::builder(&name)
+            .segment_size(4096)
+            .create()
+            .unwrap();
+        for i in 0..50u32 {
+            w.append_commit(1, &i.to_le_bytes()).unwrap();
+        }
+    }
+    let seg = format!("{name}/0000000000.seg");
+    refusals_change_nothing("persisted", &seg, &|| {
+        JournalWriter::open(&name)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    });
+
+    let candles = ShmName::new("fuzz-candles");
+    {
+        let mut w = CandleWriter::builder(&candles.name)
+            .size(1 << 20)
+            .create()
+            .unwrap();
+        let bars: Vec<Candle> = (1..=20)
+            .map(|i| Candle::new(i * 60_000, 1.0, 2.0, 0.5, 1.5, 10.0))
+            .collect();
+        w.write_candles("BTC", "1m", &bars).unwrap();
+        w.write_candles("ETH", "1h", &bars).unwrap();
+    }
+    refusals_change_nothing("candles", candles.path().to_str().unwrap(), &|| {
+        CandleWriter::open(&candles.name)
+            .map(drop)
+            .map_err(|e| e.to_string())
+    });
+}
