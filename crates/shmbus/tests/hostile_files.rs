@@ -493,3 +493,24 @@ fn refusing_writers_change_nothing_under_random_corruption() {
             .map_err(|e| e.to_string())
     });
 }
+
+#[test]
+fn a_symbolic_link_to_a_journal_directory_is_not_a_journal() {
+    let dir = TestDir::new("jlink");
+    let name = dir.name("journal");
+    drop(
+        JournalWriter::builder(&name)
+            .segment_size(4096)
+            .create()
+            .unwrap(),
+    );
+    let link = dir.name("link");
+    std::os::unix::fs::symlink(&name, &link).unwrap();
+    assert!(shmbus::journal::is_persisted_journal(Path::new(&name)));
+    assert!(!shmbus::journal::is_persisted_journal(Path::new(&link)));
+    match shmbus::journal::remove(&link, true) {
+        Err(JournalError::Region(RegionError::Symlink { .. })) => {}
+        other => panic!("expected Symlink, got {other:?}"),
+    }
+    assert!(Path::new(&format!("{name}/0000000000.seg")).is_file());
+}

@@ -147,7 +147,9 @@ fn segment_number(name: &std::ffi::OsStr) -> Option<u32> {
     stem.parse().ok()
 }
 
-/// Whether `path` is a persisted journal: a directory with at least one segment file.
+/// Whether `path` is a persisted journal: a directory (not a symbolic link to one, which no
+/// command would open) with at least one segment file.
 pub fn is_persisted_journal(path: &Path) -> bool {
-    path.is_dir() && list_segments(path).is_ok_and(|s| !s.is_empty())
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+        && list_segments(path).is_ok_and(|s| !s.is_empty())
 }
