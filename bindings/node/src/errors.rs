@@ -103,7 +103,7 @@ pub fn region(e: &RegionError) -> Facts {
             f("ALREADY_EXISTS").str("region", name.clone()).path(path)
         }
         RegionError::Symlink { path } => f("SYMLINK").path(path),
-        RegionError::NotRegularFile { path } => f("NOT_REGULAR_FILE").path(path),
+        RegionError::NotRegularFile { path, .. } => f("NOT_REGULAR_FILE").path(path),
         RegionError::ForeignOwner { path, owner, me } => f("FOREIGN_OWNER")
             .path(path)
             .num("owner", *owner)
@@ -177,9 +177,9 @@ pub fn region(e: &RegionError) -> Facts {
                 None => x,
             }
         }
-        RegionError::Io { path, source, .. } => {
+        RegionError::Io { path, error, .. } => {
             let x = f("IO").path(path);
-            match source.raw_os_error() {
+            match error.raw_os_error() {
                 Some(errno) => x.num("errno", errno),
                 None => x,
             }

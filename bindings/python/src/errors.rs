@@ -139,7 +139,9 @@ fn region<'py>(py: Python<'py>, e: &RegionError) -> Exc<'py> {
             x("RegionExists").fact("name", name).path(path)
         }
         RegionError::Symlink { path } => x("SymlinkRefused").path(path),
-        RegionError::NotRegularFile { path } => x("NotRegularFile").path(path),
+        RegionError::NotRegularFile { path, what } => {
+            x("NotRegularFile").path(path).fact("what", *what)
+        }
         RegionError::ForeignOwner { path, owner, me } => x("ForeignOwner")
             .path(path)
             .fact("owner", owner)
@@ -218,10 +220,10 @@ fn region<'py>(py: Python<'py>, e: &RegionError) -> Exc<'py> {
         RegionError::Corrupt { path, what } => x("CorruptRegion").path(path).fact("what", what),
         RegionError::WriterBusy { path, pid } => x("WriterBusy").path(path).fact("pid", pid),
         RegionError::InUse { path, pid } => x("InUse").path(path).fact("pid", pid),
-        RegionError::Io { op, path, source } => x("IoError")
+        RegionError::Io { op, path, error } => x("IoError")
             .fact("op", *op)
             .path(path)
-            .fact("errno", source.raw_os_error()),
+            .fact("errno", error.raw_os_error()),
         _ => x("ShmbusError"),
     }
 }

@@ -42,7 +42,7 @@ pub fn create(a: &CreateArgs) -> Result<()> {
         .group_shared(a.group);
     let what = if let Some(ring) = a.ring {
         b = b.ring(ring);
-        format!("ring of {}", human_size(ring))
+        "ring of".to_owned()
     } else {
         let seg = a.segment_size.unwrap_or(64 << 20);
         b = b.segment_size(seg);
@@ -52,9 +52,11 @@ pub fn create(a: &CreateArgs) -> Result<()> {
         if let Some(n) = a.retain_bytes {
             b = b.retain_bytes(n);
         }
-        format!("persisted, segments of {}", human_size(seg))
+        "persisted, segments of".to_owned()
     };
     let w = b.create()?;
+    // The size created, which may be rounded up from the size asked for.
+    let what = format!("{what} {}", human_size(w.capacity()));
     println!(
         "created journal {} ({what}{}; messages up to {})",
         a.name,

@@ -255,7 +255,8 @@ pub fn inspect(a: &InspectArgs) -> Result<()> {
         .map_err(|e| match e {
             RegionError::NotFound { .. }
             | RegionError::InvalidName { .. }
-            | RegionError::Symlink { .. } => e.into(),
+            | RegionError::Symlink { .. }
+            | RegionError::NotRegularFile { .. } => e.into(),
             e => anyhow::anyhow!(
                 "{e} (`shmbus inspect {} --hex` shows the raw bytes)",
                 a.name
@@ -328,15 +329,11 @@ pub fn inspect(a: &InspectArgs) -> Result<()> {
 fn hexdump(name: &str, offset: u64, len: u64) -> Result<()> {
     let parsed = RegionName::parse(name)?;
     let path = parsed.path();
-    let meta = std::fs::symlink_metadata(path)
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    anyhow::ensure!(
-        !meta.file_type().is_symlink(),
-        "{} is a symbolic link; dump its target instead",
-        path.display()
-    );
-    let mut f =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    // A regular file only, never through a link, and never blocking (a FIFO is refused).
+    let mut f = Region::open_file(name)?;
+    let meta = f
+        .metadata()
+        .with_context(|| format!("cannot stat {}", path.display()))?;
     let mut buf = Vec::new();
     std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(offset))?;
     f.take(len).read_to_end(&mut buf)?;
@@ -368,18 +365,17 @@ fn hexdump(name: &str, offset: u64, len: u64) -> Result<()> {
     Ok(())
 }
 
-/// Removes one region; a file that is not a valid region needs --force, and says so.
+/// Removes one region or journal; a damaged one that is still recognisably shmbus's needs
+/// --force, and says so. Anything else is refused, even with --force (see `Region::remove`).
 fn remove(name: &str, force: bool) -> Result<()> {
-    // A persisted journal is a directory of segment files.
-    if RegionName::parse(name)?.path().is_dir() {
-        return Ok(shmbus::journal::remove(name, force)?);
-    }
-    Region::remove(name, force).map_err(|e| match e {
-        RegionError::BadMagic { .. }
-        | RegionError::Truncated { .. }
-        | RegionError::VersionMismatch { .. }
-        | RegionError::SizeMismatch { .. }
-        | RegionError::Corrupt { .. } => anyhow::anyhow!("{e}; pass --force to remove it anyway"),
+    shmbus::journal::remove(name, force).map_err(|e| match e {
+        shmbus::JournalError::Region(
+            e @ (RegionError::BadMagic { .. }
+            | RegionError::Truncated { .. }
+            | RegionError::VersionMismatch { .. }
+            | RegionError::SizeMismatch { .. }
+            | RegionError::Corrupt { .. }),
+        ) if !force => anyhow::anyhow!("{e}; pass --force to remove it anyway"),
         e => e.into(),
     })
 }

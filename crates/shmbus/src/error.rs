@@ -45,11 +45,14 @@ pub enum RegionError {
         /// The link.
         path: PathBuf,
     },
-    /// The name exists but is not a regular file.
-    #[error("{path} is not a regular file")]
+    /// The name exists but is not a regular file (a FIFO, socket, device or directory). It is
+    /// refused before it is opened, so a FIFO cannot block the caller.
+    #[error("{path} is {what}, not a regular file: shmbus regions and journal segments are regular files; check the name", path = path.display())]
     NotRegularFile {
         /// The path.
         path: PathBuf,
+        /// What it is instead: "a FIFO (named pipe)", "a directory", ...
+        what: &'static str,
     },
     /// The region belongs to another user (a shared region between users must be asked for).
     #[error(
@@ -112,7 +115,7 @@ pub enum RegionError {
         min: u64,
     },
     /// The header is not published yet: its creator is still initialising it, or died doing so.
-    #[error("{path} is not initialised: its creator is still setting it up, or died before finishing; retry, or remove it with `shmbus rm {path}` if no writer is alive", path = path.display())]
+    #[error("{path} is not initialised: its creator is still setting it up, or died before finishing; retry, or if no writer is alive remove it (`shmbus rm {path}`; an empty file, left by a creator killed before reserving its space, with rm(1))", path = path.display())]
     NotReady {
         /// The region file.
         path: PathBuf,
@@ -187,6 +190,15 @@ pub enum RegionError {
         /// The writer's pid, if known.
         pid: Option<u32>,
     },
+    /// `rm` refused a file that is not recognisably shmbus's own (its header, or a persisted
+    /// journal's segment files), even with `--force`.
+    #[error("{path} is not a shmbus region or journal ({reason}); shmbus rm removes only its own files, even with --force (use rm(1) if you mean to delete it)", path = path.display())]
+    NotARegion {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why it is not recognised.
+        reason: &'static str,
+    },
     /// `rm` refused: a writer is alive.
     #[error("{path} has a live writer{}; stop it first or pass --force", pid.map_or_else(String::new, |p| format!(" (pid {p})")), path = path.display())]
     InUse {
@@ -196,15 +208,16 @@ pub enum RegionError {
         pid: Option<u32>,
     },
     /// Any other I/O failure.
-    #[error("cannot {op} {path}: {source}", path = path.display())]
+    // The OS error is in the message and deliberately not a `source()`: error chains (anyhow's
+    // `{:#}`, as the CLI prints) would repeat it.
+    #[error("cannot {op} {path}: {error}", path = path.display())]
     Io {
         /// What was being done.
         op: &'static str,
         /// The region file.
         path: PathBuf,
         /// The OS error.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
 }
 

@@ -1,7 +1,8 @@
 //! Every system call shmbus makes lives here; the rest of the crate speaks in safe types.
 //!
 //! Regions are plain files: a POSIX shared-memory name is the file `/dev/shm/NAME` (exactly what
-//! glibc's `shm_open` opens), so one code path opens both, always with `O_NOFOLLOW | O_CLOEXEC`.
+//! glibc's `shm_open` opens), so one code path opens both, always with `O_NOFOLLOW | O_CLOEXEC`,
+//! and only ever a regular file (see [`open`]).
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -22,14 +23,79 @@ pub(crate) enum OpenMode {
     CreateNew(u32),
 }
 
+/// The error [`open`] returns for a path that is not a regular file: what it is instead (for
+/// "PATH is a FIFO, not a regular file"). Carried inside an [`io::Error`], so every caller's
+/// message names it; `region.rs` turns it into `RegionError::NotRegularFile`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NotRegular(pub &'static str);
+
+impl std::fmt::Display for NotRegular {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "it is {}, not a regular file", self.0)
+    }
+}
+
+impl std::error::Error for NotRegular {}
+
+/// What a file of this type is, for messages ("a FIFO"); `None` for a regular file.
+fn non_regular_kind(file_type: rustix::fs::FileType) -> Option<&'static str> {
+    use rustix::fs::FileType as T;
+    match file_type {
+        T::RegularFile => None,
+        T::Directory => Some("a directory"),
+        T::Fifo => Some("a FIFO (named pipe)"),
+        T::Socket => Some("a socket"),
+        T::CharacterDevice => Some("a character device"),
+        T::BlockDevice => Some("a block device"),
+        T::Symlink => Some("a symbolic link"),
+        _ => Some("not a file"),
+    }
+}
+
+/// [`NotRegular`] for a file of this type, `Ok` for a regular file.
+fn require_regular(file_type: rustix::fs::FileType) -> io::Result<()> {
+    match non_regular_kind(file_type) {
+        None => Ok(()),
+        Some(what) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            NotRegular(what),
+        )),
+    }
+}
+
+/// What a non-regular file is, if `e` is the error [`open`] gave for one.
+pub(crate) fn not_regular(e: &io::Error) -> Option<&'static str> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<NotRegular>())
+        .map(|n| n.0)
+}
+
+/// Opens a region or segment file. Never blocks and never opens anything but a regular file: the
+/// path is `lstat`ed first, and anything else (a FIFO, whose open would block until a writer
+/// comes; a device, whose open may act; a directory; a socket) is refused with a [`NotRegular`]
+/// error before it is opened. The open itself is `O_NONBLOCK` and checked again with `fstat`, so a
+/// file swapped for a FIFO in between cannot block it either. (`O_NONBLOCK` does nothing to a
+/// regular file's reads, `mmap` or `flock`.) A symbolic link gives `ELOOP`, as `O_NOFOLLOW` does.
 pub(crate) fn open(path: &Path, mode: OpenMode) -> io::Result<OwnedFd> {
-    let base = OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let base = OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    if !matches!(mode, OpenMode::CreateNew(_)) {
+        // (O_CREAT | O_EXCL never opens an existing file, nor follows a link.)
+        let st = rustix::fs::lstat(path)?;
+        let file_type = rustix::fs::FileType::from_raw_mode(st.st_mode);
+        if file_type == rustix::fs::FileType::Symlink {
+            return Err(rustix::io::Errno::LOOP.into());
+        }
+        require_regular(file_type)?;
+    }
     let (flags, perm) = match mode {
         OpenMode::Read => (base | OFlags::RDONLY, 0),
         OpenMode::Write => (base | OFlags::RDWR, 0),
         OpenMode::CreateNew(perm) => (base | OFlags::RDWR | OFlags::CREATE | OFlags::EXCL, perm),
     };
     let fd = rustix::fs::open(path, flags, Mode::from_raw_mode(perm))?;
+    require_regular(rustix::fs::FileType::from_raw_mode(
+        rustix::fs::fstat(&fd)?.st_mode,
+    ))?;
     if let OpenMode::CreateNew(perm) = mode {
         // The umask may have cleared bits (e.g. group access): set exactly what was asked.
         rustix::fs::fchmod(&fd, Mode::from_raw_mode(perm))?;

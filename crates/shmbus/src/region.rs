@@ -200,6 +200,7 @@ pub struct OpenOptions {
     writer: bool,
     allow_foreign_owner: bool,
     populate: bool,
+    defer_claim: bool,
 }
 
 impl OpenOptions {
@@ -241,6 +242,14 @@ impl OpenOptions {
 
     pub(crate) fn allows_foreign_owner(&self) -> bool {
         self.allow_foreign_owner
+    }
+
+    /// A writer open takes the lock but stores nothing: the kind's writer validates its own
+    /// area first, then calls [`Region::claim_writer`] (a writer that refuses a corrupt region
+    /// must leave it exactly as it found it).
+    pub(crate) fn defer_claim(mut self) -> Self {
+        self.defer_claim = true;
+        self
     }
 
     /// Opens and validates the region.
@@ -293,10 +302,8 @@ impl Region {
             OpenMode::Read
         };
         let fd = os::open(&path, mode).map_err(|e| open_error(e, &name, "open"))?;
+        // (`os::open` opens nothing but a regular file.)
         let st = os::stat(&fd).map_err(|e| io_error("stat", &path, e))?;
-        if !st.is_regular {
-            return Err(RegionError::NotRegularFile { path });
-        }
         let me = os::euid();
         if st.uid != me && !opts.allow_foreign_owner {
             return Err(RegionError::ForeignOwner {
@@ -347,6 +354,9 @@ impl Region {
         };
         if opts.writer {
             region.take_writer_lock()?;
+            if !opts.defer_claim {
+                region.claim_writer();
+            }
         }
         Ok(region)
     }
@@ -374,6 +384,13 @@ impl Region {
             }
         }
         self.writer = true;
+        Ok(())
+    }
+
+    /// Makes the lock holder the region's writer: increments the writer generation and stores
+    /// this process's pid. The first store a writer makes, after everything it validates.
+    pub(crate) fn claim_writer(&mut self) {
+        debug_assert!(self.writer, "claim_writer without the writer lock");
         let word = self.header_word64(header::OFF_WRITER_GEN);
         let generation = word.load(Ordering::Relaxed).wrapping_add(1);
         word.store(generation, Ordering::Relaxed);
@@ -381,7 +398,6 @@ impl Region {
         self.word32(header::OFF_WRITER_PID)
             .store(os::pid(), Ordering::Relaxed);
         self.header.writer_pid = os::pid();
-        Ok(())
     }
 
     fn header_word64(&self, field: usize) -> &std::sync::atomic::AtomicU64 {
@@ -481,10 +497,8 @@ impl Region {
         let name = RegionName::parse(name)?;
         let path = name.path().to_path_buf();
         let fd = os::open(&path, OpenMode::Read).map_err(|e| open_error(e, &name, "open"))?;
+        // (`os::open` opens nothing but a regular file.)
         let st = os::stat(&fd).map_err(|e| io_error("stat", &path, e))?;
-        if !st.is_regular {
-            return Err(RegionError::NotRegularFile { path });
-        }
         let me = os::euid();
         if st.uid != me && !allow_foreign_owner {
             return Err(RegionError::ForeignOwner {
@@ -508,6 +522,20 @@ impl Region {
         Ok((name, map))
     }
 
+    /// Opens the file behind a region name read-only, for its raw bytes (a hex dump of a file
+    /// that may not be a valid region): the name, symlink and file-type checks of every open (so
+    /// a FIFO is refused, never waited on), but no header check.
+    ///
+    /// # Errors
+    ///
+    /// [`RegionError::NotFound`], [`RegionError::Symlink`], [`RegionError::NotRegularFile`],
+    /// [`RegionError::PermissionDenied`], [`RegionError::InvalidName`] and I/O errors.
+    pub fn open_file(name: &str) -> Result<std::fs::File, RegionError> {
+        let name = RegionName::parse(name)?;
+        let fd = os::open(name.path(), OpenMode::Read).map_err(|e| open_error(e, &name, "open"))?;
+        Ok(std::fs::File::from(fd))
+    }
+
     pub(crate) fn builder_with_body(name: &str, body_offset: u32) -> RegionBuilder {
         let mut b = Self::builder(name);
         b.body_offset = Some(body_offset);
@@ -516,31 +544,45 @@ impl Region {
 
     /// Removes a region by name.
     ///
-    /// Refuses while a writer holds the lock, and refuses files that are not shmbus regions,
-    /// unless `force`.
+    /// Removes only a regular file that is recognisably a shmbus region, **even with `force`**:
+    /// never a directory, symbolic link, FIFO, socket or device, nor a file of someone else's.
+    ///
+    /// * Without `force`: the region must open and validate (a header written but never
+    ///   published by a creator that died is also removed), and no writer may be alive.
+    /// * With `force`: a live writer is no reason to refuse, nor is a damaged header, as long as
+    ///   the file still carries a shmbus header (its magic, or a well-formed unpublished header)
+    ///   or is a QuantNexus candle region. An empty file is refused (nothing says it is ours).
     ///
     /// # Errors
     ///
-    /// [`RegionError::InUse`], [`RegionError::NotFound`], [`RegionError::BadMagic`] and the
-    /// other open errors (only when not `force`).
+    /// [`RegionError::InUse`], [`RegionError::NotFound`], [`RegionError::NotARegion`],
+    /// [`RegionError::NotRegularFile`], [`RegionError::Symlink`], and (without `force`) the
+    /// open errors of a damaged region that `force` would remove.
     pub fn remove(name: &str, force: bool) -> Result<(), RegionError> {
         let parsed = RegionName::parse(name)?;
         let path = parsed.path().to_path_buf();
+        let (st, what) = identify(&path).map_err(|e| open_error(e, &parsed, "remove"))?;
+        match what {
+            Identity::Foreign(reason) => return Err(RegionError::NotARegion { path, reason }),
+            // Nothing says whose it is (a creator killed before reserving its space leaves one,
+            // but so do many other programs): not ours to remove.
+            Identity::Empty => {
+                return Err(RegionError::NotARegion {
+                    path,
+                    reason: "an empty file; if a shmbus creator was killed before reserving its \
+                             space, remove it with rm(1)",
+                });
+            }
+            _ => {}
+        }
         if !force {
             let region = Self::open_options().allow_foreign_owner(true).open(name);
             let region = match region {
                 Ok(r) => r,
                 // A region whose creator died before publishing is exactly what rm is for, if
                 // its unpublished header says it is one (not just any file of zeros).
-                Err(RegionError::NotReady { .. }) if looks_unpublished(&path) => {
-                    return os::unlink(&path).map_err(|e| open_error(e, &parsed, "remove"));
-                }
-                Err(RegionError::NotReady { .. }) => {
-                    return Err(RegionError::BadMagic {
-                        path,
-                        expected: MAGIC,
-                        found: 0,
-                    });
+                Err(RegionError::NotReady { .. }) if what == Identity::Unpublished => {
+                    return unlink_same(&path, &st).map_err(|e| open_error(e, &parsed, "remove"));
                 }
                 Err(e) => return Err(e),
             };
@@ -559,7 +601,7 @@ impl Region {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
-        os::unlink(&path).map_err(|e| open_error(e, &parsed, "remove"))
+        unlink_same(&path, &st).map_err(|e| open_error(e, &parsed, "remove"))
     }
 
     /// Lists the shmbus regions in `dir` (`/dev/shm` for shm names).
@@ -719,31 +761,71 @@ fn validate(
     Ok(())
 }
 
-/// Whether the file holds a shmbus header written but not yet published (magic 0).
-fn looks_unpublished(path: &Path) -> bool {
-    let Ok(fd) = os::open(path, OpenMode::Read) else {
-        return false;
-    };
-    let Ok(st) = os::stat(&fd) else { return false };
-    let Ok(len) = usize::try_from(st.size) else {
-        return false;
-    };
-    let Ok(map) = Mapping::new(&fd, len, false, false) else {
-        return false;
-    };
-    matches!(header::probe(&map), Probe::Shmbus(h) if h.magic == 0 && h.version == FORMAT_VERSION && h.kind().is_some())
+/// What [`identify`] found a regular file to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Identity {
+    /// A published shmbus header (valid or not otherwise).
+    Shmbus(Option<RegionKind>),
+    /// A shmbus header written but not published: magic 0, this format version, a known kind.
+    Unpublished,
+    /// A candle region of the original QuantNexus writer.
+    ForeignQnxs,
+    /// An empty file: a creator killed between creating it and reserving its space, or
+    /// anything else. Only a journal directory's context makes it recognisably shmbus's.
+    Empty,
+    /// Not a shmbus file, and why.
+    Foreign(&'static str),
 }
 
-fn io_error(op: &'static str, path: &Path, source: io::Error) -> RegionError {
+/// Opens `path` (a regular file only, without blocking or following a link) and says whether it
+/// is recognisably a shmbus file, by its header. Returns the file's identity as `fstat` saw it.
+pub(crate) fn identify(path: &Path) -> io::Result<(os::FileStat, Identity)> {
+    let fd = os::open(path, OpenMode::Read)?;
+    let st = os::stat(&fd)?;
+    if st.size == 0 {
+        return Ok((st, Identity::Empty));
+    }
+    if st.size < HEADER_LEN as u64 {
+        return Ok((st, Identity::Foreign("shorter than a shmbus header")));
+    }
+    let len = usize::try_from(st.size).map_err(|_| io::Error::other("file too large to map"))?;
+    let map = Mapping::new(&fd, len, false, false)?;
+    let what = match header::probe(&map) {
+        Probe::Shmbus(h) if h.magic == MAGIC => Identity::Shmbus(h.kind()),
+        Probe::Shmbus(h) if h.version == FORMAT_VERSION && h.kind().is_some() => {
+            Identity::Unpublished
+        }
+        Probe::ForeignQnxs => Identity::ForeignQnxs,
+        _ => Identity::Foreign("no shmbus header"),
+    };
+    Ok((st, what))
+}
+
+/// Unlinks `path` if it is still the file `st` describes (same device and inode): a file
+/// swapped in under the name after it was checked is left alone.
+pub(crate) fn unlink_same(path: &Path, st: &os::FileStat) -> io::Result<()> {
+    let now = rustix::fs::lstat(path)?;
+    if (now.st_dev, now.st_ino) != (st.dev, st.ino) {
+        return Err(io::Error::other(
+            "the file was replaced while it was being checked; nothing removed, retry",
+        ));
+    }
+    os::unlink(path)
+}
+
+fn io_error(op: &'static str, path: &Path, error: io::Error) -> RegionError {
     RegionError::Io {
         op,
         path: path.to_path_buf(),
-        source,
+        error,
     }
 }
 
 fn open_error(e: io::Error, name: &RegionName, op: &'static str) -> RegionError {
     let path = name.path().to_path_buf();
+    if let Some(what) = os::not_regular(&e) {
+        return RegionError::NotRegularFile { path, what };
+    }
     match rustix::io::Errno::from_io_error(&e) {
         Some(rustix::io::Errno::NOENT) => RegionError::NotFound {
             name: name.to_string(),

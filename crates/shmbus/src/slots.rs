@@ -529,7 +529,9 @@ impl TableOptions {
 impl<S: Shape> WriterCore<S> {
     /// Takes over an opened table, repairing slots a dead writer left mid-write.
     fn open(region: Region, shape: S) -> Result<Self, SlotError> {
-        let table = Table::from_region(region, shape)?;
+        // The region was opened with `defer_claim`: nothing is stored before the table is valid.
+        let mut table = Table::from_region(region, shape)?;
+        table.region.claim_writer();
         let mut repaired = 0;
         let zero = vec![0u8; table.shape.record_size()];
         for i in 0..table.len() {
@@ -683,6 +685,7 @@ impl<T: Record> SlotWriter<T> {
             .kind(RegionKind::Slots)
             .layout(&T::LAYOUT)
             .writer(true)
+            .defer_claim()
             .open(name)?;
         Ok(Self {
             core: WriterCore::open(region, Typed(PhantomData))?,
@@ -991,6 +994,7 @@ impl RawSlotWriter {
             .kind(RegionKind::Slots)
             .layout_buf(layout)
             .writer(true)
+            .defer_claim()
             .open(name)?;
         Ok(Self {
             core: WriterCore::open(region, shape)?,

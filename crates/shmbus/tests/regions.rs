@@ -737,7 +737,7 @@ fn a_full_tmpfs_is_no_space_at_create() {
 }
 
 #[test]
-fn remove_refuses_live_writers_and_foreign_files_unless_forced() {
+fn remove_refuses_live_writers_unless_forced_and_foreign_files_always() {
     let _dog = Watchdog::new("remove_refuses", LIMIT);
     let dir = TestDir::new("remove");
     let me = std::process::id();
@@ -762,21 +762,34 @@ fn remove_refuses_live_writers_and_foreign_files_unless_forced() {
     let foreign = dir.name("foreign.txt");
     let text = b"not a region, but long enough to hold a header....................\n".repeat(4);
     std::fs::write(&foreign, &text).unwrap();
-    match Region::remove(&foreign, false) {
-        Err(RegionError::BadMagic { .. }) => {}
-        other => panic!("expected BadMagic, got {other:?}"),
-    }
     let short = dir.name("short.txt");
     std::fs::write(&short, b"hello\n").unwrap();
-    match Region::remove(&short, false) {
-        Err(RegionError::Truncated { .. }) => {}
-        other => panic!("expected Truncated, got {other:?}"),
+    // Files that are not shmbus's are refused, with force too (rm is not rm -f).
+    for force in [false, true] {
+        for (file, reason) in [(&foreign, "no shmbus header"), (&short, "shorter")] {
+            match Region::remove(file, force) {
+                Err(e @ RegionError::NotARegion { .. }) => {
+                    assert_mentions(&e.to_string(), &[file, reason, "even with --force"]);
+                }
+                other => panic!("{file} force={force}: expected NotARegion, got {other:?}"),
+            }
+        }
     }
     assert_eq!(std::fs::read(&foreign).unwrap(), text);
-    assert!(Path::new(&short).exists());
-    Region::remove(&foreign, true).expect("force removes anything");
-    Region::remove(&short, true).expect("force removes anything");
-    assert!(!Path::new(&foreign).exists() && !Path::new(&short).exists());
+    assert_eq!(std::fs::read(&short).unwrap(), b"hello\n");
+
+    // A damaged region that is still recognisably one: refused, and removed with force.
+    let damaged = dir.name("damaged");
+    drop(raw_region(&damaged));
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    bytes[8] = 99; // the format version
+    std::fs::write(&damaged, &bytes).unwrap();
+    match Region::remove(&damaged, false) {
+        Err(RegionError::VersionMismatch { .. }) => {}
+        other => panic!("expected VersionMismatch, got {other:?}"),
+    }
+    Region::remove(&damaged, true).expect("force removes a damaged region");
+    assert!(!Path::new(&damaged).exists());
 
     let idle = dir.name("idle");
     slot_table(&idle);

@@ -402,7 +402,7 @@ impl View<'_> {
         Ok(count)
     }
 
-    fn index_unlocked(&self) -> Result<IndexSnapshot, CandleError> {
+    pub(crate) fn index_unlocked(&self) -> Result<IndexSnapshot, CandleError> {
         let count = self.index_count()?;
         let series = (0..count)
             .map(|i| self.series_at(i))

@@ -73,7 +73,7 @@ impl CandleStoreBuilder {
             .expect("in header")
             .store(QNXS_MAGIC, Ordering::Release);
         region.publish();
-        CandleWriter::from_region(self.name, region, self.max_candles)
+        CandleWriter::from_region(self.name, region, self.max_candles, false)
     }
 }
 
@@ -196,35 +196,33 @@ impl CandleWriter {
             .kind(RegionKind::Candles)
             .layout(&<Candle as crate::Record>::LAYOUT)
             .writer(true)
+            .defer_claim()
             .open(name)?;
         let max = region
             .map()
             .u32_at(S_MAX_CANDLES)
             .map_or(0, |w| w.load(Ordering::Relaxed));
         let max = if max == 0 { DEFAULT_MAX_CANDLES } else { max };
-        Self::from_region(name.to_owned(), region, max)
+        Self::from_region(name.to_owned(), region, max, true)
     }
 
-    fn from_region(name: String, region: Region, max_candles: u32) -> Result<Self, CandleError> {
+    /// Takes over a region: validates its index and blocks, then (and only then: a writer that
+    /// refuses a corrupt region leaves its bytes as they were) claims it (`claim`: opened with
+    /// `defer_claim`), repairs an odd sequence and names itself in the QNXS header.
+    fn from_region(
+        name: String,
+        region: Region,
+        max_candles: u32,
+        claim: bool,
+    ) -> Result<Self, CandleError> {
         let size = region.len() as u64;
-        // The index as it stands (we hold the lock, so nothing moves under us).
-        let seq = region.map().u64_at(H_SEQUENCE).expect("in header");
-        let s = seq.load(Ordering::Relaxed);
-        if s & 1 == 1 {
-            // The previous writer died mid-write; the index is what it is: make it readable.
-            seq.store(s.wrapping_add(1), Ordering::Release);
-        }
-        // The QNXS header names the writer.
-        region
-            .map()
-            .u32_at(H_WRITER_PID)
-            .expect("in header")
-            .store(std::process::id(), Ordering::Relaxed);
+        // The index as it stands: we hold the lock, so nothing moves under us (and a sequence
+        // left odd by a writer that died mid-write must not stop us reading it).
         let index = View {
             name: &name,
             map: region.map(),
         }
-        .index()?;
+        .index_unlocked()?;
         let mut w = Self {
             name,
             series: Vec::new(),
@@ -279,6 +277,22 @@ impl CandleWriter {
             cursor = off + len;
         }
         w.alloc_top = cursor.min(size);
+        // Valid: from here on the writer stores.
+        if claim {
+            w.region.claim_writer();
+        }
+        let seq = w.region.map().u64_at(H_SEQUENCE).expect("in header");
+        let s = seq.load(Ordering::Relaxed);
+        if s & 1 == 1 {
+            // The previous writer died mid-write; the index is what it is: make it readable.
+            seq.store(s.wrapping_add(1), Ordering::Release);
+        }
+        // The QNXS header names the writer.
+        w.region
+            .map()
+            .u32_at(H_WRITER_PID)
+            .expect("in header")
+            .store(std::process::id(), Ordering::Relaxed);
         Ok(w)
     }
 

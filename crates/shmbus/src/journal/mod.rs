@@ -64,4 +64,4 @@ pub use segment::Mode;
 pub use store::{is_persisted_journal, remove};
 #[cfg(feature = "tokio")]
 pub use stream::{JournalStream, OwnedMessage};
-pub use writer::{JournalBuilder, JournalWriter, Reservation};
+pub use writer::{JournalBuilder, JournalWriter, MIN_CAPACITY, Reservation};

@@ -156,13 +156,22 @@ impl Segment {
         Self::from_region(region)
     }
 
+    /// Opens a journal region. A writer's open stores nothing until [`Segment::claim_writer`]:
+    /// the journal writer validates first.
     pub(crate) fn open(name: &str, writer: bool, opts: OpenOptions) -> Result<Self, JournalError> {
+        let opts = if writer { opts.defer_claim() } else { opts };
         let region = opts
             .kind(RegionKind::Journal)
             .layout(&FRAME_LAYOUT)
             .writer(writer)
             .open(name)?;
         Self::from_region(region)
+    }
+
+    /// Makes the lock holder the writer (generation and pid, see `Region::claim_writer`): the
+    /// first store of a writer that opened this segment, once it has validated it.
+    pub(crate) fn claim_writer(&mut self) {
+        self.region.claim_writer();
     }
 
     fn from_region(region: Region) -> Result<Self, JournalError> {

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{JournalError, RegionError};
+use crate::header::RegionKind;
 use crate::name::RegionName;
 
 /// Segment files are named by their number, zero-padded so that names sort in order.
@@ -36,12 +37,7 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u32>, JournalError> {
     let rd = std::fs::read_dir(dir).map_err(|e| io_err(dir, "list", e))?;
     let mut out: Vec<u32> = rd
         .filter_map(Result::ok)
-        .filter_map(|e| {
-            let name = e.file_name();
-            let name = name.to_str()?;
-            let stem = name.strip_suffix(".seg")?;
-            (stem.len() == 10).then(|| stem.parse().ok())?
-        })
+        .filter_map(|e| segment_number(&e.file_name()))
         .collect();
     out.sort_unstable();
     Ok(out)
@@ -51,7 +47,7 @@ pub(crate) fn io_err(path: &Path, op: &'static str, source: std::io::Error) -> J
     JournalError::Region(RegionError::Io {
         op,
         path: path.to_path_buf(),
-        source,
+        error: source,
     })
 }
 
@@ -67,42 +63,93 @@ pub(crate) fn seg_name(dir: &Path, index: u32) -> String {
 }
 
 /// Removes a journal: a ring file (as [`crate::Region::remove`]) or a persisted journal's
-/// directory with its segment files. Refuses while a writer is alive, and refuses a directory
-/// holding anything but segment files, unless `force`.
+/// directory with its segment files.
+///
+/// A directory is removed only if it holds nothing but segment files (`NNNNNNNNNN.seg`, regular
+/// files, each with a journal region's header, or empty: a segment whose creator was killed),
+/// and at least one: anything else in it is named and refused, **even with `force`**, and the
+/// directory is never removed recursively (its segments are unlinked one by one, then the empty
+/// directory). `force` only skips the check for a live writer.
 ///
 /// # Errors
 ///
-/// [`RegionError::InUse`], [`RegionError::NotFound`], [`JournalError::Layout`] for a directory
-/// that is not a journal, and I/O errors.
+/// [`RegionError::InUse`] (with the writer's pid when known), [`RegionError::NotFound`],
+/// [`RegionError::NotARegion`] for a directory that is not a journal, the errors of
+/// [`crate::Region::remove`] for anything that is not a directory, and I/O errors.
 pub fn remove(name: &str, force: bool) -> Result<(), JournalError> {
     let (path, meta) = journal_meta(name)?;
     if !meta.is_dir() {
         return crate::Region::remove(name, force).map_err(Into::into);
     }
-    let entries: Vec<_> = std::fs::read_dir(&path)
-        .map_err(|e| io_err(&path, "list", e))?
-        .filter_map(Result::ok)
-        .collect();
-    let segments = list_segments(&path)?;
-    if !force && entries.len() != segments.len() {
-        return Err(JournalError::Layout {
+    let not_journal = |reason| {
+        JournalError::Region(RegionError::NotARegion {
+            path: path.clone(),
+            reason,
+        })
+    };
+    let mut segments = Vec::new();
+    for entry in std::fs::read_dir(&path).map_err(|e| io_err(&path, "list", e))? {
+        let entry = entry.map_err(|e| io_err(&path, "list", e))?;
+        let file = entry.path();
+        let foreign = |what: String| JournalError::Layout {
             journal: name.to_owned(),
             what: format!(
-                "{} holds files that are not journal segments; not removing it (pass --force)",
-                path.display()
+                "not removing {}: it holds {}, which is not a journal segment ({what}); shmbus \
+                 rm removes only its own files, even with --force",
+                path.display(),
+                file.display()
             ),
-        });
+        };
+        if segment_number(&entry.file_name()).is_none() {
+            return Err(foreign("not a segment file name".into()));
+        }
+        match crate::region::identify(&file) {
+            Ok((st, crate::region::Identity::Shmbus(Some(RegionKind::Journal))))
+            | Ok((st, crate::region::Identity::Unpublished | crate::region::Identity::Empty)) => {
+                segments.push((file, st));
+            }
+            Ok((_, crate::region::Identity::Foreign(why))) => return Err(foreign(why.into())),
+            Ok(_) => return Err(foreign("a shmbus region, but not a journal segment".into())),
+            Err(e) => match crate::os::not_regular(&e) {
+                Some(what) => return Err(foreign(what.into())),
+                None if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+                    return Err(foreign("a symbolic link".into()));
+                }
+                None => return Err(io_err(&file, "read the header of", e)),
+            },
+        }
+    }
+    if segments.is_empty() {
+        return Err(not_journal("a directory without segment files"));
     }
     if !force {
         let fd = crate::os::open_dir(&path).map_err(|e| io_err(&path, "open", e))?;
         if crate::os::writer_lock_held(&fd).map_err(|e| io_err(&path, "probe the lock of", e))? {
-            return Err(RegionError::InUse { path, pid: None }.into());
+            return Err(RegionError::InUse {
+                pid: super::writer::dir_writer_pid(&path),
+                path,
+            }
+            .into());
         }
     }
-    std::fs::remove_dir_all(&path).map_err(|e| io_err(&path, "remove", e))
+    for (file, st) in &segments {
+        crate::region::unlink_same(file, st).map_err(|e| io_err(file, "remove", e))?;
+    }
+    std::fs::remove_dir(&path).map_err(|e| io_err(&path, "remove", e))
 }
 
-/// Whether `path` is a persisted journal: a directory with at least one segment file.
+/// The number of a segment file name (`NNNNNNNNNN.seg`: ten decimal digits), if it is one.
+fn segment_number(name: &std::ffi::OsStr) -> Option<u32> {
+    let stem = name.to_str()?.strip_suffix(".seg")?;
+    if stem.len() != 10 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+/// Whether `path` is a persisted journal: a directory (not a symbolic link to one, which no
+/// command would open) with at least one segment file.
 pub fn is_persisted_journal(path: &Path) -> bool {
-    path.is_dir() && list_segments(path).is_ok_and(|s| !s.is_empty())
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+        && list_segments(path).is_ok_and(|s| !s.is_empty())
 }

@@ -12,6 +12,9 @@ use crate::error::{JournalError, RegionError};
 use crate::os;
 use crate::region::Region;
 
+/// The smallest data area of a ring or segment (one page): smaller sizes are refused.
+pub const MIN_CAPACITY: u64 = 4096;
+
 /// Options for creating a journal, made by [`JournalWriter::builder`].
 #[derive(Debug, Clone)]
 pub struct JournalBuilder {
@@ -27,13 +30,15 @@ pub struct JournalBuilder {
 
 impl JournalBuilder {
     /// A ring of `capacity` data bytes in one file (for /dev/shm): the writer never blocks and
-    /// wraps around; lapped readers get [`JournalError::Overrun`].
+    /// wraps around; lapped readers get [`JournalError::Overrun`]. At least [`MIN_CAPACITY`];
+    /// rounded up to a power of two.
     pub fn ring(mut self, capacity: u64) -> Self {
         self.ring = Some(capacity);
         self
     }
 
-    /// A persisted journal: a directory of segment files of this data size (default 64 MiB).
+    /// A persisted journal: a directory of segment files of this data size (default 64 MiB; at
+    /// least [`MIN_CAPACITY`], rounded up to whole pages).
     pub fn segment_size(mut self, bytes: u64) -> Self {
         self.segment_size = bytes;
         self.ring = None;
@@ -77,6 +82,17 @@ impl JournalBuilder {
     /// The region errors of creating a file ([`RegionError::AlreadyExists`],
     /// [`RegionError::NoSpace`], ...), or an I/O error creating the directory.
     pub fn create(self) -> Result<JournalWriter, JournalError> {
+        // A data area below one page is refused, not silently enlarged; a larger one is rounded
+        // up (to a power of two for a ring, to pages for a segment): `capacity()` says to what.
+        let requested = self.ring.unwrap_or(self.segment_size);
+        if requested < MIN_CAPACITY {
+            return Err(RegionError::SizeTooSmall {
+                kind: crate::RegionKind::Journal,
+                requested,
+                min: MIN_CAPACITY,
+            }
+            .into());
+        }
         let spec = |mode, capacity| SegmentSpec {
             mode,
             capacity,
@@ -138,11 +154,25 @@ fn lock_dir(name: &str, dir: &std::path::Path) -> Result<OwnedFd, JournalError> 
         Ok(true) => Ok(fd),
         Ok(false) => Err(RegionError::WriterBusy {
             path: dir.to_path_buf(),
-            pid: None,
+            pid: dir_writer_pid(dir),
         }
         .into()),
         Err(e) => Err(io_err(dir, "lock", e)),
     }
+}
+
+/// The pid of the live writer of the persisted journal in `dir`, if its newest readable segment
+/// names one (the writer claims each segment it writes).
+pub(crate) fn dir_writer_pid(dir: &std::path::Path) -> Option<u32> {
+    let segs = list_segments(dir).ok()?;
+    segs.iter().rev().find_map(|&i| {
+        let r = Region::open_options()
+            .allow_foreign_owner(true)
+            .open(&seg_name(dir, i))
+            .ok()?;
+        let pid = r.read_header().writer_pid;
+        (pid != 0 && os::pid_alive(pid)).then_some(pid)
+    })
 }
 
 /// Whether segment `last` was left behind by a writer that died in `roll` before it held
@@ -262,13 +292,16 @@ impl JournalWriter {
     /// [`RegionError::WriterBusy`] if a writer is alive; the open errors of its files.
     pub fn open(name: &str) -> Result<Self, JournalError> {
         let (path, meta) = super::store::journal_meta(name)?;
-        let (persisted, seg) = if meta.is_dir() {
+        if meta.is_dir() {
             let lock = lock_dir(name, &path)?;
             let mut segs = list_segments(&path)?;
+            // Everything is validated before the first store (a writer that refuses a corrupt
+            // journal leaves it as it found it): which segment to continue in, that segment,
+            // and the one before it if it needs sealing.
+            let mut orphan = None;
             if let [.., prev, last] = segs[..] {
                 if orphan_segment(&path, prev, last)? {
-                    let file = super::store::segment_file(&path, last);
-                    std::fs::remove_file(&file).map_err(|e| io_err(&file, "remove", e))?;
+                    orphan = Some(super::store::segment_file(&path, last));
                     segs.pop();
                 }
             }
@@ -288,12 +321,16 @@ impl JournalWriter {
                 .into());
             }
             // A crash between creating a segment and sealing the one before leaves it open.
+            let mut unsealed = None;
             if let Some(&prev) = segs.iter().rev().nth(1) {
                 let p = Segment::open(&seg_name(&path, prev), false, Region::open_options())?;
                 if p.sealed().is_none() {
                     drop(p);
-                    let p = Segment::open(&seg_name(&path, prev), true, Region::open_options())?;
-                    p.seal(p.commit());
+                    unsealed = Some(Segment::open(
+                        &seg_name(&path, prev),
+                        true,
+                        Region::open_options(),
+                    )?);
                 }
             }
             let persisted = Persisted {
@@ -306,16 +343,30 @@ impl JournalWriter {
                 group_shared: false,
                 populate: false,
             };
-            (Some(persisted), seg)
-        } else {
-            (None, Segment::open(name, true, Region::open_options())?)
-        };
-        let mut w = Self::new(name.to_owned(), persisted, seg);
+            let mut w = Self::new(name.to_owned(), Some(persisted), seg);
+            w.recover()?;
+            if let Some(file) = orphan {
+                std::fs::remove_file(&file).map_err(|e| io_err(&file, "remove", e))?;
+            }
+            if let Some(mut p) = unsealed {
+                p.claim_writer();
+                p.seal(p.commit());
+            }
+            w.resume();
+            return Ok(w);
+        }
+        let mut w = Self::new(
+            name.to_owned(),
+            None,
+            Segment::open(name, true, Region::open_options())?,
+        );
         w.recover()?;
+        w.resume();
         Ok(w)
     }
 
-    /// Resumes after the last committed frame.
+    /// Finds where the last committed frame ends and what sequence comes next, validating the
+    /// commit line and the frames before it. Reads only: [`JournalWriter::resume`] stores.
     fn recover(&mut self) -> Result<(), JournalError> {
         let commit = self.seg.commit();
         self.pos = commit;
@@ -385,12 +436,18 @@ impl JournalWriter {
                 _ => break,
             }
         }
+        Ok(())
+    }
+
+    /// Takes over where [`JournalWriter::recover`] found the end: claims the segment (writer
+    /// generation and pid), then makes its end a clean place to write.
+    fn resume(&mut self) {
+        self.seg.claim_writer();
         // The dead writer's uncommitted tail may hold a published-looking word here. (Zeroed
         // before `committed` moves past the adopted frames, as in `commit`.)
         self.zero_end();
         self.committed = self.pos;
         self.publish(None);
-        Ok(())
     }
 
     /// The journal's name.
@@ -401,6 +458,12 @@ impl JournalWriter {
     /// The sequence number the next message will get.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
+    }
+
+    /// Data bytes of the ring, or of each segment: the size asked for, rounded up (a ring to a
+    /// power of two, a segment to whole pages).
+    pub fn capacity(&self) -> u64 {
+        self.seg.capacity
     }
 
     /// The largest message this journal accepts.
@@ -671,7 +734,18 @@ impl JournalWriter {
                     .into(),
             });
         };
-        let next = self.seg.segment + 1;
+        let Some(next) = self.seg.segment.checked_add(1) else {
+            return Err(JournalError::Layout {
+                journal: self.name.clone(),
+                what: format!(
+                    "segment {} is full and is the last segment number a journal can have \
+                     ({}): this message was not appended, and no later one can be; start a new \
+                     journal",
+                    self.seg.segment,
+                    u32::MAX
+                ),
+            });
+        };
         let spec = SegmentSpec {
             mode: Mode::Segment,
             capacity: p.segment_size,
