@@ -17,13 +17,13 @@ use crate::watch::stop_flag;
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     /// How long to run (default: $DEMO_SECONDS, else 10).
-    #[arg(long, env = "DEMO_SECONDS", default_value_t = 10.0)]
+    #[arg(long, env = "DEMO_SECONDS", default_value_t = 10.0, value_parser = crate::size::parse_seconds)]
     pub seconds: f64,
     /// Number of symbols.
     #[arg(long, default_value_t = 8)]
     pub symbols: usize,
-    /// Updates per second across all symbols.
-    #[arg(long, default_value_t = 5000.0)]
+    /// Updates per second across all symbols (0.001 to 1e9).
+    #[arg(long, default_value_t = 5000.0, value_parser = crate::size::parse_rate)]
     pub rate: f64,
 }
 
@@ -140,7 +140,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         "--summary-json",
         &path_of(&read_json),
     ])?;
-    let deadline = Instant::now() + Duration::from_secs_f64(a.seconds.max(0.0) + 15.0);
+    let deadline = Instant::now() + Duration::from_secs_f64(a.seconds + 15.0);
     let feed_result = wait(&mut feed, "feed", deadline);
     // The readers run until the feed is done (and has committed its last trade), then stop
     // cleanly on SIGTERM, printing their summaries.

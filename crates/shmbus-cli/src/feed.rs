@@ -41,11 +41,11 @@ pub struct FeedArgs {
     /// Number of symbols (the first N of a fixed list; more get generated names).
     #[arg(long, default_value_t = 8)]
     pub symbols: usize,
-    /// Total updates per second across all symbols.
-    #[arg(long, default_value_t = 5000.0)]
+    /// Total updates per second across all symbols (0.001 to 1e9).
+    #[arg(long, default_value_t = 5000.0, value_parser = crate::size::parse_rate)]
     pub rate: f64,
     /// Stop after this many seconds (default: until Ctrl-C).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::size::parse_seconds)]
     pub seconds: Option<f64>,
     /// Create the table (capacity 1024) if it does not exist.
     #[arg(long)]
@@ -63,10 +63,6 @@ pub struct FeedArgs {
 }
 
 pub fn run(a: &FeedArgs) -> Result<()> {
-    anyhow::ensure!(
-        a.rate > 0.0 && a.rate.is_finite(),
-        "--rate must be a positive number"
-    );
     anyhow::ensure!(a.symbols > 0, "--symbols must be at least 1");
     let stop = stop_flag();
     let mut writer = match SlotWriter::<TradingData>::open(&a.name) {
@@ -89,7 +85,7 @@ pub fn run(a: &FeedArgs) -> Result<()> {
     let start = Instant::now();
     let deadline = a
         .seconds
-        .map(|s| start + Duration::from_secs_f64(s.max(0.0)));
+        .map(|s| start + Duration::from_secs_f64(s));
     let mut next = start;
     let mut written = 0u64;
     while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {

@@ -9,7 +9,7 @@ use serde_json::json;
 use shmbus::JournalError;
 use shmbus::journal::{JournalReader, JournalWriter, Message, Mode, Start};
 
-use crate::size::{human_size, parse_size};
+use crate::size::{human_size, parse_seconds, parse_size};
 use crate::watch::stop_flag;
 
 #[derive(Debug, clap::Args)]
@@ -291,8 +291,8 @@ pub fn dump(a: &DumpArgs) -> Result<()> {
 pub struct StatsArgs {
     /// Journal name.
     name: String,
-    /// Measure the append rate over this many seconds.
-    #[arg(long, default_value_t = 1.0)]
+    /// Measure the append rate over this many seconds (0 to 1e9).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_seconds)]
     interval: f64,
     /// Print JSON.
     #[arg(long)]

@@ -22,7 +22,7 @@ pub struct JournalWatchArgs {
     /// Journal name.
     name: String,
     /// Stop after this many seconds (default: until Ctrl-C).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::size::parse_seconds)]
     seconds: Option<f64>,
     /// Busy-poll instead of sleeping on the futex between messages (one core busy).
     #[arg(long)]
@@ -46,7 +46,7 @@ pub fn run(a: &JournalWatchArgs) -> Result<()> {
     let start = Instant::now();
     let deadline = a
         .seconds
-        .map(|s| start + Duration::from_secs_f64(s.max(0.0)));
+        .map(|s| start + Duration::from_secs_f64(s));
     let mut total = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)?;
     let mut window = total.clone();
     let (mut trades, mut window_trades, mut lost, mut other) = (0u64, 0u64, 0u64, 0u64);

@@ -32,7 +32,7 @@ pub struct WatchArgs {
     /// Slot table name.
     pub name: String,
     /// Stop after this many seconds (default: until Ctrl-C).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::size::parse_seconds)]
     pub seconds: Option<f64>,
     /// Refresh the table every N milliseconds.
     #[arg(long, default_value_t = 1000)]
@@ -77,7 +77,7 @@ pub fn run(a: &WatchArgs) -> Result<()> {
     let start = Instant::now();
     let deadline = a
         .seconds
-        .map(|s| start + Duration::from_secs_f64(s.max(0.0)));
+        .map(|s| start + Duration::from_secs_f64(s));
     let interval = Duration::from_millis(a.interval_ms.max(50));
     let mut rows: Vec<Row> = Vec::new();
     let mut total = new_hist();

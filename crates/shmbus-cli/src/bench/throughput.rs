@@ -32,7 +32,7 @@ pub struct ThroughputArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(16..=1 << 20))]
     size: u32,
     /// How long the writer writes.
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 3.0, value_parser = crate::size::parse_seconds)]
     seconds: f64,
     /// Commit every N messages (1 = every message is committed on its own).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -252,7 +252,7 @@ fn run_one(
     let tpl = template(size);
     let stop = stop_flag();
     let start = Instant::now();
-    let deadline = start + Duration::from_secs_f64(a.seconds.max(0.0));
+    let deadline = start + Duration::from_secs_f64(a.seconds);
     let mut since_check = 0u32;
     loop {
         for _ in 0..batch {
