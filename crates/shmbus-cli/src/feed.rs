@@ -38,7 +38,8 @@ const SYMBOLS: [(&str, f64); 16] = [
 pub struct FeedArgs {
     /// Slot table name.
     pub name: String,
-    /// Number of symbols (the first N of a fixed list; more get generated names).
+    /// Number of symbols (the first N of a fixed list; more get generated names), at most the
+    /// table's capacity.
     #[arg(long, default_value_t = 8)]
     pub symbols: usize,
     /// Total updates per second across all symbols (0.001 to 1e9).
@@ -71,6 +72,15 @@ pub fn run(a: &FeedArgs) -> Result<()> {
         }
         other => other?,
     };
+    // One slot per symbol: more than the table holds could never be registered (and a huge
+    // count would exhaust memory before the first write).
+    let capacity = writer.capacity();
+    anyhow::ensure!(
+        u32::try_from(a.symbols).is_ok_and(|n| n <= capacity),
+        "--symbols {}: the slot table {} has {capacity} slots; give at most {capacity}",
+        a.symbols,
+        a.name
+    );
     let mut journal = a.journal.as_deref().map(JournalWriter::open).transpose()?;
     let mut rng = SmallRng::seed_from_u64(a.seed);
     let mut book = Vec::with_capacity(a.symbols);
@@ -120,7 +130,7 @@ pub fn run(a: &FeedArgs) -> Result<()> {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "feed: wrote {written} updates across {} symbols in {secs:.1} s ({:.0}/s)",
         book.len(),
         written as f64 / secs.max(1e-9)

@@ -1,5 +1,8 @@
 //! `shmbus`: create, list, inspect, watch and remove shared-memory regions; run the demo feed.
 
+#[macro_use]
+mod output;
+
 mod bench;
 mod candles_cmd;
 mod csv_import;
@@ -7,6 +10,7 @@ mod demo;
 mod feed;
 mod journal_cmd;
 mod journal_watch;
+mod records;
 mod region_cmd;
 mod replay;
 mod size;
@@ -190,8 +194,17 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One clear line: the error and its causes, never a backtrace.
-            eprintln!("shmbus: error: {e:#}");
+            // The reader of our stdout went away (`shmbus ls | head`): end quietly, as `cat` does.
+            let closed_pipe = e.chain().any(|c| {
+                c.downcast_ref::<output::StdoutError>()
+                    .is_some_and(output::StdoutError::is_broken_pipe)
+            });
+            if closed_pipe {
+                return ExitCode::from(output::BROKEN_PIPE_EXIT);
+            }
+            // One clear line: the error and its causes, never a backtrace, and nothing from a
+            // name or a region that could drive the terminal.
+            errln!("shmbus: error: {}", output::esc(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

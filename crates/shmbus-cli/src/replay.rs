@@ -12,6 +12,7 @@ use shmbus::journal::JournalWriter;
 use shmbus::{CandleError, JournalError, RegionError};
 
 use crate::csv_import::{parse_tz, read_csv};
+use crate::output::esc;
 use crate::size::{Speed, parse_seconds, parse_size, parse_speed};
 use crate::watch::stop_flag;
 
@@ -159,7 +160,7 @@ pub fn run(a: &ReplayArgs) -> Result<()> {
         }
         done += 1;
         if !a.quiet && Instant::now() >= next_report {
-            println!(
+            outln!(
                 "[{:>5.1}s] replayed {done}/{} bars, market time {}",
                 start.elapsed().as_secs_f64(),
                 bars.len(),
@@ -169,12 +170,12 @@ pub fn run(a: &ReplayArgs) -> Result<()> {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "replay: {done} bars of {} symbols ({}) in {secs:.2} s ({}), into {}",
         symbols.len(),
         symbols
             .iter()
-            .map(|(s, i)| format!("{s} {i}"))
+            .map(|(s, i)| format!("{} {}", esc(s), esc(i)))
             .collect::<Vec<_>>()
             .join(", "),
         speed.map_or_else(
@@ -182,8 +183,8 @@ pub fn run(a: &ReplayArgs) -> Result<()> {
             |s| format!("{s:.0}x real time")
         ),
         [
-            a.candles.as_ref().map(|c| format!("candle region {c}")),
-            a.journal.as_ref().map(|j| format!("journal {j}"))
+            a.candles.as_ref().map(|c| format!("candle region {}", esc(c))),
+            a.journal.as_ref().map(|j| format!("journal {}", esc(j)))
         ]
         .into_iter()
         .flatten()
