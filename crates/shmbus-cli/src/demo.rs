@@ -88,16 +88,16 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     drop(JournalWriter::builder(&trades).ring(16 << 20).create()?);
     outln!(
         "shmbus demo: {} symbols at {:.0} updates/s for {:.0} s; Ctrl-C stops early",
-        a.symbols, a.rate, a.seconds
+        a.symbols,
+        a.rate,
+        a.seconds
     );
     outln!("  writer   `shmbus feed`: a random walk per symbol -> slot table {name} ({path})");
     outln!(
         "                          and every update as a 128-byte Trade -> ring journal {trades}"
     );
     outln!("  reader 1 `shmbus slot watch`: busy-polls the slot table (latest price per symbol)");
-    outln!(
-        "  reader 2 `shmbus journal watch`: sleeps on the journal's futex until each commit\n"
-    );
+    outln!("  reader 2 `shmbus journal watch`: sleeps on the journal's futex until each commit\n");
     let secs = a.seconds.to_string();
     let reader_secs = (a.seconds + 5.0).to_string();
     let (symbols, rate) = (a.symbols.to_string(), a.rate.to_string());
@@ -291,7 +291,10 @@ fn replay_phase(pid: u32) -> Result<()> {
     );
     outln!(
         "  candles  {} series, {} candles, {} bytes used, {} writes",
-        stats.total_symbols, stats.total_candles, stats.memory_used, stats.write_count
+        stats.total_symbols,
+        stats.total_candles,
+        stats.memory_used,
+        stats.write_count
     );
     for s in store.list_series()? {
         let last = store.latest(&s.symbol, &s.interval)?;

@@ -93,9 +93,7 @@ pub fn run(a: &FeedArgs) -> Result<()> {
     }
     let period = Duration::from_secs_f64(1.0 / a.rate);
     let start = Instant::now();
-    let deadline = a
-        .seconds
-        .map(|s| start + Duration::from_secs_f64(s));
+    let deadline = a.seconds.map(|s| start + Duration::from_secs_f64(s));
     let mut next = start;
     let mut written = 0u64;
     while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {

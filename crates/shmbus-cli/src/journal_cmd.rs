@@ -136,6 +136,10 @@ pub fn append(a: &AppendArgs) -> Result<()> {
     if let Some((at, e)) = failed {
         let committed = match n {
             0 => format!("nothing was committed to {}", a.name),
+            1 => format!(
+                "{what} 1 was committed to {} (sequence {first_seq})",
+                a.name
+            ),
             n => format!(
                 "{what}s 1-{n} were committed to {} (sequences {first_seq}-{})",
                 a.name,
@@ -217,18 +221,19 @@ fn print_message(out: &mut Out, m: &Message<'_>, json: bool) -> Result<()> {
 pub fn tail(a: &TailArgs) -> Result<()> {
     let opts = shmbus::Region::open_options().allow_foreign_owner(a.allow_foreign_owner);
     // Without --from, -n counts back from the end (the last N); with it, forward from there.
-    let (start, back, limit) = match a.from.as_deref() {
-        None => (Start::End, a.count.unwrap_or(10), None),
-        Some("start" | "beginning") => (Start::Beginning, 0, a.count),
-        Some("end") => (Start::End, 0, a.count),
-        Some(s) => (
-            Start::Seq(s.parse().with_context(|| {
-                format!("--from {s:?}: use start, end or a sequence number")
-            })?),
-            0,
-            a.count,
-        ),
-    };
+    let (start, back, limit) =
+        match a.from.as_deref() {
+            None => (Start::End, a.count.unwrap_or(10), None),
+            Some("start" | "beginning") => (Start::Beginning, 0, a.count),
+            Some("end") => (Start::End, 0, a.count),
+            Some(s) => (
+                Start::Seq(s.parse().with_context(|| {
+                    format!("--from {s:?}: use start, end or a sequence number")
+                })?),
+                0,
+                a.count,
+            ),
+        };
     let mut r = JournalReader::open_with(&a.name, start, opts)?;
     for _ in 0..back {
         if r.prev()?.is_none() {

@@ -44,9 +44,7 @@ pub fn run(a: &JournalWatchArgs) -> Result<()> {
     };
     let mut r = JournalReader::open(&a.name, start_at)?;
     let start = Instant::now();
-    let deadline = a
-        .seconds
-        .map(|s| start + Duration::from_secs_f64(s));
+    let deadline = a.seconds.map(|s| start + Duration::from_secs_f64(s));
     let mut total = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)?;
     let mut window = total.clone();
     let (mut trades, mut window_trades, mut lost, mut other) = (0u64, 0u64, 0u64, 0u64);

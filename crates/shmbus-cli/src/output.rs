@@ -167,7 +167,9 @@ mod tests {
         assert_eq!(esc("\u{9b}31m \u{202e}éü"), "\\u{9b}31m \\u{202e}éü");
         assert_eq!(esc_bytes(b"ok\xff\x1b\xc3\xa9"), "ok\\xff\\x1bé");
         assert_eq!(
-            esc_path(Path::new(std::ffi::OsStr::from_bytes(b"/dev/shm/\x1bx\xfe"))),
+            esc_path(Path::new(std::ffi::OsStr::from_bytes(
+                b"/dev/shm/\x1bx\xfe"
+            ))),
             "/dev/shm/\\x1bx\\xfe"
         );
     }

@@ -125,7 +125,15 @@ mod tests {
 
     #[test]
     fn decodes_trades_and_bars_and_nothing_else() {
-        let t = Trade::new(1_700_000_000_000_000_000, "BTC\u{1b}", "SIM", 97000.5, 3.0, 1, "7");
+        let t = Trade::new(
+            1_700_000_000_000_000_000,
+            "BTC\u{1b}",
+            "SIM",
+            97000.5,
+            3.0,
+            1,
+            "7",
+        );
         let k = decode(TRADE_TYPE, bytemuck::bytes_of(&t)).expect("a trade");
         assert_eq!(k.json()["symbol"], "BTC\u{1b}");
         assert_eq!(k.json()["side"], "sell");

@@ -183,7 +183,9 @@ pub fn run(a: &ReplayArgs) -> Result<()> {
             |s| format!("{s:.0}x real time")
         ),
         [
-            a.candles.as_ref().map(|c| format!("candle region {}", esc(c))),
+            a.candles
+                .as_ref()
+                .map(|c| format!("candle region {}", esc(c))),
             a.journal.as_ref().map(|j| format!("journal {}", esc(j)))
         ]
         .into_iter()

@@ -76,9 +76,7 @@ pub fn run(a: &WatchArgs) -> Result<()> {
     let reader = SlotReader::<TradingData>::open_with(&a.name, opts)?;
     let tty = std::io::stdout().is_terminal();
     let start = Instant::now();
-    let deadline = a
-        .seconds
-        .map(|s| start + Duration::from_secs_f64(s));
+    let deadline = a.seconds.map(|s| start + Duration::from_secs_f64(s));
     let interval = Duration::from_millis(a.interval_ms.max(50));
     let mut rows: Vec<Row> = Vec::new();
     let mut total = new_hist();

@@ -58,12 +58,7 @@ fn shmbus_full(args: &[&str]) -> Output {
 }
 
 fn ok(o: Output) -> Output {
-    assert!(
-        o.status.success(),
-        "failed: {}{}",
-        stdout(&o),
-        stderr(&o)
-    );
+    assert!(o.status.success(), "failed: {}{}", stdout(&o), stderr(&o));
     o
 }
 
@@ -127,7 +122,13 @@ impl Regions {
         ok(shmbus(&[
             "slot", "put", &r.slots.0, "BTCUSD", "--price", "97000", "--create",
         ]));
-        ok(shmbus(&["journal", "create", &r.journal.0, "--ring", "64K"]));
+        ok(shmbus(&[
+            "journal",
+            "create",
+            &r.journal.0,
+            "--ring",
+            "64K",
+        ]));
         ok(shmbus(&["append", &r.journal.0, "one", "two", "three"]));
         ok(shmbus(&[
             "candles",
@@ -182,10 +183,25 @@ fn acting_commands(tag: &str) -> (Vec<Name>, Vec<Vec<String>>) {
         Name::new(&format!("{tag}-jcreate")),
         Name::new(&format!("{tag}-rm")),
     );
-    ok(shmbus(&["create", &gone.0, "--kind", "raw", "--size", "4K"]));
+    ok(shmbus(&[
+        "create", &gone.0, "--kind", "raw", "--size", "4K",
+    ]));
     let cmds = vec![
-        vec!["create".into(), raw.0.clone(), "--kind".into(), "raw".into(), "--size".into(), "4K".into()],
-        vec!["journal".into(), "create".into(), journal.0.clone(), "--ring".into(), "64K".into()],
+        vec![
+            "create".into(),
+            raw.0.clone(),
+            "--kind".into(),
+            "raw".into(),
+            "--size".into(),
+            "4K".into(),
+        ],
+        vec![
+            "journal".into(),
+            "create".into(),
+            journal.0.clone(),
+            "--ring".into(),
+            "64K".into(),
+        ],
         vec!["rm".into(), gone.0.clone()],
     ];
     (vec![raw, journal, gone], cmds)
@@ -236,7 +252,10 @@ fn watchers_stop_when_their_reader_goes_away() {
         let t = Instant::now();
         let o = shmbus_closed_pipe(&args);
         assert_eq!(o.status.code(), Some(141), "{args:?}: {}", stderr(&o));
-        assert!(t.elapsed() < Duration::from_secs(10), "{args:?} kept running");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{args:?} kept running"
+        );
     }
 }
 
@@ -244,21 +263,39 @@ fn watchers_stop_when_their_reader_goes_away() {
 fn extreme_durations_and_rates_are_refused_before_anything_runs() {
     let cases: &[(&[&str], &str)] = &[
         (&["stats", "j", "--interval", "inf"], "from 0 to 1000000000"),
-        (&["stats", "j", "--interval", "1e300"], "from 0 to 1000000000"),
+        (
+            &["stats", "j", "--interval", "1e300"],
+            "from 0 to 1000000000",
+        ),
         (&["stats", "j", "--interval", "nan"], "from 0 to 1000000000"),
         (&["stats", "j", "--interval=-1"], "from 0 to 1000000000"),
         (&["journal", "watch", "j", "--seconds", "inf"], "from 0 to"),
-        (&["journal", "watch", "j", "--seconds", "1e300"], "from 0 to"),
+        (
+            &["journal", "watch", "j", "--seconds", "1e300"],
+            "from 0 to",
+        ),
         (&["slot", "watch", "s", "--seconds", "inf"], "from 0 to"),
         (&["slot", "watch", "s", "--seconds", "1e300"], "from 0 to"),
         (&["feed", "s", "--seconds", "inf"], "from 0 to"),
         (&["feed", "s", "--seconds", "1e300"], "from 0 to"),
-        (&["feed", "s", "--rate", "1e-300"], "from 0.001 to 1000000000"),
+        (
+            &["feed", "s", "--rate", "1e-300"],
+            "from 0.001 to 1000000000",
+        ),
         (&["feed", "s", "--rate", "inf"], "from 0.001 to 1000000000"),
         (&["feed", "s", "--rate", "0"], "from 0.001 to 1000000000"),
-        (&["replay", "f.csv", "--journal", "j", "--duration", "inf"], "from 0 to"),
-        (&["replay", "f.csv", "--journal", "j", "--speed", "1e-300"], "from 0.000001 to"),
-        (&["replay", "f.csv", "--journal", "j", "--speed", "inf"], "from 0.000001 to"),
+        (
+            &["replay", "f.csv", "--journal", "j", "--duration", "inf"],
+            "from 0 to",
+        ),
+        (
+            &["replay", "f.csv", "--journal", "j", "--speed", "1e-300"],
+            "from 0.000001 to",
+        ),
+        (
+            &["replay", "f.csv", "--journal", "j", "--speed", "inf"],
+            "from 0.000001 to",
+        ),
         (&["demo", "--seconds", "inf"], "from 0 to"),
         (&["demo", "--rate", "1e-300"], "from 0.001 to"),
         (&["bench", "throughput", "--seconds", "1e300"], "from 0 to"),
@@ -276,14 +313,23 @@ fn extreme_durations_and_rates_are_refused_before_anything_runs() {
 #[test]
 fn feed_symbols_are_bounded_by_the_table() {
     let t = Name::new("symbols");
-    ok(shmbus(&["create", &t.0, "--kind", "slots", "--size", "64K"]));
+    ok(shmbus(&[
+        "create", &t.0, "--kind", "slots", "--size", "64K",
+    ]));
     for n in ["18446744073709551615", "1000000000", "1022"] {
         let o = shmbus(&["feed", &t.0, "--symbols", n, "--seconds", "0.1"]);
         assert_one_line_error(&o, "has 1021 slots; give at most 1021");
         assert!(o.status.code() == Some(1), "{n}: {:?}", o.status);
     }
     ok(shmbus(&[
-        "feed", &t.0, "--symbols", "1021", "--seconds", "0.1", "--rate", "100",
+        "feed",
+        &t.0,
+        "--symbols",
+        "1021",
+        "--seconds",
+        "0.1",
+        "--rate",
+        "100",
     ]));
 }
 
@@ -320,7 +366,9 @@ fn poke(path: &str, from: &[u8], to: &[u8]) {
 fn hostile_file_names_never_reach_the_terminal_raw() {
     // A real slot table renamed to a name full of escapes (anyone can create such a file).
     let t = Name::new("esc-table");
-    ok(shmbus(&["create", &t.0, "--kind", "slots", "--size", "64K"]));
+    ok(shmbus(&[
+        "create", &t.0, "--kind", "slots", "--size", "64K",
+    ]));
     let hostile = format!("{}-\u{1b}]0;PWNED\u{7}\n\u{9b}31m\u{202e}", t.0);
     let hostile_path = format!("/dev/shm/{hostile}");
     std::fs::rename(t.path(), &hostile_path).unwrap();
@@ -342,7 +390,10 @@ fn hostile_file_names_never_reach_the_terminal_raw() {
     assert_clean("ls --all", &o);
     let listed = stdout(&o);
     assert!(
-        listed.contains(&format!("{}-\\x1b]0;PWNED\\x07\\n\\u{{9b}}31m\\u{{202e}}", t.0)),
+        listed.contains(&format!(
+            "{}-\\x1b]0;PWNED\\x07\\n\\u{{9b}}31m\\u{{202e}}",
+            t.0
+        )),
         "{listed}"
     );
     // (Region::list reports names lossily: the byte 0xff shows as U+FFFD.)
@@ -355,7 +406,10 @@ fn hostile_file_names_never_reach_the_terminal_raw() {
     let o = ok(shmbus(&["inspect", &hostile_path]));
     assert_clean("inspect", &o);
     assert!(stdout(&o).contains("PWNED\\x07"), "{}", stdout(&o));
-    assert_clean("inspect --hex", &ok(shmbus(&["inspect", &hostile_path, "--hex"])));
+    assert_clean(
+        "inspect --hex",
+        &ok(shmbus(&["inspect", &hostile_path, "--hex"])),
+    );
     assert_clean("slot get", &ok(shmbus(&["slot", "get", &hostile_path])));
     // Errors that quote the name: refused as a shm name, and a file that is not a region.
     let o = shmbus(&["inspect", &hostile]);
@@ -375,7 +429,13 @@ fn hostile_file_names_never_reach_the_terminal_raw() {
 fn hostile_keys_and_symbols_are_escaped_and_new_keys_refused() {
     let t = Name::new("esc-keys");
     ok(shmbus(&[
-        "slot", "put", &t.0, "KKKKKKKKKK", "--price", "1", "--create",
+        "slot",
+        "put",
+        &t.0,
+        "KKKKKKKKKK",
+        "--price",
+        "1",
+        "--create",
     ]));
     // The CLI (through the core) refuses to register a key with control characters.
     let o = shmbus(&["slot", "put", &t.0, "A\u{1b}]0;X\u{7}", "--price", "1"]);
@@ -392,7 +452,11 @@ fn hostile_keys_and_symbols_are_escaped_and_new_keys_refused() {
     ] {
         let o = ok(shmbus(&args));
         assert_clean(&format!("{args:?}"), &o);
-        assert!(stdout(&o).contains("K\\x1b]0;PW\\x07\\nZ"), "{args:?}: {}", stdout(&o));
+        assert!(
+            stdout(&o).contains("K\\x1b]0;PW\\x07\\nZ"),
+            "{args:?}: {}",
+            stdout(&o)
+        );
     }
     // JSON carries the key exactly, escaped by JSON's rules.
     let o = ok(shmbus(&["slot", "get", &t.0, "--json"]));
@@ -436,7 +500,10 @@ fn tail_n_shows_the_last_n_or_n_from_from() {
             .map(|l| l.rsplit(' ').next().unwrap().to_owned())
             .collect()
     };
-    assert_eq!(payloads(&ok(shmbus(&["tail", &j.0, "-n", "3"]))), ["998", "999", "1000"]);
+    assert_eq!(
+        payloads(&ok(shmbus(&["tail", &j.0, "-n", "3"]))),
+        ["998", "999", "1000"]
+    );
     assert_eq!(payloads(&ok(shmbus(&["tail", &j.0]))).len(), 10);
     assert_eq!(payloads(&ok(shmbus(&["tail", &j.0, "-n", "0"]))).len(), 0);
     // With --from, N messages from there (sequence 10 holds the line "11").
@@ -469,8 +536,17 @@ fn trades_and_bars_written_by_shmbus_are_decoded() {
     let (s, j) = (Name::new("dec-slots"), Name::new("dec-trades"));
     ok(shmbus(&["journal", "create", &j.0, "--ring", "1M"]));
     ok(shmbus(&[
-        "feed", &s.0, "--create", "--journal", &j.0, "--seconds", "0.2", "--rate", "50",
-        "--symbols", "1",
+        "feed",
+        &s.0,
+        "--create",
+        "--journal",
+        &j.0,
+        "--seconds",
+        "0.2",
+        "--rate",
+        "50",
+        "--symbols",
+        "1",
     ]));
     let o = ok(shmbus(&["tail", &j.0, "--json", "-n", "1"]));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
@@ -493,7 +569,9 @@ fn trades_and_bars_written_by_shmbus_are_decoded() {
         &b.0,
         "--quiet",
     ]));
-    let o = ok(shmbus(&["tail", &b.0, "--json", "--from", "start", "-n", "1"]));
+    let o = ok(shmbus(&[
+        "tail", &b.0, "--json", "--from", "start", "-n", "1",
+    ]));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(v["type"], 3);
     assert_eq!(v["record"], "Bar");
@@ -503,7 +581,11 @@ fn trades_and_bars_written_by_shmbus_are_decoded() {
     assert_eq!(v["value"]["close"], 100.34);
     assert_eq!(v["value"]["time"], "2004-08-19T00:00:00Z");
     let o = ok(shmbus(&["dump", &b.0, "-n", "1"]));
-    assert!(stdout(&o).contains("Bar GOOG 1d 2004-08-19"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("Bar GOOG 1d 2004-08-19"),
+        "{}",
+        stdout(&o)
+    );
     // Another type, or a Trade-typed message of the wrong size, stays bytes.
     ok(shmbus(&["append", &b.0, "--type", "2", "short"]));
     let o = ok(shmbus(&["tail", &b.0, "--json", "-n", "1"]));
@@ -518,10 +600,19 @@ fn inspect_hex_offsets_never_wrap() {
     let o = shmbus(&["inspect", &t.0, "--hex", "--offset", "18446744073709551600"]);
     assert_one_line_error(&o, "past the end");
     let o = ok(shmbus(&[
-        "inspect", &t.0, "--hex", "--offset", "4080", "--len", "18446744073709551615",
+        "inspect",
+        &t.0,
+        "--hex",
+        "--offset",
+        "4080",
+        "--len",
+        "18446744073709551615",
     ]));
     let text = stdout(&o);
-    assert!(text.lines().next().unwrap().ends_with("bytes 4080..4096"), "{text}");
+    assert!(
+        text.lines().next().unwrap().ends_with("bytes 4080..4096"),
+        "{text}"
+    );
     assert_eq!(text.lines().count(), 2, "{text}");
     assert!(text.contains("00000ff0: "), "{text}");
 }
@@ -546,15 +637,33 @@ fn a_failed_append_says_what_was_committed() {
         "{}",
         stderr(&o)
     );
-    assert!(stderr(&o).contains("line 14 and any after it were not"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("line 14 and any after it were not"),
+        "{}",
+        stderr(&o)
+    );
     let o = ok(shmbus(&["stats", &j.0, "--json", "--interval", "0"]));
     let st: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(st["messages"], 13);
     // The next append continues the sequence; a first bad line commits nothing.
     let o = shmbus(&["append", &j.0, "--json", "nope"]);
     assert_one_line_error(&o, "message 1 is not valid JSON");
-    assert!(stderr(&o).contains("nothing was committed"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("nothing was committed"),
+        "{}",
+        stderr(&o)
+    );
     let o = shmbus(&["append", &j.0, "--json", "1", "2", "{"]);
-    assert!(stderr(&o).contains("messages 1-2 were committed"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("messages 1-2 were committed"),
+        "{}",
+        stderr(&o)
+    );
     assert!(stderr(&o).contains("(sequences 13-14)"), "{}", stderr(&o));
+    let o = shmbus(&["append", &j.0, "--json", "3", "{"]);
+    assert!(
+        stderr(&o).contains("message 1 was committed to") && stderr(&o).contains("(sequence 15)"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -18,7 +18,13 @@ fn control_characters_are_refused_in_new_keys() {
         .capacity(8)
         .create()
         .unwrap();
-    for bad in ["A\nB", "\u{1b}]0;PWNED\u{7}", "tab\there", "del\u{7f}", "csi\u{9b}31m"] {
+    for bad in [
+        "A\nB",
+        "\u{1b}]0;PWNED\u{7}",
+        "tab\there",
+        "del\u{7f}",
+        "csi\u{9b}31m",
+    ] {
         match w.slot(bad) {
             Err(SlotError::InvalidKey { reason, .. }) => {
                 assert!(reason.contains("control characters"), "{reason}");

@@ -679,7 +679,12 @@ fn table(journal: &Dist, b: &Around<'_>) -> anyhow::Result<()> {
 fn header() -> anyhow::Result<()> {
     outln!(
         "  {:<14}{:>11}{:>11}{:>11}{:>11}{:>11}",
-        "one-way", "p50", "p90", "p99", "p99.9", "max"
+        "one-way",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "max"
     );
     Ok(())
 }
@@ -710,7 +715,10 @@ fn print_targets(ts: &[Target]) -> anyhow::Result<()> {
 fn print_ratios(r: &Ratios) -> anyhow::Result<()> {
     outln!(
         "  journal / floor      p50 {:.2}x (before) {:.2}x (after)    p99.9 {:.2}x (before) {:.2}x (after)",
-        r.p50_vs_floor_before, r.p50_vs_floor_after, r.p999_vs_floor_before, r.p999_vs_floor_after
+        r.p50_vs_floor_before,
+        r.p50_vs_floor_after,
+        r.p999_vs_floor_before,
+        r.p999_vs_floor_after
     );
     if let (Some(b), Some(a)) = (r.p50_vs_futex_before, r.p50_vs_futex_after) {
         outln!("  journal / futex      p50 {b:.2}x (before) {a:.2}x (after)");
@@ -817,7 +825,8 @@ pub fn run(a: &LatencyArgs) -> Result<()> {
         );
         outln!(
             "  A = this process (cpu {}), B = `shmbus bench __latency-peer` (cpu {}); {cpus} usable cpus",
-            a.cpu_a, a.cpu_b
+            a.cpu_a,
+            a.cpu_b
         );
         outln!(
             "  placement from the floor p50: near < {NEAR_NS} ns, far > {FAR_NS} ns; floors before/after differing by > 30% = unreliable"

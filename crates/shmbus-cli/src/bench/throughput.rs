@@ -374,7 +374,12 @@ fn print_outcome(o: &Outcome, seconds: f64) -> anyhow::Result<()> {
     }
     outln!(
         "  {:<10}{:>12}{:>12}{:>11}{:>10}{:>10}",
-        "", "messages", "msg/s", "MB/s", "lost", "overruns"
+        "",
+        "messages",
+        "msg/s",
+        "MB/s",
+        "lost",
+        "overruns"
     );
     outln!(
         "  {:<10}{:>12}{:>12}{:>11.1}",
