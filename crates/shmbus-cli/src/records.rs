@@ -48,10 +48,8 @@ fn side(s: u8) -> String {
 
 /// `2024-01-01T00:00:00.123456789Z` from ns since the epoch.
 fn fmt_ns(ns: u64) -> String {
-    i128::try_from(ns)
-        .ok()
-        .and_then(|n| jiff::Timestamp::from_nanosecond(n).ok())
-        .map_or_else(|| ns.to_string(), |t| t.to_string())
+    jiff::Timestamp::from_nanosecond(i128::from(ns))
+        .map_or_else(|_| ns.to_string(), |t| t.to_string())
 }
 
 impl Known {
