@@ -167,8 +167,31 @@ enum SlotCommand {
     Watch(watch::WatchArgs),
 }
 
+/// The command line, or the exit after clap's help, version or usage error. A usage error quotes
+/// what was typed: it is printed without styling and with control characters escaped.
+fn parse() -> Result<Cli, ExitCode> {
+    use clap::error::ErrorKind;
+    Cli::try_parse().map_err(|e| match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            // Our own text, to stdout; a closed pipe is fine here.
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            let text = e.render().to_string();
+            for line in text.trim_end().lines() {
+                errln!("{}", output::esc(line));
+            }
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+        }
+    })
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let result = match cli.command {
         Command::Create(a) => region_cmd::create(&a),
         Command::Ls(a) => region_cmd::ls(&a),

@@ -667,3 +667,22 @@ fn a_failed_append_says_what_was_committed() {
         stderr(&o)
     );
 }
+
+#[test]
+fn usage_errors_never_echo_an_argument_raw() {
+    // Even when colour is forced (as on a terminal), what was typed comes back inert.
+    for args in [
+        vec!["stats", "j", "--interval", "\u{1b}]0;PWNED\u{7}"],
+        vec!["\u{1b}]0;PWNED\u{7}"],
+        vec!["inspect", "x", "--\u{1b}[2J"],
+    ] {
+        let o = cmd(&args).env("CLICOLOR_FORCE", "1").output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert_clean(&format!("{args:?}"), &o);
+        assert!(
+            stderr(&o).starts_with("error: "),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+}
