@@ -205,7 +205,7 @@ fn print_message(out: &mut Out, m: &Message<'_>, json: bool) -> Result<()> {
     } else {
         match (known, payload_text(m.payload)) {
             (Some(k), _) => writeln!(out, "{:>8} [{}] {}", m.seq, m.ty, k.text())?,
-            (None, Some(t)) => writeln!(out, "{:>8} [{}] {t}", m.seq, m.ty)?,
+            (None, Some(t)) => writeln!(out, "{:>8} [{}] {}", m.seq, m.ty, esc(t))?,
             (None, None) => writeln!(
                 out,
                 "{:>8} [{}] 0x{}",
@@ -307,7 +307,9 @@ pub fn dump(a: &DumpArgs) -> Result<()> {
         };
         let preview = match (records::decode(m.ty, m.payload), payload_text(m.payload)) {
             (Some(k), _) => k.text(),
-            (None, Some(t)) => format!("{:?}", t.chars().take(48).collect::<String>()),
+            (None, Some(t)) => {
+                esc(&format!("{:?}", t.chars().take(48).collect::<String>())).into_owned()
+            }
             (None, None) => format!("0x{}", hex(&m.payload[..m.payload.len().min(24)])),
         };
         writeln!(

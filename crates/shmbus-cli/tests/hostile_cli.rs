@@ -686,3 +686,26 @@ fn usage_errors_never_echo_an_argument_raw() {
         );
     }
 }
+
+#[test]
+fn journal_payloads_print_inert() {
+    let j = Name::new("payloads");
+    ok(shmbus(&["journal", "create", &j.0, "--ring", "64K"]));
+    ok(shmbus(&[
+        "append",
+        &j.0,
+        "left\u{202e}right\tx",
+        "esc\u{1b}]0;PWNED\u{7}",
+    ]));
+    for args in [vec!["tail", &j.0], vec!["dump", &j.0]] {
+        let o = ok(shmbus(&args));
+        assert_clean(&format!("{args:?}"), &o);
+        let text = stdout(&o);
+        assert!(!text.contains('\u{202e}'), "{args:?}: {text}");
+        assert!(text.contains("left\\u{202e}right"), "{args:?}: {text}");
+    }
+    // JSON keeps the text exactly.
+    let o = ok(shmbus(&["tail", &j.0, "--json", "-n", "2"]));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(v["payload"], "left\u{202e}right\tx");
+}
