@@ -3,7 +3,7 @@
 //! * Standard output is written through [`Out`], whose write errors propagate as
 //!   [`StdoutError`]: `main` turns a closed pipe (`shmbus ls | head`) into a quiet exit with
 //!   status [`BROKEN_PIPE_EXIT`], and any other failure (`> /dev/full`) into one error line.
-//! * Standard error is written with [`errln!`], which never panics (a failing stderr has no
+//! * Standard error is written with `errln!`, which never panics (a failing stderr has no
 //!   one left to tell).
 //! * Text that comes from outside the program (region and file names, slot keys, symbols, error
 //!   messages that quote them) is passed through [`esc`] before it reaches a terminal, so a name
