@@ -10,6 +10,7 @@ use shmbus::candles::{Candle, CandleReader, CandleWriter, DEFAULT_SIZE};
 use shmbus::{CandleError, RegionError};
 
 use crate::csv_import::{parse_tz, read_csv};
+use crate::output::{Out, esc};
 use crate::size::{human_size, parse_size};
 
 #[derive(Debug, clap::Args)]
@@ -66,7 +67,11 @@ pub fn import(a: &ImportArgs) -> Result<()> {
         Err(CandleError::Region {
             error: RegionError::NotFound { .. },
         }) => {
-            eprintln!("creating candle region {} ({})", a.name, human_size(a.size));
+            errln!(
+                "creating candle region {} ({})",
+                esc(&a.name),
+                human_size(a.size)
+            );
             CandleWriter::builder(&a.name).size(a.size).create()?
         }
         other => other?,
@@ -83,17 +88,18 @@ pub fn import(a: &ImportArgs) -> Result<()> {
         (Some(f), Some(l)) => format!(", {} .. {}", fmt_ms(f.timestamp), fmt_ms(l.timestamp)),
         _ => String::new(),
     };
-    println!(
+    writeln!(
+        Out::lines(),
         "imported {} candles into {} {} {}{span} ({} replaced, {} in the series; parsed in {:.1} ms, written in {:.2} ms)",
         report.written,
-        a.name,
-        a.symbol,
-        a.interval,
+        esc(&a.name),
+        esc(&a.symbol),
+        esc(&a.interval),
         report.replaced,
         report.count,
         parse_secs * 1e3,
         write_secs * 1e3
-    );
+    )?;
     Ok(())
 }
 
@@ -129,6 +135,7 @@ fn candle_json(c: &Candle) -> serde_json::Value {
 pub fn show(a: &ShowArgs) -> Result<()> {
     let opts = shmbus::Region::open_options().allow_foreign_owner(a.allow_foreign_owner);
     let r = CandleReader::open_with(&a.name, opts)?;
+    let mut out = Out::buffered();
     let (Some(symbol), Some(interval)) = (&a.symbol, &a.interval) else {
         anyhow::ensure!(
             a.symbol.is_none(),
@@ -143,26 +150,31 @@ pub fn show(a: &ShowArgs) -> Result<()> {
                     "capacity": s.capacity, "start_ts": s.start_ts, "end_ts": s.end_ts })
                 })
                 .collect();
-            println!("{}", serde_json::to_string_pretty(&docs)?);
-            return Ok(());
+            writeln!(out, "{}", serde_json::to_string_pretty(&docs)?)?;
+            return Ok(out.flush()?);
         }
         if r.is_foreign() {
-            println!("{} (written by the original QuantNexus writer)", a.name);
+            writeln!(
+                out,
+                "{} (written by the original QuantNexus writer)",
+                esc(&a.name)
+            )?;
         }
         if series.is_empty() {
-            println!("{}: no series", a.name);
+            writeln!(out, "{}: no series", esc(&a.name))?;
         }
         for s in series {
-            println!(
+            writeln!(
+                out,
                 "{:<16} {:<8} {:>8} candles  {} .. {}",
-                s.symbol,
-                s.interval,
+                esc(&s.symbol),
+                esc(&s.interval),
                 s.count,
                 fmt_ms(s.start_ts),
                 fmt_ms(s.end_ts)
-            );
+            )?;
         }
-        return Ok(());
+        return Ok(out.flush()?);
     };
     let mut candles = r.read_series(symbol, interval)?;
     if let Some(n) = a.last {
@@ -170,15 +182,17 @@ pub fn show(a: &ShowArgs) -> Result<()> {
     }
     if a.json {
         let docs: Vec<_> = candles.iter().map(candle_json).collect();
-        println!("{}", serde_json::to_string_pretty(&docs)?);
-        return Ok(());
+        writeln!(out, "{}", serde_json::to_string_pretty(&docs)?)?;
+        return Ok(out.flush()?);
     }
-    println!(
+    writeln!(
+        out,
         "{:<24} {:>12} {:>12} {:>12} {:>12} {:>16}",
         "TIME", "OPEN", "HIGH", "LOW", "CLOSE", "VOLUME"
-    );
+    )?;
     for c in &candles {
-        println!(
+        writeln!(
+            out,
             "{:<24} {:>12.4} {:>12.4} {:>12.4} {:>12.4} {:>16.4}",
             fmt_ms(c.timestamp),
             c.open,
@@ -186,9 +200,9 @@ pub fn show(a: &ShowArgs) -> Result<()> {
             c.low,
             c.close,
             c.volume
-        );
+        )?;
     }
-    Ok(())
+    Ok(out.flush()?)
 }
 
 #[derive(Debug, clap::Args)]
@@ -207,20 +221,22 @@ pub fn stats(a: &StatsArgs) -> Result<()> {
     let opts = shmbus::Region::open_options().allow_foreign_owner(a.allow_foreign_owner);
     let r = CandleReader::open_with(&a.name, opts)?;
     let s = r.stats()?;
+    let mut out = Out::buffered();
     if a.json {
         let doc = json!({ "totalSymbols": s.total_symbols, "totalCandles": s.total_candles,
             "memoryUsed": s.memory_used, "lastWriteUs": s.last_write_us, "writeCount": s.write_count });
-        println!("{doc:#}");
-        return Ok(());
+        writeln!(out, "{doc:#}")?;
+        return Ok(out.flush()?);
     }
-    println!("series        {}", s.total_symbols);
-    println!("candles       {}", s.total_candles);
-    println!(
+    writeln!(out, "series        {}", s.total_symbols)?;
+    writeln!(out, "candles       {}", s.total_candles)?;
+    writeln!(
+        out,
         "memory used   {} ({} bytes)",
         human_size(s.memory_used),
         s.memory_used
-    );
-    println!("last write    {}", fmt_ms(s.last_write_us / 1000));
-    println!("writes        {}", s.write_count);
-    Ok(())
+    )?;
+    writeln!(out, "last write    {}", fmt_ms(s.last_write_us / 1000))?;
+    writeln!(out, "writes        {}", s.write_count)?;
+    Ok(out.flush()?)
 }

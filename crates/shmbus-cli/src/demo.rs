@@ -17,13 +17,13 @@ use crate::watch::stop_flag;
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     /// How long to run (default: $DEMO_SECONDS, else 10).
-    #[arg(long, env = "DEMO_SECONDS", default_value_t = 10.0)]
+    #[arg(long, env = "DEMO_SECONDS", default_value_t = 10.0, value_parser = crate::size::parse_seconds)]
     pub seconds: f64,
     /// Number of symbols.
     #[arg(long, default_value_t = 8)]
     pub symbols: usize,
-    /// Updates per second across all symbols.
-    #[arg(long, default_value_t = 5000.0)]
+    /// Updates per second across all symbols (0.001 to 1e9).
+    #[arg(long, default_value_t = 5000.0, value_parser = crate::size::parse_rate)]
     pub rate: f64,
 }
 
@@ -86,18 +86,18 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     let path = table.region().name().path().display().to_string();
     drop(table); // the feed process becomes the writer
     drop(JournalWriter::builder(&trades).ring(16 << 20).create()?);
-    println!(
+    outln!(
         "shmbus demo: {} symbols at {:.0} updates/s for {:.0} s; Ctrl-C stops early",
-        a.symbols, a.rate, a.seconds
+        a.symbols,
+        a.rate,
+        a.seconds
     );
-    println!("  writer   `shmbus feed`: a random walk per symbol -> slot table {name} ({path})");
-    println!(
+    outln!("  writer   `shmbus feed`: a random walk per symbol -> slot table {name} ({path})");
+    outln!(
         "                          and every update as a 128-byte Trade -> ring journal {trades}"
     );
-    println!("  reader 1 `shmbus slot watch`: busy-polls the slot table (latest price per symbol)");
-    println!(
-        "  reader 2 `shmbus journal watch`: sleeps on the journal's futex until each commit\n"
-    );
+    outln!("  reader 1 `shmbus slot watch`: busy-polls the slot table (latest price per symbol)");
+    outln!("  reader 2 `shmbus journal watch`: sleeps on the journal's futex until each commit\n");
     let secs = a.seconds.to_string();
     let reader_secs = (a.seconds + 5.0).to_string();
     let (symbols, rate) = (a.symbols.to_string(), a.rate.to_string());
@@ -140,7 +140,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         "--summary-json",
         &path_of(&read_json),
     ])?;
-    let deadline = Instant::now() + Duration::from_secs_f64(a.seconds.max(0.0) + 15.0);
+    let deadline = Instant::now() + Duration::from_secs_f64(a.seconds + 15.0);
     let feed_result = wait(&mut feed, "feed", deadline);
     // The readers run until the feed is done (and has committed its last trade), then stop
     // cleanly on SIGTERM, printing their summaries.
@@ -170,44 +170,44 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     drop(cleanup);
     let num = |v: &Value, k: &str| v.get(k).and_then(Value::as_f64).unwrap_or(0.0);
     let lat = |v: &Value, k: &str| human_ns(v["latency_ns"][k].as_u64().unwrap_or(0));
-    println!("\nsummary");
-    println!(
+    outln!("\nsummary");
+    outln!(
         "  feed     {:.0} updates across {:.0} symbols in {:.1} s ({:.0}/s), each to the slot table and the journal",
         num(&f, "written"),
         num(&f, "symbols"),
         num(&f, "seconds"),
         num(&f, "written") / num(&f, "seconds").max(1e-9)
     );
-    println!(
+    outln!(
         "  slots    {:.0} updates seen ({:.0} coalesced: a slot holds the latest value, not every value)",
         num(&r, "seen"),
         (num(&r, "written") - num(&r, "seen")).max(0.0)
     );
-    println!(
+    outln!(
         "           write-to-read latency (busy-poll)  p50 {}  p99 {}  p99.9 {}  max {}",
         lat(&r, "p50"),
         lat(&r, "p99"),
         lat(&r, "p999"),
         lat(&r, "max")
     );
-    println!(
+    outln!(
         "  journal  {:.0} trades received, {:.0} lost (every trade, in order)",
         num(&t, "trades"),
         num(&t, "lost")
     );
-    println!(
+    outln!(
         "           write-to-read latency (futex wake-up)  p50 {}  p99 {}  p99.9 {}  max {}",
         lat(&t, "p50"),
         lat(&t, "p99"),
         lat(&t, "p999"),
         lat(&t, "max")
     );
-    println!(
+    outln!(
         "  cleanup  {name} and {trades} {}",
         if removed { "removed" } else { "force-removed" }
     );
     if stop_flag().load(Ordering::Relaxed) {
-        println!("  (stopped early by Ctrl-C)");
+        outln!("  (stopped early by Ctrl-C)");
         return Ok(());
     }
     replay_phase(pid)
@@ -233,13 +233,13 @@ fn replay_phase(pid: u32) -> Result<()> {
         files: vec![goog.clone(), btc.clone(), bars_json.clone()],
     };
     let _dir_cleanup = DirCleanup(dir.clone());
-    println!(
+    outln!(
         "\nreplay: real daily GOOG and monthly BTCUSD bars, merged in time order, replayed in 2 s"
     );
-    println!(
+    outln!(
         "  writer   `shmbus replay` -> candle region {candles} (QuantNexus layout) and journal {bars}"
     );
-    println!("  reader   `shmbus journal watch` receives every bar as it is published\n");
+    outln!("  reader   `shmbus journal watch` receives every bar as it is published\n");
     drop(JournalWriter::builder(&bars).ring(4 << 20).create()?);
     let mut reader = spawn(&[
         "journal",
@@ -282,20 +282,23 @@ fn replay_phase(pid: u32) -> Result<()> {
     let r = read_summary(&bars_json);
     let store = shmbus::candles::CandleReader::open(&candles)?;
     let stats = store.stats()?;
-    println!("\nsummary");
-    println!(
+    outln!("\nsummary");
+    outln!(
         "  journal  {} bars received by the reader process, {} lost",
         r["bars"].as_u64().unwrap_or(0),
         r["lost"].as_u64().unwrap_or(0)
     );
-    println!(
+    outln!(
         "  candles  {} series, {} candles, {} bytes used, {} writes",
-        stats.total_symbols, stats.total_candles, stats.memory_used, stats.write_count
+        stats.total_symbols,
+        stats.total_candles,
+        stats.memory_used,
+        stats.write_count
     );
     for s in store.list_series()? {
         let last = store.latest(&s.symbol, &s.interval)?;
         if let Some(c) = last {
-            println!(
+            outln!(
                 "           {:<7} {:<3} {:>4} bars, last {}  O {:.2} H {:.2} L {:.2} C {:.2}",
                 s.symbol,
                 s.interval,
@@ -309,7 +312,7 @@ fn replay_phase(pid: u32) -> Result<()> {
         }
     }
     let removed = Region::remove(&candles, false).is_ok() && Region::remove(&bars, false).is_ok();
-    println!(
+    outln!(
         "  cleanup  {candles} and {bars} {}",
         if removed { "removed" } else { "force-removed" }
     );

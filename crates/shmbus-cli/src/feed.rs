@@ -38,14 +38,15 @@ const SYMBOLS: [(&str, f64); 16] = [
 pub struct FeedArgs {
     /// Slot table name.
     pub name: String,
-    /// Number of symbols (the first N of a fixed list; more get generated names).
+    /// Number of symbols (the first N of a fixed list; more get generated names), at most the
+    /// table's capacity.
     #[arg(long, default_value_t = 8)]
     pub symbols: usize,
-    /// Total updates per second across all symbols.
-    #[arg(long, default_value_t = 5000.0)]
+    /// Total updates per second across all symbols (0.001 to 1e9).
+    #[arg(long, default_value_t = 5000.0, value_parser = crate::size::parse_rate)]
     pub rate: f64,
     /// Stop after this many seconds (default: until Ctrl-C).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::size::parse_seconds)]
     pub seconds: Option<f64>,
     /// Create the table (capacity 1024) if it does not exist.
     #[arg(long)]
@@ -63,10 +64,6 @@ pub struct FeedArgs {
 }
 
 pub fn run(a: &FeedArgs) -> Result<()> {
-    anyhow::ensure!(
-        a.rate > 0.0 && a.rate.is_finite(),
-        "--rate must be a positive number"
-    );
     anyhow::ensure!(a.symbols > 0, "--symbols must be at least 1");
     let stop = stop_flag();
     let mut writer = match SlotWriter::<TradingData>::open(&a.name) {
@@ -75,6 +72,15 @@ pub fn run(a: &FeedArgs) -> Result<()> {
         }
         other => other?,
     };
+    // One slot per symbol: more than the table holds could never be registered (and a huge
+    // count would exhaust memory before the first write).
+    let capacity = writer.capacity();
+    anyhow::ensure!(
+        u32::try_from(a.symbols).is_ok_and(|n| n <= capacity),
+        "--symbols {}: the slot table {} has {capacity} slots; give at most {capacity}",
+        a.symbols,
+        a.name
+    );
     let mut journal = a.journal.as_deref().map(JournalWriter::open).transpose()?;
     let mut rng = SmallRng::seed_from_u64(a.seed);
     let mut book = Vec::with_capacity(a.symbols);
@@ -87,9 +93,7 @@ pub fn run(a: &FeedArgs) -> Result<()> {
     }
     let period = Duration::from_secs_f64(1.0 / a.rate);
     let start = Instant::now();
-    let deadline = a
-        .seconds
-        .map(|s| start + Duration::from_secs_f64(s.max(0.0)));
+    let deadline = a.seconds.map(|s| start + Duration::from_secs_f64(s));
     let mut next = start;
     let mut written = 0u64;
     while !stop.load(Ordering::Relaxed) && deadline.is_none_or(|d| Instant::now() < d) {
@@ -124,7 +128,7 @@ pub fn run(a: &FeedArgs) -> Result<()> {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "feed: wrote {written} updates across {} symbols in {secs:.1} s ({:.0}/s)",
         book.len(),
         written as f64 / secs.max(1e-9)

@@ -1,6 +1,6 @@
 //! `shmbus journal create`, `shmbus append`, `shmbus tail`, `shmbus dump`, `shmbus stats`.
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -9,7 +9,9 @@ use serde_json::json;
 use shmbus::JournalError;
 use shmbus::journal::{JournalReader, JournalWriter, Message, Mode, Start};
 
-use crate::size::{human_size, parse_size};
+use crate::output::{Out, esc};
+use crate::records;
+use crate::size::{human_size, parse_seconds, parse_size};
 use crate::watch::stop_flag;
 
 #[derive(Debug, clap::Args)]
@@ -57,16 +59,19 @@ pub fn create(a: &CreateArgs) -> Result<()> {
     let w = b.create()?;
     // The size created, which may be rounded up from the size asked for.
     let what = format!("{what} {}", human_size(w.capacity()));
-    println!(
+    let mut out = Out::lines();
+    writeln!(
+        out,
         "created journal {} ({what}{}; messages up to {})",
-        a.name,
+        esc(&a.name),
         if a.crc { ", CRC32C" } else { "" },
         human_size(w.max_message() as u64)
-    );
+    )?;
     if a.ring.is_none() && (a.retain.is_some() || a.retain_bytes.is_some()) {
-        println!(
+        writeln!(
+            out,
             "note: retention is applied by the writer process; pass --retain to `shmbus append` too"
-        );
+        )?;
     }
     Ok(())
 }
@@ -81,7 +86,9 @@ pub struct AppendArgs {
     /// Type tag of the messages (default 0, or 1 with --json).
     #[arg(long)]
     r#type: Option<u16>,
-    /// Commit every N lines (default 1: each line is visible at once).
+    /// Commit every N lines (default 1: each line is visible at once). A line that cannot be
+    /// appended (not JSON with --json, too large, unreadable) stops the command: every line
+    /// before it is committed, nothing from it on, and the error names both.
     #[arg(long, default_value_t = 1)]
     batch: usize,
     /// Retention for a persisted journal: keep at most N segments.
@@ -97,33 +104,55 @@ pub fn append(a: &AppendArgs) -> Result<()> {
         w.set_retention(a.retain, None);
     }
     let ty = a.r#type.unwrap_or(u16::from(a.json));
+    let first_seq = w.next_seq();
     let mut n = 0usize;
-    let mut push = |w: &mut JournalWriter, line: &str, lineno: usize| -> Result<()> {
+    let mut push = |w: &mut JournalWriter, line: &str| -> Result<()> {
         if a.json {
-            serde_json::from_str::<serde_json::Value>(line)
-                .with_context(|| format!("line {lineno} is not valid JSON"))?;
+            serde_json::from_str::<serde_json::Value>(line).context("is not valid JSON")?;
         }
-        w.append(ty, line.as_bytes())?;
+        w.append(ty, line.as_bytes())
+            .context("cannot be appended")?;
         n += 1;
         if n % a.batch.max(1) == 0 {
             w.commit();
         }
         Ok(())
     };
-    if a.messages.is_empty() {
-        for (i, line) in std::io::stdin().lock().lines().enumerate() {
-            let line = line.context("cannot read stdin")?;
-            push(&mut w, &line, i + 1)?;
-        }
+    let (what, failed) = if a.messages.is_empty() {
+        let failed = std::io::stdin()
+            .lock()
+            .lines()
+            .enumerate()
+            .find_map(|(i, line)| {
+                let line = line.context("cannot be read from stdin");
+                Some((i + 1, line.and_then(|l| push(&mut w, &l)).err()?))
+            });
+        ("line", failed)
     } else {
-        for (i, m) in a.messages.iter().enumerate() {
-            push(&mut w, m, i + 1)?;
-        }
-    }
+        let failed = (a.messages.iter().enumerate())
+            .find_map(|(i, m)| Some((i + 1, push(&mut w, m).err()?)));
+        ("message", failed)
+    };
+    // Whatever happened, what was appended before the failure is published.
     w.commit();
-    eprintln!(
+    if let Some((at, e)) = failed {
+        let committed = match n {
+            0 => format!("nothing was committed to {}", a.name),
+            1 => format!(
+                "{what} 1 was committed to {} (sequence {first_seq})",
+                a.name
+            ),
+            n => format!(
+                "{what}s 1-{n} were committed to {} (sequences {first_seq}-{})",
+                a.name,
+                first_seq + n as u64 - 1
+            ),
+        };
+        bail!("{what} {at} {e:#}; {committed}, {what} {at} and any after it were not");
+    }
+    errln!(
         "appended {n} messages to {} (next sequence {})",
-        a.name,
+        esc(&a.name),
         w.next_seq()
     );
     Ok(())
@@ -133,13 +162,14 @@ pub fn append(a: &AppendArgs) -> Result<()> {
 pub struct TailArgs {
     /// Journal name.
     name: String,
-    /// Keep waiting for new messages (until Ctrl-C).
+    /// After the messages stored, keep printing new ones as they come (until Ctrl-C).
     #[arg(short, long)]
     follow: bool,
-    /// Where to start: start, end, or a sequence number (default: the last 10 messages).
+    /// Where to start: start, end, or a sequence number (default: the last -n messages).
     #[arg(long)]
     from: Option<String>,
-    /// Stop after N messages.
+    /// Without --from: print the last N messages (default 10), as tail(1) does. With --from:
+    /// print at most N messages from there.
     #[arg(short = 'n', long)]
     count: Option<u64>,
     /// One JSON object per message.
@@ -160,41 +190,50 @@ fn hex(p: &[u8]) -> String {
     p.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn print_message(out: &mut impl Write, m: &Message<'_>, json: bool) -> std::io::Result<()> {
+fn print_message(out: &mut Out, m: &Message<'_>, json: bool) -> Result<()> {
+    let known = records::decode(m.ty, m.payload);
     if json {
         let mut doc =
             json!({ "seq": m.seq, "type": m.ty, "position": m.position, "len": m.payload.len() });
-        match payload_text(m.payload) {
-            Some(t) => doc["payload"] = json!(t),
-            None => doc["payload_hex"] = json!(hex(m.payload)),
+        match (known, payload_text(m.payload)) {
+            (Some(k), _) => {
+                doc["record"] = json!(k.name());
+                doc["value"] = k.json();
+            }
+            (None, Some(t)) => doc["payload"] = json!(t),
+            (None, None) => doc["payload_hex"] = json!(hex(m.payload)),
         }
-        writeln!(out, "{doc}")
+        writeln!(out, "{doc}")?;
     } else {
-        match payload_text(m.payload) {
-            Some(t) => writeln!(out, "{:>8} [{}] {t}", m.seq, m.ty),
-            None => writeln!(
+        match (known, payload_text(m.payload)) {
+            (Some(k), _) => writeln!(out, "{:>8} [{}] {}", m.seq, m.ty, k.text())?,
+            (None, Some(t)) => writeln!(out, "{:>8} [{}] {}", m.seq, m.ty, esc(t))?,
+            (None, None) => writeln!(
                 out,
                 "{:>8} [{}] 0x{}",
                 m.seq,
                 m.ty,
                 hex(&m.payload[..m.payload.len().min(64)])
-            ),
+            )?,
         }
     }
+    Ok(())
 }
 
 pub fn tail(a: &TailArgs) -> Result<()> {
     let opts = shmbus::Region::open_options().allow_foreign_owner(a.allow_foreign_owner);
-    let (start, back) =
+    // Without --from, -n counts back from the end (the last N); with it, forward from there.
+    let (start, back, limit) =
         match a.from.as_deref() {
-            None => (Start::End, 10),
-            Some("start" | "beginning") => (Start::Beginning, 0),
-            Some("end") => (Start::End, 0),
+            None => (Start::End, a.count.unwrap_or(10), None),
+            Some("start" | "beginning") => (Start::Beginning, 0, a.count),
+            Some("end") => (Start::End, 0, a.count),
             Some(s) => (
                 Start::Seq(s.parse().with_context(|| {
                     format!("--from {s:?}: use start, end or a sequence number")
                 })?),
                 0,
+                a.count,
             ),
         };
     let mut r = JournalReader::open_with(&a.name, start, opts)?;
@@ -204,10 +243,9 @@ pub fn tail(a: &TailArgs) -> Result<()> {
         }
     }
     let stop = stop_flag();
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = Out::buffered();
     let mut printed = 0u64;
-    while a.count.is_none_or(|c| printed < c) && !stop.load(Ordering::Relaxed) {
+    while limit.is_none_or(|c| printed < c) && !stop.load(Ordering::Relaxed) {
         let next = if a.follow {
             r.next_timeout(Duration::from_millis(200))
         } else {
@@ -222,7 +260,7 @@ pub fn tail(a: &TailArgs) -> Result<()> {
             Ok(None) => break,
             Err(e @ JournalError::Overrun { .. }) => {
                 out.flush()?;
-                eprintln!("shmbus: warning: {e}");
+                errln!("shmbus: warning: {}", esc(&e.to_string()));
             }
             Err(e) => return Err(e.into()),
         }
@@ -252,8 +290,7 @@ pub fn dump(a: &DumpArgs) -> Result<()> {
     let opts = shmbus::Region::open_options().allow_foreign_owner(a.allow_foreign_owner);
     let start = if a.rev { Start::End } else { Start::Beginning };
     let mut r = JournalReader::open_with(&a.name, start, opts)?;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = Out::buffered();
     writeln!(
         out,
         "{:>14} {:>10} {:>6} {:>10}  payload",
@@ -270,10 +307,13 @@ pub fn dump(a: &DumpArgs) -> Result<()> {
                 bail!("{e} (after {n} valid frames)");
             }
         };
-        let preview = payload_text(m.payload).map_or_else(
-            || format!("0x{}", hex(&m.payload[..m.payload.len().min(24)])),
-            |t| format!("{:?}", t.chars().take(48).collect::<String>()),
-        );
+        let preview = match (records::decode(m.ty, m.payload), payload_text(m.payload)) {
+            (Some(k), _) => k.text(),
+            (None, Some(t)) => {
+                esc(&format!("{:?}", t.chars().take(48).collect::<String>())).into_owned()
+            }
+            (None, None) => format!("0x{}", hex(&m.payload[..m.payload.len().min(24)])),
+        };
         writeln!(
             out,
             "{:>14} {:>10} {:>6} {:>10}  {preview}",
@@ -285,7 +325,7 @@ pub fn dump(a: &DumpArgs) -> Result<()> {
         n += 1;
     }
     out.flush()?;
-    eprintln!("{n} frames, all valid");
+    errln!("{n} frames, all valid");
     Ok(())
 }
 
@@ -293,8 +333,8 @@ pub fn dump(a: &DumpArgs) -> Result<()> {
 pub struct StatsArgs {
     /// Journal name.
     name: String,
-    /// Measure the append rate over this many seconds.
-    #[arg(long, default_value_t = 1.0)]
+    /// Measure the append rate over this many seconds (0 to 1e9).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_seconds)]
     interval: f64,
     /// Print JSON.
     #[arg(long)]
@@ -318,6 +358,7 @@ pub fn stats(a: &StatsArgs) -> Result<()> {
     let byte_rate = (i.commit_position - before.commit_position) as f64 / secs;
     let messages = i.next_seq - i.oldest_seq;
     let bytes = i.commit_position - i.oldest_position;
+    let mut out = Out::buffered();
     if a.json {
         let doc = json!({
             "name": a.name, "mode": if i.mode == Mode::Ring { "ring" } else { "persisted" },
@@ -327,8 +368,8 @@ pub fn stats(a: &StatsArgs) -> Result<()> {
             "segments": i.segments, "writer_alive": i.writer_alive,
             "rate_msgs_per_s": rate, "rate_bytes_per_s": byte_rate,
         });
-        println!("{doc:#}");
-        return Ok(());
+        writeln!(out, "{doc:#}")?;
+        return Ok(out.flush()?);
     }
     let mode = match i.mode {
         Mode::Ring => format!("ring of {}", human_size(i.capacity)),
@@ -338,26 +379,29 @@ pub fn stats(a: &StatsArgs) -> Result<()> {
             human_size(i.capacity)
         ),
     };
-    println!(
+    writeln!(
+        out,
         "journal   {} ({mode}{})",
-        a.name,
+        esc(&a.name),
         if i.crc { ", CRC32C" } else { "" }
-    );
-    println!("messages  {messages} stored, {} in all", i.next_seq);
-    println!("bytes     {} stored", human_size(bytes));
+    )?;
+    writeln!(out, "messages  {messages} stored, {} in all", i.next_seq)?;
+    writeln!(out, "bytes     {} stored", human_size(bytes))?;
     match i.next_seq.checked_sub(1) {
         Some(newest) if messages > 0 => {
-            println!("sequence  oldest {} .. newest {newest}", i.oldest_seq)
+            writeln!(out, "sequence  oldest {} .. newest {newest}", i.oldest_seq)
         }
-        _ => println!("sequence  empty (next {})", i.next_seq),
-    }
-    println!(
+        _ => writeln!(out, "sequence  empty (next {})", i.next_seq),
+    }?;
+    writeln!(
+        out,
         "rate      {rate:.0} msg/s, {}/s (over {secs:.1} s)",
         human_size(byte_rate as u64)
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "writer    {}",
         if i.writer_alive { "alive" } else { "none" }
-    );
-    Ok(())
+    )?;
+    Ok(out.flush()?)
 }

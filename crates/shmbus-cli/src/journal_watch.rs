@@ -2,7 +2,6 @@
 //! the write-to-read latency (trade timestamp to the moment this reader has it), checking that
 //! sequences are consecutive.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -14,6 +13,7 @@ use shmbus::candles::{BAR_TYPE, Bar};
 use shmbus::journal::{JournalReader, Start};
 use shmbus::{JournalError, TRADE_TYPE, Trade};
 
+use crate::output::esc_bytes;
 use crate::size::human_ns;
 use crate::watch::stop_flag;
 
@@ -22,7 +22,7 @@ pub struct JournalWatchArgs {
     /// Journal name.
     name: String,
     /// Stop after this many seconds (default: until Ctrl-C).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::size::parse_seconds)]
     seconds: Option<f64>,
     /// Busy-poll instead of sleeping on the futex between messages (one core busy).
     #[arg(long)]
@@ -44,9 +44,7 @@ pub fn run(a: &JournalWatchArgs) -> Result<()> {
     };
     let mut r = JournalReader::open(&a.name, start_at)?;
     let start = Instant::now();
-    let deadline = a
-        .seconds
-        .map(|s| start + Duration::from_secs_f64(s.max(0.0)));
+    let deadline = a.seconds.map(|s| start + Duration::from_secs_f64(s));
     let mut total = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)?;
     let mut window = total.clone();
     let (mut trades, mut window_trades, mut lost, mut other) = (0u64, 0u64, 0u64, 0u64);
@@ -68,9 +66,9 @@ pub fn run(a: &JournalWatchArgs) -> Result<()> {
                 }
             };
             let last_txt = last.map_or_else(String::new, |t| {
-                format!("  last {} {:.2} x {}", t.symbol(), t.price, t.volume)
+                let symbol = esc_bytes(crate::records::trim(&t.symbol));
+                format!("  last {symbol} {:.2} x {}", t.price, t.volume)
             });
-            let mut out = std::io::stdout().lock();
             let lat = if window.is_empty() {
                 String::new()
             } else {
@@ -80,13 +78,11 @@ pub fn run(a: &JournalWatchArgs) -> Result<()> {
                     q(&window, 0.99)
                 )
             };
-            let _ = writeln!(
-                out,
+            outln!(
                 "[{:>5.1}s] journal {:>8.0} msg/s{lat}{last_txt}",
                 start.elapsed().as_secs_f64(),
                 window_trades as f64 / secs,
             );
-            let _ = out.flush();
             window.reset();
             window_trades = 0;
             window_start = now;
@@ -144,7 +140,7 @@ pub fn run(a: &JournalWatchArgs) -> Result<()> {
             human_ns(total.max()),
         )
     };
-    println!(
+    outln!(
         "journal reader: {trades} trades in {secs:.1} s ({:.0}/s), {bars} bars, {lost} lost, {other} other messages{latency}",
         trades as f64 / secs.max(1e-9),
     );

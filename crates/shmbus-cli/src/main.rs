@@ -1,5 +1,8 @@
 //! `shmbus`: create, list, inspect, watch and remove shared-memory regions; run the demo feed.
 
+#[macro_use]
+mod output;
+
 mod bench;
 mod candles_cmd;
 mod csv_import;
@@ -7,6 +10,7 @@ mod demo;
 mod feed;
 mod journal_cmd;
 mod journal_watch;
+mod records;
 mod region_cmd;
 mod replay;
 mod size;
@@ -163,8 +167,31 @@ enum SlotCommand {
     Watch(watch::WatchArgs),
 }
 
+/// The command line, or the exit after clap's help, version or usage error. A usage error quotes
+/// what was typed: it is printed without styling and with control characters escaped.
+fn parse() -> Result<Cli, ExitCode> {
+    use clap::error::ErrorKind;
+    Cli::try_parse().map_err(|e| match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            // Our own text, to stdout; a closed pipe is fine here.
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            let text = e.render().to_string();
+            for line in text.trim_end().lines() {
+                errln!("{}", output::esc(line));
+            }
+            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+        }
+    })
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     let result = match cli.command {
         Command::Create(a) => region_cmd::create(&a),
         Command::Ls(a) => region_cmd::ls(&a),
@@ -190,8 +217,17 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One clear line: the error and its causes, never a backtrace.
-            eprintln!("shmbus: error: {e:#}");
+            // The reader of our stdout went away (`shmbus ls | head`): end quietly, as `cat` does.
+            let closed_pipe = e.chain().any(|c| {
+                c.downcast_ref::<output::StdoutError>()
+                    .is_some_and(output::StdoutError::is_broken_pipe)
+            });
+            if closed_pipe {
+                return ExitCode::from(output::BROKEN_PIPE_EXIT);
+            }
+            // One clear line: the error and its causes, never a backtrace, and nothing from a
+            // name or a region that could drive the terminal.
+            errln!("shmbus: error: {}", output::esc(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

@@ -10,6 +10,7 @@ use shmbus::{
     TradingData,
 };
 
+use crate::output::{Out, esc, esc_path};
 use crate::size::{human_age, human_size};
 use crate::{CreateArgs, InspectArgs, KindArg, LsArgs, RmArgs};
 
@@ -38,13 +39,15 @@ pub fn create(a: &CreateArgs) -> Result<()> {
             ("slots", format!(", {} TradingData slots", w.capacity()))
         }
     };
-    let path = RegionName::parse(&a.name)?.path().display().to_string();
-    println!(
-        "created {kind} region {} ({}, {}{detail}) at {path}",
-        a.name,
+    let parsed = RegionName::parse(&a.name)?;
+    writeln!(
+        Out::lines(),
+        "created {kind} region {} ({}, {}{detail}) at {}",
+        esc(&a.name),
         human_size(a.size),
         if a.group { "mode 0660" } else { "mode 0600" },
-    );
+        esc_path(parsed.path()),
+    )?;
     Ok(())
 }
 
@@ -127,15 +130,15 @@ pub fn ls(a: &LsArgs) -> Result<()> {
             "created_ns": header.map_or(0, |h| h.created_ns),
         }));
         rows.push([
-            e.name.clone(),
-            kind,
+            esc(&e.name).into_owned(),
+            esc(&kind).into_owned(),
             human_size(e.size),
             if record.is_empty() {
                 "-".into()
             } else {
-                record
+                esc(&record).into_owned()
             },
-            user_name(e.owner),
+            esc(&user_name(e.owner)).into_owned(),
             writer,
             age,
         ]);
@@ -147,7 +150,7 @@ pub fn ls(a: &LsArgs) -> Result<()> {
         }));
         let kind = format!("journal ({segments} segments)");
         rows.push([
-            name,
+            esc(&name).into_owned(),
             kind,
             human_size(size),
             "-".into(),
@@ -156,16 +159,18 @@ pub fn ls(a: &LsArgs) -> Result<()> {
             "-".into(),
         ]);
     }
+    let mut out = Out::buffered();
     if a.json {
-        println!(
+        writeln!(
+            out,
             "{}",
             serde_json::to_string_pretty(&Value::Array(json_rows))?
-        );
-        return Ok(());
+        )?;
+        return Ok(out.flush()?);
     }
     if rows.is_empty() {
-        println!("no shmbus regions in {}", dir.display());
-        return Ok(());
+        writeln!(out, "no shmbus regions in {}", esc_path(dir))?;
+        return Ok(out.flush()?);
     }
     let head = ["NAME", "KIND", "SIZE", "RECORD", "OWNER", "WRITER", "AGE"];
     let widths: Vec<usize> = (0..head.len())
@@ -177,19 +182,19 @@ pub fn ls(a: &LsArgs) -> Result<()> {
                 .unwrap_or(0)
         })
         .collect();
-    let print = |cells: &[String]| {
+    let line = |cells: &[String]| {
         let line: Vec<String> = cells
             .iter()
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        line.join("  ").trim_end().to_owned()
     };
-    print(&head.map(String::from));
+    writeln!(out, "{}", line(&head.map(String::from)))?;
     for r in &rows {
-        print(r);
+        writeln!(out, "{}", line(r))?;
     }
-    Ok(())
+    Ok(out.flush()?)
 }
 
 /// (name, segment count, bytes) of each persisted journal directory in `dir`.
@@ -278,51 +283,69 @@ pub fn inspect(a: &InspectArgs) -> Result<()> {
     } else {
         None
     };
+    let mut out = Out::buffered();
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(());
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(out.flush()?);
     }
-    println!(
+    writeln!(
+        out,
         "region       {} ({})",
-        region.name(),
-        region.name().path().display()
-    );
-    println!("kind         {} (code {})", h.kind_name(), h.kind_code);
-    println!(
+        esc(region.name().as_str()),
+        esc_path(region.name().path())
+    )?;
+    writeln!(
+        out,
+        "kind         {} (code {})",
+        esc(&h.kind_name()),
+        h.kind_code
+    )?;
+    writeln!(
+        out,
         "format       version {}, magic {:#018x}, header {} bytes at offset {}",
         h.version, h.magic, h.header_len, h.offset
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "size         {} ({} bytes)",
         human_size(h.total_size),
         h.total_size
-    );
+    )?;
     if !h.layout_name.is_empty() || h.layout != 0 {
-        println!("record       {} (layout {:#018x})", h.layout_name, h.layout);
+        writeln!(
+            out,
+            "record       {} (layout {:#018x})",
+            esc(&h.layout_name),
+            h.layout
+        )?;
     }
-    println!(
+    writeln!(
+        out,
         "created      {} ago by pid {} (uid {}, {})",
         human_age(age_secs(&h)),
         h.creator_pid,
         h.creator_uid,
-        user_name(h.creator_uid)
-    );
-    println!(
+        esc(&user_name(h.creator_uid))
+    )?;
+    writeln!(
+        out,
         "writer       {} (generation {})",
         writer_text(h.writer_pid, alive),
         h.writer_generation
-    );
-    println!("body         at offset {}", h.body_offset);
+    )?;
+    writeln!(out, "body         at offset {}", h.body_offset)?;
     if let Some((capacity, keys)) = slots {
-        println!(
+        let keys: Vec<_> = keys.iter().map(|k| esc(k)).collect();
+        writeln!(
+            out,
             "slots        {} of {} in use{}{}",
             keys.len(),
             capacity,
             if keys.is_empty() { "" } else { ": " },
             keys.join(" ")
-        );
+        )?;
     }
-    Ok(())
+    Ok(out.flush()?)
 }
 
 /// `xxd`-style dump of the file's bytes; works on files that are not valid regions.
@@ -334,16 +357,30 @@ fn hexdump(name: &str, offset: u64, len: u64) -> Result<()> {
     let meta = f
         .metadata()
         .with_context(|| format!("cannot stat {}", path.display()))?;
-    let mut buf = Vec::new();
-    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(offset))?;
-    f.take(len).read_to_end(&mut buf)?;
-    println!(
-        "{} ({} bytes), bytes {}..{}",
+    anyhow::ensure!(
+        offset <= meta.len(),
+        "--offset {offset} is past the end of {} ({} bytes); give an offset from 0 to {}",
         path.display(),
+        meta.len(),
+        meta.len()
+    );
+    // Never more than the file holds past the offset, so no address below can overflow.
+    let len = len.min(meta.len() - offset);
+    let mut buf = Vec::new();
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(offset))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    f.take(len)
+        .read_to_end(&mut buf)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut out = Out::buffered();
+    writeln!(
+        out,
+        "{} ({} bytes), bytes {}..{}",
+        esc_path(path),
         meta.len(),
         offset,
         offset + buf.len() as u64
-    );
+    )?;
     for (i, chunk) in buf.chunks(16).enumerate() {
         let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
         let ascii: String = chunk
@@ -356,13 +393,14 @@ fn hexdump(name: &str, offset: u64, len: u64) -> Result<()> {
                 }
             })
             .collect();
-        println!(
+        writeln!(
+            out,
             "{:08x}: {:<47}  {ascii}",
             offset + i as u64 * 16,
             hex.join(" ")
-        );
+        )?;
     }
-    Ok(())
+    Ok(out.flush()?)
 }
 
 /// Removes one region or journal; a damaged one that is still recognisably shmbus's needs
@@ -383,15 +421,15 @@ fn remove(name: &str, force: bool) -> Result<()> {
 pub fn rm(a: &RmArgs) -> Result<()> {
     if let [name] = a.names.as_slice() {
         remove(name, a.force)?;
-        println!("removed {name}");
+        writeln!(Out::lines(), "removed {}", esc(name))?;
         return Ok(());
     }
     let mut failed = 0;
     for name in &a.names {
         match remove(name, a.force) {
-            Ok(()) => println!("removed {name}"),
+            Ok(()) => writeln!(Out::lines(), "removed {}", esc(name))?,
             Err(e) => {
-                eprintln!("shmbus: error: {e}");
+                errln!("shmbus: error: {}", esc(&format!("{e:#}")));
                 failed += 1;
             }
         }

@@ -12,7 +12,8 @@ use shmbus::journal::JournalWriter;
 use shmbus::{CandleError, JournalError, RegionError};
 
 use crate::csv_import::{parse_tz, read_csv};
-use crate::size::parse_size;
+use crate::output::esc;
+use crate::size::{Speed, parse_seconds, parse_size, parse_speed};
 use crate::watch::stop_flag;
 
 #[derive(Debug, clap::Args)]
@@ -31,11 +32,13 @@ pub struct ReplayArgs {
     /// Interval of the series.
     #[arg(long, default_value = "1d")]
     interval: String,
-    /// Replay speed: a multiple of real time (86400 = one day of bars per second), or `max`.
-    #[arg(long, default_value = "max")]
-    speed: String,
-    /// Instead of --speed: pick the speed that makes the whole replay last this many seconds.
-    #[arg(long, conflicts_with = "speed")]
+    /// Replay speed: a multiple of real time from 0.000001 to 1e12 (86400 = one day of bars per
+    /// second), or `max`.
+    #[arg(long, default_value = "max", value_parser = parse_speed)]
+    speed: Speed,
+    /// Instead of --speed: pick the speed that makes the whole replay last this many seconds
+    /// (0 to 1e9).
+    #[arg(long, conflicts_with = "speed", value_parser = parse_seconds)]
     duration: Option<f64>,
     /// Time zone of timestamps without one.
     #[arg(long, default_value = "UTC")]
@@ -105,17 +108,12 @@ pub fn run(a: &ReplayArgs) -> Result<()> {
         bail!("the files hold no bars");
     };
     let span_ms = (last.0 - first.0) as f64;
-    let speed = match (a.duration, a.speed.as_str()) {
+    let speed = match (a.duration, a.speed) {
+        // Bars that all share one timestamp have nothing to pace.
+        (Some(_), _) if span_ms == 0.0 => None,
         (Some(d), _) => Some(span_ms / (d.max(0.001) * 1000.0)),
-        (None, "max") => None,
-        (None, s) => Some(
-            s.parse::<f64>()
-                .ok()
-                .filter(|v| *v > 0.0)
-                .with_context(|| {
-                    format!("--speed {s:?}: use a positive number (a multiple of real time) or max")
-                })?,
-        ),
+        (None, Speed::Max) => None,
+        (None, Speed::Times(s)) => Some(s),
     };
     let mut candles = a
         .candles
@@ -133,10 +131,22 @@ pub fn run(a: &ReplayArgs) -> Result<()> {
             break;
         }
         if let Some(speed) = speed {
-            let due = start + Duration::from_secs_f64((ts - t0) as f64 / 1000.0 / speed);
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
+            // A slow speed over a long span can put a bar centuries ahead: wait in steps, so
+            // Ctrl-C still stops the replay, and never compute an instant past what fits.
+            let wait = (ts - t0) as f64 / 1000.0 / speed;
+            let due = Duration::try_from_secs_f64(wait)
+                .ok()
+                .and_then(|d| start.checked_add(d));
+            loop {
+                let now = Instant::now();
+                let left = due.map_or(Duration::MAX, |d| d.saturating_duration_since(now));
+                if left.is_zero() || stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                std::thread::sleep(left.min(Duration::from_millis(100)));
+            }
+            if stop.load(Ordering::Relaxed) {
+                break;
             }
         }
         let (symbol, interval) = &symbols[file];
@@ -150,7 +160,7 @@ pub fn run(a: &ReplayArgs) -> Result<()> {
         }
         done += 1;
         if !a.quiet && Instant::now() >= next_report {
-            println!(
+            outln!(
                 "[{:>5.1}s] replayed {done}/{} bars, market time {}",
                 start.elapsed().as_secs_f64(),
                 bars.len(),
@@ -160,12 +170,12 @@ pub fn run(a: &ReplayArgs) -> Result<()> {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "replay: {done} bars of {} symbols ({}) in {secs:.2} s ({}), into {}",
         symbols.len(),
         symbols
             .iter()
-            .map(|(s, i)| format!("{s} {i}"))
+            .map(|(s, i)| format!("{} {}", esc(s), esc(i)))
             .collect::<Vec<_>>()
             .join(", "),
         speed.map_or_else(
@@ -173,8 +183,10 @@ pub fn run(a: &ReplayArgs) -> Result<()> {
             |s| format!("{s:.0}x real time")
         ),
         [
-            a.candles.as_ref().map(|c| format!("candle region {c}")),
-            a.journal.as_ref().map(|j| format!("journal {j}"))
+            a.candles
+                .as_ref()
+                .map(|c| format!("candle region {}", esc(c))),
+            a.journal.as_ref().map(|j| format!("journal {}", esc(j)))
         ]
         .into_iter()
         .flatten()

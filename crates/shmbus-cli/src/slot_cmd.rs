@@ -4,6 +4,7 @@ use anyhow::Result;
 use serde_json::json;
 use shmbus::{RegionError, SlotError, SlotReader, SlotWriter, TradingData, Versioned};
 
+use crate::output::{Out, esc};
 use crate::size::human_ns;
 
 #[derive(Debug, clap::Args)]
@@ -60,14 +61,15 @@ pub fn put(a: &PutArgs) -> Result<()> {
     }
     let id = writer.put(&a.symbol, &rec)?;
     let seq = writer.read(id)?.map_or(0, |v| v.seq);
-    println!(
+    writeln!(
+        Out::lines(),
         "{} {} = {} x {} (seq {seq}{})",
-        a.name,
-        a.symbol,
+        esc(&a.name),
+        esc(&a.symbol),
         rec.price,
         rec.volume,
         if a.invalid { ", invalid" } else { "" }
-    );
+    )?;
     Ok(())
 }
 
@@ -96,6 +98,7 @@ pub fn get(a: &GetArgs) -> Result<()> {
     for (key, id) in keys {
         out.push((key, reader.read(id)?));
     }
+    let mut w = Out::buffered();
     if a.json {
         let docs: Vec<_> = out
             .iter()
@@ -106,16 +109,18 @@ pub fn get(a: &GetArgs) -> Result<()> {
         } else {
             serde_json::Value::Array(docs)
         };
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(());
+        writeln!(w, "{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(w.flush()?);
     }
     if out.is_empty() {
-        println!("{}: no symbols yet", a.name);
+        writeln!(w, "{}: no symbols yet", esc(&a.name))?;
     }
     let now = shmbus::now_unix_ns();
     for (key, v) in out {
+        let key = esc(&key);
         match v {
-            Some(v) => println!(
+            Some(v) => writeln!(
+                w,
                 "{key:<12} {:>14.4} x {:<8} {:<7} age {:<10} seq {}",
                 v.value.price,
                 v.value.volume,
@@ -126,9 +131,9 @@ pub fn get(a: &GetArgs) -> Result<()> {
                 },
                 human_ns(now.saturating_sub(v.value.timestamp)),
                 v.seq
-            ),
-            None => println!("{key:<12} (never written)"),
+            )?,
+            None => writeln!(w, "{key:<12} (never written)")?,
         }
     }
-    Ok(())
+    Ok(w.flush()?)
 }

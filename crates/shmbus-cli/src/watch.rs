@@ -3,7 +3,7 @@
 //! Latency is measured from the record's timestamp (stamped by the writer just before it
 //! publishes, `CLOCK_REALTIME`) to the moment this reader first sees the new sequence.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +14,7 @@ use hdrhistogram::Histogram;
 use serde_json::json;
 use shmbus::{SlotError, SlotId, SlotReader, TradingData};
 
+use crate::output::{Out, esc};
 use crate::size::human_ns;
 
 /// Set by Ctrl-C (SIGINT) or SIGTERM.
@@ -32,7 +33,7 @@ pub struct WatchArgs {
     /// Slot table name.
     pub name: String,
     /// Stop after this many seconds (default: until Ctrl-C).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::size::parse_seconds)]
     pub seconds: Option<f64>,
     /// Refresh the table every N milliseconds.
     #[arg(long, default_value_t = 1000)]
@@ -75,9 +76,7 @@ pub fn run(a: &WatchArgs) -> Result<()> {
     let reader = SlotReader::<TradingData>::open_with(&a.name, opts)?;
     let tty = std::io::stdout().is_terminal();
     let start = Instant::now();
-    let deadline = a
-        .seconds
-        .map(|s| start + Duration::from_secs_f64(s.max(0.0)));
+    let deadline = a.seconds.map(|s| start + Duration::from_secs_f64(s));
     let interval = Duration::from_millis(a.interval_ms.max(50));
     let mut rows: Vec<Row> = Vec::new();
     let mut total = new_hist();
@@ -121,7 +120,7 @@ pub fn run(a: &WatchArgs) -> Result<()> {
                 Err(SlotError::WriterDied { .. } | SlotError::Busy { .. }) if row.died_reported => {
                 }
                 Err(e @ (SlotError::WriterDied { .. } | SlotError::Busy { .. })) => {
-                    eprintln!("shmbus: warning: {e}");
+                    errln!("shmbus: warning: {}", esc(&e.to_string()));
                     row.died_reported = true;
                 }
                 Err(e) => return Err(e.into()),
@@ -138,7 +137,7 @@ pub fn run(a: &WatchArgs) -> Result<()> {
                 &rows,
                 window_seen as f64 / secs,
                 &window,
-            );
+            )?;
             window.reset();
             window_seen = 0;
             window_start = now;
@@ -154,7 +153,7 @@ pub fn run(a: &WatchArgs) -> Result<()> {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "reader: saw {seen} updates of {written} written ({} coalesced: overwritten before this reader looked) in {secs:.1} s, {:.0}/s; write-to-read latency p50 {} p99 {} p99.9 {} max {}",
         written.saturating_sub(seen),
         seen as f64 / secs.max(1e-9),
@@ -192,50 +191,51 @@ fn report(
     rows: &[Row],
     rate: f64,
     window: &Histogram<u64>,
-) {
-    let mut out = std::io::stdout().lock();
+) -> Result<()> {
+    let mut out = Out::buffered();
     if tty {
-        let _ = write!(out, "\x1b[H\x1b[2J");
-        let _ = writeln!(
+        write!(out, "\x1b[H\x1b[2J")?;
+        writeln!(
             out,
-            "shmbus slot watch {name}   {:.0} s   {rate:.0} updates/s   latency p50 {} p99 {}   (Ctrl-C to stop)\n",
+            "shmbus slot watch {}   {:.0} s   {rate:.0} updates/s   latency p50 {} p99 {}   (Ctrl-C to stop)\n",
+            esc(name),
             elapsed.as_secs_f64(),
             pct(window, 0.5),
             pct(window, 0.99)
-        );
-        let _ = writeln!(
+        )?;
+        writeln!(
             out,
             "{:<12} {:>14} {:>8} {:>10} {:>7}",
             "SYMBOL", "PRICE", "VOLUME", "UPDATES", "VALID"
-        );
+        )?;
         for r in rows {
             let (price, vol, valid) = r
                 .last
                 .map_or((f64::NAN, 0, false), |v| (v.price, v.volume, v.is_valid()));
-            let _ = writeln!(
+            writeln!(
                 out,
                 "{:<12} {:>14.4} {:>8} {:>10} {:>7}",
-                r.key,
+                esc(&r.key),
                 price,
                 vol,
                 r.seen,
                 if valid { "yes" } else { "no" }
-            );
+            )?;
         }
     } else {
         let prices: Vec<String> = rows
             .iter()
             .take(4)
-            .filter_map(|r| Some(format!("{} {:.2}", r.key, r.last?.price)))
+            .filter_map(|r| Some(format!("{} {:.2}", esc(&r.key), r.last?.price)))
             .collect();
-        let _ = writeln!(
+        writeln!(
             out,
             "[{:>5.1}s] {rate:>8.0} updates/s  latency p50 {:>9} p99 {:>9}  {}",
             elapsed.as_secs_f64(),
             pct(window, 0.5),
             pct(window, 0.99),
             prices.join("  ")
-        );
+        )?;
     }
-    let _ = out.flush();
+    Ok(out.flush()?)
 }

@@ -238,7 +238,8 @@ pub enum SlotError {
         /// The key looked for.
         key: String,
     },
-    /// Keys are at most [`crate::slots::KEY_MAX`] bytes of UTF-8 without NUL.
+    /// Keys are at most [`crate::slots::KEY_MAX`] bytes of UTF-8 without NUL; a key registered
+    /// by shmbus has no control characters either.
     #[error("invalid slot key {key:?}: {reason}")]
     InvalidKey {
         /// The key.

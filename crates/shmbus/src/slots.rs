@@ -557,6 +557,15 @@ impl<S: Shape> WriterCore<S> {
         if let Some(&id) = self.index.get(key) {
             return Ok(id);
         }
+        // A new key must print as itself: control characters (newlines, escapes) could forge
+        // lines or drive the terminal of whoever lists the table. Keys already in a table
+        // (written by another program) stay readable and writable.
+        if key.chars().any(char::is_control) {
+            return Err(SlotError::InvalidKey {
+                key: key.to_owned(),
+                reason: "a new key may not contain control characters (newline, tab, escape...)",
+            });
+        }
         let raw = encode_key(key)?;
         let count = self.table.len();
         if count >= self.table.capacity {

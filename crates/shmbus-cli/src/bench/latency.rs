@@ -642,8 +642,8 @@ fn summarize(mode: WaitMode, ms: &[&Measurement]) -> Summary {
 
 // ----- printing -----
 
-fn row(name: &str, d: &Dist) {
-    println!(
+fn row(name: &str, d: &Dist) -> anyhow::Result<()> {
+    outln!(
         "  {name:<14}{:>11}{:>11}{:>11}{:>11}{:>11}",
         fmt_ns(d.p50),
         fmt_ns(d.p90),
@@ -651,37 +651,45 @@ fn row(name: &str, d: &Dist) {
         fmt_ns(d.p999),
         fmt_ns(d.max)
     );
+    Ok(())
 }
 
 /// The one-way table: floors around the journal, and the message floor (busy) or the raw
 /// futex (blocking) around it.
-fn table(journal: &Dist, b: &Around<'_>) {
-    header();
-    row("floor before", b.floor.0);
+fn table(journal: &Dist, b: &Around<'_>) -> anyhow::Result<()> {
+    header()?;
+    row("floor before", b.floor.0)?;
     if let Some(x) = b.msg.0 {
-        row("msg floor bef.", x);
+        row("msg floor bef.", x)?;
     }
     if let Some(x) = b.futex.0 {
-        row("futex before", x);
+        row("futex before", x)?;
     }
-    row("journal", journal);
+    row("journal", journal)?;
     if let Some(x) = b.futex.1 {
-        row("futex after", x);
+        row("futex after", x)?;
     }
     if let Some(x) = b.msg.1 {
-        row("msg floor aft.", x);
+        row("msg floor aft.", x)?;
     }
-    row("floor after", b.floor.1);
+    row("floor after", b.floor.1)?;
+    Ok(())
 }
 
-fn header() {
-    println!(
+fn header() -> anyhow::Result<()> {
+    outln!(
         "  {:<14}{:>11}{:>11}{:>11}{:>11}{:>11}",
-        "one-way", "p50", "p90", "p99", "p99.9", "max"
+        "one-way",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "max"
     );
+    Ok(())
 }
 
-fn print_targets(ts: &[Target]) {
+fn print_targets(ts: &[Target]) -> anyhow::Result<()> {
     for t in ts {
         let vals: Vec<String> = t
             .values
@@ -694,22 +702,26 @@ fn print_targets(ts: &[Target]) {
                 }
             })
             .collect();
-        println!(
+        outln!(
             "  target {:<42} {:<22} met: {}",
             t.what,
             vals.join(" / "),
             t.met
         );
     }
+    Ok(())
 }
 
-fn print_ratios(r: &Ratios) {
-    println!(
+fn print_ratios(r: &Ratios) -> anyhow::Result<()> {
+    outln!(
         "  journal / floor      p50 {:.2}x (before) {:.2}x (after)    p99.9 {:.2}x (before) {:.2}x (after)",
-        r.p50_vs_floor_before, r.p50_vs_floor_after, r.p999_vs_floor_before, r.p999_vs_floor_after
+        r.p50_vs_floor_before,
+        r.p50_vs_floor_after,
+        r.p999_vs_floor_before,
+        r.p999_vs_floor_after
     );
     if let (Some(b), Some(a)) = (r.p50_vs_futex_before, r.p50_vs_futex_after) {
-        println!("  journal / futex      p50 {b:.2}x (before) {a:.2}x (after)");
+        outln!("  journal / futex      p50 {b:.2}x (before) {a:.2}x (after)");
     }
     if let (Some(b), Some(a), Some(b9), Some(a9)) = (
         r.p50_vs_msg_floor_before,
@@ -717,20 +729,21 @@ fn print_ratios(r: &Ratios) {
         r.p999_vs_msg_floor_before,
         r.p999_vs_msg_floor_after,
     ) {
-        println!(
+        outln!(
             "  journal / msg floor  p50 {b:.2}x (before) {a:.2}x (after)    p99.9 {b9:.2}x (before) {a9:.2}x (after)"
         );
     }
+    Ok(())
 }
 
-fn print_measurement(m: &Measurement, runs: u32) {
-    println!(
+fn print_measurement(m: &Measurement, runs: u32) -> anyhow::Result<()> {
+    outln!(
         "\nrun {}/{runs}: {} ({:.1} s)",
         m.run,
         m.mode.title(),
         m.seconds
     );
-    println!(
+    outln!(
         "  pinning: A {}; B {}",
         m.pinning_a.describe(),
         m.pinning_b.describe()
@@ -742,8 +755,8 @@ fn print_measurement(m: &Measurement, runs: u32) {
             futex: (m.futex_before.as_ref(), m.futex_after.as_ref()),
             msg: (m.msg_floor_before.as_ref(), m.msg_floor_after.as_ref()),
         },
-    );
-    println!(
+    )?;
+    outln!(
         "  placement: {} (floor p50 {} before: {}, {} after: {})",
         m.placement,
         fmt_ns(m.floor_before.p50),
@@ -752,17 +765,18 @@ fn print_measurement(m: &Measurement, runs: u32) {
         m.placement_after
     );
     if !m.reliable {
-        println!(
+        outln!(
             "  UNRELIABLE: the floor moved {:.2}x between before and after (the host moved the vCPUs mid-run)",
             m.floor_drift
         );
     }
-    print_ratios(&m.ratios);
-    print_targets(&m.targets);
+    print_ratios(&m.ratios)?;
+    print_targets(&m.targets)?;
+    Ok(())
 }
 
-fn print_summary(s: &Summary) {
-    println!(
+fn print_summary(s: &Summary) -> anyhow::Result<()> {
+    outln!(
         "\nmedian of {} runs: {}\n  placements: {} ({} of {} runs reliable)",
         s.runs,
         s.mode.title(),
@@ -773,7 +787,7 @@ fn print_summary(s: &Summary) {
     let mut modes = s.placements.clone();
     modes.dedup();
     if modes.len() > 1 {
-        println!(
+        outln!(
             "  note: the runs span placements, so medians of absolute figures mix modes; the ratios are comparable"
         );
     }
@@ -784,9 +798,10 @@ fn print_summary(s: &Summary) {
             futex: (s.futex_before.as_ref(), s.futex_after.as_ref()),
             msg: (s.msg_floor_before.as_ref(), s.msg_floor_after.as_ref()),
         },
-    );
-    print_ratios(&s.ratios);
-    print_targets(&s.targets);
+    )?;
+    print_ratios(&s.ratios)?;
+    print_targets(&s.targets)?;
+    Ok(())
 }
 
 pub fn run(a: &LatencyArgs) -> Result<()> {
@@ -800,7 +815,7 @@ pub fn run(a: &LatencyArgs) -> Result<()> {
     let load_start = loadavg();
     let pin_a = pin_to(a.cpu_a);
     if !a.json {
-        println!(
+        outln!(
             "shmbus bench latency: {} B messages, {} measured round trips (+{} warm-up) per measurement, rings of {}; \
              one-way = round trip / 2",
             a.size,
@@ -808,14 +823,15 @@ pub fn run(a: &LatencyArgs) -> Result<()> {
             a.warmup,
             human_size(a.ring)
         );
-        println!(
+        outln!(
             "  A = this process (cpu {}), B = `shmbus bench __latency-peer` (cpu {}); {cpus} usable cpus",
-            a.cpu_a, a.cpu_b
+            a.cpu_a,
+            a.cpu_b
         );
-        println!(
+        outln!(
             "  placement from the floor p50: near < {NEAR_NS} ns, far > {FAR_NS} ns; floors before/after differing by > 30% = unreliable"
         );
-        println!(
+        outln!(
             "  load average at start: {load_start} (other work on the machine disturbs the figures)"
         );
     }
@@ -823,11 +839,11 @@ pub fn run(a: &LatencyArgs) -> Result<()> {
     for run in 1..=a.runs {
         for &mode in modes {
             if a.json {
-                eprintln!("run {run}/{}: {} ...", a.runs, mode.as_str());
+                errln!("run {run}/{}: {} ...", a.runs, mode.as_str());
             }
             let m = measure(a, run, mode, &pin_a)?;
             if !a.json {
-                print_measurement(&m, a.runs);
+                print_measurement(&m, a.runs)?;
             }
             all.push(m);
         }
@@ -861,12 +877,12 @@ pub fn run(a: &LatencyArgs) -> Result<()> {
             "measurements": all,
             "median": summaries,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         for s in &summaries {
-            print_summary(s);
+            print_summary(s)?;
         }
-        println!("\nload average at end: {load_end}");
+        outln!("\nload average at end: {load_end}");
     }
     Ok(())
 }

@@ -32,7 +32,7 @@ pub struct ThroughputArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(16..=1 << 20))]
     size: u32,
     /// How long the writer writes.
-    #[arg(long, default_value_t = 3.0)]
+    #[arg(long, default_value_t = 3.0, value_parser = crate::size::parse_seconds)]
     seconds: f64,
     /// Commit every N messages (1 = every message is committed on its own).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -169,7 +169,7 @@ pub fn reader(a: &ReaderArgs) -> Result<()> {
         gaps,
         bad_payloads: bad,
     };
-    println!("{}", serde_json::to_string(&report)?);
+    outln!("{}", serde_json::to_string(&report)?);
     Ok(())
 }
 
@@ -252,7 +252,7 @@ fn run_one(
     let tpl = template(size);
     let stop = stop_flag();
     let start = Instant::now();
-    let deadline = start + Duration::from_secs_f64(a.seconds.max(0.0));
+    let deadline = start + Duration::from_secs_f64(a.seconds);
     let mut since_check = 0u32;
     loop {
         for _ in 0..batch {
@@ -350,8 +350,8 @@ fn millions(v: f64) -> String {
     format!("{:.2}M", v / 1e6)
 }
 
-fn print_outcome(o: &Outcome, seconds: f64) {
-    println!(
+fn print_outcome(o: &Outcome, seconds: f64) -> anyhow::Result<()> {
+    outln!(
         "\n{} B messages ({} B frames), commit every {}, {} reader{}, {seconds:.1} s, ring {}",
         o.size,
         o.frame_bytes,
@@ -360,23 +360,28 @@ fn print_outcome(o: &Outcome, seconds: f64) {
         if o.readers == 1 { "" } else { "s" },
         human_size(o.ring)
     );
-    println!("  writer: {}", o.writer_pinning.describe());
+    outln!("  writer: {}", o.writer_pinning.describe());
     for r in &o.reader_reports {
-        println!("  reader {}: {}", r.index, r.pinning.describe());
+        outln!("  reader {}: {}", r.index, r.pinning.describe());
     }
     if o.oversubscription > 1.0 {
-        println!(
+        outln!(
             "  NOTE: {} busy processes on {} cpus: the writer and readers share cores (time-sliced), \
              so these figures measure sharing, not parallel capacity",
             o.readers + 1,
             o.usable_cpus
         );
     }
-    println!(
+    outln!(
         "  {:<10}{:>12}{:>12}{:>11}{:>10}{:>10}",
-        "", "messages", "msg/s", "MB/s", "lost", "overruns"
+        "",
+        "messages",
+        "msg/s",
+        "MB/s",
+        "lost",
+        "overruns"
     );
-    println!(
+    outln!(
         "  {:<10}{:>12}{:>12}{:>11.1}",
         "writer",
         millions(o.writer_messages as f64),
@@ -384,7 +389,7 @@ fn print_outcome(o: &Outcome, seconds: f64) {
         o.writer_mb_per_sec
     );
     for r in &o.reader_reports {
-        println!(
+        outln!(
             "  {:<10}{:>12}{:>12}{:>11.1}{:>10}{:>10}",
             format!("reader {}", r.index),
             millions(r.messages as f64),
@@ -395,7 +400,7 @@ fn print_outcome(o: &Outcome, seconds: f64) {
         );
     }
     if let Some(t) = &o.target {
-        println!(
+        outln!(
             "  target {}: writer {}, reader {}: {}",
             t.what,
             millions(t.writer_msgs_per_sec),
@@ -403,6 +408,7 @@ fn print_outcome(o: &Outcome, seconds: f64) {
             if t.met { "met" } else { "MISSED" }
         );
     }
+    Ok(())
 }
 
 pub fn run(a: &ThroughputArgs) -> Result<()> {
@@ -422,26 +428,26 @@ pub fn run(a: &ThroughputArgs) -> Result<()> {
         vec![(a.batch, a.readers)]
     };
     if !a.json {
-        println!(
+        outln!(
             "shmbus bench throughput: 1 writer process (this one) + reader processes busy-polling next(), \
              checking every payload and sequence; {} usable cpus",
             cpus.len()
         );
-        println!(
+        outln!(
             "  MB/s counts payload bytes (10^6 B/s); msg/s of a reader counts the messages it received"
         );
-        println!(
+        outln!(
             "  load average at start: {load_start} (other work on the machine disturbs the figures)"
         );
     }
     let mut outcomes = Vec::new();
     for (batch, readers) in configs {
         if a.json {
-            eprintln!("batch {batch}, {readers} readers ...");
+            errln!("batch {batch}, {readers} readers ...");
         }
         let o = run_one(a, batch, readers, &cpus, &writer_pin)?;
         if !a.json {
-            print_outcome(&o, a.seconds);
+            print_outcome(&o, a.seconds)?;
         }
         outcomes.push(o);
     }
@@ -454,9 +460,9 @@ pub fn run(a: &ThroughputArgs) -> Result<()> {
             "config": { "size": a.size, "seconds": a.seconds, "ring": a.ring, "preset": a.preset },
             "results": outcomes,
         });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
-        println!("\nload average at end: {load_end}");
+        outln!("\nload average at end: {load_end}");
     }
     Ok(())
 }
