@@ -33,6 +33,9 @@ pub struct ImportArgs {
     /// Size of the region if it has to be created.
     #[arg(long, value_parser = parse_size, default_value_t = DEFAULT_SIZE)]
     size: u64,
+    /// Accept a region owned by another user (a group member writing a `--group` region).
+    #[arg(long)]
+    allow_foreign_owner: bool,
 }
 
 pub fn import(a: &ImportArgs) -> Result<()> {
@@ -62,7 +65,8 @@ pub fn import(a: &ImportArgs) -> Result<()> {
     };
     // Check the data before touching (or creating) the region.
     shmbus::candles::validate_batch(&candles).map_err(at_line)?;
-    let mut w = match CandleWriter::open(&a.name) {
+    let opts = shmbus::Region::open_options().allow_foreign_owner(a.allow_foreign_owner);
+    let mut w = match CandleWriter::open_with(&a.name, opts) {
         Err(CandleError::Region {
             error: RegionError::NotFound { .. },
         }) => {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use shmbus::candles::{BAR_TYPE, Bar, Candle, CandleWriter};
 use shmbus::journal::JournalWriter;
-use shmbus::{CandleError, JournalError, RegionError};
+use shmbus::{CandleError, JournalError, OpenOptions, RegionError};
 
 use crate::csv_import::{parse_tz, read_csv};
 use crate::size::parse_size;
@@ -46,6 +46,10 @@ pub struct ReplayArgs {
     /// Print nothing but the summary.
     #[arg(long, short)]
     quiet: bool,
+    /// Accept a candle region or journal owned by another user (a group member writing
+    /// `--group` ones).
+    #[arg(long)]
+    allow_foreign_owner: bool,
 }
 
 /// `FILE[=SYMBOL[:INTERVAL]]`.
@@ -66,8 +70,8 @@ fn split_file(spec: &str) -> (PathBuf, String, Option<String>) {
     }
 }
 
-fn open_candles(name: &str, size: u64) -> Result<CandleWriter> {
-    Ok(match CandleWriter::open(name) {
+fn open_candles(name: &str, size: u64, opts: OpenOptions) -> Result<CandleWriter> {
+    Ok(match CandleWriter::open_with(name, opts) {
         Err(CandleError::Region {
             error: RegionError::NotFound { .. },
         }) => CandleWriter::builder(name).size(size).create()?,
@@ -75,8 +79,8 @@ fn open_candles(name: &str, size: u64) -> Result<CandleWriter> {
     })
 }
 
-fn open_journal(name: &str) -> Result<JournalWriter> {
-    Ok(match JournalWriter::open(name) {
+fn open_journal(name: &str, opts: OpenOptions) -> Result<JournalWriter> {
+    Ok(match JournalWriter::open_with(name, opts) {
         Err(JournalError::Region(RegionError::NotFound { .. })) => {
             JournalWriter::builder(name).ring(16 << 20).create()?
         }
@@ -117,12 +121,17 @@ pub fn run(a: &ReplayArgs) -> Result<()> {
                 })?,
         ),
     };
+    let opts = shmbus::Region::open_options().allow_foreign_owner(a.allow_foreign_owner);
     let mut candles = a
         .candles
         .as_deref()
-        .map(|n| open_candles(n, a.size))
+        .map(|n| open_candles(n, a.size, opts.clone()))
         .transpose()?;
-    let mut journal = a.journal.as_deref().map(open_journal).transpose()?;
+    let mut journal = a
+        .journal
+        .as_deref()
+        .map(|n| open_journal(n, opts.clone()))
+        .transpose()?;
     let stop = stop_flag();
     let start = Instant::now();
     let t0 = first.0;

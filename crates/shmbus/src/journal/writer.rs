@@ -10,7 +10,7 @@ use super::segment::{At, Mode, Segment, SegmentSpec};
 use super::store::{io_err, journal_path, list_segments, seg_name};
 use crate::error::{JournalError, RegionError};
 use crate::os;
-use crate::region::Region;
+use crate::region::{OpenOptions, Region};
 
 /// Options for creating a journal, made by [`JournalWriter::builder`].
 #[derive(Debug, Clone)]
@@ -149,13 +149,18 @@ fn lock_dir(name: &str, dir: &std::path::Path) -> Result<OwnedFd, JournalError> 
 /// anything: killed while creating it (empty or unpublished file), or before committing the batch
 /// that spans the roll (so it starts past the end of `prev`). `prev` is then still unsealed, and
 /// the journal continues in it.
-fn orphan_segment(dir: &std::path::Path, prev: u32, last: u32) -> Result<bool, JournalError> {
-    let p = Segment::open(&seg_name(dir, prev), false, Region::open_options())?;
+fn orphan_segment(
+    dir: &std::path::Path,
+    prev: u32,
+    last: u32,
+    opts: &OpenOptions,
+) -> Result<bool, JournalError> {
+    let p = Segment::open(&seg_name(dir, prev), false, opts.clone())?;
     if p.sealed().is_some() {
         return Ok(false);
     }
     Ok(
-        match Segment::open(&seg_name(dir, last), false, Region::open_options()) {
+        match Segment::open(&seg_name(dir, last), false, opts.clone()) {
             Err(JournalError::Region(
                 RegionError::Truncated { .. } | RegionError::NotReady { .. },
             )) => true,
@@ -261,12 +266,23 @@ impl JournalWriter {
     ///
     /// [`RegionError::WriterBusy`] if a writer is alive; the open errors of its files.
     pub fn open(name: &str) -> Result<Self, JournalError> {
+        Self::open_with(name, Region::open_options())
+    }
+
+    /// As [`JournalWriter::open`] with explicit options (e.g. `allow_foreign_owner`, for a
+    /// group member writing a journal created with `group_shared`). The kind, layout and
+    /// writer settings of `opts` are the journal's own.
+    ///
+    /// # Errors
+    ///
+    /// As [`JournalWriter::open`].
+    pub fn open_with(name: &str, opts: OpenOptions) -> Result<Self, JournalError> {
         let (path, meta) = super::store::journal_meta(name)?;
         let (persisted, seg) = if meta.is_dir() {
             let lock = lock_dir(name, &path)?;
             let mut segs = list_segments(&path)?;
             if let [.., prev, last] = segs[..] {
-                if orphan_segment(&path, prev, last)? {
+                if orphan_segment(&path, prev, last, &opts)? {
                     let file = super::store::segment_file(&path, last);
                     std::fs::remove_file(&file).map_err(|e| io_err(&file, "remove", e))?;
                     segs.pop();
@@ -278,7 +294,7 @@ impl JournalWriter {
                     what: format!("no segment files in {}", path.display()),
                 });
             };
-            let seg = Segment::open(&seg_name(&path, last), true, Region::open_options())?;
+            let seg = Segment::open(&seg_name(&path, last), true, opts.clone())?;
             if seg.segment != last {
                 // It would roll into a wrongly numbered file.
                 return Err(RegionError::Corrupt {
@@ -289,10 +305,10 @@ impl JournalWriter {
             }
             // A crash between creating a segment and sealing the one before leaves it open.
             if let Some(&prev) = segs.iter().rev().nth(1) {
-                let p = Segment::open(&seg_name(&path, prev), false, Region::open_options())?;
+                let p = Segment::open(&seg_name(&path, prev), false, opts.clone())?;
                 if p.sealed().is_none() {
                     drop(p);
-                    let p = Segment::open(&seg_name(&path, prev), true, Region::open_options())?;
+                    let p = Segment::open(&seg_name(&path, prev), true, opts.clone())?;
                     p.seal(p.commit());
                 }
             }
@@ -308,7 +324,7 @@ impl JournalWriter {
             };
             (Some(persisted), seg)
         } else {
-            (None, Segment::open(name, true, Region::open_options())?)
+            (None, Segment::open(name, true, opts)?)
         };
         let mut w = Self::new(name.to_owned(), persisted, seg);
         w.recover()?;
