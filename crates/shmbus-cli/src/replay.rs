@@ -11,7 +11,7 @@ use shmbus::candles::{BAR_TYPE, Bar, Candle, CandleWriter};
 use shmbus::journal::JournalWriter;
 use shmbus::{CandleError, JournalError, OpenOptions, RegionError};
 
-use crate::csv_import::{parse_tz, read_csv};
+use crate::csv_import::{at_line, open_csv, parse_tz, read_csv};
 use crate::size::parse_size;
 use crate::watch::stop_flag;
 
@@ -97,9 +97,10 @@ pub fn run(a: &ReplayArgs) -> Result<()> {
     let mut symbols = Vec::new();
     for (i, spec) in a.files.iter().enumerate() {
         let (path, symbol, interval) = split_file(spec);
-        let rows = read_csv(Path::new(&path), &tz, |_| {})?;
-        shmbus::candles::validate_batch(&rows.iter().map(|r| r.1).collect::<Vec<_>>())
-            .with_context(|| format!("{}", path.display()))?;
+        let rows = read_csv(open_csv(Path::new(&path))?, &tz, |_| {})?;
+        let (lines, candles): (Vec<u64>, Vec<Candle>) = rows.iter().copied().unzip();
+        shmbus::candles::validate_batch(&candles)
+            .map_err(|e| at_line(&path.display().to_string(), &lines, e))?;
         bars.extend(rows.into_iter().map(|(_, c)| (c.timestamp, i, c)));
         symbols.push((symbol, interval.unwrap_or_else(|| a.interval.clone())));
     }
