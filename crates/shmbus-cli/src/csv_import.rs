@@ -298,7 +298,7 @@ pub fn read_csv(
         });
     let header = rdr
         .headers()
-        .map_err(|e| csv_error(&label, &e).context("cannot read the header line"))?
+        .map_err(|e| csv_error(&label, &e))?
         .clone();
     if header.iter().all(str::is_empty) {
         bail!("{label}: empty, or no header line (want e.g. Date,Open,High,Low,Close,Volume)");
