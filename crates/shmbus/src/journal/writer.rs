@@ -319,7 +319,9 @@ impl JournalWriter {
                 retain_segments: None,
                 retain_bytes: None,
                 crc: seg.crc,
-                group_shared: false,
+                // Segments it rolls to stay as shared as the directory (0770 for a group
+                // journal), whoever the writer is.
+                group_shared: std::os::unix::fs::MetadataExt::mode(&meta) & 0o070 == 0o070,
                 populate: false,
             };
             (Some(persisted), seg)
