@@ -96,6 +96,28 @@ def digest(paths: list[str]) -> dict[str, str]:
     return out
 
 
+def quote(arg: str) -> str:
+    """A shell word for `arg` that prints no control character: $'...' when it holds one."""
+    if not re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]", arg):
+        return shlex.quote(arg)
+    out = []
+    for ch in arg:
+        o = ord(ch)
+        if ch in "\\'":
+            out.append("\\" + ch)
+        elif o < 0x20 or o == 0x7F:
+            out.append(f"\\x{o:02x}")
+        elif 0x80 <= o <= 0x9F or ch in "\u2028\u2029" or 0x202A <= o <= 0x202E or 0x2066 <= o <= 0x2069:
+            out.append(f"\\u{o:04x}")
+        else:
+            out.append(ch)
+    return "$'" + "".join(out) + "'"
+
+
+def join(args: list[str]) -> str:
+    return " ".join(quote(a) for a in args)
+
+
 def show(b: bytes, n: int = 300) -> str:
     s = b.decode("utf-8", "backslashreplace")
     s = s.encode("unicode_escape").decode("ascii")
@@ -176,7 +198,7 @@ class Sweep:
         )
 
     def fail(self, cat: str, kind: str, args: list[str], detail: str, note: str = "") -> None:
-        cmd = shlex.join([self.bin, *args]) + note
+        cmd = join([self.bin, *args]) + note
         self.stats[cat].failures.append(Failure(kind, cmd, detail))
 
     def judge(
@@ -195,7 +217,8 @@ class Sweep:
         if r.hung:
             bad.append(("hang", f"still running after {r.secs:.1f} s (killed)"))
         elif r.sig is not None and not (sigpipe_ok and r.sig == signal.SIGPIPE):
-            bad.append((f"signal {signal.Signals(r.sig).name}", show(r.err)))
+            name = signal.Signals(r.sig).name
+            bad.append((f"signal {name}", f"killed by {name}; stderr: {show(r.err)}"))
         elif r.code == 101:
             bad.append(("exit 101", show(r.err)))
         if b"panicked at" in r.err and not any(k == "exit 101" for k, _ in bad):
@@ -252,7 +275,7 @@ class Sweep:
                 kept = self.save(stash, keep)
                 for f in self.stats[cat].failures[first:]:
                     if kept:
-                        f.command = f.command.replace(shlex.quote(keep), shlex.quote(kept))
+                        f.command = f.command.replace(quote(keep), quote(kept))
                     if why:
                         f.detail += f"\n    (input: {why})"
         return r
@@ -284,7 +307,7 @@ class Sweep:
         """A setup step that has to work."""
         r = self.exec(args, stdin=stdin, timeout=60)
         if r.code != 0:
-            raise SystemExit(f"sweep setup failed: {shlex.join([self.bin, *args])}\n{show(r.err, 2000)}")
+            raise SystemExit(f"sweep setup failed: {join([self.bin, *args])}\n{show(r.err, 2000)}")
         return r
 
     # ----------------------------------------------------------------------------------------
@@ -794,8 +817,8 @@ class Sweep:
                 self.run("fifo", args)
             for args in self.write_commands(t):
                 self.run("fifo", args)
-            self.run("fifo", ["journal", "watch", t, "--seconds", "0.2"], may_run=True)
-            self.run("fifo", ["slot", "watch", t, "--seconds", "0.2"], may_run=True)
+            self.run("fifo", ["journal", "watch", t, "--seconds", "0.2"])
+            self.run("fifo", ["slot", "watch", t, "--seconds", "0.2"])
             self.run("fifo", ["rm", t])
         for args in (["ls", d], ["ls", d, "--all"], ["ls", d, "--json"], ["ls", base],
                      ["ls", "/dev/shm"]):
