@@ -296,10 +296,7 @@ pub fn read_csv(
             line: 1,
             len: 0,
         });
-    let header = rdr
-        .headers()
-        .map_err(|e| csv_error(&label, &e))?
-        .clone();
+    let header = rdr.headers().map_err(|e| csv_error(&label, &e))?.clone();
     if header.iter().all(str::is_empty) {
         bail!("{label}: empty, or no header line (want e.g. Date,Open,High,Low,Close,Volume)");
     }
@@ -326,7 +323,10 @@ pub fn read_csv(
         }
         let field = |i: usize, name: &str| -> Result<&str> {
             record.get(i).ok_or_else(|| {
-                anyhow!("{label}: line {line}, column {} ({name}): missing field", i + 1)
+                anyhow!(
+                    "{label}: line {line}, column {} ({name}): missing field",
+                    i + 1
+                )
             })
         };
         let num = |i: usize, name: &str| -> Result<f64> {
@@ -460,7 +460,10 @@ mod tests {
             "-000001-01-01",
         ] {
             let e = parse_timestamp(bad, &utc).expect_err(bad).to_string();
-            assert!(e.contains("outside 1970-01-01T00:00:00Z to 9999-12-30T22:00:00Z"), "{bad}: {e}");
+            assert!(
+                e.contains("outside 1970-01-01T00:00:00Z to 9999-12-30T22:00:00Z"),
+                "{bad}: {e}"
+            );
         }
         // A zone that moves a date past the end.
         let e = parse_timestamp("9999-12-30 23:00", &parse_tz("-05:00").unwrap()).unwrap_err();

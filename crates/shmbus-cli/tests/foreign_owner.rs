@@ -184,7 +184,14 @@ fn a_group_member_appends_to_a_ring_journal() {
     assert_eq!(lines.len(), 1, "{}", text(&o));
     assert_eq!(lines[0]["payload"], "hello from nobody");
     // A reader in the group: journal watch advises the flag too, and takes it.
-    let watch = ["journal", "watch", &n.name, "--seconds", "0.1", "--from-start"];
+    let watch = [
+        "journal",
+        "watch",
+        &n.name,
+        "--seconds",
+        "0.1",
+        "--from-start",
+    ];
     assert_advises_flag(&nobody(&watch));
     assert_ok(&nobody(&[&watch[..], &["--allow-foreign-owner"]].concat()));
 }
@@ -253,7 +260,14 @@ fn a_group_member_imports_candles() {
     n.chgrp();
     let goog = fixture("GOOG.csv");
     let import = [
-        "candles", "import", &n.name, &goog, "--symbol", "GOOG", "--interval", "1d",
+        "candles",
+        "import",
+        &n.name,
+        &goog,
+        "--symbol",
+        "GOOG",
+        "--interval",
+        "1d",
     ];
     assert_advises_flag(&nobody(&import));
     assert_ok(&nobody(&[&import[..], &["--allow-foreign-owner"]].concat()));

@@ -186,7 +186,16 @@ impl Drop for TempDir {
 
 fn import(name: &Name, file: &str, symbol: &str) -> Vec<String> {
     [
-        "candles", "import", &name.0, file, "--symbol", symbol, "--interval", "1d", "--size", "1M",
+        "candles",
+        "import",
+        &name.0,
+        file,
+        "--symbol",
+        symbol,
+        "--interval",
+        "1d",
+        "--size",
+        "1M",
     ]
     .map(str::to_owned)
     .to_vec()
@@ -259,7 +268,11 @@ fn a_fifo_with_a_writer_is_streamed() {
     let o = run(shmbus(&args(&a)), None);
     writer.join().expect("writer");
     assert_ok(&o);
-    assert!(stdout(&o).contains("imported 300 candles"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("imported 300 candles"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -270,7 +283,11 @@ fn stdin_and_pipes_are_read() {
         let a = import(&name, file, symbol);
         let o = run(shmbus(&args(&a)), Some(bytes.clone()));
         assert_ok(&o);
-        assert!(stdout(&o).contains("imported 300 candles"), "{}", stdout(&o));
+        assert!(
+            stdout(&o).contains("imported 300 candles"),
+            "{}",
+            stdout(&o)
+        );
     }
     // An endless stream of one row stops at its second line (not after memory runs out).
     let o = run(
@@ -318,7 +335,10 @@ fn a_100_mb_line_is_refused_with_bounded_memory() {
     let a = import(&name, &long, "L");
     let o = run(shmbus_limited(&args(&a)), None);
     assert_refused(&o, &format!("{long}: line 1 is longer than 1048576 bytes"));
-    let o = run(shmbus_limited(&["replay", &long, "--candles", &name.0]), None);
+    let o = run(
+        shmbus_limited(&["replay", &long, "--candles", &name.0]),
+        None,
+    );
     assert_refused(&o, &format!("{long}: line 1 is longer than 1048576 bytes"));
     assert!(!name.exists());
 }
@@ -345,8 +365,14 @@ fn timestamps_out_of_range_are_refused_in_every_form() {
             "100000000000000000000",
             "unix time 100000000000000000000 (read as milliseconds) ",
         ),
-        ("18446744073709551615", "unix time 18446744073709551615 (read as milliseconds) "),
-        ("253402207200001", "unix time 253402207200001 (read as milliseconds) "),
+        (
+            "18446744073709551615",
+            "unix time 18446744073709551615 (read as milliseconds) ",
+        ),
+        (
+            "253402207200001",
+            "unix time 253402207200001 (read as milliseconds) ",
+        ),
         ("9999-12-31", "\"9999-12-31\" "),
         ("9999-12-30 23:00:00", "\"9999-12-30 23:00:00\" "),
         ("9999-12-30T22:00:01Z", "\"9999-12-30T22:00:01Z\" "),
@@ -374,7 +400,11 @@ fn timestamps_out_of_range_are_refused_in_every_form() {
     assert_ok(&run(shmbus(&args(&import(&name, &csv, "R"))), None));
     let o = run(shmbus(&["candles", "show", &name.0, "R", "1d"]), None);
     assert_ok(&o);
-    assert!(stdout(&o).contains("9999-12-30T22:00:00Z"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("9999-12-30T22:00:00Z"),
+        "{}",
+        stdout(&o)
+    );
     let a = import(&name, &fixture("GOOG.csv"), "G");
     assert_ok(&run(shmbus(&args(&a)), None));
 }
