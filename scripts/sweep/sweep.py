@@ -56,6 +56,7 @@ class Result:
     err: bytes
     hung: bool
     secs: float
+    interrupted: bool = False  # the harness sent SIGINT (Ctrl-C) to end a valid long run
 
 
 @dataclass
@@ -171,11 +172,12 @@ class Sweep:
             stdout=stdout,
             stderr=subprocess.PIPE,
         )
-        hung = False
+        hung = interrupted = False
         try:
             out, err = p.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired:
             if may_run:
+                interrupted = True
                 p.send_signal(signal.SIGINT)
                 try:
                     out, err = p.communicate(timeout=3)
@@ -195,6 +197,7 @@ class Sweep:
             err=err or b"",
             hung=hung,
             secs=time.monotonic() - t,
+            interrupted=interrupted,
         )
 
     def fail(self, cat: str, kind: str, args: list[str], detail: str, note: str = "") -> None:
@@ -216,7 +219,9 @@ class Sweep:
         bad = []
         if r.hung:
             bad.append(("hang", f"still running after {r.secs:.1f} s (killed)"))
-        elif r.sig is not None and not (sigpipe_ok and r.sig == signal.SIGPIPE):
+        elif r.sig is not None and not (
+            (sigpipe_ok and r.sig == signal.SIGPIPE) or (r.interrupted and r.sig == signal.SIGINT)
+        ):
             name = signal.Signals(r.sig).name
             bad.append((f"signal {name}", f"killed by {name}; stderr: {show(r.err)}"))
         elif r.code == 101:

@@ -211,7 +211,10 @@ pub fn parse_tz(s: &str) -> Result<TimeZone> {
         let secs = (i32::from(h) * 3600 + i32::from(m) * 60) * if sign == '-' { -1 } else { 1 };
         return Ok(TimeZone::fixed(jiff::tz::Offset::from_seconds(secs)?));
     }
-    TimeZone::get(s).with_context(|| format!("unknown time zone {s:?}"))
+    // jiff's message repeats the name unescaped: say it once, escaped.
+    TimeZone::get(s).map_err(|_| {
+        anyhow!("unknown time zone {s:?}: use UTC, an offset like +05:30, or a name like America/New_York")
+    })
 }
 
 /// The times a CSV timestamp may have, as said in errors: from the Unix epoch (timestamps are

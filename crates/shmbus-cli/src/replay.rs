@@ -98,10 +98,10 @@ pub fn run(a: &ReplayArgs) -> Result<()> {
     for (i, spec) in a.files.iter().enumerate() {
         let (path, symbol, interval) = split_file(spec);
         let rows = read_csv(open_csv(Path::new(&path))?, &tz, |_| {})?;
-        let (lines, candles): (Vec<u64>, Vec<Candle>) = rows.iter().copied().unzip();
+        let (lines, candles): (Vec<u64>, Vec<Candle>) = rows.into_iter().unzip();
         shmbus::candles::validate_batch(&candles)
             .map_err(|e| at_line(&path.display().to_string(), &lines, e))?;
-        bars.extend(rows.into_iter().map(|(_, c)| (c.timestamp, i, c)));
+        bars.extend(candles.into_iter().map(|c| (c.timestamp, i, c)));
         symbols.push((symbol, interval.unwrap_or_else(|| a.interval.clone())));
     }
     // Timestamp order across files (stable: same time keeps the files' order).

@@ -432,3 +432,19 @@ fn other_columns_out_of_range_name_the_line() {
         assert!(!name.exists());
     }
 }
+
+#[test]
+fn a_hostile_time_zone_is_named_escaped() {
+    let name = Name::new("tz");
+    let goog = fixture("GOOG.csv");
+    let mut a = import(&name, &goog, "T");
+    a.extend(["--tz".to_owned(), "\x1b]0;PWNED\x07".to_owned()]);
+    let o = run(shmbus(&args(&a)), None);
+    assert_refused(&o, r#"unknown time zone "\u{1b}]0;PWNED\u{7}": use UTC"#);
+    assert!(
+        !o.stderr.iter().any(|b| *b == 0x1b || *b == 0x07),
+        "raw control bytes: {:?}",
+        stderr(&o)
+    );
+    assert!(!name.exists());
+}
