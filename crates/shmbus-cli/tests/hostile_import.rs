@@ -27,7 +27,12 @@ fn fixture(name: &str) -> String {
 
 /// Runs `cmd` to the end with `input` on stdin (or none), killing it and failing the test if it
 /// outlives the watchdog.
-fn run(mut cmd: Command, input: Option<Vec<u8>>) -> Output {
+fn run(cmd: Command, input: Option<Vec<u8>>) -> Output {
+    run_with(cmd, input, |_| {})
+}
+
+/// As [`run`], calling `started` with the child's pid once it runs (the watchdog starts after).
+fn run_with(mut cmd: Command, input: Option<Vec<u8>>, started: impl FnOnce(u32)) -> Output {
     let what = format!("{cmd:?}");
     cmd.stdin(if input.is_some() {
         Stdio::piped()
@@ -56,6 +61,7 @@ fn run(mut cmd: Command, input: Option<Vec<u8>>) -> Output {
         let _ = err.read_to_end(&mut v);
         v
     });
+    started(child.id());
     let start = Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait().expect("wait") {
@@ -255,24 +261,34 @@ fn a_fifo_with_a_writer_is_streamed() {
     let fifo = dir.fifo("GOOG.csv");
     let name = Name::new("fifo-writer");
     let bytes = std::fs::read(fixture("GOOG.csv")).expect("fixture");
-    let path = fifo.clone();
-    let writer = std::thread::spawn(move || {
-        // Blocks until the importer opens the FIFO for reading.
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)
-            .expect("open fifo");
-        f.write_all(&bytes).expect("write fifo");
-    });
+    // Read and write: Linux opens a FIFO so without waiting, and it holds a writer from here on,
+    // as a producer blocked in its open would.
+    let mut writer = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&fifo)
+        .expect("open fifo");
     let a = import(&name, &fifo, "GOOG");
-    let o = run(shmbus(&args(&a)), None);
-    writer.join().expect("writer");
+    let o = run_with(shmbus(&args(&a)), None, |pid| {
+        // Once the importer has the FIFO open, send the file and hang up.
+        let deadline = Instant::now() + WATCHDOG;
+        while !has_open(pid, &fifo) {
+            assert!(Instant::now() < deadline, "the importer never opened {fifo}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        writer.write_all(&bytes).expect("write fifo");
+        drop(writer);
+    });
     assert_ok(&o);
-    assert!(
-        stdout(&o).contains("imported 300 candles"),
-        "{}",
-        stdout(&o)
-    );
+    assert!(stdout(&o).contains("imported 300 candles"), "{}", stdout(&o));
+}
+
+/// Whether process `pid` has `path` open.
+fn has_open(pid: u32, path: &str) -> bool {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+        fds.filter_map(Result::ok)
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l == Path::new(path)))
+    })
 }
 
 #[test]
