@@ -273,14 +273,21 @@ fn a_fifo_with_a_writer_is_streamed() {
         // Once the importer has the FIFO open, send the file and hang up.
         let deadline = Instant::now() + WATCHDOG;
         while !has_open(pid, &fifo) {
-            assert!(Instant::now() < deadline, "the importer never opened {fifo}");
+            assert!(
+                Instant::now() < deadline,
+                "the importer never opened {fifo}"
+            );
             std::thread::sleep(Duration::from_millis(5));
         }
         writer.write_all(&bytes).expect("write fifo");
         drop(writer);
     });
     assert_ok(&o);
-    assert!(stdout(&o).contains("imported 300 candles"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("imported 300 candles"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 /// Whether process `pid` has `path` open.
