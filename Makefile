@@ -6,7 +6,7 @@ DEMO_SECONDS ?= 10
 export DEMO_SECONDS
 
 .PHONY: demo test setup build fmt-check clippy test-rust test-python test-node test-c test-interop \
-	test-readme test-loom doc bench clean
+	test-readme test-loom doc bench sweep clean
 
 setup:
 	@bash scripts/setup.sh
@@ -52,6 +52,13 @@ test-loom:
 
 doc:
 	bash scripts/ci/doc.sh
+
+# The adversarial sweep of the CLI (corrupted regions, hostile names and arguments, closed and full
+# stdout, FIFOs, kill -9): a table of runs and failures, non-zero on any failure. A few minutes;
+# `make sweep SWEEP_ARGS=--quick` is the short version, `SWEEP_ARGS="--seed N"` repeats a run.
+SWEEP_ARGS ?=
+sweep: build
+	python3 scripts/sweep/sweep.py --shmbus target/release/shmbus $(SWEEP_ARGS)
 
 bench: build
 	$(CARGO) bench -p shmbus --bench slots --bench journal --bench candles

@@ -3,13 +3,13 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use shmbus::candles::{Candle, CandleReader, CandleWriter, DEFAULT_SIZE};
 use shmbus::{CandleError, RegionError};
 
-use crate::csv_import::{parse_tz, read_csv};
+use crate::csv_import::{at_line, open_csv, parse_tz, read_csv};
 use crate::output::{Out, esc};
 use crate::size::{human_size, parse_size};
 
@@ -34,14 +34,15 @@ pub struct ImportArgs {
     /// Size of the region if it has to be created.
     #[arg(long, value_parser = parse_size, default_value_t = DEFAULT_SIZE)]
     size: u64,
+    /// Accept a region owned by another user (a group member writing a `--group` region).
+    #[arg(long)]
+    allow_foreign_owner: bool,
 }
 
 pub fn import(a: &ImportArgs) -> Result<()> {
     let tz = parse_tz(&a.tz)?;
-    let len = std::fs::metadata(&a.file)
-        .with_context(|| format!("cannot open {}", a.file.display()))?
-        .len();
-    let bar = ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::stderr());
+    let input = open_csv(&a.file)?;
+    let bar = ProgressBar::with_draw_target(input.len, indicatif::ProgressDrawTarget::stderr());
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
             .expect("valid template")
@@ -49,21 +50,17 @@ pub fn import(a: &ImportArgs) -> Result<()> {
     );
     bar.set_message(format!("reading {}", a.file.display()));
     let t = Instant::now();
-    let candles = read_csv(&a.file, &tz, |pos| bar.set_position(pos));
+    let candles = read_csv(input, &tz, |pos| bar.set_position(pos));
     bar.finish_and_clear();
     let (lines, candles): (Vec<u64>, Vec<Candle>) = candles?.into_iter().unzip();
     let parse_secs = t.elapsed().as_secs_f64();
-    let at_line = |e: CandleError| match &e {
-        // Point at the row in the file.
-        CandleError::InvalidCandle { index, .. } | CandleError::OutOfOrder { index, .. } => {
-            let line = lines.get(*index).copied().unwrap_or(0);
-            anyhow::anyhow!("{}: line {line}: {e}", a.file.display())
-        }
-        _ => anyhow::anyhow!("{}: nothing imported: {e}", a.file.display()),
-    };
+    let file = a.file.display().to_string();
+    // Point at the row in the file.
+    let at_line = |e: CandleError| at_line(&file, &lines, e);
     // Check the data before touching (or creating) the region.
     shmbus::candles::validate_batch(&candles).map_err(at_line)?;
-    let mut w = match CandleWriter::open(&a.name) {
+    let opts = shmbus::Region::open_options().allow_foreign_owner(a.allow_foreign_owner);
+    let mut w = match CandleWriter::open_with(&a.name, opts) {
         Err(CandleError::Region {
             error: RegionError::NotFound { .. },
         }) => {

@@ -61,12 +61,16 @@ pub struct FeedArgs {
     /// Write a JSON summary to this file at the end.
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
+    /// Accept a table or journal owned by another user (a group member writing `--group` ones).
+    #[arg(long)]
+    pub allow_foreign_owner: bool,
 }
 
 pub fn run(a: &FeedArgs) -> Result<()> {
     anyhow::ensure!(a.symbols > 0, "--symbols must be at least 1");
     let stop = stop_flag();
-    let mut writer = match SlotWriter::<TradingData>::open(&a.name) {
+    let opts = shmbus::Region::open_options().allow_foreign_owner(a.allow_foreign_owner);
+    let mut writer = match SlotWriter::<TradingData>::open_with(&a.name, opts.clone()) {
         Err(SlotError::Region(RegionError::NotFound { .. })) if a.create => {
             SlotWriter::<TradingData>::builder(&a.name).create()?
         }
@@ -81,7 +85,11 @@ pub fn run(a: &FeedArgs) -> Result<()> {
         a.symbols,
         a.name
     );
-    let mut journal = a.journal.as_deref().map(JournalWriter::open).transpose()?;
+    let mut journal = a
+        .journal
+        .as_deref()
+        .map(|j| JournalWriter::open_with(j, opts))
+        .transpose()?;
     let mut rng = SmallRng::seed_from_u64(a.seed);
     let mut book = Vec::with_capacity(a.symbols);
     for i in 0..a.symbols {

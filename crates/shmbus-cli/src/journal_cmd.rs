@@ -94,12 +94,16 @@ pub struct AppendArgs {
     /// Retention for a persisted journal: keep at most N segments.
     #[arg(long)]
     retain: Option<u32>,
+    /// Accept a journal owned by another user (a group member writing a `--group` journal).
+    #[arg(long)]
+    allow_foreign_owner: bool,
     /// Messages to append instead of reading stdin.
     messages: Vec<String>,
 }
 
 pub fn append(a: &AppendArgs) -> Result<()> {
-    let mut w = JournalWriter::open(&a.name)?;
+    let opts = shmbus::Region::open_options().allow_foreign_owner(a.allow_foreign_owner);
+    let mut w = JournalWriter::open_with(&a.name, opts)?;
     if a.retain.is_some() {
         w.set_retention(a.retain, None);
     }

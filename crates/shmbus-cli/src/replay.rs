@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use shmbus::candles::{BAR_TYPE, Bar, Candle, CandleWriter};
 use shmbus::journal::JournalWriter;
-use shmbus::{CandleError, JournalError, RegionError};
+use shmbus::{CandleError, JournalError, OpenOptions, RegionError};
 
-use crate::csv_import::{parse_tz, read_csv};
+use crate::csv_import::{at_line, open_csv, parse_tz, read_csv};
 use crate::output::esc;
 use crate::size::{Speed, parse_seconds, parse_size, parse_speed};
 use crate::watch::stop_flag;
@@ -49,6 +49,10 @@ pub struct ReplayArgs {
     /// Print nothing but the summary.
     #[arg(long, short)]
     quiet: bool,
+    /// Accept a candle region or journal owned by another user (a group member writing
+    /// `--group` ones).
+    #[arg(long)]
+    allow_foreign_owner: bool,
 }
 
 /// `FILE[=SYMBOL[:INTERVAL]]`.
@@ -69,8 +73,8 @@ fn split_file(spec: &str) -> (PathBuf, String, Option<String>) {
     }
 }
 
-fn open_candles(name: &str, size: u64) -> Result<CandleWriter> {
-    Ok(match CandleWriter::open(name) {
+fn open_candles(name: &str, size: u64, opts: OpenOptions) -> Result<CandleWriter> {
+    Ok(match CandleWriter::open_with(name, opts) {
         Err(CandleError::Region {
             error: RegionError::NotFound { .. },
         }) => CandleWriter::builder(name).size(size).create()?,
@@ -78,8 +82,8 @@ fn open_candles(name: &str, size: u64) -> Result<CandleWriter> {
     })
 }
 
-fn open_journal(name: &str) -> Result<JournalWriter> {
-    Ok(match JournalWriter::open(name) {
+fn open_journal(name: &str, opts: OpenOptions) -> Result<JournalWriter> {
+    Ok(match JournalWriter::open_with(name, opts) {
         Err(JournalError::Region(RegionError::NotFound { .. })) => {
             JournalWriter::builder(name).ring(16 << 20).create()?
         }
@@ -96,10 +100,11 @@ pub fn run(a: &ReplayArgs) -> Result<()> {
     let mut symbols = Vec::new();
     for (i, spec) in a.files.iter().enumerate() {
         let (path, symbol, interval) = split_file(spec);
-        let rows = read_csv(Path::new(&path), &tz, |_| {})?;
-        shmbus::candles::validate_batch(&rows.iter().map(|r| r.1).collect::<Vec<_>>())
-            .with_context(|| format!("{}", path.display()))?;
-        bars.extend(rows.into_iter().map(|(_, c)| (c.timestamp, i, c)));
+        let rows = read_csv(open_csv(Path::new(&path))?, &tz, |_| {})?;
+        let (lines, candles): (Vec<u64>, Vec<Candle>) = rows.into_iter().unzip();
+        shmbus::candles::validate_batch(&candles)
+            .map_err(|e| at_line(&path.display().to_string(), &lines, e))?;
+        bars.extend(candles.into_iter().map(|c| (c.timestamp, i, c)));
         symbols.push((symbol, interval.unwrap_or_else(|| a.interval.clone())));
     }
     // Timestamp order across files (stable: same time keeps the files' order).
@@ -115,12 +120,17 @@ pub fn run(a: &ReplayArgs) -> Result<()> {
         (None, Speed::Max) => None,
         (None, Speed::Times(s)) => Some(s),
     };
+    let opts = shmbus::Region::open_options().allow_foreign_owner(a.allow_foreign_owner);
     let mut candles = a
         .candles
         .as_deref()
-        .map(|n| open_candles(n, a.size))
+        .map(|n| open_candles(n, a.size, opts.clone()))
         .transpose()?;
-    let mut journal = a.journal.as_deref().map(open_journal).transpose()?;
+    let mut journal = a
+        .journal
+        .as_deref()
+        .map(|n| open_journal(n, opts.clone()))
+        .transpose()?;
     let stop = stop_flag();
     let start = Instant::now();
     let t0 = first.0;

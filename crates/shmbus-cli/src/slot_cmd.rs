@@ -28,6 +28,9 @@ pub struct PutArgs {
     /// Create the table (1024 slots) if it does not exist.
     #[arg(long)]
     create: bool,
+    /// Accept a region owned by another user (a group member writing a `--group` region).
+    #[arg(long)]
+    allow_foreign_owner: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -45,7 +48,8 @@ pub struct GetArgs {
 }
 
 pub fn put(a: &PutArgs) -> Result<()> {
-    let mut writer = match SlotWriter::<TradingData>::open(&a.name) {
+    let opts = shmbus::Region::open_options().allow_foreign_owner(a.allow_foreign_owner);
+    let mut writer = match SlotWriter::<TradingData>::open_with(&a.name, opts) {
         Err(SlotError::Region(RegionError::NotFound { .. })) if a.create => {
             SlotWriter::<TradingData>::builder(&a.name).create()?
         }

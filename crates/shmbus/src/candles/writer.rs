@@ -8,7 +8,7 @@ use super::format::*;
 use super::reader::{IndexSnapshot, View};
 use crate::error::{CandleError, RegionError};
 use crate::header::{QNXS_MAGIC, RegionKind};
-use crate::region::Region;
+use crate::region::{OpenOptions, Region};
 use crate::seqlock;
 
 /// Options for creating a candle region, made by [`CandleWriter::builder`].
@@ -192,7 +192,18 @@ impl CandleWriter {
     /// [`RegionError::WriterBusy`] if a writer is alive; the open errors;
     /// [`CandleError::Corrupt`] for an inconsistent index.
     pub fn open(name: &str) -> Result<Self, CandleError> {
-        let region = Region::open_options()
+        Self::open_with(name, Region::open_options())
+    }
+
+    /// As [`CandleWriter::open`] with explicit options (e.g. `allow_foreign_owner`, for a group
+    /// member writing a region created with `group_shared`). The kind, layout and writer
+    /// settings of `opts` are the region's own.
+    ///
+    /// # Errors
+    ///
+    /// As [`CandleWriter::open`].
+    pub fn open_with(name: &str, opts: OpenOptions) -> Result<Self, CandleError> {
+        let region = opts
             .kind(RegionKind::Candles)
             .layout(&<Candle as crate::Record>::LAYOUT)
             .writer(true)

@@ -10,7 +10,7 @@ use super::segment::{At, Mode, Segment, SegmentSpec};
 use super::store::{io_err, journal_path, list_segments, seg_name};
 use crate::error::{JournalError, RegionError};
 use crate::os;
-use crate::region::Region;
+use crate::region::{OpenOptions, Region};
 
 /// The smallest data area of a ring or segment (one page): smaller sizes are refused.
 pub const MIN_CAPACITY: u64 = 4096;
@@ -179,13 +179,18 @@ pub(crate) fn dir_writer_pid(dir: &std::path::Path) -> Option<u32> {
 /// anything: killed while creating it (empty or unpublished file), or before committing the batch
 /// that spans the roll (so it starts past the end of `prev`). `prev` is then still unsealed, and
 /// the journal continues in it.
-fn orphan_segment(dir: &std::path::Path, prev: u32, last: u32) -> Result<bool, JournalError> {
-    let p = Segment::open(&seg_name(dir, prev), false, Region::open_options())?;
+fn orphan_segment(
+    dir: &std::path::Path,
+    prev: u32,
+    last: u32,
+    opts: &OpenOptions,
+) -> Result<bool, JournalError> {
+    let p = Segment::open(&seg_name(dir, prev), false, opts.clone())?;
     if p.sealed().is_some() {
         return Ok(false);
     }
     Ok(
-        match Segment::open(&seg_name(dir, last), false, Region::open_options()) {
+        match Segment::open(&seg_name(dir, last), false, opts.clone()) {
             Err(JournalError::Region(
                 RegionError::Truncated { .. } | RegionError::NotReady { .. },
             )) => true,
@@ -291,6 +296,17 @@ impl JournalWriter {
     ///
     /// [`RegionError::WriterBusy`] if a writer is alive; the open errors of its files.
     pub fn open(name: &str) -> Result<Self, JournalError> {
+        Self::open_with(name, Region::open_options())
+    }
+
+    /// As [`JournalWriter::open`] with explicit options (e.g. `allow_foreign_owner`, for a
+    /// group member writing a journal created with `group_shared`). The kind, layout and
+    /// writer settings of `opts` are the journal's own.
+    ///
+    /// # Errors
+    ///
+    /// As [`JournalWriter::open`].
+    pub fn open_with(name: &str, opts: OpenOptions) -> Result<Self, JournalError> {
         let (path, meta) = super::store::journal_meta(name)?;
         if meta.is_dir() {
             let lock = lock_dir(name, &path)?;
@@ -300,7 +316,7 @@ impl JournalWriter {
             // and the one before it if it needs sealing.
             let mut orphan = None;
             if let [.., prev, last] = segs[..] {
-                if orphan_segment(&path, prev, last)? {
+                if orphan_segment(&path, prev, last, &opts)? {
                     orphan = Some(super::store::segment_file(&path, last));
                     segs.pop();
                 }
@@ -311,7 +327,7 @@ impl JournalWriter {
                     what: format!("no segment files in {}", path.display()),
                 });
             };
-            let seg = Segment::open(&seg_name(&path, last), true, Region::open_options())?;
+            let seg = Segment::open(&seg_name(&path, last), true, opts.clone())?;
             if seg.segment != last {
                 // It would roll into a wrongly numbered file.
                 return Err(RegionError::Corrupt {
@@ -323,14 +339,10 @@ impl JournalWriter {
             // A crash between creating a segment and sealing the one before leaves it open.
             let mut unsealed = None;
             if let Some(&prev) = segs.iter().rev().nth(1) {
-                let p = Segment::open(&seg_name(&path, prev), false, Region::open_options())?;
+                let p = Segment::open(&seg_name(&path, prev), false, opts.clone())?;
                 if p.sealed().is_none() {
                     drop(p);
-                    unsealed = Some(Segment::open(
-                        &seg_name(&path, prev),
-                        true,
-                        Region::open_options(),
-                    )?);
+                    unsealed = Some(Segment::open(&seg_name(&path, prev), true, opts.clone())?);
                 }
             }
             let persisted = Persisted {
@@ -340,7 +352,9 @@ impl JournalWriter {
                 retain_segments: None,
                 retain_bytes: None,
                 crc: seg.crc,
-                group_shared: false,
+                // Segments it rolls to stay as shared as the directory (0770 for a group
+                // journal), whoever the writer is.
+                group_shared: std::os::unix::fs::MetadataExt::mode(&meta) & 0o070 == 0o070,
                 populate: false,
             };
             let mut w = Self::new(name.to_owned(), Some(persisted), seg);
@@ -355,11 +369,7 @@ impl JournalWriter {
             w.resume();
             return Ok(w);
         }
-        let mut w = Self::new(
-            name.to_owned(),
-            None,
-            Segment::open(name, true, Region::open_options())?,
-        );
+        let mut w = Self::new(name.to_owned(), None, Segment::open(name, true, opts)?);
         w.recover()?;
         w.resume();
         Ok(w)
