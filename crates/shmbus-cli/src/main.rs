@@ -173,9 +173,17 @@ fn parse() -> Result<Cli, ExitCode> {
     use clap::error::ErrorKind;
     Cli::try_parse().map_err(|e| match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-            // Our own text, to stdout; a closed pipe is fine here.
-            let _ = e.print();
-            ExitCode::SUCCESS
+            // Our own text, to stdout, through the one writer: a closed pipe ends quietly, any
+            // other write error is one line (as for every command).
+            let mut out = output::Out::buffered();
+            match write!(out, "{}", e.render()).and_then(|()| out.flush()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) if e.is_broken_pipe() => ExitCode::from(output::BROKEN_PIPE_EXIT),
+                Err(e) => {
+                    errln!("shmbus: error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         _ => {
             let text = e.render().to_string();

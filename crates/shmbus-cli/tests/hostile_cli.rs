@@ -242,6 +242,29 @@ fn a_full_stdout_is_one_error_line_for_every_command() {
 }
 
 #[test]
+fn help_and_version_report_a_failing_stdout() {
+    for args in [
+        &["--help"][..],
+        &["--version"],
+        &["candles", "--help"],
+        &["tail", "-h"],
+    ] {
+        let o = shmbus_full(args);
+        assert_eq!(o.status.code(), Some(1), "shmbus {args:?}: {}", stderr(&o));
+        assert_eq!(
+            stderr(&o),
+            "shmbus: error: cannot write to stdout: No space left on device\n",
+            "shmbus {args:?}"
+        );
+        let o = shmbus_closed_pipe(args);
+        assert_eq!(o.status.code(), Some(141), "shmbus {args:?}: {}", stderr(&o));
+        assert_eq!(stderr(&o), "", "shmbus {args:?}");
+        let o = cmd(args).output().expect("run shmbus");
+        assert!(o.status.success() && stdout(&o).contains("shmbus"), "{args:?}");
+    }
+}
+
+#[test]
 fn watchers_stop_when_their_reader_goes_away() {
     let r = Regions::new("watchpipe");
     for args in [
