@@ -35,11 +35,12 @@ pub struct WatchArgs {
     /// Stop after this many seconds (default: until Ctrl-C).
     #[arg(long, value_parser = crate::size::parse_seconds)]
     pub seconds: Option<f64>,
-    /// Refresh the table every N milliseconds.
-    #[arg(long, default_value_t = 1000)]
+    /// Refresh the table every N milliseconds (1 to 3600000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub interval_ms: u64,
-    /// Sleep N µs between polling passes (0 = busy-poll: lowest latency, one core busy).
-    #[arg(long, default_value_t = 0)]
+    /// Sleep N µs between polling passes (0 = busy-poll: lowest latency, one core busy; at most
+    /// 1000000, so `--seconds` and Ctrl-C are noticed within a second).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub poll_us: u64,
     /// Write a JSON summary to this file at the end.
     #[arg(long)]

@@ -257,10 +257,18 @@ fn help_and_version_report_a_failing_stdout() {
             "shmbus {args:?}"
         );
         let o = shmbus_closed_pipe(args);
-        assert_eq!(o.status.code(), Some(141), "shmbus {args:?}: {}", stderr(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(141),
+            "shmbus {args:?}: {}",
+            stderr(&o)
+        );
         assert_eq!(stderr(&o), "", "shmbus {args:?}");
         let o = cmd(args).output().expect("run shmbus");
-        assert!(o.status.success() && stdout(&o).contains("shmbus"), "{args:?}");
+        assert!(
+            o.status.success() && stdout(&o).contains("shmbus"),
+            "{args:?}"
+        );
     }
 }
 
@@ -307,6 +315,11 @@ fn extreme_durations_and_rates_are_refused_before_anything_runs() {
         ),
         (&["feed", "s", "--rate", "inf"], "from 0.001 to 1000000000"),
         (&["feed", "s", "--rate", "0"], "from 0.001 to 1000000000"),
+        (
+            &["slot", "watch", "s", "--poll-us", "99999999999"],
+            "0..=1000000",
+        ),
+        (&["slot", "watch", "s", "--interval-ms", "0"], "1..=3600000"),
         (
             &["replay", "f.csv", "--journal", "j", "--duration", "inf"],
             "from 0 to",
