@@ -9,6 +9,7 @@ mod journal_cmd;
 mod journal_watch;
 mod region_cmd;
 mod replay;
+mod serve;
 mod size;
 mod slot_cmd;
 mod watch;
@@ -65,6 +66,8 @@ enum Command {
     /// Benchmarks between real processes: journal latency and throughput.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Serve the regions over HTTP and WebSocket, read-only (JSON API, live subscriptions, /metrics).
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -186,6 +189,7 @@ fn main() -> ExitCode {
         Command::Feed(a) => feed::run(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Bench(c) => bench::run(&c),
+        Command::Serve(a) => serve::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,386 @@
+//! The HTTP routes: JSON answers, JSON errors, the bearer-token check.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, Request, State, WebSocketUpgrade};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+use shmbus::candles::CandleReader;
+use shmbus::journal::{JournalReader, Start};
+use shmbus::{JournalError, Region, RegionKind, SlotReader, TradingData};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::json::{
+    candle_json, fmt_ms, header_json, list_entry_json, message_json, persisted_journal_json,
+    series_json, slot_json,
+};
+
+/// Most journal messages one request returns.
+pub const MAX_COUNT: u64 = 10_000;
+/// Most candles one request returns.
+pub const MAX_LIMIT: usize = 10_000;
+
+type Shared = State<Arc<AppState>>;
+
+pub(crate) fn routes(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/api/regions", get(regions))
+        .route("/api/regions/{name}", get(region))
+        .route("/api/slots/{name}", get(slots))
+        .route("/api/slots/{name}/{symbol}", get(slot))
+        .route("/api/journal/{name}", get(journal))
+        .route("/api/candles/{name}", get(series))
+        .route("/api/candles/{name}/{symbol}/{interval}", get(candles))
+        .route("/metrics", get(metrics))
+        .route("/ws", get(ws))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), auth))
+        // Added after the layer: a health check needs no token.
+        .route("/healthz", get(healthz))
+        .with_state(state)
+}
+
+/// Runs blocking region work off the runtime's workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the request's worker failed: {e}"),
+        ))
+    })
+}
+
+fn path<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
+    p.map(|Path(t)| t)
+        .map_err(|e| ApiError::bad_query(format!("bad path: {}", e.body_text())))
+}
+
+/// The query's parameters; any name not in `known` (or `token`) is refused, so a typo does not
+/// silently fall back to a default.
+fn query(
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+    known: &[&str],
+) -> Result<HashMap<String, String>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad_query(format!("bad query: {}", e.body_text())))?;
+    if let Some(k) = q.keys().find(|k| *k != "token" && !known.contains(&k.as_str())) {
+        return Err(ApiError::bad_query(format!(
+            "unknown query parameter {k:?}: this endpoint takes {}",
+            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+        )));
+    }
+    Ok(q)
+}
+
+fn number<T: std::str::FromStr>(
+    q: &HashMap<String, String>,
+    key: &str,
+    what: &str,
+) -> Result<Option<T>, ApiError> {
+    q.get(key)
+        .map(|v| {
+            v.parse()
+                .map_err(|_| ApiError::bad_query(format!("{key}={v:?}: expected {what}")))
+        })
+        .transpose()
+}
+
+fn token_ok(req: &Request, token: &str) -> bool {
+    // Compared in constant time, so the answer's timing does not reveal a prefix.
+    let eq = |t: &str| {
+        t.len() == token.len()
+            && t.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    };
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(eq);
+    let query = req.uri().query().is_some_and(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.strip_prefix("token="))
+            .any(eq)
+    });
+    header || query
+}
+
+async fn auth(State(st): Shared, req: Request, next: Next) -> Response {
+    if let Some(token) = &st.config.token {
+        if !token_ok(&req, token) {
+            let mut r = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing or wrong token: send `Authorization: Bearer TOKEN` or `?token=TOKEN` (the content of shmbus serve's --token-file)",
+            )
+            .into_response();
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return r;
+        }
+    }
+    next.run(req).await
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        format!(
+            "no endpoint {}: see /api/regions, /api/slots/NAME, /api/journal/NAME, /api/candles/NAME, /metrics, /ws",
+            req.uri().path()
+        ),
+    )
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn regions(
+    State(st): Shared,
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    query(q, &[])?;
+    blocking(move || {
+        let dir = st.config.dir.clone();
+        let mut rows = crate::json::list_json(&dir, false).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "io",
+                format!("cannot list {}: {e}", dir.display()),
+            )
+        })?;
+        for r in &st.access.regions {
+            let Ok(n) = shmbus::RegionName::parse(r) else { continue };
+            if n.path().is_dir() {
+                let (segments, size) = crate::json::persisted_size(n.path());
+                rows.push(persisted_journal_json(r, segments, size));
+            } else if let Some(row) = crate::metrics::region_entry(r).and_then(|e| list_entry_json(&e, false)) {
+                rows.push(row);
+            }
+        }
+        Ok(Json(Value::Array(rows)))
+    })
+    .await
+}
+
+async fn region(
+    State(st): Shared,
+    p: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let name = st.access.resolve(&path(p)?)?;
+    blocking(move || {
+        let region = Region::open_options().open(&name)?;
+        let h = region.read_header();
+        let mut doc = header_json(&h, &region, region.writer_alive()?);
+        if h.kind() == Some(RegionKind::Slots)
+            && h.layout == <TradingData as shmbus::Record>::LAYOUT.fingerprint()
+        {
+            let r = SlotReader::<TradingData>::open(&name)?;
+            let keys: Vec<String> = r.keys().into_iter().map(|(k, _)| k).collect();
+            doc["slots"] = json!({ "capacity": r.capacity(), "in_use": r.len(), "keys": keys });
+        }
+        Ok(Json(doc))
+    })
+    .await
+}
+
+async fn slots(
+    State(st): Shared,
+    p: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let name = st.access.resolve(&path(p)?)?;
+    blocking(move || {
+        let r = SlotReader::<TradingData>::open(&name)?;
+        let mut out = Vec::new();
+        for (key, id) in r.keys() {
+            out.push(slot_json(&key, r.read(id)?.as_ref()));
+        }
+        Ok(Json(Value::Array(out)))
+    })
+    .await
+}
+
+async fn slot(
+    State(st): Shared,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let (name, symbol) = path(p)?;
+    let name = st.access.resolve(&name)?;
+    blocking(move || {
+        let r = SlotReader::<TradingData>::open(&name)?;
+        let v = r.read(r.find(&symbol)?)?;
+        Ok(Json(slot_json(&symbol, v.as_ref())))
+    })
+    .await
+}
+
+/// `from`: start, end or a sequence.
+pub(crate) fn parse_from(s: &str) -> Result<Start, String> {
+    match s {
+        "start" => Ok(Start::Beginning),
+        "end" => Ok(Start::End),
+        s => s.parse().map(Start::Seq).map_err(|_| {
+            format!("from={s:?}: use start, end or a sequence number")
+        }),
+    }
+}
+
+async fn journal(
+    State(st): Shared,
+    p: Result<Path<String>, PathRejection>,
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let name = st.access.resolve(&path(p)?)?;
+    let q = query(q, &["from", "count"])?;
+    let count: u64 = number(&q, "count", "a number of messages")?.unwrap_or(100);
+    if count == 0 || count > MAX_COUNT {
+        return Err(ApiError::bad_query(format!(
+            "count={count}: ask for 1 to {MAX_COUNT} messages (page with from=SEQ)"
+        )));
+    }
+    let from = q
+        .get("from")
+        .map(|f| parse_from(f))
+        .transpose()
+        .map_err(ApiError::bad_query)?;
+    blocking(move || {
+        let mut messages = Vec::new();
+        let mut r = match JournalReader::open(&name, from.unwrap_or(Start::End)) {
+            // What the client asked for is gone: say exactly what, then start at the oldest.
+            Err(JournalError::TooOld { seq, oldest, .. }) => {
+                messages.push(json!({ "gap": { "from": seq, "to": oldest - 1, "count": oldest - seq } }));
+                JournalReader::open(&name, Start::Seq(oldest))?
+            }
+            other => other?,
+        };
+        if from.is_none() {
+            // The last `count` messages.
+            for _ in 0..count {
+                match r.prev() {
+                    Ok(Some(_)) => {}
+                    Ok(None) | Err(JournalError::Overrun { .. }) => break,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        let mut n = 0;
+        while n < count {
+            match r.next() {
+                Ok(Some(m)) => {
+                    messages.push(message_json(&m));
+                    n += 1;
+                }
+                Ok(None) => break,
+                Err(JournalError::Overrun { expected_seq, resume_seq, .. }) => {
+                    messages.push(json!({ "gap": { "from": expected_seq, "to": resume_seq - 1, "count": resume_seq - expected_seq } }));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let info = r.info()?;
+        Ok(Json(json!({
+            "journal": name, "oldest": info.oldest_seq, "next": info.next_seq,
+            "writer_alive": info.writer_alive, "messages": messages,
+        })))
+    })
+    .await
+}
+
+async fn series(
+    State(st): Shared,
+    p: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let name = st.access.resolve(&path(p)?)?;
+    blocking(move || {
+        let r = CandleReader::open(&name)?;
+        let docs: Vec<Value> = r.list_series()?.iter().map(series_json).collect();
+        Ok(Json(Value::Array(docs)))
+    })
+    .await
+}
+
+async fn candles(
+    State(st): Shared,
+    p: Result<Path<(String, String, String)>, PathRejection>,
+    q: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (name, symbol, interval) = path(p)?;
+    let name = st.access.resolve(&name)?;
+    let q = query(q, &["from", "to", "limit", "format"])?;
+    let ms = "a time in ms since the Unix epoch";
+    let from: u64 = number(&q, "from", ms)?.unwrap_or(0);
+    let to: u64 = number(&q, "to", ms)?.unwrap_or(u64::MAX);
+    let limit: usize = number(&q, "limit", "a number of candles")?.unwrap_or(1000);
+    if from >= to {
+        return Err(ApiError::bad_query(format!(
+            "from={from} is not before to={to}: the range is from <= timestamp < to, in ms"
+        )));
+    }
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::bad_query(format!(
+            "limit={limit}: ask for 1 to {MAX_LIMIT} candles (narrow from/to to page)"
+        )));
+    }
+    let csv = match q.get("format").map(String::as_str) {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(f) => return Err(ApiError::bad_query(format!("format={f:?}: use json or csv"))),
+    };
+    blocking(move || {
+        let r = CandleReader::open(&name)?;
+        let mut c = r.range(&symbol, &interval, from, to)?;
+        // The newest `limit` of the range.
+        c.drain(..c.len().saturating_sub(limit));
+        if csv {
+            let mut out = String::from("time,open,high,low,close,volume\n");
+            for c in &c {
+                out.push_str(&format!(
+                    "{},{},{},{},{},{}\n",
+                    fmt_ms(c.timestamp),
+                    c.open,
+                    c.high,
+                    c.low,
+                    c.close,
+                    c.volume
+                ));
+            }
+            return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response());
+        }
+        let docs: Vec<Value> = c.iter().map(candle_json).collect();
+        Ok(Json(Value::Array(docs)).into_response())
+    })
+    .await
+}
+
+async fn metrics(State(st): Shared) -> Result<Response, ApiError> {
+    blocking(move || {
+        let text = crate::metrics::render(&st).map_err(|e| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("cannot encode the metrics: {e}"))
+        })?;
+        Ok((
+            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            text,
+        )
+            .into_response())
+    })
+    .await
+}
+
+async fn ws(State(st): Shared, upgrade: WebSocketUpgrade) -> Response {
+    upgrade
+        .max_message_size(crate::ws::MAX_MESSAGE)
+        .max_frame_size(crate::ws::MAX_MESSAGE)
+        .on_upgrade(move |socket| crate::ws::run(socket, st))
+}

@@ -1,0 +1,250 @@
+//! A WebSocket client's send queue: bounded in bytes, filled by the region readers' threads
+//! without ever blocking them, drained by the connection's task.
+//!
+//! Two parts, sent in this order of preference:
+//! * **frames**: journal messages, gap notices and replies, in order. A journal message is
+//!   refused (the reader keeps that subscription's place in the journal instead) when the queued
+//!   bytes would pass the bound; notices and replies always go in (they are small and few).
+//! * **conflated**: the latest slot value per (subscription, symbol) and the latest state per
+//!   (subscription, candle): a newer value replaces the queued one, so their memory is bounded by
+//!   the number of keys subscribed, whatever the update rate.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use crate::hub::Sub;
+
+/// Default bound of a client's queue: 1 MiB of encoded messages.
+pub const DEFAULT_QUEUE_BYTES: usize = 1 << 20;
+
+/// A text frame to send: a subscription's prefix (`{"sub":"ID",`) shared by all its frames,
+/// and a body shared by every subscriber of the same message.
+#[derive(Debug, Clone)]
+pub(crate) struct Frame {
+    pub(crate) prefix: Arc<str>,
+    pub(crate) body: Arc<str>,
+}
+
+impl Frame {
+    pub(crate) fn len(&self) -> usize {
+        self.prefix.len() + self.body.len()
+    }
+
+    /// The frame's text: the prefix, then the body without its opening brace (a frame
+    /// without prefix is its body).
+    pub(crate) fn text(&self) -> String {
+        if self.prefix.is_empty() {
+            return self.body.to_string();
+        }
+        let mut s = String::with_capacity(self.len());
+        s.push_str(&self.prefix);
+        s.push_str(self.body.strip_prefix('{').unwrap_or(&self.body));
+        s
+    }
+}
+
+/// A conflation key: (subscription prefix, symbol or candle key).
+type Key = (Arc<str>, String);
+
+#[derive(Debug, Default)]
+struct Inner {
+    frames: VecDeque<Frame>,
+    frame_bytes: usize,
+    conflated: HashMap<Key, Frame>,
+    order: VecDeque<Key>,
+    conflated_bytes: usize,
+}
+
+/// One client's queue.
+#[derive(Debug)]
+pub(crate) struct Outbox {
+    inner: Mutex<Inner>,
+    notify: Notify,
+    bound: usize,
+    closed: AtomicBool,
+    /// Journal messages this client missed (gap notices' counts), for /metrics.
+    pub(crate) gaps: AtomicU64,
+    /// The client's number, for /metrics labels.
+    pub(crate) client: u64,
+}
+
+impl Outbox {
+    pub(crate) fn new(bound: usize, client: u64) -> Self {
+        Self {
+            inner: Mutex::new(Inner::default()),
+            notify: Notify::new(),
+            bound,
+            closed: AtomicBool::new(false),
+            gaps: AtomicU64::new(0),
+            client,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the queue inconsistent in a way that
+        // matters more than losing the client: keep going.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Bytes queued now.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        let g = self.lock();
+        g.frame_bytes + g.conflated_bytes
+    }
+
+    /// Whether a journal message would be accepted now (the queue is under half its bound):
+    /// readers use it to decide when to resume a subscription that fell behind.
+    pub(crate) fn has_room(&self) -> bool {
+        !self.is_closed() && self.lock().frame_bytes < self.bound / 2
+    }
+
+    /// Queues a journal message of `sub` unless that would pass the bound (an empty queue
+    /// always takes one, so a message larger than the bound still gets through). `false`: not
+    /// queued, the caller keeps its place. A cancelled subscription's message is dropped (as
+    /// if sent).
+    pub(crate) fn try_push_for(&self, sub: &Sub, body: Arc<str>) -> bool {
+        let mut g = self.lock();
+        if sub.is_cancelled() {
+            return true;
+        }
+        let frame = sub.frame(body);
+        if g.frame_bytes > 0 && g.frame_bytes + frame.len() > self.bound {
+            return false;
+        }
+        g.frame_bytes += frame.len();
+        g.frames.push_back(frame);
+        drop(g);
+        self.notify.notify_one();
+        true
+    }
+
+    /// Queues a notice of `sub` (subscribed, gap, end) whatever the bound: they are small and
+    /// few, and a client that reads nothing is closed by its connection task (see
+    /// [`Outbox::over_hard_limit`]).
+    pub(crate) fn push_notice_for(&self, sub: &Sub, body: Arc<str>) {
+        let mut g = self.lock();
+        if sub.is_cancelled() {
+            return;
+        }
+        let frame = sub.frame(body);
+        g.frame_bytes += frame.len();
+        g.frames.push_back(frame);
+        drop(g);
+        self.notify.notify_one();
+    }
+
+    /// Queues a reply that belongs to no subscription (errors about a request).
+    pub(crate) fn push_reply(&self, text: String) {
+        if self.is_closed() {
+            return;
+        }
+        let frame = Frame {
+            prefix: Arc::from(""),
+            body: text.into(),
+        };
+        let mut g = self.lock();
+        g.frame_bytes += frame.len();
+        g.frames.push_back(frame);
+        drop(g);
+        self.notify.notify_one();
+    }
+
+    /// Queues `body` as the latest value of `key` in `sub`, replacing a queued older one.
+    pub(crate) fn put_conflated(&self, sub: &Sub, key: &str, body: Arc<str>) {
+        let mut g = self.lock();
+        if sub.is_cancelled() {
+            return;
+        }
+        let frame = sub.frame(body);
+        let k = (sub.prefix.clone(), key.to_owned());
+        let len = frame.len();
+        match g.conflated.insert(k.clone(), frame) {
+            Some(old) => g.conflated_bytes = g.conflated_bytes + len - old.len(),
+            None => {
+                g.conflated_bytes += len;
+                g.order.push_back(k);
+            }
+        }
+        drop(g);
+        self.notify.notify_one();
+    }
+
+    /// Ends `sub`: marks it cancelled, drops its queued values and queues its last notice,
+    /// all under the lock, so nothing of it follows that notice.
+    pub(crate) fn cancel(&self, sub: &Sub, last: Option<Arc<str>>) {
+        let mut g = self.lock();
+        sub.set_cancelled();
+        let gone: Vec<Key> = g
+            .conflated
+            .keys()
+            .filter(|k| Arc::ptr_eq(&k.0, &sub.prefix))
+            .cloned()
+            .collect();
+        for k in gone {
+            if let Some(f) = g.conflated.remove(&k) {
+                g.conflated_bytes -= f.len();
+            }
+        }
+        let Inner {
+            order, conflated, ..
+        } = &mut *g;
+        order.retain(|k| conflated.contains_key(k));
+        if let Some(body) = last {
+            let frame = sub.frame(body);
+            g.frame_bytes += frame.len();
+            g.frames.push_back(frame);
+        }
+        drop(g);
+        self.notify.notify_one();
+    }
+
+    /// Whether the client stopped reading replies too: queued bytes more than twice the bound
+    /// (only notices and replies can get there). Its connection is then closed.
+    pub(crate) fn over_hard_limit(&self) -> bool {
+        self.lock().frame_bytes > self.bound.saturating_mul(2)
+    }
+
+    /// Takes up to `max` frames: queued frames first, then conflated values.
+    pub(crate) fn take(&self, max: usize, out: &mut Vec<Frame>) {
+        let mut g = self.lock();
+        while out.len() < max {
+            let Some(f) = g.frames.pop_front() else { break };
+            g.frame_bytes -= f.len();
+            out.push(f);
+        }
+        while out.len() < max {
+            let Some(k) = g.order.pop_front() else { break };
+            if let Some(f) = g.conflated.remove(&k) {
+                g.conflated_bytes -= f.len();
+                out.push(f);
+            }
+        }
+    }
+
+    /// Waits until something is queued (or the outbox is closed).
+    pub(crate) async fn ready(&self) {
+        loop {
+            let notified = self.notify.notified();
+            {
+                let g = self.lock();
+                if !g.frames.is_empty() || !g.order.is_empty() || self.is_closed() {
+                    return;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Marks the client gone: readers stop queueing to it.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
