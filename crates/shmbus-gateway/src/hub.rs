@@ -206,15 +206,16 @@ impl Ctx {
     }
 
     /// Ends every subscription of a thread that exits, including ones still in the channel.
+    /// The thread leaves the map first, so a subscription made after a client saw the end
+    /// starts a new thread (and sees the region's new state).
     fn end_all<'a>(&self, subs: impl Iterator<Item = &'a Arc<Sub>>, reason: &str, code: &str) {
+        let pending = self.retire(true).err().unwrap_or_default();
         let body = json!({ "end": { "reason": reason, "code": code } });
         for s in subs {
             s.end(&body);
         }
-        if let Err(pending) = self.retire(true) {
-            for Cmd::Add(s, _) in pending {
-                s.end(&body);
-            }
+        for Cmd::Add(s, _) in pending {
+            s.end(&body);
         }
     }
 
