@@ -115,9 +115,65 @@ fn token_ok(req: &Request, token: &str) -> bool {
     header || query
 }
 
+/// Whether `host` (a Host header: name or address, optional port) names this machine's
+/// loopback interface.
+fn loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The `host[:port]` of an Origin header (`scheme://host[:port]`).
+fn origin_host(origin: &str) -> Option<&str> {
+    origin.split_once("://").map(|(_, h)| h.trim_end_matches('/'))
+}
+
 async fn auth(State(st): Shared, req: Request, next: Next) -> Response {
-    if let Some(token) = &st.config.token {
-        if !token_ok(&req, token) {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    // A browser page of another site must not read the data through the user's browser: a
+    // request a browser made for another origin (Origin header) is refused, WebSockets included
+    // (browsers do not apply CORS to them).
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let same = origin
+            .to_str()
+            .ok()
+            .and_then(origin_host)
+            .is_some_and(|o| o.eq_ignore_ascii_case(host));
+        if !same {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "cross_origin",
+                format!(
+                    "cross-origin request refused: Origin {:?} is not this server ({host}); open the page from this server instead",
+                    origin.to_str().unwrap_or("?")
+                ),
+            )
+            .into_response();
+        }
+    }
+    match &st.config.token {
+        // Without a token the server listens on loopback only; a Host that is not loopback is a
+        // DNS-rebinding page reaching it through the browser.
+        None if !loopback_host(host) => {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden_host",
+                format!(
+                    "Host {host:?} is not this machine's loopback: without --token-file only http://127.0.0.1, localhost or [::1] are served"
+                ),
+            )
+            .into_response();
+        }
+        Some(token) if !token_ok(&req, token) => {
             let mut r = ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -128,6 +184,7 @@ async fn auth(State(st): Shared, req: Request, next: Next) -> Response {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             return r;
         }
+        _ => {}
     }
     next.run(req).await
 }
