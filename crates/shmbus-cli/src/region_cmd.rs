@@ -89,12 +89,7 @@ pub fn ls(a: &LsArgs) -> Result<()> {
                 "-".into(),
                 "-".into(),
             ),
-            Probe::Unknown if a.all => (
-                "not shmbus".into(),
-                String::new(),
-                "-".into(),
-                "-".into(),
-            ),
+            Probe::Unknown if a.all => ("not shmbus".into(), String::new(), "-".into(), "-".into()),
             Probe::Unknown => continue,
         };
         json_rows.extend(shmbus_gateway::json::list_entry_json(e, a.all));

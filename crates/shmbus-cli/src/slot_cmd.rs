@@ -83,10 +83,7 @@ pub fn get(a: &GetArgs) -> Result<()> {
         out.push((key, reader.read(id)?));
     }
     if a.json {
-        let docs: Vec<_> = out
-            .iter()
-            .map(|(k, v)| slot_json(k, v.as_ref()))
-            .collect();
+        let docs: Vec<_> = out.iter().map(|(k, v)| slot_json(k, v.as_ref())).collect();
         let doc = if a.symbol.is_some() {
             docs[0].clone()
         } else {

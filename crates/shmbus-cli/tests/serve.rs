@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 fn shmbus(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_shmbus"))
@@ -27,7 +28,11 @@ fn shmbus(args: &[&str]) -> Output {
 
 fn ok(args: &[&str]) -> String {
     let o = shmbus(args);
-    assert!(o.status.success(), "shmbus {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "shmbus {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -40,7 +45,10 @@ fn cli_error(args: &[&str]) -> String {
     let o = shmbus(args);
     assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
-    e.trim_end().strip_prefix("shmbus: error: ").expect("one-line error").to_owned()
+    e.trim_end()
+        .strip_prefix("shmbus: error: ")
+        .expect("one-line error")
+        .to_owned()
 }
 
 /// A unique region name, removed (files and directories) when dropped, even on failure.
@@ -50,7 +58,10 @@ impl Name {
     fn new(tag: &str) -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
-        Self(format!("shmbus-serve-test-{tag}-{}-{n}", std::process::id()))
+        Self(format!(
+            "shmbus-serve-test-{tag}-{}-{n}",
+            std::process::id()
+        ))
     }
 }
 
@@ -96,7 +107,10 @@ impl Server {
             .filter(|a| a.starts_with("127.0.0.1:"))
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_owned();
-        Self { proc: Proc(child), addr }
+        Self {
+            proc: Proc(child),
+            addr,
+        }
     }
 
     fn pid(&self) -> u32 {
@@ -116,9 +130,17 @@ impl Server {
     /// Asserts an error answer: status, JSON code, and (a part of) the text.
     fn get_err(&self, path: &str, status: u16, code: &str, text: &str) {
         let (s, body) = self.get(path);
-        let v: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"));
-        assert_eq!((s, v["code"].as_str()), (status, Some(code)), "GET {path}: {body}");
-        assert!(v["error"].as_str().unwrap().contains(text), "GET {path}: {body} lacks {text:?}");
+        let v: Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"));
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (status, Some(code)),
+            "GET {path}: {body}"
+        );
+        assert!(
+            v["error"].as_str().unwrap().contains(text),
+            "GET {path}: {body} lacks {text:?}"
+        );
     }
 
     async fn ws(&self) -> Ws {
@@ -130,7 +152,10 @@ impl Server {
 
     /// A field of /proc/PID/status, in KiB.
     fn status_kib(&self, field: &str) -> u64 {
-        status_kib(&std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap(), field)
+        status_kib(
+            &std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap(),
+            field,
+        )
     }
 }
 
@@ -161,7 +186,10 @@ fn http(addr: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
     let raw = String::from_utf8(raw).unwrap();
     let (head, body) = raw.split_once("\r\n\r\n").unwrap();
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         let mut out = String::new();
         let mut rest = body;
         loop {
@@ -204,7 +232,11 @@ async fn collect(ws: &mut Ws, sub: &str, last: u64) -> (Vec<u64>, Vec<(u64, u64,
             .unwrap_or_else(|| panic!("{sub}: silence after {:?}, gaps {gaps:?}", seqs.last()));
         assert_eq!(v["sub"], sub, "{v}");
         if let Some(g) = v.get("gap") {
-            let g = (g["from"].as_u64().unwrap(), g["to"].as_u64().unwrap(), g["count"].as_u64().unwrap());
+            let g = (
+                g["from"].as_u64().unwrap(),
+                g["to"].as_u64().unwrap(),
+                g["count"].as_u64().unwrap(),
+            );
             assert_eq!(g.2, g.1 - g.0 + 1, "{v}");
             gaps.push(g);
         } else if v.get("subscribed").is_none() {
@@ -235,13 +267,24 @@ fn create_journal(name: &str, ring: &str) {
 /// Runs `shmbus feed` (slot table + trade journal), `n` updates at `rate`, to the end.
 fn feed(slots: &str, journal: &str, rate: u32, seconds: f64) {
     ok(&[
-        "feed", slots, "--create", "--journal", journal, "--rate", &rate.to_string(),
-        "--seconds", &seconds.to_string(), "--symbols", "4",
+        "feed",
+        slots,
+        "--create",
+        "--journal",
+        journal,
+        "--rate",
+        &rate.to_string(),
+        "--seconds",
+        &seconds.to_string(),
+        "--symbols",
+        "4",
     ]);
 }
 
 fn journal_next(journal: &str) -> u64 {
-    cli_json(&["stats", journal, "--json", "--interval", "0"])["next_seq"].as_u64().unwrap()
+    cli_json(&["stats", journal, "--json", "--interval", "0"])["next_seq"]
+        .as_u64()
+        .unwrap()
 }
 
 fn fixture(name: &str) -> String {
@@ -253,20 +296,43 @@ fn http_answers_equal_the_cli_json() {
     let (s, j, c) = (Name::new("hs"), Name::new("hj"), Name::new("hc"));
     create_journal(&j.0, "1M");
     feed(&s.0, &j.0, 2000, 0.1);
-    ok(&["candles", "import", &c.0, &fixture("GOOG.csv"), "--symbol", "GOOG", "--interval", "1d", "--size", "1M"]);
+    ok(&[
+        "candles",
+        "import",
+        &c.0,
+        &fixture("GOOG.csv"),
+        "--symbol",
+        "GOOG",
+        "--interval",
+        "1d",
+        "--size",
+        "1M",
+    ]);
     let srv = Server::start(&[]);
 
     // Regions: every row of ours equals `shmbus ls --json`'s; the header equals inspect's.
     let ls = cli_json(&["ls", "--json"]);
     let api = srv.get_json("/api/regions");
     for n in [&s.0, &j.0, &c.0] {
-        let pick = |v: &Value| v.as_array().unwrap().iter().find(|r| r["name"] == **n).cloned();
+        let pick = |v: &Value| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["name"] == **n)
+                .cloned()
+        };
         assert_eq!(pick(&api), pick(&ls), "{n}");
         assert!(pick(&api).is_some());
-        assert_eq!(srv.get_json(&format!("/api/regions/{n}")), cli_json(&["inspect", n, "--json"]));
+        assert_eq!(
+            srv.get_json(&format!("/api/regions/{n}")),
+            cli_json(&["inspect", n, "--json"])
+        );
     }
     // Slots.
-    assert_eq!(srv.get_json(&format!("/api/slots/{}", s.0)), cli_json(&["slot", "get", &s.0, "--json"]));
+    assert_eq!(
+        srv.get_json(&format!("/api/slots/{}", s.0)),
+        cli_json(&["slot", "get", &s.0, "--json"])
+    );
     assert_eq!(
         srv.get_json(&format!("/api/slots/{}/BTCUSD", s.0)),
         cli_json(&["slot", "get", &s.0, "BTCUSD", "--json"])
@@ -275,12 +341,23 @@ fn http_answers_equal_the_cli_json() {
     let next = journal_next(&j.0);
     assert!(next >= 100, "{next}");
     let v = srv.get_json(&format!("/api/journal/{}?from=start&count=10000", j.0));
-    assert_eq!((v["oldest"].as_u64(), v["next"].as_u64()), (Some(0), Some(next)));
+    assert_eq!(
+        (v["oldest"].as_u64(), v["next"].as_u64()),
+        (Some(0), Some(next))
+    );
     let msgs = v["messages"].as_array().unwrap();
     assert_eq!(msgs.len() as u64, next);
     for (i, m) in msgs.iter().enumerate() {
-        assert_eq!((m["seq"].as_u64(), m["type"].as_u64()), (Some(i as u64), Some(2)), "{m}");
-        assert!(["BTCUSD", "ETHUSD", "SOLUSD", "AAPL"].contains(&m["trade"]["symbol"].as_str().unwrap()), "{m}");
+        assert_eq!(
+            (m["seq"].as_u64(), m["type"].as_u64()),
+            (Some(i as u64), Some(2)),
+            "{m}"
+        );
+        assert!(
+            ["BTCUSD", "ETHUSD", "SOLUSD", "AAPL"]
+                .contains(&m["trade"]["symbol"].as_str().unwrap()),
+            "{m}"
+        );
         assert_eq!(m["trade"]["exchange"], "SIM");
         assert_eq!(m["ts"], m["trade"]["timestamp_ns"]);
         assert!(m["trade"]["price"].as_f64().unwrap() > 0.0);
@@ -289,17 +366,28 @@ fn http_answers_equal_the_cli_json() {
     let v = srv.get_json(&format!("/api/journal/{}", j.0));
     assert_eq!(v["messages"][0]["seq"].as_u64(), Some(next - 100));
     let v = srv.get_json(&format!("/api/journal/{}?from=5&count=3", j.0));
-    let seqs: Vec<u64> = v["messages"].as_array().unwrap().iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+    let seqs: Vec<u64> = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
     assert_eq!(seqs, [5, 6, 7]);
     // Other types: base64 with their tag.
     let raw = Name::new("hraw");
     create_journal(&raw.0, "64K");
     ok(&["append", &raw.0, "--type", "9", "hello"]);
     let v = srv.get_json(&format!("/api/journal/{}?from=start", raw.0));
-    assert_eq!(v["messages"][0], json!({ "seq": 0, "type": 9, "len": 5, "base64": "aGVsbG8=" }));
+    assert_eq!(
+        v["messages"][0],
+        json!({ "seq": 0, "type": 9, "len": 5, "base64": "aGVsbG8=" })
+    );
 
     // Candles: series and bars equal `candles show --json`; CSV; a time range.
-    assert_eq!(srv.get_json(&format!("/api/candles/{}", c.0)), cli_json(&["candles", "show", &c.0, "--json"]));
+    assert_eq!(
+        srv.get_json(&format!("/api/candles/{}", c.0)),
+        cli_json(&["candles", "show", &c.0, "--json"])
+    );
     let bars = cli_json(&["candles", "show", &c.0, "GOOG", "1d", "--json"]);
     assert_eq!(srv.get_json(&format!("/api/candles/{}/GOOG/1d", c.0)), bars);
     let bars = bars.as_array().unwrap();
@@ -309,8 +397,15 @@ fn http_answers_equal_the_cli_json() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "time,open,high,low,close,volume");
     assert_eq!(lines.len(), 301);
-    assert!(lines[1].starts_with(bars[0]["time"].as_str().unwrap()), "{}", lines[1]);
-    let (t10, t20) = (bars[10]["timestamp"].as_u64().unwrap(), bars[20]["timestamp"].as_u64().unwrap());
+    assert!(
+        lines[1].starts_with(bars[0]["time"].as_str().unwrap()),
+        "{}",
+        lines[1]
+    );
+    let (t10, t20) = (
+        bars[10]["timestamp"].as_u64().unwrap(),
+        bars[20]["timestamp"].as_u64().unwrap(),
+    );
     let v = srv.get_json(&format!("/api/candles/{}/GOOG/1d?from={t10}&to={t20}", c.0));
     assert_eq!(v.as_array().unwrap().as_slice(), &bars[10..20]);
     let v = srv.get_json(&format!("/api/candles/{}/GOOG/1d?limit=2", c.0));
@@ -318,20 +413,90 @@ fn http_answers_equal_the_cli_json() {
 
     // Errors: status, code, and the CLI's own text.
     let missing = Name::new("missing");
-    srv.get_err(&format!("/api/regions/{}", missing.0), 404, "not_found", &cli_error(&["inspect", &missing.0, "--json"]));
-    srv.get_err(&format!("/api/slots/{}", missing.0), 404, "not_found", &cli_error(&["slot", "get", &missing.0]));
-    srv.get_err(&format!("/api/journal/{}", s.0), 409, "wrong_kind", &cli_error(&["tail", &s.0]));
-    srv.get_err(&format!("/api/slots/{}", j.0), 409, "wrong_kind", "not a slots region");
-    srv.get_err(&format!("/api/slots/{}/NOPE", s.0), 404, "unknown_symbol", &cli_error(&["slot", "get", &s.0, "NOPE"]));
-    srv.get_err(&format!("/api/candles/{}/NOPE/1d", c.0), 404, "unknown_series", "NOPE");
-    srv.get_err(&format!("/api/journal/{}?count=10001", j.0), 400, "bad_query", "1 to 10000");
-    srv.get_err(&format!("/api/journal/{}?count=x", j.0), 400, "bad_query", "count=\"x\"");
-    srv.get_err(&format!("/api/journal/{}?from=soon", j.0), 400, "bad_query", "start, end or a sequence");
-    srv.get_err(&format!("/api/journal/{}?from={}", j.0, next + 5), 400, "not_yet", "not in");
-    srv.get_err(&format!("/api/journal/{}?cuont=5", j.0), 400, "bad_query", "unknown query parameter \"cuont\"");
-    srv.get_err(&format!("/api/candles/{}/GOOG/1d?limit=0", c.0), 400, "bad_query", "limit=0");
-    srv.get_err(&format!("/api/candles/{}/GOOG/1d?from=5&to=5", c.0), 400, "bad_query", "not before");
-    srv.get_err(&format!("/api/candles/{}/GOOG/1d?format=xml", c.0), 400, "bad_query", "json or csv");
+    srv.get_err(
+        &format!("/api/regions/{}", missing.0),
+        404,
+        "not_found",
+        &cli_error(&["inspect", &missing.0, "--json"]),
+    );
+    srv.get_err(
+        &format!("/api/slots/{}", missing.0),
+        404,
+        "not_found",
+        &cli_error(&["slot", "get", &missing.0]),
+    );
+    srv.get_err(
+        &format!("/api/journal/{}", s.0),
+        409,
+        "wrong_kind",
+        &cli_error(&["tail", &s.0]),
+    );
+    srv.get_err(
+        &format!("/api/slots/{}", j.0),
+        409,
+        "wrong_kind",
+        "not a slots region",
+    );
+    srv.get_err(
+        &format!("/api/slots/{}/NOPE", s.0),
+        404,
+        "unknown_symbol",
+        &cli_error(&["slot", "get", &s.0, "NOPE"]),
+    );
+    srv.get_err(
+        &format!("/api/candles/{}/NOPE/1d", c.0),
+        404,
+        "unknown_series",
+        "NOPE",
+    );
+    srv.get_err(
+        &format!("/api/journal/{}?count=10001", j.0),
+        400,
+        "bad_query",
+        "1 to 10000",
+    );
+    srv.get_err(
+        &format!("/api/journal/{}?count=x", j.0),
+        400,
+        "bad_query",
+        "count=\"x\"",
+    );
+    srv.get_err(
+        &format!("/api/journal/{}?from=soon", j.0),
+        400,
+        "bad_query",
+        "start, end or a sequence",
+    );
+    srv.get_err(
+        &format!("/api/journal/{}?from={}", j.0, next + 5),
+        400,
+        "not_yet",
+        "not in",
+    );
+    srv.get_err(
+        &format!("/api/journal/{}?cuont=5", j.0),
+        400,
+        "bad_query",
+        "unknown query parameter \"cuont\"",
+    );
+    srv.get_err(
+        &format!("/api/candles/{}/GOOG/1d?limit=0", c.0),
+        400,
+        "bad_query",
+        "limit=0",
+    );
+    srv.get_err(
+        &format!("/api/candles/{}/GOOG/1d?from=5&to=5", c.0),
+        400,
+        "bad_query",
+        "not before",
+    );
+    srv.get_err(
+        &format!("/api/candles/{}/GOOG/1d?format=xml", c.0),
+        400,
+        "bad_query",
+        "json or csv",
+    );
     srv.get_err("/api/nothing", 404, "no_route", "/api/nothing");
     assert_eq!(srv.get_json("/healthz"), json!({ "status": "ok" }));
 }
@@ -339,11 +504,24 @@ fn http_answers_equal_the_cli_json() {
 /// `name{labels} value` lines of the Prometheus text format.
 fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
-        let (key, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad line {line:?}"));
-        out.insert(key.to_owned(), value.parse().unwrap_or_else(|_| panic!("bad value {line:?}")));
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (key, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("bad line {line:?}"));
+        out.insert(
+            key.to_owned(),
+            value
+                .parse()
+                .unwrap_or_else(|_| panic!("bad value {line:?}")),
+        );
     }
-    assert!(text.trim_end().ends_with("# EOF"), "not OpenMetrics: {text}");
+    assert!(
+        text.trim_end().ends_with("# EOF"),
+        "not OpenMetrics: {text}"
+    );
     out
 }
 
@@ -355,23 +533,63 @@ async fn metrics_report_regions_and_clients() {
     let n = journal_next(&j.0);
     let srv = Server::start(&["--queue", "256K"]);
     let mut ws = srv.ws().await;
-    send(&mut ws, json!({ "op": "subscribe", "id": "a", "journal": j.0, "from": "end" })).await;
-    assert!(next(&mut ws, Duration::from_secs(5)).await.unwrap().get("subscribed").is_some());
+    send(
+        &mut ws,
+        json!({ "op": "subscribe", "id": "a", "journal": j.0, "from": "end" }),
+    )
+    .await;
+    assert!(
+        next(&mut ws, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .get("subscribed")
+            .is_some()
+    );
     let (st, text) = srv.get("/metrics");
     assert_eq!(st, 200);
     let m = parse_metrics(&text);
     let get = |k: &str| *m.get(k).unwrap_or_else(|| panic!("no {k} in\n{text}"));
     let l = |n: &str| format!("{{region=\"{n}\"}}");
-    assert_eq!(get(&format!("shmbus_region_info{{region=\"{}\",kind=\"journal\"}}", j.0)), 1.0);
-    assert_eq!(get(&format!("shmbus_region_info{{region=\"{}\",kind=\"slots\"}}", s.0)), 1.0);
+    assert_eq!(
+        get(&format!(
+            "shmbus_region_info{{region=\"{}\",kind=\"journal\"}}",
+            j.0
+        )),
+        1.0
+    );
+    assert_eq!(
+        get(&format!(
+            "shmbus_region_info{{region=\"{}\",kind=\"slots\"}}",
+            s.0
+        )),
+        1.0
+    );
     let ls = cli_json(&["ls", "--json"]);
-    let size = ls.as_array().unwrap().iter().find(|r| r["name"] == s.0.as_str()).unwrap()["size"].as_f64();
-    assert_eq!(Some(get(&format!("shmbus_region_size_bytes{}", l(&s.0)))), size);
-    assert_eq!(get(&format!("shmbus_journal_newest_seq{}", l(&j.0))), (n - 1) as f64);
-    assert_eq!(get(&format!("shmbus_journal_messages_total{}", l(&j.0))), n as f64);
+    let size = ls
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == s.0.as_str())
+        .unwrap()["size"]
+        .as_f64();
+    assert_eq!(
+        Some(get(&format!("shmbus_region_size_bytes{}", l(&s.0)))),
+        size
+    );
+    assert_eq!(
+        get(&format!("shmbus_journal_newest_seq{}", l(&j.0))),
+        (n - 1) as f64
+    );
+    assert_eq!(
+        get(&format!("shmbus_journal_messages_total{}", l(&j.0))),
+        n as f64
+    );
     let oldest = get(&format!("shmbus_journal_oldest_seq{}", l(&j.0)));
     assert!(oldest > 0.0, "a 64K ring of 2000 trades was lapped");
-    assert_eq!(get(&format!("shmbus_journal_stored_messages{}", l(&j.0))), n as f64 - oldest);
+    assert_eq!(
+        get(&format!("shmbus_journal_stored_messages{}", l(&j.0))),
+        n as f64 - oldest
+    );
     let occ = get(&format!("shmbus_journal_ring_occupancy_ratio{}", l(&j.0)));
     assert!(occ > 0.8 && occ <= 1.0, "{occ}");
     assert_eq!(get(&format!("shmbus_slots_in_use{}", l(&s.0))), 4.0);
@@ -381,7 +599,10 @@ async fn metrics_report_regions_and_clients() {
     assert_eq!(get("shmbus_gateway_queue_bound_bytes"), 262144.0);
     assert!(get("shmbus_gateway_messages_sent_total") >= 1.0);
     assert!(get("shmbus_gateway_bytes_sent_total") > 0.0);
-    for k in ["shmbus_gateway_gap_messages_total", "shmbus_gateway_queue_bytes"] {
+    for k in [
+        "shmbus_gateway_gap_messages_total",
+        "shmbus_gateway_queue_bytes",
+    ] {
         get(k);
     }
 
@@ -424,26 +645,57 @@ async fn token_is_required_everywhere_but_healthz() {
     let file = write_token("auth", tok);
     let srv = Server::start(&["--token-file", file.to_str().unwrap()]);
     let _ = std::fs::remove_file(&file);
-    for path in ["/api/regions", "/metrics", "/api/journal/x", "/ws", "/nothing"] {
-        for headers in [vec![], vec![("Authorization", "Bearer wrong")], vec![("Authorization", tok)]] {
+    for path in [
+        "/api/regions",
+        "/metrics",
+        "/api/journal/x",
+        "/ws",
+        "/nothing",
+    ] {
+        for headers in [
+            vec![],
+            vec![("Authorization", "Bearer wrong")],
+            vec![("Authorization", tok)],
+        ] {
             let (st, body) = http(&srv.addr, path, &headers);
             assert_eq!(st, 401, "{path} {headers:?}: {body}");
             let v: Value = serde_json::from_str(&body).unwrap();
             assert_eq!(v["code"], "unauthorized");
-            assert!(v["error"].as_str().unwrap().contains("Authorization: Bearer"), "{body}");
+            assert!(
+                v["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Authorization: Bearer"),
+                "{body}"
+            );
         }
         let (st, _) = http(&srv.addr, &format!("{path}?token=wrong"), &[]);
         assert_eq!(st, 401);
     }
     let bearer = format!("Bearer {tok}");
-    assert_eq!(http(&srv.addr, "/api/regions", &[("Authorization", &bearer)]).0, 200);
-    assert_eq!(http(&srv.addr, &format!("/api/regions?token={tok}"), &[]).0, 200);
+    assert_eq!(
+        http(&srv.addr, "/api/regions", &[("Authorization", &bearer)]).0,
+        200
+    );
+    assert_eq!(
+        http(&srv.addr, &format!("/api/regions?token={tok}"), &[]).0,
+        200
+    );
     assert_eq!(http(&srv.addr, "/healthz", &[]).0, 200);
     // The WebSocket too: refused without, accepted with the token.
-    assert!(tokio_tungstenite::connect_async(format!("ws://{}/ws", srv.addr)).await.is_err());
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws?token={tok}", srv.addr)).await.unwrap();
+    assert!(
+        tokio_tungstenite::connect_async(format!("ws://{}/ws", srv.addr))
+            .await
+            .is_err()
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws?token={tok}", srv.addr))
+        .await
+        .unwrap();
     send(&mut ws, json!({ "op": "ping", "id": 7 })).await;
-    assert_eq!(next(&mut ws, Duration::from_secs(5)).await.unwrap(), json!({ "pong": 7 }));
+    assert_eq!(
+        next(&mut ws, Duration::from_secs(5)).await.unwrap(),
+        json!({ "pong": 7 })
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -454,23 +706,46 @@ async fn other_sites_and_rebound_hosts_are_refused() {
     assert_eq!(st, 403, "{body}");
     assert!(body.contains("forbidden_host"), "{body}");
     for host in ["localhost:1", "127.0.0.1", "[::1]:80", "127.1.2.3:9"] {
-        assert_eq!(http(&srv.addr, "/healthz", &[("Host", host)]).0, 200, "{host}");
+        assert_eq!(
+            http(&srv.addr, "/healthz", &[("Host", host)]).0,
+            200,
+            "{host}"
+        );
         // Only /healthz is outside the check; the API takes these hosts too.
-        assert_eq!(http(&srv.addr, "/api/regions", &[("Host", host)]).0, 200, "{host}");
+        assert_eq!(
+            http(&srv.addr, "/api/regions", &[("Host", host)]).0,
+            200,
+            "{host}"
+        );
     }
     // A browser page of another site opening the WebSocket (cross-site WebSocket hijacking).
-    let (st, body) = http(&srv.addr, "/api/regions", &[("Origin", "http://evil.example")]);
+    let (st, body) = http(
+        &srv.addr,
+        "/api/regions",
+        &[("Origin", "http://evil.example")],
+    );
     assert_eq!(st, 403, "{body}");
     assert!(body.contains("cross_origin"), "{body}");
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!("ws://{}/ws", srv.addr)).unwrap();
-    req.headers_mut().insert("Origin", "http://evil.example".parse().unwrap());
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://{}/ws", srv.addr),
+    )
+    .unwrap();
+    req.headers_mut()
+        .insert("Origin", "http://evil.example".parse().unwrap());
     assert!(tokio_tungstenite::connect_async(req).await.is_err());
     // The gateway's own pages (same origin) may.
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!("ws://{}/ws", srv.addr)).unwrap();
-    req.headers_mut().insert("Origin", format!("http://{}", srv.addr).parse().unwrap());
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://{}/ws", srv.addr),
+    )
+    .unwrap();
+    req.headers_mut()
+        .insert("Origin", format!("http://{}", srv.addr).parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     send(&mut ws, json!({ "op": "ping" })).await;
-    assert_eq!(next(&mut ws, Duration::from_secs(5)).await.unwrap(), json!({ "pong": null }));
+    assert_eq!(
+        next(&mut ws, Duration::from_secs(5)).await.unwrap(),
+        json!({ "pong": null })
+    );
 }
 
 #[test]
@@ -479,9 +754,18 @@ fn non_loopback_needs_a_token() {
     assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
     assert_eq!(e.lines().count(), 1, "{e}");
-    assert!(e.contains("refusing to listen on 0.0.0.0:0 without a token") && e.contains("--token-file"), "{e}");
+    assert!(
+        e.contains("refusing to listen on 0.0.0.0:0 without a token") && e.contains("--token-file"),
+        "{e}"
+    );
     let empty = write_token("empty", "  ");
-    let o = shmbus(&["serve", "--listen", "127.0.0.1:0", "--token-file", empty.to_str().unwrap()]);
+    let o = shmbus(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--token-file",
+        empty.to_str().unwrap(),
+    ]);
     let _ = std::fs::remove_file(&empty);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("the token is empty"));
@@ -501,29 +785,64 @@ fn only_named_file_regions_are_served() {
     let allowed = dir.join("allowed.shm");
     let other = dir.join("other.shm");
     for p in [&allowed, &other] {
-        ok(&["slot", "put", p.to_str().unwrap(), "BTCUSD", "--price", "7", "--create"]);
+        ok(&[
+            "slot",
+            "put",
+            p.to_str().unwrap(),
+            "BTCUSD",
+            "--price",
+            "7",
+            "--create",
+        ]);
     }
     let srv = Server::start(&["--region", allowed.to_str().unwrap()]);
     let enc = |p: &std::path::Path| p.to_str().unwrap().replace('/', "%2F");
     let v = srv.get_json(&format!("/api/slots/{}/BTCUSD", enc(&allowed)));
     assert_eq!(v["price"], 7.0);
-    assert!(srv.get_json("/api/regions").as_array().unwrap().iter().any(|r| r["name"] == allowed.to_str().unwrap()));
-    srv.get_err(&format!("/api/slots/{}", enc(&other)), 403, "not_served", "--region");
+    assert!(
+        srv.get_json("/api/regions")
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == allowed.to_str().unwrap())
+    );
+    srv.get_err(
+        &format!("/api/slots/{}", enc(&other)),
+        403,
+        "not_served",
+        "--region",
+    );
     // Traversal, plain and percent-encoded, and absolute paths.
-    let sneaky = format!("{}%2F..%2F{}%2Fallowed.shm", enc(&dir), dir.file_name().unwrap().to_str().unwrap());
+    let sneaky = format!(
+        "{}%2F..%2F{}%2Fallowed.shm",
+        enc(&dir),
+        dir.file_name().unwrap().to_str().unwrap()
+    );
     for (path, status, code) in [
         ("/api/regions/..".to_owned(), 400, "invalid_name"),
         ("/api/regions/%2e%2e".to_owned(), 400, "invalid_name"),
         ("/api/regions/%2E%2E".to_owned(), 400, "invalid_name"),
-        ("/api/regions/..%2F..%2Fetc%2Fpasswd".to_owned(), 400, "invalid_name"),
+        (
+            "/api/regions/..%2F..%2Fetc%2Fpasswd".to_owned(),
+            400,
+            "invalid_name",
+        ),
         (format!("/api/regions/{sneaky}"), 400, "invalid_name"),
         ("/api/regions/%2Fetc%2Fpasswd".to_owned(), 403, "not_served"),
-        ("/api/journal/%2Fdev%2Fshm%2Fx".to_owned(), 403, "not_served"),
+        (
+            "/api/journal/%2Fdev%2Fshm%2Fx".to_owned(),
+            403,
+            "not_served",
+        ),
         ("/api/slots/a%00b".to_owned(), 400, "invalid_name"),
     ] {
         let (st, body) = srv.get(&path);
         let v: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path}: {body}"));
-        assert_eq!((st, v["code"].as_str()), (status, Some(code)), "{path}: {body}");
+        assert_eq!(
+            (st, v["code"].as_str()),
+            (status, Some(code)),
+            "{path}: {body}"
+        );
     }
     // A symlink next to an allowed name does not lead elsewhere.
     let link = dir.join("link.shm");
@@ -542,9 +861,21 @@ async fn every_journal_message_once_in_order_and_resume_after_reconnect() {
     let mut live = srv.ws().await;
     let mut all = srv.ws().await;
     let mut part = srv.ws().await;
-    send(&mut live, json!({ "op": "subscribe", "id": "live", "journal": j.0 })).await;
-    send(&mut all, json!({ "op": "subscribe", "id": "all", "journal": j.0, "from": "start" })).await;
-    send(&mut part, json!({ "op": "subscribe", "id": "p", "journal": j.0, "from": 0 })).await;
+    send(
+        &mut live,
+        json!({ "op": "subscribe", "id": "live", "journal": j.0 }),
+    )
+    .await;
+    send(
+        &mut all,
+        json!({ "op": "subscribe", "id": "all", "journal": j.0, "from": "start" }),
+    )
+    .await;
+    send(
+        &mut part,
+        json!({ "op": "subscribe", "id": "p", "journal": j.0, "from": 0 }),
+    )
+    .await;
     let sub = next(&mut live, Duration::from_secs(5)).await.unwrap();
     assert_eq!(sub["subscribed"]["from"], 1, "{sub}");
     let s2 = s.0.clone();
@@ -566,7 +897,11 @@ async fn every_journal_message_once_in_order_and_resume_after_reconnect() {
     assert_exact(&seqs, &gaps, 0, last);
     // Resume: a new connection from last + 1 gets exactly the rest.
     let mut again = srv.ws().await;
-    send(&mut again, json!({ "op": "subscribe", "id": "p", "journal": j.0, "from": 1000 })).await;
+    send(
+        &mut again,
+        json!({ "op": "subscribe", "id": "p", "journal": j.0, "from": 1000 }),
+    )
+    .await;
     let (seqs, gaps) = collect(&mut again, "p", last).await;
     assert!(gaps.is_empty());
     assert_exact(&seqs, &gaps, 1000, last);
@@ -582,22 +917,42 @@ async fn gap_notices_are_exact() {
     // 1. Resuming from a sequence the ring no longer holds.
     feed(&s.0, &j.0, 20000, 0.2);
     let info = cli_json(&["stats", &j.0, "--json", "--interval", "0"]);
-    let (oldest, last) = (info["oldest_seq"].as_u64().unwrap(), info["next_seq"].as_u64().unwrap() - 1);
+    let (oldest, last) = (
+        info["oldest_seq"].as_u64().unwrap(),
+        info["next_seq"].as_u64().unwrap() - 1,
+    );
     assert!(oldest > 100);
     let mut ws = srv.ws().await;
-    send(&mut ws, json!({ "op": "subscribe", "id": "r", "journal": j.0, "from": 10 })).await;
+    send(
+        &mut ws,
+        json!({ "op": "subscribe", "id": "r", "journal": j.0, "from": 10 }),
+    )
+    .await;
     let (seqs, gaps) = collect(&mut ws, "r", last).await;
-    assert_eq!(gaps.first(), Some(&(10, oldest - 1, oldest - 10)), "{gaps:?}");
+    assert_eq!(
+        gaps.first(),
+        Some(&(10, oldest - 1, oldest - 10)),
+        "{gaps:?}"
+    );
     assert_exact(&seqs, &gaps, 10, last);
 
     // 2. A live client that stops reading while the writer laps the ring many times.
     let mut stalled = srv.ws().await;
-    send(&mut stalled, json!({ "op": "subscribe", "id": "st", "journal": j.0 })).await;
-    let first = next(&mut stalled, Duration::from_secs(5)).await.unwrap()["subscribed"]["from"].as_u64().unwrap();
+    send(
+        &mut stalled,
+        json!({ "op": "subscribe", "id": "st", "journal": j.0 }),
+    )
+    .await;
+    let first = next(&mut stalled, Duration::from_secs(5)).await.unwrap()["subscribed"]["from"]
+        .as_u64()
+        .unwrap();
     feed(&s.0, &j.0, 20000, 1.5); // ~30,000 trades, ~10 MB of JSON, nobody reading
     let last = journal_next(&j.0) - 1;
     let (seqs, gaps) = collect(&mut stalled, "st", last).await;
-    assert!(!gaps.is_empty(), "a stalled client of a lapped ring must see a gap");
+    assert!(
+        !gaps.is_empty(),
+        "a stalled client of a lapped ring must see a gap"
+    );
     assert_exact(&seqs, &gaps, first, last);
     let lost: u64 = gaps.iter().map(|g| g.2).sum();
     let m = parse_metrics(&srv.get("/metrics").1);
@@ -614,16 +969,38 @@ async fn a_stalled_client_holds_nobody_back_and_memory_stays_bounded() {
     // regions themselves, which it reads but does not own) and its binary (RssFile).
     let rss0 = srv.status_kib("RssAnon:");
     let mut stalled = srv.ws().await;
-    send(&mut stalled, json!({ "op": "subscribe", "id": "x", "journal": j.0 })).await;
-    send(&mut stalled, json!({ "op": "subscribe", "id": "y", "slots": s.0 })).await;
+    send(
+        &mut stalled,
+        json!({ "op": "subscribe", "id": "x", "journal": j.0 }),
+    )
+    .await;
+    send(
+        &mut stalled,
+        json!({ "op": "subscribe", "id": "y", "slots": s.0 }),
+    )
+    .await;
     // And 40 MB (53 MB as JSON) that only the stalled client subscribed to.
-    send(&mut stalled, json!({ "op": "subscribe", "id": "z", "journal": big.0 })).await;
+    send(
+        &mut stalled,
+        json!({ "op": "subscribe", "id": "z", "journal": big.0 }),
+    )
+    .await;
     const N: usize = 50;
     let mut clients = Vec::new();
     for _ in 0..N {
         let mut c = srv.ws().await;
-        send(&mut c, json!({ "op": "subscribe", "id": "j", "journal": j.0 })).await;
-        assert!(next(&mut c, Duration::from_secs(5)).await.unwrap().get("subscribed").is_some());
+        send(
+            &mut c,
+            json!({ "op": "subscribe", "id": "j", "journal": j.0 }),
+        )
+        .await;
+        assert!(
+            next(&mut c, Duration::from_secs(5))
+                .await
+                .unwrap()
+                .get("subscribed")
+                .is_some()
+        );
         clients.push(c);
     }
     let (s2, j2) = (s.0.clone(), j.0.clone());
@@ -681,10 +1058,20 @@ async fn a_stalled_client_holds_nobody_back_and_memory_stays_bounded() {
         srv.status_kib("VmRSS:"),
         srv.status_kib("RssShmem:")
     );
-    assert!(peak < rss0 + 32 * 1024, "gateway RSS grew from {rss0} to {peak} KiB");
+    assert!(
+        peak < rss0 + 32 * 1024,
+        "gateway RSS grew from {rss0} to {peak} KiB"
+    );
     let m = parse_metrics(&srv.get("/metrics").1);
-    let q = m.iter().filter(|(k, _)| k.starts_with("shmbus_gateway_client_queue_bytes")).map(|(_, v)| *v).fold(0.0, f64::max);
-    assert!(q <= (1 << 20) as f64 + 4096.0, "a client's queue is {q} bytes");
+    let q = m
+        .iter()
+        .filter(|(k, _)| k.starts_with("shmbus_gateway_client_queue_bytes"))
+        .map(|(_, v)| *v)
+        .fold(0.0, f64::max);
+    assert!(
+        q <= (1 << 20) as f64 + 4096.0,
+        "a client's queue is {q} bytes"
+    );
     drop(stalled);
 }
 
@@ -694,8 +1081,18 @@ async fn malformed_input_gets_an_error_or_a_close_never_a_panic() {
     create_journal(&j.0, "1M");
     let srv = Server::start(&[]);
     let mut good = srv.ws().await;
-    send(&mut good, json!({ "op": "subscribe", "id": "g", "journal": j.0 })).await;
-    assert!(next(&mut good, Duration::from_secs(5)).await.unwrap().get("subscribed").is_some());
+    send(
+        &mut good,
+        json!({ "op": "subscribe", "id": "g", "journal": j.0 }),
+    )
+    .await;
+    assert!(
+        next(&mut good, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .get("subscribed")
+            .is_some()
+    );
 
     let mut ws = srv.ws().await;
     let expect = async |ws: &mut Ws, req: Message, code: &str, text: &str| {
@@ -705,18 +1102,96 @@ async fn malformed_input_gets_an_error_or_a_close_never_a_panic() {
         assert!(v["error"].as_str().unwrap().contains(text), "{v}");
     };
     expect(&mut ws, Message::text("not json"), "bad_json", "not JSON").await;
-    expect(&mut ws, Message::text("[1,2]"), "bad_request", "JSON object").await;
-    expect(&mut ws, Message::text(r#"{"op":"explode"}"#), "unknown_op", "explode").await;
-    expect(&mut ws, Message::text(r#"{"id":"a"}"#), "bad_request", "no \"op\"").await;
-    expect(&mut ws, Message::binary(vec![1, 2, 3]), "binary", "JSON text").await;
-    expect(&mut ws, Message::text(r#"{"op":"subscribe","journal":"x"}"#), "bad_request", "\"id\"").await;
-    expect(&mut ws, Message::text(r#"{"op":"subscribe","id":"a","journal":"x","slots":"y"}"#), "bad_request", "exactly one").await;
-    expect(&mut ws, Message::text(r#"{"op":"subscribe","id":"a","journal":"..","from":"start"}"#), "invalid_name", "..").await;
-    expect(&mut ws, Message::text(r#"{"op":"subscribe","id":"a","journal":"/etc/passwd"}"#), "not_served", "not served").await;
-    expect(&mut ws, Message::text(r#"{"op":"subscribe","id":"a","journal":"no-such-region-xyz"}"#), "not_found", "no-such-region-xyz").await;
-    expect(&mut ws, Message::text(format!(r#"{{"op":"subscribe","id":"a","journal":"{}","from":-3}}"#, j.0)), "bad_request", "from").await;
-    expect(&mut ws, Message::text(format!(r#"{{"op":"subscribe","id":"a","journal":"{}"}}"#, s.0)), "not_found", &s.0).await;
-    expect(&mut ws, Message::text(r#"{"op":"unsubscribe","id":"zz"}"#), "unknown_sub", "zz").await;
+    expect(
+        &mut ws,
+        Message::text("[1,2]"),
+        "bad_request",
+        "JSON object",
+    )
+    .await;
+    expect(
+        &mut ws,
+        Message::text(r#"{"op":"explode"}"#),
+        "unknown_op",
+        "explode",
+    )
+    .await;
+    expect(
+        &mut ws,
+        Message::text(r#"{"id":"a"}"#),
+        "bad_request",
+        "no \"op\"",
+    )
+    .await;
+    expect(
+        &mut ws,
+        Message::binary(vec![1, 2, 3]),
+        "binary",
+        "JSON text",
+    )
+    .await;
+    expect(
+        &mut ws,
+        Message::text(r#"{"op":"subscribe","journal":"x"}"#),
+        "bad_request",
+        "\"id\"",
+    )
+    .await;
+    expect(
+        &mut ws,
+        Message::text(r#"{"op":"subscribe","id":"a","journal":"x","slots":"y"}"#),
+        "bad_request",
+        "exactly one",
+    )
+    .await;
+    expect(
+        &mut ws,
+        Message::text(r#"{"op":"subscribe","id":"a","journal":"..","from":"start"}"#),
+        "invalid_name",
+        "..",
+    )
+    .await;
+    expect(
+        &mut ws,
+        Message::text(r#"{"op":"subscribe","id":"a","journal":"/etc/passwd"}"#),
+        "not_served",
+        "not served",
+    )
+    .await;
+    expect(
+        &mut ws,
+        Message::text(r#"{"op":"subscribe","id":"a","journal":"no-such-region-xyz"}"#),
+        "not_found",
+        "no-such-region-xyz",
+    )
+    .await;
+    expect(
+        &mut ws,
+        Message::text(format!(
+            r#"{{"op":"subscribe","id":"a","journal":"{}","from":-3}}"#,
+            j.0
+        )),
+        "bad_request",
+        "from",
+    )
+    .await;
+    expect(
+        &mut ws,
+        Message::text(format!(
+            r#"{{"op":"subscribe","id":"a","journal":"{}"}}"#,
+            s.0
+        )),
+        "not_found",
+        &s.0,
+    )
+    .await;
+    expect(
+        &mut ws,
+        Message::text(r#"{"op":"unsubscribe","id":"zz"}"#),
+        "unknown_sub",
+        "zz",
+    )
+    .await;
 
     // 10,000 subscriptions: 64 are taken, the rest refused, one by one.
     for i in 0..10_000 {
@@ -726,7 +1201,9 @@ async fn malformed_input_gets_an_error_or_a_close_never_a_panic() {
     ws.flush().await.unwrap();
     let (mut subscribed, mut refused) = (0, 0);
     while subscribed + refused < 10_000 {
-        let v = next(&mut ws, Duration::from_secs(20)).await.expect("an answer to every request");
+        let v = next(&mut ws, Duration::from_secs(20))
+            .await
+            .expect("an answer to every request");
         if v.get("subscribed").is_some() {
             subscribed += 1;
         } else {
@@ -751,7 +1228,11 @@ async fn malformed_input_gets_an_error_or_a_close_never_a_panic() {
     // The first client saw nothing of it, and still receives.
     ok(&["append", &j.0, "still here"]);
     let v = next(&mut good, Duration::from_secs(5)).await.unwrap();
-    assert_eq!((v["sub"].as_str(), v["seq"].as_u64()), (Some("g"), Some(0)), "{v}");
+    assert_eq!(
+        (v["sub"].as_str(), v["seq"].as_u64()),
+        (Some("g"), Some(0)),
+        "{v}"
+    );
     assert_eq!(srv.get_json("/healthz")["status"], "ok");
 }
 
@@ -761,32 +1242,80 @@ async fn slots_and_candles_subscriptions_and_removal() {
     create_journal(&j.0, "1M");
     ok(&["slot", "put", &s.0, "BTCUSD", "--price", "1", "--create"]);
     ok(&["slot", "put", &s.0, "ETHUSD", "--price", "2"]);
-    ok(&["candles", "import", &c.0, &fixture("GOOG.csv"), "--symbol", "GOOG", "--interval", "1d", "--size", "1M"]);
+    ok(&[
+        "candles",
+        "import",
+        &c.0,
+        &fixture("GOOG.csv"),
+        "--symbol",
+        "GOOG",
+        "--interval",
+        "1d",
+        "--size",
+        "1M",
+    ]);
     let srv = Server::start(&[]);
     let mut ws = srv.ws().await;
-    send(&mut ws, json!({ "op": "subscribe", "id": "q", "slots": s.0, "symbols": ["ETHUSD", "NEW"] })).await;
+    send(
+        &mut ws,
+        json!({ "op": "subscribe", "id": "q", "slots": s.0, "symbols": ["ETHUSD", "NEW"] }),
+    )
+    .await;
     let v = next(&mut ws, Duration::from_secs(5)).await.unwrap();
     assert_eq!(v["subscribed"]["slots"], s.0.as_str(), "{v}");
     // The current value first (only the symbols asked for).
     let v = next(&mut ws, Duration::from_secs(5)).await.unwrap();
-    assert_eq!((v["slot"]["symbol"].as_str(), v["slot"]["price"].as_f64()), (Some("ETHUSD"), Some(2.0)), "{v}");
+    assert_eq!(
+        (v["slot"]["symbol"].as_str(), v["slot"]["price"].as_f64()),
+        (Some("ETHUSD"), Some(2.0)),
+        "{v}"
+    );
     ok(&["slot", "put", &s.0, "BTCUSD", "--price", "3"]); // not asked for
     ok(&["slot", "put", &s.0, "NEW", "--price", "4"]); // a symbol registered later
     let v = next(&mut ws, Duration::from_secs(5)).await.unwrap();
-    assert_eq!((v["slot"]["symbol"].as_str(), v["slot"]["price"].as_f64()), (Some("NEW"), Some(4.0)), "{v}");
+    assert_eq!(
+        (v["slot"]["symbol"].as_str(), v["slot"]["price"].as_f64()),
+        (Some("NEW"), Some(4.0)),
+        "{v}"
+    );
     assert_eq!(v["slot"], cli_json(&["slot", "get", &s.0, "NEW", "--json"]));
 
-    send(&mut ws, json!({ "op": "subscribe", "id": "k", "candles": c.0, "symbol": "GOOG", "interval": "1d" })).await;
+    send(
+        &mut ws,
+        json!({ "op": "subscribe", "id": "k", "candles": c.0, "symbol": "GOOG", "interval": "1d" }),
+    )
+    .await;
     let v = next(&mut ws, Duration::from_secs(5)).await.unwrap();
     assert_eq!(v["subscribed"]["symbol"], "GOOG", "{v}");
     let v = next(&mut ws, Duration::from_secs(5)).await.unwrap();
     assert_eq!(v["candle"]["time"], "2005-10-25T00:00:00Z", "{v}");
     let csv = std::env::temp_dir().join(format!("shmbus-serve-bar-{}.csv", std::process::id()));
-    std::fs::write(&csv, "date,open,high,low,close,volume\n2030-01-02,1,2,0.5,1.5,100\n").unwrap();
-    ok(&["candles", "import", &c.0, csv.to_str().unwrap(), "--symbol", "GOOG", "--interval", "1d"]);
+    std::fs::write(
+        &csv,
+        "date,open,high,low,close,volume\n2030-01-02,1,2,0.5,1.5,100\n",
+    )
+    .unwrap();
+    ok(&[
+        "candles",
+        "import",
+        &c.0,
+        csv.to_str().unwrap(),
+        "--symbol",
+        "GOOG",
+        "--interval",
+        "1d",
+    ]);
     let _ = std::fs::remove_file(&csv);
     let v = next(&mut ws, Duration::from_secs(5)).await.unwrap();
-    assert_eq!((v["sub"].as_str(), v["candle"]["time"].as_str(), v["candle"]["close"].as_f64()), (Some("k"), Some("2030-01-02T00:00:00Z"), Some(1.5)), "{v}");
+    assert_eq!(
+        (
+            v["sub"].as_str(),
+            v["candle"]["time"].as_str(),
+            v["candle"]["close"].as_f64()
+        ),
+        (Some("k"), Some("2030-01-02T00:00:00Z"), Some(1.5)),
+        "{v}"
+    );
 
     // Unsubscribe: acknowledged, then nothing more of it.
     send(&mut ws, json!({ "op": "unsubscribe", "id": "q" })).await;
@@ -796,14 +1325,35 @@ async fn slots_and_candles_subscriptions_and_removal() {
     assert!(next(&mut ws, Duration::from_millis(300)).await.is_none());
 
     // A removed region ends its subscription with a message; the others go on.
-    send(&mut ws, json!({ "op": "subscribe", "id": "j", "journal": j.0 })).await;
-    assert!(next(&mut ws, Duration::from_secs(5)).await.unwrap().get("subscribed").is_some());
+    send(
+        &mut ws,
+        json!({ "op": "subscribe", "id": "j", "journal": j.0 }),
+    )
+    .await;
+    assert!(
+        next(&mut ws, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .get("subscribed")
+            .is_some()
+    );
     ok(&["rm", &j.0]);
     let v = next(&mut ws, Duration::from_secs(5)).await.unwrap();
-    assert_eq!((v["sub"].as_str(), v["end"]["code"].as_str()), (Some("j"), Some("removed")), "{v}");
-    assert!(v["end"]["reason"].as_str().unwrap().contains("was removed"), "{v}");
+    assert_eq!(
+        (v["sub"].as_str(), v["end"]["code"].as_str()),
+        (Some("j"), Some("removed")),
+        "{v}"
+    );
+    assert!(
+        v["end"]["reason"].as_str().unwrap().contains("was removed"),
+        "{v}"
+    );
     // Its id is free again; the region is gone, so subscribing fails with the CLI's error.
-    send(&mut ws, json!({ "op": "subscribe", "id": "j", "journal": j.0 })).await;
+    send(
+        &mut ws,
+        json!({ "op": "subscribe", "id": "j", "journal": j.0 }),
+    )
+    .await;
     let v = next(&mut ws, Duration::from_secs(5)).await.unwrap();
     assert_eq!(v["code"], "not_found", "{v}");
 }

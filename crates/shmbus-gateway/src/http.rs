@@ -73,10 +73,17 @@ fn query(
     known: &[&str],
 ) -> Result<HashMap<String, String>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::bad_query(format!("bad query: {}", e.body_text())))?;
-    if let Some(k) = q.keys().find(|k| *k != "token" && !known.contains(&k.as_str())) {
+    if let Some(k) = q
+        .keys()
+        .find(|k| *k != "token" && !known.contains(&k.as_str()))
+    {
         return Err(ApiError::bad_query(format!(
             "unknown query parameter {k:?}: this endpoint takes {}",
-            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
         )));
     }
     Ok(q)
@@ -99,7 +106,10 @@ fn token_ok(req: &Request, token: &str) -> bool {
     // Compared in constant time, so the answer's timing does not reveal a prefix.
     let eq = |t: &str| {
         t.len() == token.len()
-            && t.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+            && t.bytes()
+                .zip(token.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
     };
     let header = req
         .headers()
@@ -130,7 +140,9 @@ fn loopback_host(host: &str) -> bool {
 
 /// The `host[:port]` of an Origin header (`scheme://host[:port]`).
 fn origin_host(origin: &str) -> Option<&str> {
-    origin.split_once("://").map(|(_, h)| h.trim_end_matches('/'))
+    origin
+        .split_once("://")
+        .map(|(_, h)| h.trim_end_matches('/'))
 }
 
 async fn auth(State(st): Shared, req: Request, next: Next) -> Response {
@@ -219,11 +231,15 @@ async fn regions(
             )
         })?;
         for r in &st.access.regions {
-            let Ok(n) = shmbus::RegionName::parse(r) else { continue };
+            let Ok(n) = shmbus::RegionName::parse(r) else {
+                continue;
+            };
             if n.path().is_dir() {
                 let (segments, size) = crate::json::persisted_size(n.path());
                 rows.push(persisted_journal_json(r, segments, size));
-            } else if let Some(row) = crate::metrics::region_entry(r).and_then(|e| list_entry_json(&e, false)) {
+            } else if let Some(row) =
+                crate::metrics::region_entry(r).and_then(|e| list_entry_json(&e, false))
+            {
                 rows.push(row);
             }
         }
@@ -288,9 +304,10 @@ pub(crate) fn parse_from(s: &str) -> Result<Start, String> {
     match s {
         "start" => Ok(Start::Beginning),
         "end" => Ok(Start::End),
-        s => s.parse().map(Start::Seq).map_err(|_| {
-            format!("from={s:?}: use start, end or a sequence number")
-        }),
+        s => s
+            .parse()
+            .map(Start::Seq)
+            .map_err(|_| format!("from={s:?}: use start, end or a sequence number")),
     }
 }
 
@@ -393,7 +410,11 @@ async fn candles(
     let csv = match q.get("format").map(String::as_str) {
         None | Some("json") => false,
         Some("csv") => true,
-        Some(f) => return Err(ApiError::bad_query(format!("format={f:?}: use json or csv"))),
+        Some(f) => {
+            return Err(ApiError::bad_query(format!(
+                "format={f:?}: use json or csv"
+            )));
+        }
     };
     blocking(move || {
         let r = CandleReader::open(&name)?;
@@ -424,10 +445,17 @@ async fn candles(
 async fn metrics(State(st): Shared) -> Result<Response, ApiError> {
     blocking(move || {
         let text = crate::metrics::render(&st).map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("cannot encode the metrics: {e}"))
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("cannot encode the metrics: {e}"),
+            )
         })?;
         Ok((
-            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
             text,
         )
             .into_response())

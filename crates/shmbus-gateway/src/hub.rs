@@ -24,7 +24,7 @@ use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -187,7 +187,11 @@ impl Ctx {
         if m.hubs.get(&self.key).is_some_and(|h| h.id == self.id) {
             m.hubs.remove(&self.key);
         }
-        if pending.is_empty() { Ok(()) } else { Err(pending) }
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(pending)
+        }
     }
 
     /// Every 250 ms: `Some(reason)` when the region's file is gone or replaced.
@@ -234,10 +238,7 @@ impl Ctx {
 
     /// The next command, if any.
     fn try_cmd(&self) -> Option<Cmd> {
-        match self.rx.try_recv() {
-            Ok(c) => Some(c),
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-        }
+        self.rx.try_recv().ok()
     }
 }
 
@@ -303,14 +304,21 @@ impl Hubs {
             last_check: Instant::now(),
             idle_since: Instant::now(),
         };
-        tx.send(Cmd::Add(sub, spec))
-            .map_err(|_| ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", "the region thread's channel closed"))?;
+        tx.send(Cmd::Add(sub, spec)).map_err(|_| {
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the region thread's channel closed",
+            )
+        })?;
         let thread_name = format!("shmbus-{}:{}", key.0, key.1);
-        let spawned = std::thread::Builder::new().name(thread_name).spawn(move || match opened {
-            Opened::Journal(live, history) => JournalHub::new(ctx, live, history).run(),
-            Opened::Slots(r) => run_slots(ctx, r),
-            Opened::Candles(r) => run_candles(ctx, r),
-        });
+        let spawned = std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || match opened {
+                Opened::Journal(live, history) => JournalHub::new(ctx, live, history).run(),
+                Opened::Slots(r) => run_slots(ctx, r),
+                Opened::Candles(r) => run_candles(ctx, r),
+            });
         spawned.map_err(|e| {
             ApiError::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -349,7 +357,13 @@ fn gap_body(from: u64, to: u64) -> serde_json::Value {
 
 impl JournalHub {
     fn new(ctx: Ctx, live: JournalReader, history: JournalReader) -> Self {
-        Self { ctx, live, history, subs: Vec::new(), stale: false }
+        Self {
+            ctx,
+            live,
+            history,
+            subs: Vec::new(),
+            stale: false,
+        }
     }
 
     fn gap(&self, sub: &Sub, from: u64, to: u64) {
@@ -358,7 +372,10 @@ impl JournalHub {
         }
         sub.notice(&gap_body(from, to));
         sub.outbox.gaps.fetch_add(to - from + 1, Ordering::Relaxed);
-        self.ctx.stats.gaps.fetch_add(to - from + 1, Ordering::Relaxed);
+        self.ctx
+            .stats
+            .gaps
+            .fetch_add(to - from + 1, Ordering::Relaxed);
     }
 
     fn add(&mut self, sub: Arc<Sub>, from: From) {
@@ -411,7 +428,8 @@ impl JournalHub {
             }
             self.subs.retain(|s| !s.sub.is_cancelled());
             if let Some(reason) = self.ctx.removed() {
-                self.ctx.end_all(self.subs.iter().map(|s| &s.sub), &reason, "removed");
+                self.ctx
+                    .end_all(self.subs.iter().map(|s| &s.sub), &reason, "removed");
                 return;
             }
             match self.ctx.idle_exit(!self.subs.is_empty()) {
@@ -442,7 +460,8 @@ impl JournalHub {
 
     fn fail(&self, e: JournalError) {
         let e = ApiError::from(e);
-        self.ctx.end_all(self.subs.iter().map(|s| &s.sub), &e.message, e.code);
+        self.ctx
+            .end_all(self.subs.iter().map(|s| &s.sub), &e.message, e.code);
     }
 
     /// Reads new messages with the live cursor and hands each to the subscriptions waiting for
@@ -468,7 +487,11 @@ impl JournalHub {
                     }
                 }
                 Ok(None) => return Ok(()),
-                Err(JournalError::Overrun { expected_seq, resume_seq, .. }) => {
+                Err(JournalError::Overrun {
+                    expected_seq,
+                    resume_seq,
+                    ..
+                }) => {
                     // The live cursor itself was lapped: the subscriptions that were with it
                     // lost exactly these.
                     let mut lost = Vec::new();
@@ -565,7 +588,9 @@ impl SSub {
 }
 
 fn slot_body(key: &str, v: &shmbus::Versioned<TradingData>) -> Arc<str> {
-    json!({ "slot": slot_json(key, Some(v)) }).to_string().into()
+    json!({ "slot": slot_json(key, Some(v)) })
+        .to_string()
+        .into()
 }
 
 fn run_slots(mut ctx: Ctx, reader: SlotReader<TradingData>) {
@@ -574,14 +599,18 @@ fn run_slots(mut ctx: Ctx, reader: SlotReader<TradingData>) {
     let mut seen: HashMap<u32, u64> = HashMap::new();
     let mut keys_at = Instant::now() - CHECK_EVERY;
     let add = |subs: &mut Vec<SSub>, sub: Arc<Sub>, spec: Spec| {
-        let Spec::Slots { symbols } = spec else { return };
-        sub.notice(&json!({ "subscribed": { "slots": ctx_name(&sub, &reader), "capacity": reader.capacity(), "in_use": reader.len() } }));
+        let Spec::Slots { symbols } = spec else {
+            return;
+        };
+        sub.notice(&json!({ "subscribed": { "slots": reader.region().name().as_str(), "capacity": reader.capacity(), "in_use": reader.len() } }));
         // The current value of every wanted symbol first.
         let s = SSub { sub, symbols };
         for (key, id) in reader.keys() {
             if s.wants(&key) {
                 if let Ok(Some(v)) = reader.read(id) {
-                    s.sub.outbox.put_conflated(&s.sub, &key, slot_body(&key, &v));
+                    s.sub
+                        .outbox
+                        .put_conflated(&s.sub, &key, slot_body(&key, &v));
                 }
             }
         }
@@ -613,7 +642,9 @@ fn run_slots(mut ctx: Ctx, reader: SlotReader<TradingData>) {
             for (key, id) in &keys {
                 let since = seen.get(&id.index()).copied().unwrap_or(0);
                 // A slot mid-write by a stopped or dead writer is skipped this round.
-                let Ok(Some(v)) = reader.read_if_changed(*id, since) else { continue };
+                let Ok(Some(v)) = reader.read_if_changed(*id, since) else {
+                    continue;
+                };
                 seen.insert(id.index(), v.seq);
                 let mut body = None;
                 for s in subs.iter().filter(|s| s.wants(key)) {
@@ -624,10 +655,6 @@ fn run_slots(mut ctx: Ctx, reader: SlotReader<TradingData>) {
         }
         std::thread::sleep(SLOT_POLL);
     }
-}
-
-fn ctx_name(_sub: &Sub, reader: &SlotReader<TradingData>) -> String {
-    reader.region().name().as_str().to_owned()
 }
 
 /// A candle subscription and the newest bar it was sent.
@@ -641,11 +668,18 @@ struct CSub {
 fn run_candles(mut ctx: Ctx, reader: CandleReader) {
     let mut subs: Vec<CSub> = Vec::new();
     let add = |subs: &mut Vec<CSub>, sub: Arc<Sub>, spec: Spec| {
-        let Spec::Candles { symbol, interval } = spec else { return };
+        let Spec::Candles { symbol, interval } = spec else {
+            return;
+        };
         match reader.latest(&symbol, &interval) {
             Ok(_) => {
                 sub.notice(&json!({ "subscribed": { "candles": reader.name(), "symbol": symbol, "interval": interval } }));
-                subs.push(CSub { sub, symbol, interval, last: None });
+                subs.push(CSub {
+                    sub,
+                    symbol,
+                    interval,
+                    last: None,
+                });
             }
             Err(e) => {
                 let e = ApiError::from(e);
@@ -672,7 +706,9 @@ fn run_candles(mut ctx: Ctx, reader: CandleReader) {
             }
         }
         for s in &mut subs {
-            let Ok(Some(latest)) = reader.latest(&s.symbol, &s.interval) else { continue };
+            let Ok(Some(latest)) = reader.latest(&s.symbol, &s.interval) else {
+                continue;
+            };
             if s.last == Some(latest) {
                 continue;
             }
@@ -689,7 +725,11 @@ fn run_candles(mut ctx: Ctx, reader: CandleReader) {
                 doc["interval"] = json!(s.interval);
                 let body: Arc<str> = json!({ "candle": doc }).to_string().into();
                 // A client too slow for the bar rate gets the newest bar only (one key).
-                let key = if s.sub.outbox.has_room() { c.timestamp.to_string() } else { "newest".to_owned() };
+                let key = if s.sub.outbox.has_room() {
+                    c.timestamp.to_string()
+                } else {
+                    "newest".to_owned()
+                };
                 s.sub.outbox.put_conflated(&s.sub, &key, body);
             }
             s.last = Some(latest);

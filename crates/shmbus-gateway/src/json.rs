@@ -40,7 +40,9 @@ pub fn fmt_ms(ms: u64) -> String {
 /// (unless `all`).
 pub fn list_entry_json(e: &ListEntry, all: bool) -> Option<Value> {
     let (kind, record, header) = match &e.probe {
-        Probe::Shmbus(h) if h.magic == shmbus::MAGIC => (h.kind_name(), h.layout_name.clone(), Some(h)),
+        Probe::Shmbus(h) if h.magic == shmbus::MAGIC => {
+            (h.kind_name(), h.layout_name.clone(), Some(h))
+        }
         Probe::Shmbus(_) => ("unpublished".into(), String::new(), None),
         Probe::ForeignQnxs => ("candles (QNXS, foreign)".into(), String::new(), None),
         Probe::Unknown if all => ("not shmbus".into(), String::new(), None),

@@ -86,19 +86,71 @@ impl RegionMetrics {
             candles: Family::default(),
             writes: Family::default(),
         };
-        reg.register("shmbus_region_info", "A region: its kind (always 1)", m.info.clone());
-        reg.register("shmbus_region_size_bytes", "Size of the region's file (all segments of a persisted journal)", m.size.clone());
-        reg.register("shmbus_region_writer_alive", "1 if a writer holds the region's lock", m.alive.clone());
-        reg.register("shmbus_region_writer_pid", "Pid of the current or last writer (0: closed cleanly)", m.pid.clone());
-        reg.register("shmbus_journal_newest_seq", "Sequence of the newest committed message (-1: empty)", m.newest.clone());
-        reg.register("shmbus_journal_oldest_seq", "Sequence of the oldest stored message", m.oldest.clone());
-        reg.register("shmbus_journal_messages", "Messages ever committed (rate() of it is the append rate)", m.messages.clone());
-        reg.register("shmbus_journal_stored_messages", "Messages stored now", m.stored.clone());
-        reg.register("shmbus_journal_ring_occupancy_ratio", "Stored bytes / ring capacity (1: the writer overwrites the oldest)", m.occupancy.clone());
-        reg.register("shmbus_slots_in_use", "Symbols registered in a TradingData slot table", m.slots.clone());
-        reg.register("shmbus_candles_series", "Series in a candle store", m.series.clone());
-        reg.register("shmbus_candles_candles", "Candles in a candle store", m.candles.clone());
-        reg.register("shmbus_candles_writes", "Writes to a candle store", m.writes.clone());
+        reg.register(
+            "shmbus_region_info",
+            "A region: its kind (always 1)",
+            m.info.clone(),
+        );
+        reg.register(
+            "shmbus_region_size_bytes",
+            "Size of the region's file (all segments of a persisted journal)",
+            m.size.clone(),
+        );
+        reg.register(
+            "shmbus_region_writer_alive",
+            "1 if a writer holds the region's lock",
+            m.alive.clone(),
+        );
+        reg.register(
+            "shmbus_region_writer_pid",
+            "Pid of the current or last writer (0: closed cleanly)",
+            m.pid.clone(),
+        );
+        reg.register(
+            "shmbus_journal_newest_seq",
+            "Sequence of the newest committed message (-1: empty)",
+            m.newest.clone(),
+        );
+        reg.register(
+            "shmbus_journal_oldest_seq",
+            "Sequence of the oldest stored message",
+            m.oldest.clone(),
+        );
+        reg.register(
+            "shmbus_journal_messages",
+            "Messages ever committed (rate() of it is the append rate)",
+            m.messages.clone(),
+        );
+        reg.register(
+            "shmbus_journal_stored_messages",
+            "Messages stored now",
+            m.stored.clone(),
+        );
+        reg.register(
+            "shmbus_journal_ring_occupancy_ratio",
+            "Stored bytes / ring capacity (1: the writer overwrites the oldest)",
+            m.occupancy.clone(),
+        );
+        reg.register(
+            "shmbus_slots_in_use",
+            "Symbols registered in a TradingData slot table",
+            m.slots.clone(),
+        );
+        reg.register(
+            "shmbus_candles_series",
+            "Series in a candle store",
+            m.series.clone(),
+        );
+        reg.register(
+            "shmbus_candles_candles",
+            "Candles in a candle store",
+            m.candles.clone(),
+        );
+        reg.register(
+            "shmbus_candles_writes",
+            "Writes to a candle store",
+            m.writes.clone(),
+        );
         m
     }
 
@@ -112,7 +164,9 @@ impl RegionMetrics {
         let mut info = l.clone();
         info.push(("kind".to_owned(), kind.name().to_owned()));
         self.info.get_or_create(&info).set(1);
-        self.size.get_or_create(&l).set(i64::try_from(e.size).unwrap_or(i64::MAX));
+        self.size
+            .get_or_create(&l)
+            .set(i64::try_from(e.size).unwrap_or(i64::MAX));
         self.alive.get_or_create(&l).set(i64::from(e.writer_alive));
         if let Probe::Shmbus(h) = &e.probe {
             self.pid.get_or_create(&l).set(i64::from(h.writer_pid));
@@ -125,9 +179,14 @@ impl RegionMetrics {
                 }
             }
             RegionKind::Candles => {
-                if let Ok(s) = shmbus::candles::CandleReader::open(&e.name).and_then(|r| r.stats()) {
-                    self.series.get_or_create(&l).set(i64::from(s.total_symbols));
-                    self.candles.get_or_create(&l).set(i64::try_from(s.total_candles).unwrap_or(i64::MAX));
+                if let Ok(s) = shmbus::candles::CandleReader::open(&e.name).and_then(|r| r.stats())
+                {
+                    self.series
+                        .get_or_create(&l)
+                        .set(i64::from(s.total_symbols));
+                    self.candles
+                        .get_or_create(&l)
+                        .set(i64::try_from(s.total_candles).unwrap_or(i64::MAX));
                     self.writes.get_or_create(&l).inc_by(s.write_count);
                 }
             }
@@ -136,16 +195,22 @@ impl RegionMetrics {
     }
 
     fn journal(&self, name: &str, l: &Labels) {
-        let Ok(i) = JournalReader::open(name, Start::End).and_then(|r| r.info()) else { return };
+        let Ok(i) = JournalReader::open(name, Start::End).and_then(|r| r.info()) else {
+            return;
+        };
         let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         self.newest.get_or_create(l).set(to_i64(i.next_seq) - 1);
         self.oldest.get_or_create(l).set(to_i64(i.oldest_seq));
         self.messages.get_or_create(l).inc_by(i.next_seq);
-        self.stored.get_or_create(l).set(to_i64(i.next_seq - i.oldest_seq));
+        self.stored
+            .get_or_create(l)
+            .set(to_i64(i.next_seq - i.oldest_seq));
         self.alive.get_or_create(l).set(i64::from(i.writer_alive));
         if i.mode == Mode::Ring && i.capacity > 0 {
             let used = i.commit_position.saturating_sub(i.oldest_position);
-            self.occupancy.get_or_create(l).set(used as f64 / i.capacity as f64);
+            self.occupancy
+                .get_or_create(l)
+                .set(used as f64 / i.capacity as f64);
         }
     }
 }
@@ -206,7 +271,10 @@ pub(crate) fn render(st: &AppState) -> Result<String, std::fmt::Error> {
         regions.info.get_or_create(&info).set(1);
         if let Ok(n) = RegionName::parse(&name) {
             let (_, bytes) = crate::json::persisted_size(n.path());
-            regions.size.get_or_create(&l).set(i64::try_from(bytes).unwrap_or(i64::MAX));
+            regions
+                .size
+                .get_or_create(&l)
+                .set(i64::try_from(bytes).unwrap_or(i64::MAX));
         }
         regions.journal(&name, &l);
     }
@@ -220,15 +288,51 @@ pub(crate) fn render(st: &AppState) -> Result<String, std::fmt::Error> {
     let bound: Gauge = Gauge::default();
     let client_queue: GaugeFamily = Family::default();
     let client_gaps: CounterFamily = Family::default();
-    reg.register("shmbus_gateway_clients", "WebSocket clients connected", clients.clone());
-    reg.register("shmbus_gateway_readers", "Region reader threads running (one per subscribed region)", readers.clone());
-    reg.register("shmbus_gateway_messages_sent", "WebSocket messages sent", sent.clone());
-    reg.register("shmbus_gateway_bytes_sent", "WebSocket payload bytes sent", bytes.clone());
-    reg.register("shmbus_gateway_gap_messages", "Journal messages subscribers lost (sum of gap notice counts)", gaps.clone());
-    reg.register("shmbus_gateway_queue_bytes", "Bytes queued for all clients", queued.clone());
-    reg.register("shmbus_gateway_queue_bound_bytes", "Bound of each client's queue", bound.clone());
-    reg.register("shmbus_gateway_client_queue_bytes", "Bytes queued for one client", client_queue.clone());
-    reg.register("shmbus_gateway_client_gap_messages", "Journal messages one client lost", client_gaps.clone());
+    reg.register(
+        "shmbus_gateway_clients",
+        "WebSocket clients connected",
+        clients.clone(),
+    );
+    reg.register(
+        "shmbus_gateway_readers",
+        "Region reader threads running (one per subscribed region)",
+        readers.clone(),
+    );
+    reg.register(
+        "shmbus_gateway_messages_sent",
+        "WebSocket messages sent",
+        sent.clone(),
+    );
+    reg.register(
+        "shmbus_gateway_bytes_sent",
+        "WebSocket payload bytes sent",
+        bytes.clone(),
+    );
+    reg.register(
+        "shmbus_gateway_gap_messages",
+        "Journal messages subscribers lost (sum of gap notice counts)",
+        gaps.clone(),
+    );
+    reg.register(
+        "shmbus_gateway_queue_bytes",
+        "Bytes queued for all clients",
+        queued.clone(),
+    );
+    reg.register(
+        "shmbus_gateway_queue_bound_bytes",
+        "Bound of each client's queue",
+        bound.clone(),
+    );
+    reg.register(
+        "shmbus_gateway_client_queue_bytes",
+        "Bytes queued for one client",
+        client_queue.clone(),
+    );
+    reg.register(
+        "shmbus_gateway_client_gap_messages",
+        "Journal messages one client lost",
+        client_gaps.clone(),
+    );
     let s = &st.stats;
     let outboxes: Vec<Arc<Outbox>> = s.lock().values().cloned().collect();
     clients.set(outboxes.len() as i64);
@@ -243,7 +347,9 @@ pub(crate) fn render(st: &AppState) -> Result<String, std::fmt::Error> {
         total += q;
         let l = vec![("client".to_owned(), o.client.to_string())];
         client_queue.get_or_create(&l).set(q as i64);
-        client_gaps.get_or_create(&l).inc_by(o.gaps.load(Ordering::Relaxed));
+        client_gaps
+            .get_or_create(&l)
+            .inc_by(o.gaps.load(Ordering::Relaxed));
     }
     queued.set(total as i64);
     let mut out = String::new();

@@ -72,7 +72,10 @@ pub(crate) async fn run(socket: WebSocket, st: Arc<AppState>) {
             }
         }
         if outbox.over_hard_limit() {
-            close = Some((CLOSE_POLICY, "too many replies pending: read your messages".to_owned()));
+            close = Some((
+                CLOSE_POLICY,
+                "too many replies pending: read your messages".to_owned(),
+            ));
             break;
         }
     }
@@ -84,7 +87,10 @@ pub(crate) async fn run(socket: WebSocket, st: Arc<AppState>) {
     }
     outbox.close();
     // A client that stopped reading may never take the rest: do not wait for it long.
-    if tokio::time::timeout(Duration::from_secs(2), &mut writer).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(2), &mut writer)
+        .await
+        .is_err()
+    {
         writer.abort();
     }
     st.stats.remove_client(client);
@@ -118,7 +124,10 @@ async fn write_loop(
     }
     if let Ok((code, reason)) = close.try_recv() {
         let _ = sink
-            .send(Message::Close(Some(CloseFrame { code, reason: reason.into() })))
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })))
             .await;
     }
     let _ = sink.close().await;
@@ -133,7 +142,13 @@ async fn request(
 ) {
     let v: Value = match serde_json::from_str(text) {
         Ok(v @ Value::Object(_)) => v,
-        Ok(_) => return outbox.push_reply(error(None, "bad_request", "a request is a JSON object with an \"op\"")),
+        Ok(_) => {
+            return outbox.push_reply(error(
+                None,
+                "bad_request",
+                "a request is a JSON object with an \"op\"",
+            ));
+        }
         Err(e) => {
             return outbox.push_reply(error(
                 None,
@@ -147,11 +162,19 @@ async fn request(
         Some("subscribe") => subscribe(st, outbox, subs, &v).await,
         Some("unsubscribe") => unsubscribe(outbox, subs, id),
         Some("ping") => {
-            outbox.push_reply(json!({ "pong": v.get("id").cloned().unwrap_or(Value::Null) }).to_string());
+            outbox.push_reply(
+                json!({ "pong": v.get("id").cloned().unwrap_or(Value::Null) }).to_string(),
+            );
             Ok(())
         }
-        Some(op) => Err(("unknown_op", format!("unknown op {op:?}: use subscribe, unsubscribe or ping"))),
-        None => Err(("bad_request", "the request has no \"op\" (subscribe, unsubscribe or ping)".to_owned())),
+        Some(op) => Err((
+            "unknown_op",
+            format!("unknown op {op:?}: use subscribe, unsubscribe or ping"),
+        )),
+        None => Err((
+            "bad_request",
+            "the request has no \"op\" (subscribe, unsubscribe or ping)".to_owned(),
+        )),
     };
     if let Err((code, message)) = reply {
         outbox.push_reply(error(id, code, message));
@@ -179,13 +202,18 @@ fn spec(v: &Value) -> Result<(String, Spec), (&'static str, String)> {
         ["journal"] => {
             let from = match v.get("from") {
                 None => From::End,
-                Some(Value::String(s)) => match crate::http::parse_from(s).map_err(|e| ("bad_request", e))? {
-                    Start::Beginning => From::Start,
-                    Start::End => From::End,
-                    Start::Seq(n) => From::Seq(n),
-                },
+                Some(Value::String(s)) => {
+                    match crate::http::parse_from(s).map_err(|e| ("bad_request", e))? {
+                        Start::Beginning => From::Start,
+                        Start::End => From::End,
+                        Start::Seq(n) => From::Seq(n),
+                    }
+                }
                 Some(n) => From::Seq(n.as_u64().ok_or_else(|| {
-                    ("bad_request", format!("\"from\": {n} is not start, end or a sequence number"))
+                    (
+                        "bad_request",
+                        format!("\"from\": {n} is not start, end or a sequence number"),
+                    )
                 })?),
             };
             Ok((string(v, "journal")?.to_owned(), Spec::Journal { from }))
@@ -200,7 +228,10 @@ fn spec(v: &Value) -> Result<(String, Spec), (&'static str, String)> {
                         .ok_or(("bad_request", "\"symbols\" must be strings".to_owned()))?,
                 ),
                 Some(_) => {
-                    return Err(("bad_request", format!("\"symbols\" must be an array of at most {MAX_SYMBOLS} strings")));
+                    return Err((
+                        "bad_request",
+                        format!("\"symbols\" must be an array of at most {MAX_SYMBOLS} strings"),
+                    ));
                 }
             };
             Ok((string(v, "slots")?.to_owned(), Spec::Slots { symbols }))
@@ -227,23 +258,45 @@ async fn subscribe(
 ) -> Reply {
     let id = match v.get("id").and_then(Value::as_str) {
         Some(id) if !id.is_empty() && id.len() <= MAX_ID => id,
-        _ => return Err(("bad_request", format!("a subscription needs an \"id\": a string of 1 to {MAX_ID} bytes, echoed as \"sub\" in its messages"))),
+        _ => {
+            return Err((
+                "bad_request",
+                format!(
+                    "a subscription needs an \"id\": a string of 1 to {MAX_ID} bytes, echoed as \"sub\" in its messages"
+                ),
+            ));
+        }
     };
     // Subscriptions their region ended (removed, failed) free their place.
     subs.retain(|_, s| !s.is_cancelled());
     if subs.contains_key(id) {
-        return Err(("duplicate_id", format!("subscription {id:?} exists: unsubscribe it first or use another id")));
+        return Err((
+            "duplicate_id",
+            format!("subscription {id:?} exists: unsubscribe it first or use another id"),
+        ));
     }
     if subs.len() >= MAX_SUBSCRIPTIONS {
-        return Err(("too_many_subscriptions", format!("at most {MAX_SUBSCRIPTIONS} subscriptions per connection: unsubscribe some or open another connection")));
+        return Err((
+            "too_many_subscriptions",
+            format!(
+                "at most {MAX_SUBSCRIPTIONS} subscriptions per connection: unsubscribe some or open another connection"
+            ),
+        ));
     }
     let (name, spec) = spec(v)?;
     let name = st.access.resolve(&name).map_err(api)?;
     let sub = Arc::new(Sub::new(id, outbox.clone()));
     let (st2, sub2) = (st.clone(), sub.clone());
-    let started = tokio::task::spawn_blocking(move || st2.hubs.subscribe(&name, sub2, spec, &st2.stats))
-        .await
-        .unwrap_or_else(|e| Err(ApiError::new(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("subscribe failed: {e}"))));
+    let started =
+        tokio::task::spawn_blocking(move || st2.hubs.subscribe(&name, sub2, spec, &st2.stats))
+            .await
+            .unwrap_or_else(|e| {
+                Err(ApiError::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    format!("subscribe failed: {e}"),
+                ))
+            });
     started.map_err(api)?;
     subs.insert(id.to_owned(), sub);
     Ok(())
@@ -251,11 +304,20 @@ async fn subscribe(
 
 fn unsubscribe(outbox: &Outbox, subs: &mut HashMap<String, Arc<Sub>>, id: Option<&str>) -> Reply {
     let Some(id) = id else {
-        return Err(("bad_request", "unsubscribe needs the \"id\" of the subscription".to_owned()));
+        return Err((
+            "bad_request",
+            "unsubscribe needs the \"id\" of the subscription".to_owned(),
+        ));
     };
     let Some(sub) = subs.remove(id) else {
-        return Err(("unknown_sub", format!("no subscription {id:?} on this connection")));
+        return Err((
+            "unknown_sub",
+            format!("no subscription {id:?} on this connection"),
+        ));
     };
-    outbox.cancel(&sub, Some(json!({ "unsubscribed": true }).to_string().into()));
+    outbox.cancel(
+        &sub,
+        Some(json!({ "unsubscribed": true }).to_string().into()),
+    );
     Ok(())
 }
