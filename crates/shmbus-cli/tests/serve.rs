@@ -81,19 +81,51 @@ impl Drop for Proc {
     }
 }
 
-/// A running `shmbus serve` and its address.
+/// A running `shmbus serve` and its address. Its stderr goes to a file that must hold no
+/// panic when the test ends (a panic in a connection task would not stop the server).
 struct Server {
     proc: Proc,
     addr: String,
+    stderr: std::path::PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Every client of the test is gone by now (declared after the server): each
+        // connection's clean-up must have run (a connection task that panicked skips it).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !std::thread::panicking() {
+            let (status, text) = self.get("/metrics");
+            if status != 200 || text.lines().any(|l| l == "shmbus_gateway_clients 0") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "clients left connected:\n{text}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.proc.0.kill();
+        let _ = self.proc.0.wait();
+        let err = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+        let _ = std::fs::remove_file(&self.stderr);
+        if !std::thread::panicking() {
+            assert!(!err.contains("panicked"), "shmbus serve panicked:\n{err}");
+        }
+    }
 }
 
 impl Server {
     fn start(extra: &[&str]) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let stderr = std::env::temp_dir().join(format!(
+            "shmbus-serve-test-stderr-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
         let mut child = Command::new(env!("CARGO_BIN_EXE_shmbus"))
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
             .expect("start shmbus serve");
         let mut line = String::new();
@@ -110,6 +142,7 @@ impl Server {
         Self {
             proc: Proc(child),
             addr,
+            stderr,
         }
     }
 

@@ -593,65 +593,90 @@ fn slot_body(key: &str, v: &shmbus::Versioned<TradingData>) -> Arc<str> {
         .into()
 }
 
-fn run_slots(mut ctx: Ctx, reader: SlotReader<TradingData>) {
-    let mut subs: Vec<SSub> = Vec::new();
-    let mut keys: Vec<(String, SlotId)> = Vec::new();
-    let mut seen: HashMap<u32, u64> = HashMap::new();
-    let mut keys_at = Instant::now() - CHECK_EVERY;
-    let add = |subs: &mut Vec<SSub>, sub: Arc<Sub>, spec: Spec| {
-        let Spec::Slots { symbols } = spec else {
-            return;
-        };
-        sub.notice(&json!({ "subscribed": { "slots": reader.region().name().as_str(), "capacity": reader.capacity(), "in_use": reader.len() } }));
-        // The current value of every wanted symbol first.
-        let s = SSub { sub, symbols };
-        for (key, id) in reader.keys() {
-            if s.wants(&key) {
-                if let Ok(Some(v)) = reader.read(id) {
-                    s.sub
-                        .outbox
-                        .put_conflated(&s.sub, &key, slot_body(&key, &v));
-                }
-            }
+/// A slot table's thread: the table, its subscriptions, and the sequence of each slot last
+/// published to them.
+struct SlotHub {
+    reader: SlotReader<TradingData>,
+    subs: Vec<SSub>,
+    keys: Vec<(String, SlotId)>,
+    keys_at: Instant,
+    seen: HashMap<u32, u64>,
+}
+
+impl SlotHub {
+    /// Publishes what changed since the last pass to every subscription that wants it; with
+    /// `new`, also the current value of every slot to subscription `new` (so it starts with a
+    /// full table and no value arrives twice).
+    fn pass(&mut self, new: Option<usize>) {
+        let r = &self.reader;
+        if new.is_some()
+            || self.keys_at.elapsed() >= CHECK_EVERY
+            || self.keys.len() != r.len() as usize
+        {
+            self.keys = r.keys();
+            self.keys_at = Instant::now();
         }
-        subs.push(s);
-    };
-    loop {
-        while let Some(Cmd::Add(sub, spec)) = ctx.try_cmd() {
-            add(&mut subs, sub, spec);
-        }
-        subs.retain(|s| !s.sub.is_cancelled());
-        if let Some(reason) = ctx.removed() {
-            ctx.end_all(subs.iter().map(|s| &s.sub), &reason, "removed");
-            return;
-        }
-        match ctx.idle_exit(!subs.is_empty()) {
-            Ok(true) => return,
-            Ok(false) => {}
-            Err(pending) => {
-                for Cmd::Add(sub, spec) in pending {
-                    add(&mut subs, sub, spec);
-                }
-            }
-        }
-        if !subs.is_empty() {
-            if keys_at.elapsed() >= CHECK_EVERY || keys.len() != reader.len() as usize {
-                keys = reader.keys();
-                keys_at = Instant::now();
-            }
-            for (key, id) in &keys {
-                let since = seen.get(&id.index()).copied().unwrap_or(0);
-                // A slot mid-write by a stopped or dead writer is skipped this round.
-                let Ok(Some(v)) = reader.read_if_changed(*id, since) else {
-                    continue;
-                };
-                seen.insert(id.index(), v.seq);
-                let mut body = None;
-                for s in subs.iter().filter(|s| s.wants(key)) {
+        for (key, id) in &self.keys {
+            let since = self.seen.get(&id.index()).copied().unwrap_or(0);
+            // A slot mid-write by a stopped or dead writer is skipped this round.
+            let v = match new {
+                Some(_) => r.read(*id),
+                None => r.read_if_changed(*id, since),
+            };
+            let Ok(Some(v)) = v else { continue };
+            let changed = v.seq != since;
+            self.seen.insert(id.index(), v.seq);
+            let mut body = None;
+            for (i, s) in self.subs.iter().enumerate() {
+                if s.wants(key) && (changed || Some(i) == new) {
                     let b = body.get_or_insert_with(|| slot_body(key, &v)).clone();
                     s.sub.outbox.put_conflated(&s.sub, key, b);
                 }
             }
+        }
+    }
+
+    fn add(&mut self, sub: Arc<Sub>, spec: Spec) {
+        let Spec::Slots { symbols } = spec else {
+            return;
+        };
+        let r = &self.reader;
+        sub.notice(&json!({ "subscribed": {
+            "slots": r.region().name().as_str(), "capacity": r.capacity(), "in_use": r.len(),
+        } }));
+        self.subs.push(SSub { sub, symbols });
+        self.pass(Some(self.subs.len() - 1));
+    }
+}
+
+fn run_slots(mut ctx: Ctx, reader: SlotReader<TradingData>) {
+    let mut hub = SlotHub {
+        reader,
+        subs: Vec::new(),
+        keys: Vec::new(),
+        keys_at: Instant::now(),
+        seen: HashMap::new(),
+    };
+    loop {
+        while let Some(Cmd::Add(sub, spec)) = ctx.try_cmd() {
+            hub.add(sub, spec);
+        }
+        hub.subs.retain(|s| !s.sub.is_cancelled());
+        if let Some(reason) = ctx.removed() {
+            ctx.end_all(hub.subs.iter().map(|s| &s.sub), &reason, "removed");
+            return;
+        }
+        match ctx.idle_exit(!hub.subs.is_empty()) {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(pending) => {
+                for Cmd::Add(sub, spec) in pending {
+                    hub.add(sub, spec);
+                }
+            }
+        }
+        if !hub.subs.is_empty() {
+            hub.pass(None);
         }
         std::thread::sleep(SLOT_POLL);
     }

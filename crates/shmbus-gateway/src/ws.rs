@@ -47,10 +47,15 @@ pub(crate) async fn run(socket: WebSocket, st: Arc<AppState>) {
     let mut writer = tokio::spawn(write_loop(sink, outbox.clone(), st.clone(), close_rx));
     let mut subs: HashMap<String, Arc<Sub>> = HashMap::new();
     let mut close = None;
+    let mut writer_done = false;
     loop {
         let msg = tokio::select! {
             m = stream.next() => m,
-            _ = &mut writer => break,
+            _ = &mut writer => {
+                // The client is gone (a send failed): the handle must not be polled again.
+                writer_done = true;
+                break;
+            }
         };
         match msg {
             Some(Ok(Message::Text(t))) => request(&st, &outbox, &mut subs, t.as_str()).await,
@@ -87,9 +92,10 @@ pub(crate) async fn run(socket: WebSocket, st: Arc<AppState>) {
     }
     outbox.close();
     // A client that stopped reading may never take the rest: do not wait for it long.
-    if tokio::time::timeout(Duration::from_secs(2), &mut writer)
-        .await
-        .is_err()
+    if !writer_done
+        && tokio::time::timeout(Duration::from_secs(2), &mut writer)
+            .await
+            .is_err()
     {
         writer.abort();
     }
