@@ -26,6 +26,9 @@ pub struct ServeArgs {
     /// Bound of each WebSocket client's send queue (e.g. 256K, 4M).
     #[arg(long, value_parser = parse_size, default_value = "1M")]
     queue: u64,
+    /// Most WebSocket clients at once (more are refused with 503).
+    #[arg(long, default_value_t = shmbus_gateway::DEFAULT_MAX_CLIENTS)]
+    max_clients: usize,
 }
 
 pub fn run(a: &ServeArgs) -> Result<()> {
@@ -44,6 +47,7 @@ pub fn run(a: &ServeArgs) -> Result<()> {
         regions: a.regions.clone(),
         token,
         queue_bytes: usize::try_from(a.queue).context("--queue is too large")?,
+        max_clients: a.max_clients,
     };
     config.check().map_err(anyhow::Error::msg)?;
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -781,6 +781,24 @@ async fn other_sites_and_rebound_hosts_are_refused() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_beyond_the_limit_are_refused() {
+    let srv = Server::start(&["--max-clients", "2"]);
+    let (mut a, mut b) = (srv.ws().await, srv.ws().await);
+    // A ping answered means the connection is counted.
+    for c in [&mut a, &mut b] {
+        send(c, json!({ "op": "ping" })).await;
+        assert!(next(c, Duration::from_secs(5)).await.is_some());
+    }
+    let third = tokio_tungstenite::connect_async(format!("ws://{}/ws", srv.addr)).await;
+    match third {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 503),
+        other => panic!("expected 503, got {other:?}"),
+    }
+    send(&mut a, json!({ "op": "ping" })).await;
+    assert!(next(&mut a, Duration::from_secs(5)).await.is_some());
+}
+
 #[test]
 fn non_loopback_needs_a_token() {
     let o = shmbus(&["serve", "--listen", "0.0.0.0:0"]);
@@ -791,17 +809,24 @@ fn non_loopback_needs_a_token() {
         e.contains("refusing to listen on 0.0.0.0:0 without a token") && e.contains("--token-file"),
         "{e}"
     );
-    let empty = write_token("empty", "  ");
-    let o = shmbus(&[
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--token-file",
-        empty.to_str().unwrap(),
-    ]);
-    let _ = std::fs::remove_file(&empty);
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("the token is empty"));
+    for (tag, token, text) in [
+        ("empty", "  ", "the token has 0 characters"),
+        ("short", "abc", "the token has 3 characters"),
+        ("odd", "0123456789abcdef&x=1", "the token contains '&'"),
+    ] {
+        let f = write_token(tag, token);
+        let o = shmbus(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--token-file",
+            f.to_str().unwrap(),
+        ]);
+        let _ = std::fs::remove_file(&f);
+        assert!(!o.status.success());
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(e.contains(text), "{e}");
+    }
 }
 
 #[test]

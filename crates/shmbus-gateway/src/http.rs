@@ -464,6 +464,17 @@ async fn metrics(State(st): Shared) -> Result<Response, ApiError> {
 }
 
 async fn ws(State(st): Shared, upgrade: WebSocketUpgrade) -> Response {
+    if st.stats.clients() >= st.config.max_clients {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_clients",
+            format!(
+                "{} WebSocket clients are connected, the most this gateway takes (--max-clients): retry later",
+                st.config.max_clients
+            ),
+        )
+        .into_response();
+    }
     upgrade
         .max_message_size(crate::ws::MAX_MESSAGE)
         .max_frame_size(crate::ws::MAX_MESSAGE)

@@ -36,6 +36,11 @@ use std::sync::Arc;
 pub use error::ApiError;
 pub use outbox::DEFAULT_QUEUE_BYTES;
 
+/// Default most WebSocket clients at once.
+pub const DEFAULT_MAX_CLIENTS: usize = 1000;
+/// Shortest token accepted.
+pub const MIN_TOKEN_LEN: usize = 16;
+
 /// What a gateway serves and how.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -49,6 +54,9 @@ pub struct Config {
     pub token: Option<String>,
     /// Bound of each WebSocket client's send queue, in bytes.
     pub queue_bytes: usize,
+    /// Most WebSocket clients at once (more are answered 503): with `queue_bytes`, this bounds
+    /// the memory all queues can take.
+    pub max_clients: usize,
 }
 
 impl Default for Config {
@@ -59,6 +67,7 @@ impl Default for Config {
             regions: Vec::new(),
             token: None,
             queue_bytes: DEFAULT_QUEUE_BYTES,
+            max_clients: DEFAULT_MAX_CLIENTS,
         }
     }
 }
@@ -72,8 +81,19 @@ impl Config {
     /// A one-line reason saying what to change.
     pub fn check(&self) -> Result<(), String> {
         if let Some(t) = &self.token {
-            if t.is_empty() {
-                return Err("the token is empty: put a secret of at least 16 characters in the --token-file".into());
+            if t.chars().count() < MIN_TOKEN_LEN {
+                return Err(format!(
+                    "the token has {} characters: put a secret of at least {MIN_TOKEN_LEN} URL-safe characters in the --token-file (e.g. `head -c 24 /dev/urandom | base64 | tr +/ -_`)",
+                    t.chars().count()
+                ));
+            }
+            if let Some(c) = t
+                .chars()
+                .find(|c| !(c.is_ascii_alphanumeric() || "-_.~".contains(*c)))
+            {
+                return Err(format!(
+                    "the token contains {c:?}: use only letters, digits and - _ . ~ (it is also sent as ?token= in URLs)"
+                ));
             }
         }
         if !self.listen.ip().is_loopback() && self.token.is_none() {
@@ -81,6 +101,9 @@ impl Config {
                 "refusing to listen on {} without a token: anyone who can reach it could read every region; pass --token-file FILE, or listen on 127.0.0.1",
                 self.listen
             ));
+        }
+        if self.max_clients == 0 {
+            return Err("--max-clients must be at least 1".into());
         }
         if self.queue_bytes < 4096 {
             return Err(format!(

@@ -35,6 +35,11 @@ impl GatewayStats {
         self.lock().insert(outbox.client, outbox);
     }
 
+    /// Clients connected now.
+    pub(crate) fn clients(&self) -> usize {
+        self.lock().len()
+    }
+
     pub(crate) fn remove_client(&self, client: u64) {
         self.lock().remove(&client);
     }
