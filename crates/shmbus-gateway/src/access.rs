@@ -63,3 +63,37 @@ impl Access {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shm_names_are_served_paths_only_when_named() {
+        let dir = std::env::temp_dir().join(format!("shmbus-access-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let allowed = dir.join("a.shm");
+        std::fs::write(&allowed, b"x").unwrap();
+        let config = Config {
+            regions: vec![allowed.to_str().unwrap().to_owned()],
+            ..Config::default()
+        };
+        let access = Access::new(&config);
+        assert_eq!(access.resolve("/prices").unwrap(), "prices");
+        assert_eq!(
+            access.resolve(allowed.to_str().unwrap()).unwrap(),
+            allowed.to_str().unwrap()
+        );
+        let code = |n: &str| access.resolve(n).unwrap_err().code;
+        assert_eq!(code(dir.join("b.shm").to_str().unwrap()), "not_served");
+        assert_eq!(code("/etc/passwd"), "not_served");
+        for bad in ["..", "../x", "a/../b", "a b", "x\0y", ""] {
+            assert_eq!(code(bad), "invalid_name", "{bad:?}");
+        }
+        // The allowed name, replaced by a symlink to elsewhere after start: refused.
+        std::fs::remove_file(&allowed).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", &allowed).unwrap();
+        assert_eq!(code(allowed.to_str().unwrap()), "not_served");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

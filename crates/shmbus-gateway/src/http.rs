@@ -480,3 +480,34 @@ async fn ws(State(st): Shared, upgrade: WebSocketUpgrade) -> Response {
         .max_frame_size(crate::ws::MAX_MESSAGE)
         .on_upgrade(move |socket| crate::ws::run(socket, st))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "localhost",
+            "LOCALHOST:80",
+            "127.0.0.1",
+            "127.9.9.9:8080",
+            "[::1]",
+            "[::1]:1",
+        ] {
+            assert!(loopback_host(h), "{h}");
+        }
+        for h in [
+            "",
+            "evil.example",
+            "evil.example:8080",
+            "10.0.0.1:80",
+            "[::2]:80",
+            "localhost.evil.example",
+        ] {
+            assert!(!loopback_host(h), "{h}");
+        }
+        assert_eq!(origin_host("http://127.0.0.1:8080"), Some("127.0.0.1:8080"));
+        assert_eq!(origin_host("null"), None);
+    }
+}

@@ -248,3 +248,81 @@ impl Outbox {
         self.closed.load(Ordering::Acquire)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(o: &Outbox) -> Vec<String> {
+        let mut out = Vec::new();
+        o.take(usize::MAX, &mut out);
+        out.iter().map(Frame::text).collect()
+    }
+
+    #[test]
+    fn journal_messages_stop_at_the_bound_notices_do_not() {
+        let o = Arc::new(Outbox::new(100, 0));
+        let sub = Sub::new("a", o.clone());
+        let body: Arc<str> = format!("{{\"x\":\"{}\"}}", "y".repeat(30)).into();
+        assert!(o.try_push_for(&sub, body.clone())); // 47 bytes
+        assert!(o.try_push_for(&sub, body.clone())); // 94
+        assert!(!o.try_push_for(&sub, body.clone())); // would be 141 > 100
+        assert!(!o.has_room());
+        sub.notice(&serde_json::json!({ "gap": 1 }));
+        assert_eq!(texts(&o).len(), 3);
+        assert!(o.has_room());
+        // An empty queue takes a message larger than the bound.
+        let huge: Arc<str> = format!("{{\"x\":\"{}\"}}", "y".repeat(500)).into();
+        assert!(o.try_push_for(&sub, huge.clone()));
+        assert!(!o.try_push_for(&sub, huge));
+    }
+
+    #[test]
+    fn conflation_keeps_the_latest_value_per_key_in_first_seen_order() {
+        let o = Arc::new(Outbox::new(1 << 20, 0));
+        let sub = Sub::new("q", o.clone());
+        for i in 0..1000 {
+            o.put_conflated(&sub, "BTC", format!("{{\"p\":{i}}}").into());
+            o.put_conflated(&sub, "ETH", format!("{{\"p\":{}}}", i + 1).into());
+        }
+        // Counted as prefix + body: `{"sub":"q",` + `{"p":999}` and + `{"p":1000}`.
+        assert_eq!(o.queued_bytes(), (11 + 9) + (11 + 10));
+        assert_eq!(
+            texts(&o),
+            [r#"{"sub":"q","p":999}"#, r#"{"sub":"q","p":1000}"#]
+        );
+        assert_eq!(o.queued_bytes(), 0);
+    }
+
+    #[test]
+    fn nothing_of_a_cancelled_subscription_follows_its_last_notice() {
+        let o = Arc::new(Outbox::new(1 << 20, 0));
+        let (a, b) = (Sub::new("a", o.clone()), Sub::new("b", o.clone()));
+        assert!(o.try_push_for(&a, "{\"seq\":1}".into()));
+        o.put_conflated(&a, "k", "{\"v\":1}".into());
+        o.put_conflated(&b, "k", "{\"v\":2}".into());
+        o.cancel(&a, Some("{\"unsubscribed\":true}".into()));
+        // A reader thread that raced the cancel: dropped.
+        assert!(o.try_push_for(&a, "{\"seq\":2}".into()));
+        o.put_conflated(&a, "k", "{\"v\":3}".into());
+        a.notice(&serde_json::json!({ "gap": 1 }));
+        assert_eq!(
+            texts(&o),
+            [
+                r#"{"sub":"a","seq":1}"#,
+                r#"{"sub":"a","unsubscribed":true}"#,
+                r#"{"sub":"b","v":2}"#
+            ]
+        );
+    }
+
+    #[test]
+    fn ids_are_json_escaped() {
+        let o = Arc::new(Outbox::new(1 << 20, 0));
+        let s = Sub::new("a\"b\\", o.clone());
+        s.notice(&serde_json::json!({ "x": 1 }));
+        let t = texts(&o);
+        let v: serde_json::Value = serde_json::from_str(&t[0]).unwrap();
+        assert_eq!(v, serde_json::json!({ "sub": "a\"b\\", "x": 1 }));
+    }
+}
