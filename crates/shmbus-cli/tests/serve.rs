@@ -1415,3 +1415,74 @@ async fn slots_and_candles_subscriptions_and_removal() {
     let v = next(&mut ws, Duration::from_secs(5)).await.unwrap();
     assert_eq!(v["code"], "not_found", "{v}");
 }
+
+/// Write-to-client latencies in ns (receive time - the trade's write timestamp) of one client
+/// following a feed at `rate` trades/s for `seconds`, sorted.
+async fn latencies(rate: u32, seconds: f64) -> Vec<u64> {
+    let (s, j) = (Name::new("ps"), Name::new("pj"));
+    create_journal(&j.0, "64M");
+    let srv = Server::start(&[]);
+    let mut ws = srv.ws().await;
+    send(
+        &mut ws,
+        json!({ "op": "subscribe", "id": "l", "journal": j.0 }),
+    )
+    .await;
+    assert!(
+        next(&mut ws, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .get("subscribed")
+            .is_some()
+    );
+    let (s2, j2) = (s.0.clone(), j.0.clone());
+    let writer = std::thread::spawn(move || feed(&s2, &j2, rate, seconds));
+    let mut lat = Vec::new();
+    while let Some(v) = next(&mut ws, Duration::from_secs(1)).await {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64;
+        lat.push(now.saturating_sub(v["ts"].as_u64().unwrap()));
+    }
+    writer.join().unwrap();
+    lat.sort_unstable();
+    lat
+}
+
+fn quantile_us(lat: &[u64], p: f64) -> f64 {
+    lat[((lat.len() - 1) as f64 * p) as usize] as f64 / 1e3
+}
+
+/// Frames leave at once: with Nagle's algorithm on (axum's default) the median was 3.5 ms at
+/// 10,000 trades/s (a frame waits for the ACK of the previous one); with TCP_NODELAY about
+/// 60 us on a loaded 2-core machine. The bound leaves room for a busy CI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_to_client_median_latency_is_well_under_a_millisecond() {
+    let lat = latencies(10_000, 1.0).await;
+    assert!(lat.len() >= 9_000, "{}", lat.len());
+    let p50 = quantile_us(&lat, 0.5);
+    eprintln!(
+        "write-to-client p50 {p50:.1} us, p99 {:.1} us",
+        quantile_us(&lat, 0.99)
+    );
+    assert!(p50 < 1_000.0, "median write-to-client latency {p50:.1} us");
+}
+
+/// Not a test: a probe of write-to-client latency through the gateway (one client, a feed at
+/// 10,000 trades/s for 2 s). The benchmark with its baselines comes with `shmbus bench`; run
+/// this with `cargo test --release -p shmbus-cli --test serve -- --ignored --nocapture
+/// latency_probe`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a test"]
+async fn latency_probe() {
+    let lat = latencies(10_000, 2.0).await;
+    eprintln!(
+        "{} trades: write-to-client latency p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us",
+        lat.len(),
+        quantile_us(&lat, 0.5),
+        quantile_us(&lat, 0.99),
+        quantile_us(&lat, 0.999),
+        quantile_us(&lat, 1.0)
+    );
+}

@@ -153,7 +153,13 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt as _;
     let app = router(config).map_err(std::io::Error::other)?;
+    // Each frame goes out at once: with Nagle's algorithm a small frame waits for the ACK of
+    // the previous one (tens of ms behind a delayed ACK).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
