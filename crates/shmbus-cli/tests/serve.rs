@@ -1486,3 +1486,87 @@ async fn latency_probe() {
         quantile_us(&lat, 1.0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persisted_journal_named_on_the_command_line_is_served() {
+    let dir = std::env::temp_dir().join(format!("shmbus-serve-persisted-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    struct Rm(std::path::PathBuf);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _rm = Rm(dir.clone());
+    let j = dir.join("ticks.journal");
+    let j = j.to_str().unwrap();
+    ok(&["journal", "create", j, "--segment-size", "64K"]);
+    let srv = Server::start(&["--region", j]);
+    let mut ws = srv.ws().await;
+    send(
+        &mut ws,
+        json!({ "op": "subscribe", "id": "p", "journal": j, "from": "start" }),
+    )
+    .await;
+    assert!(
+        next(&mut ws, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .get("subscribed")
+            .is_some()
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shmbus"))
+        .args(["append", j, "--batch", "100"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for i in 0..2000 {
+        writeln!(stdin, "tick {i:0>90}").unwrap();
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    // 2000 messages of ~100 bytes span several 64 KiB segments.
+    assert!(std::fs::read_dir(j).unwrap().count() > 2);
+    let (seqs, gaps) = collect(&mut ws, "p", 1999).await;
+    assert!(gaps.is_empty());
+    assert_exact(&seqs, &gaps, 0, 1999);
+    let v = srv.get_json(&format!(
+        "/api/journal/{}?from=1990&count=5",
+        j.replace('/', "%2F")
+    ));
+    let first = &v["messages"][0];
+    assert_eq!(first["seq"], 1990);
+    let text = format!("tick {:0>90}", 1990);
+    assert_eq!(first["base64"], base64_of(text.as_bytes()));
+    let m = parse_metrics(&srv.get("/metrics").1);
+    assert_eq!(
+        m[&format!("shmbus_region_info{{region=\"{j}\",kind=\"journal\"}}")],
+        1.0
+    );
+    assert_eq!(
+        m[&format!("shmbus_journal_newest_seq{{region=\"{j}\"}}")],
+        1999.0
+    );
+}
+
+/// Standard base64 with padding (what the gateway sends for payloads of unknown types).
+fn base64_of(b: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in b.chunks(3) {
+        let n = c
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &x)| n | u32::from(x) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
