@@ -1570,3 +1570,69 @@ fn base64_of(b: &[u8]) -> String {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_payloads_are_described_not_sent_and_answers_are_bounded() {
+    let j = Name::new("big");
+    create_journal(&j.0, "64M");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shmbus"))
+        .args(["append", &j.0])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{}", "x".repeat(3 << 20)).unwrap(); // seq 0: 3 MiB
+    writeln!(stdin, "small").unwrap(); // seq 1
+    for _ in 0..20 {
+        writeln!(stdin, "{}", "y".repeat((1 << 20) - 1)).unwrap(); // seq 2..=21: 1 MiB - 1
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    let srv = Server::start(&[]);
+    let v = srv.get_json(&format!("/api/journal/{}?from=start&count=2", j.0));
+    let m = &v["messages"];
+    assert_eq!(m[0]["len"], 3 << 20);
+    assert!(m[0].get("base64").is_none());
+    assert!(
+        m[0]["omitted"]
+            .as_str()
+            .unwrap()
+            .contains("shmbus tail --from 0"),
+        "{}",
+        m[0]
+    );
+    assert_eq!(m[1]["base64"], "c21hbGw=");
+    assert_eq!(
+        (v["more"].as_bool(), v["resume"].as_u64()),
+        (Some(true), Some(2))
+    );
+    // 20 payloads of 1 MiB each: the answer stops past 16 MiB and says where to resume.
+    let v = srv.get_json(&format!("/api/journal/{}?from=2&count=100", j.0));
+    let n = v["messages"].as_array().unwrap().len() as u64;
+    assert_eq!(n, 17, "16 MiB, then one more");
+    assert_eq!(
+        (v["more"].as_bool(), v["resume"].as_u64()),
+        (Some(true), Some(2 + n))
+    );
+    let v = srv.get_json(&format!("/api/journal/{}?from={}&count=100", j.0, 2 + n));
+    assert_eq!(v["messages"].as_array().unwrap().len() as u64, 20 - n);
+    assert_eq!(v["more"], false);
+    // On the WebSocket too.
+    let mut ws = srv.ws().await;
+    send(
+        &mut ws,
+        json!({ "op": "subscribe", "id": "b", "journal": j.0, "from": 0 }),
+    )
+    .await;
+    assert!(
+        next(&mut ws, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .get("subscribed")
+            .is_some()
+    );
+    let v = next(&mut ws, Duration::from_secs(5)).await.unwrap();
+    assert_eq!((v["seq"].as_u64(), v.get("base64")), (Some(0), None), "{v}");
+    assert!(v["omitted"].is_string());
+}

@@ -25,6 +25,8 @@ use crate::json::{
 
 /// Most journal messages one request returns.
 pub const MAX_COUNT: u64 = 10_000;
+/// An answer stops adding journal messages past this many payload bytes (`"more": true`).
+pub const MAX_ANSWER_BYTES: usize = 16 << 20;
 /// Most candles one request returns.
 pub const MAX_LIMIT: usize = 10_000;
 
@@ -349,11 +351,16 @@ async fn journal(
                 }
             }
         }
-        let mut n = 0;
+        let (mut n, mut bytes, mut more) = (0, 0, false);
         while n < count {
+            if bytes > MAX_ANSWER_BYTES {
+                more = true;
+                break;
+            }
             match r.next() {
                 Ok(Some(m)) => {
                     messages.push(message_json(&m));
+                    bytes += m.payload.len().min(crate::json::MAX_INLINE_PAYLOAD);
                     n += 1;
                 }
                 Ok(None) => break,
@@ -367,6 +374,7 @@ async fn journal(
         Ok(Json(json!({
             "journal": name, "oldest": info.oldest_seq, "next": info.next_seq,
             "writer_alive": info.writer_alive, "messages": messages,
+            "more": more || (n == count && r.has_next()), "resume": r.next_seq(),
         })))
     })
     .await

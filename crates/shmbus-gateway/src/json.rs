@@ -9,6 +9,10 @@ use shmbus::candles::{BAR_TYPE, Bar, Candle, SeriesInfo};
 use shmbus::journal::Message;
 use shmbus::{HeaderInfo, ListEntry, Probe, Region, TRADE_TYPE, Trade, TradingData, Versioned};
 
+/// Largest payload sent inline (as base64); a larger one is described, not sent, so one
+/// message can never take more than about 1.4 MB of a client's queue or of an answer.
+pub const MAX_INLINE_PAYLOAD: usize = 1 << 20;
+
 /// The journal type tag the gateway decodes as a [`TradingData`] record (24 bytes). Trades
 /// ([`TRADE_TYPE`]) and bars ([`BAR_TYPE`]) are the core's own tags.
 pub const TRADING_DATA_TYPE: u16 = 4;
@@ -174,7 +178,7 @@ pub fn series_json(s: &SeriesInfo) -> Value {
 
 /// A journal message: `seq`, `type`, `len`, then for the known record types their fields under
 /// `trade`, `bar` or `trading_data` (and `ts`, ns since the epoch), for any other type the
-/// payload as `base64`.
+/// payload as `base64` (or, over [`MAX_INLINE_PAYLOAD`], an `omitted` note instead).
 pub fn message_json(m: &Message<'_>) -> Value {
     let mut doc = json!({ "seq": m.seq, "type": m.ty, "len": m.payload.len() });
     match (m.ty, m.payload.len()) {
@@ -202,6 +206,13 @@ pub fn message_json(m: &Message<'_>) -> Value {
                 "price": d.price, "timestamp": d.timestamp, "volume": d.volume,
                 "valid": d.is_valid(),
             });
+        }
+        _ if m.payload.len() > MAX_INLINE_PAYLOAD => {
+            doc["omitted"] = json!(format!(
+                "a payload of {} bytes is over the gateway's {MAX_INLINE_PAYLOAD}-byte limit: read it with `shmbus tail --from {}`",
+                m.payload.len(),
+                m.seq
+            ));
         }
         _ => {
             doc["base64"] = json!(base64::engine::general_purpose::STANDARD.encode(m.payload));
