@@ -1004,7 +1004,9 @@ async fn gap_notices_are_exact() {
     let first = next(&mut stalled, Duration::from_secs(5)).await.unwrap()["subscribed"]["from"]
         .as_u64()
         .unwrap();
-    feed(&s.0, &j.0, 20000, 1.5); // ~30,000 trades, ~10 MB of JSON, nobody reading
+    // ~50,000 trades, ~17 MB of JSON, nobody reading: more than the socket buffers and the
+    // 16 KiB queue can hold, and the ring holds ~340.
+    feed(&s.0, &j.0, 20000, 2.5);
     let last = journal_next(&j.0) - 1;
     let (seqs, gaps) = collect(&mut stalled, "st", last).await;
     assert!(
