@@ -94,12 +94,16 @@ impl Drop for Server {
         // Every client of the test is gone by now (declared after the server): each
         // connection's clean-up must have run (a connection task that panicked skips it).
         let deadline = Instant::now() + Duration::from_secs(5);
+        let mut left = None;
         while !std::thread::panicking() {
             let (status, text) = self.get("/metrics");
             if status != 200 || text.lines().any(|l| l == "shmbus_gateway_clients 0") {
                 break;
             }
-            assert!(Instant::now() < deadline, "clients left connected:\n{text}");
+            if Instant::now() >= deadline {
+                left = Some(text);
+                break;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
         let _ = self.proc.0.kill();
@@ -108,6 +112,11 @@ impl Drop for Server {
         let _ = std::fs::remove_file(&self.stderr);
         if !std::thread::panicking() {
             assert!(!err.contains("panicked"), "shmbus serve panicked:\n{err}");
+            assert!(
+                left.is_none(),
+                "clients left connected:\n{}",
+                left.unwrap_or_default()
+            );
         }
     }
 }
