@@ -1647,3 +1647,80 @@ async fn large_payloads_are_described_not_sent_and_answers_are_bounded() {
     assert_eq!((v["seq"].as_u64(), v.get("base64")), (Some(0), None), "{v}");
     assert!(v["omitted"].is_string());
 }
+
+/// Overwrites `len` bytes of a region file at `offset` with `byte`.
+fn scribble(name: &str, offset: u64, len: usize, byte: u8) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/dev/shm/{name}"))
+        .unwrap();
+    f.write_all_at(&vec![byte; len], offset).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_regions_give_errors_never_a_panic() {
+    let (j, s, g) = (Name::new("dj"), Name::new("ds"), Name::new("dg"));
+    create_journal(&j.0, "64K");
+    ok(&["append", &j.0, "one", "two", "three"]);
+    ok(&["slot", "put", &s.0, "BTCUSD", "--price", "1", "--create"]);
+    std::fs::write(format!("/dev/shm/{}", g.0), vec![0x5a; 8192]).unwrap();
+    let srv = Server::start(&[]);
+    let mut ws = srv.ws().await;
+    send(
+        &mut ws,
+        json!({ "op": "subscribe", "id": "live", "journal": j.0 }),
+    )
+    .await;
+    assert!(
+        next(&mut ws, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .get("subscribed")
+            .is_some()
+    );
+    // Frames, index and commit line overwritten by a hostile or broken writer.
+    scribble(&j.0, 8192, 64 << 10, 0xab);
+    scribble(&j.0, 192, 64, 0xff);
+    // Slot keys and records overwritten too.
+    scribble(&s.0, 128, 4096, 0xcd);
+    let mut statuses = Vec::new();
+    for path in [
+        format!("/api/journal/{}?from=start", j.0),
+        format!("/api/journal/{}", j.0),
+        format!("/api/regions/{}", j.0),
+        format!("/api/slots/{}", s.0),
+        format!("/api/slots/{}/BTCUSD", s.0),
+        format!("/api/regions/{}", g.0),
+        format!("/api/journal/{}", g.0),
+        "/api/regions".to_owned(),
+        "/metrics".to_owned(),
+    ] {
+        let (st, body) = srv.get(&path);
+        if st != 200 {
+            let v: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path}: {body}"));
+            assert!(
+                v["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{path}: {body}"
+            );
+            assert!((400..500).contains(&st) || st == 503, "{path}: {st} {body}");
+        }
+        statuses.push((path, st));
+    }
+    assert_eq!(
+        statuses.iter().find(|(p, _)| p.contains(&g.0)).unwrap().1,
+        422,
+        "{statuses:?}"
+    );
+    send(
+        &mut ws,
+        json!({ "op": "subscribe", "id": "again", "journal": j.0, "from": "start" }),
+    )
+    .await;
+    // Whatever each subscription makes of it (an error, an end, messages), the server stays up.
+    while let Some(v) = next(&mut ws, Duration::from_millis(500)).await {
+        assert!(v.get("sub").is_some(), "{v}");
+    }
+    assert_eq!(srv.get_json("/healthz")["status"], "ok");
+    eprintln!("{statuses:?}");
+}
