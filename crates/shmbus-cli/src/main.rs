@@ -12,6 +12,7 @@ mod replay;
 mod serve;
 mod size;
 mod slot_cmd;
+mod top;
 mod watch;
 
 use std::path::PathBuf;
@@ -68,6 +69,8 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Serve the regions over HTTP and WebSocket, read-only (JSON API, live subscriptions, /metrics).
     Serve(serve::ServeArgs),
+    /// Live terminal monitor of the regions: kind, writer and liveness, rates, newest sequence.
+    Top(top::TopArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -190,6 +193,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => demo::run(&a),
         Command::Bench(c) => bench::run(&c),
         Command::Serve(a) => serve::run(&a),
+        Command::Top(a) => top::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
