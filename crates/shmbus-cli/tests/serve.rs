@@ -1724,3 +1724,71 @@ async fn damaged_regions_give_errors_never_a_panic() {
     assert_eq!(srv.get_json("/healthz")["status"], "ok");
     eprintln!("{statuses:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_journal_frames_carry_the_stored_payload() {
+    let (s, j) = (Name::new("ns"), Name::new("nj"));
+    create_journal(&j.0, "16M");
+    feed(&s.0, &j.0, 5000, 0.2);
+    let last = journal_next(&j.0) - 1;
+    let srv = Server::start(&[]);
+    let mut ws = srv.ws().await;
+    send(&mut ws, json!({ "op": "subscribe", "id": "b", "journal": j.0, "from": "start", "format": "binary" })).await;
+    send(
+        &mut ws,
+        json!({ "op": "subscribe", "id": "t", "journal": j.0, "from": "start" }),
+    )
+    .await;
+    let (mut tag, mut binary, mut text) = (None, Vec::new(), Vec::new());
+    while binary.len() as u64 <= last || (text.len() as u64) <= last {
+        let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        match m {
+            Message::Binary(b) => binary.push(b.to_vec()),
+            Message::Text(t) => {
+                let v: Value = serde_json::from_str(&t).unwrap();
+                if v["sub"] == "b" {
+                    assert_eq!(v["subscribed"]["format"], "binary", "{v}");
+                    tag = v["subscribed"]["tag"].as_u64();
+                } else if v.get("seq").is_some() {
+                    text.push(v);
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let tag = tag.expect("subscribed notice first") as u32;
+    for (i, (b, t)) in binary.iter().zip(&text).enumerate() {
+        // tag u32, kind u8 = 1, 0, type u16, seq u64, ts u64, payload.
+        assert_eq!(b.len(), 24 + 128);
+        assert_eq!(u32::from_le_bytes(b[0..4].try_into().unwrap()), tag);
+        assert_eq!((b[4], b[5]), (1, 0));
+        assert_eq!(u16::from_le_bytes(b[6..8].try_into().unwrap()), 2);
+        let seq = u64::from_le_bytes(b[8..16].try_into().unwrap());
+        assert_eq!(seq, i as u64);
+        let ts = u64::from_le_bytes(b[16..24].try_into().unwrap());
+        // The payload is the stored Trade: its timestamp and price match the JSON of the same message.
+        assert_eq!(t["seq"], seq);
+        assert_eq!(t["ts"], ts);
+        assert_eq!(u64::from_le_bytes(b[24..32].try_into().unwrap()), ts);
+        let price = f64::from_le_bytes(b[24 + 40..24 + 48].try_into().unwrap());
+        // (serde_json's default float parser may be off in the last bit; the text is exact.)
+        let json_price = t["trade"]["price"].as_f64().unwrap();
+        assert!((json_price - price).abs() <= price.abs() * 1e-15, "{json_price} {price}");
+    }
+    // Binary is for journals only.
+    send(
+        &mut ws,
+        json!({ "op": "subscribe", "id": "x", "slots": s.0, "format": "binary" }),
+    )
+    .await;
+    let v = next(&mut ws, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(
+        (v["sub"].as_str(), v["code"].as_str()),
+        (Some("x"), Some("bad_request")),
+        "{v}"
+    );
+}

@@ -34,9 +34,9 @@ use shmbus::journal::{JournalReader, Start};
 use shmbus::{JournalError, RegionName, SlotId, SlotReader, TradingData};
 
 use crate::error::ApiError;
-use crate::json::{candle_json, message_json, slot_json};
+use crate::json::{candle_json, message_binary, message_json, slot_json};
 use crate::metrics::GatewayStats;
-use crate::outbox::{Frame, Outbox};
+use crate::outbox::{Body, Frame, Outbox};
 
 /// Longest a journal thread sleeps in the futex wait.
 const JOURNAL_WAIT: Duration = Duration::from_millis(20);
@@ -59,15 +59,21 @@ pub(crate) struct Sub {
     /// `{"sub":"ID",`: the start of every frame of this subscription.
     pub(crate) prefix: Arc<str>,
     pub(crate) outbox: Arc<Outbox>,
+    /// The number binary frames carry instead of the id.
+    pub(crate) tag: u32,
+    /// Journal messages as binary frames (docs/GATEWAY.md) instead of JSON.
+    pub(crate) binary: bool,
     cancelled: AtomicBool,
 }
 
 impl Sub {
-    pub(crate) fn new(id: &str, outbox: Arc<Outbox>) -> Self {
+    pub(crate) fn new(id: &str, tag: u32, binary: bool, outbox: Arc<Outbox>) -> Self {
         let id = serde_json::Value::from(id);
         Self {
             prefix: format!("{{\"sub\":{id},").into(),
             outbox,
+            tag,
+            binary,
             cancelled: AtomicBool::new(false),
         }
     }
@@ -83,10 +89,16 @@ impl Sub {
         self.cancelled.load(Ordering::Acquire) || self.outbox.is_closed()
     }
 
-    /// The frame of `body` for this subscription.
+    /// The text frame of `body` for this subscription.
     pub(crate) fn frame(&self, body: Arc<str>) -> Frame {
+        self.frame_of(Body::Text(body))
+    }
+
+    /// The frame of `body` for this subscription.
+    pub(crate) fn frame_of(&self, body: Body) -> Frame {
         Frame {
             prefix: self.prefix.clone(),
+            tag: self.tag,
             body,
         }
     }
@@ -336,6 +348,31 @@ impl Hubs {
     }
 }
 
+/// A message's JSON and binary bodies, each made once, when a subscriber first needs it.
+#[derive(Default)]
+struct Bodies {
+    json: Option<Arc<str>>,
+    binary: Option<Arc<[u8]>>,
+}
+
+impl Bodies {
+    fn get(&mut self, m: &shmbus::journal::Message<'_>, binary: bool) -> Body {
+        if binary && m.payload.len() <= crate::json::MAX_INLINE_PAYLOAD {
+            Body::Binary(
+                self.binary
+                    .get_or_insert_with(|| message_binary(m).into())
+                    .clone(),
+            )
+        } else {
+            Body::Text(
+                self.json
+                    .get_or_insert_with(|| message_json(m).to_string().into())
+                    .clone(),
+            )
+        }
+    }
+}
+
 /// A journal subscription and the sequence it needs next.
 struct JSub {
     sub: Arc<Sub>,
@@ -415,6 +452,7 @@ impl JournalHub {
         };
         sub.notice(&json!({ "subscribed": {
             "journal": self.ctx.key.1, "from": cursor, "oldest": info.oldest_seq, "next": info.next_seq,
+            "format": if sub.binary { "binary" } else { "json" }, "tag": sub.tag,
         } }));
         self.subs.push(JSub { sub, cursor });
     }
@@ -479,9 +517,12 @@ impl JournalHub {
                     if !self.subs.iter().any(|s| s.cursor == seq) {
                         continue;
                     }
-                    let body: Arc<str> = message_json(&m).to_string().into();
+                    let mut bodies = Bodies::default();
                     for s in self.subs.iter_mut().filter(|s| s.cursor == seq) {
-                        if s.sub.outbox.try_push_for(&s.sub, body.clone()) {
+                        if s.sub
+                            .outbox
+                            .try_push_for(&s.sub, bodies.get(&m, s.sub.binary))
+                        {
                             s.cursor = seq + 1;
                         }
                     }
@@ -536,8 +577,8 @@ impl JournalHub {
             }
             match self.history.next() {
                 Ok(Some(m)) => {
-                    let body: Arc<str> = message_json(&m).to_string().into();
                     let s = &mut self.subs[i];
+                    let body = Bodies::default().get(&m, s.sub.binary);
                     if !s.sub.outbox.try_push_for(&s.sub, body) {
                         return Ok(false);
                     }

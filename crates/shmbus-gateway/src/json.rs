@@ -176,6 +176,39 @@ pub fn series_json(s: &SeriesInfo) -> Value {
             "capacity": s.capacity, "start_ts": s.start_ts, "end_ts": s.end_ts })
 }
 
+/// When a message of a known record type was made, in ns since the Unix epoch.
+pub fn message_ts(m: &Message<'_>) -> Option<u64> {
+    let u64_at = |o: usize| {
+        m.payload
+            .get(o..o + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+    };
+    match (m.ty, m.payload.len()) {
+        (TRADE_TYPE, 128) => u64_at(0),
+        (BAR_TYPE, 72) => u64_at(24).map(|ms| ms.saturating_mul(1_000_000)),
+        (TRADING_DATA_TYPE, 24) => u64_at(8),
+        _ => None,
+    }
+}
+
+/// Bytes a binary journal frame carries before the payload: tag u32, kind u8, reserved u8,
+/// type u16, seq u64, ts u64.
+pub const BINARY_HEADER: usize = 24;
+
+/// A journal message as a binary frame without its leading 4-byte subscription tag: kind
+/// (1 = journal message) u8, 0 u8, type u16, seq u64, ts u64 (0 if unknown), then the payload
+/// as stored; little-endian (docs/GATEWAY.md).
+pub fn message_binary(m: &Message<'_>) -> Vec<u8> {
+    let mut v = Vec::with_capacity(BINARY_HEADER - 4 + m.payload.len());
+    v.push(1);
+    v.push(0);
+    v.extend_from_slice(&m.ty.to_le_bytes());
+    v.extend_from_slice(&m.seq.to_le_bytes());
+    v.extend_from_slice(&message_ts(m).unwrap_or(0).to_le_bytes());
+    v.extend_from_slice(m.payload);
+    v
+}
+
 /// A journal message: `seq`, `type`, `len`, then for the known record types their fields under
 /// `trade`, `bar` or `trading_data` (and `ts`, ns since the epoch), for any other type the
 /// payload as `base64` (or, over [`MAX_INLINE_PAYLOAD`], an `omitted` note instead).

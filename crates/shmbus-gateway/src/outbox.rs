@@ -10,7 +10,7 @@
 //!   the number of keys subscribed, whatever the update rate.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -20,29 +20,60 @@ use crate::hub::Sub;
 /// Default bound of a client's queue: 1 MiB of encoded messages.
 pub const DEFAULT_QUEUE_BYTES: usize = 1 << 20;
 
-/// A text frame to send: a subscription's prefix (`{"sub":"ID",`) shared by all its frames,
-/// and a body shared by every subscriber of the same message.
+/// What a frame carries after its subscription's prefix.
+#[derive(Debug, Clone)]
+pub(crate) enum Body {
+    /// A JSON object, shared by every subscriber of the same message.
+    Text(Arc<str>),
+    /// A binary journal message (docs/GATEWAY.md), shared likewise; the subscription's tag
+    /// goes before it.
+    Binary(Arc<[u8]>),
+}
+
+/// A frame to send: a subscription's prefix (`{"sub":"ID",` for text, its tag for binary
+/// frames) and a body shared by every subscriber of the same message.
 #[derive(Debug, Clone)]
 pub(crate) struct Frame {
     pub(crate) prefix: Arc<str>,
-    pub(crate) body: Arc<str>,
+    pub(crate) tag: u32,
+    pub(crate) body: Body,
 }
 
 impl Frame {
     pub(crate) fn len(&self) -> usize {
-        self.prefix.len() + self.body.len()
+        match &self.body {
+            Body::Text(b) => self.prefix.len() + b.len(),
+            Body::Binary(b) => 4 + b.len(),
+        }
     }
 
     /// The frame's text: the prefix, then the body without its opening brace (a frame
-    /// without prefix is its body).
+    /// without prefix is its body). Empty for a binary frame.
     pub(crate) fn text(&self) -> String {
+        let Body::Text(body) = &self.body else {
+            return String::new();
+        };
         if self.prefix.is_empty() {
-            return self.body.to_string();
+            return body.to_string();
         }
         let mut s = String::with_capacity(self.len());
         s.push_str(&self.prefix);
-        s.push_str(self.body.strip_prefix('{').unwrap_or(&self.body));
+        s.push_str(body.strip_prefix('{').unwrap_or(body));
         s
+    }
+
+    /// The WebSocket message.
+    pub(crate) fn message(&self) -> axum::extract::ws::Message {
+        use axum::extract::ws::Message;
+        match &self.body {
+            Body::Text(_) => Message::Text(self.text().into()),
+            Body::Binary(b) => {
+                let mut v = Vec::with_capacity(4 + b.len());
+                v.extend_from_slice(&self.tag.to_le_bytes());
+                v.extend_from_slice(b);
+                Message::Binary(v.into())
+            }
+        }
     }
 }
 
@@ -69,6 +100,7 @@ pub(crate) struct Outbox {
     pub(crate) gaps: AtomicU64,
     /// The client's number, for /metrics labels.
     pub(crate) client: u64,
+    tags: AtomicU32,
 }
 
 impl Outbox {
@@ -80,6 +112,7 @@ impl Outbox {
             closed: AtomicBool::new(false),
             gaps: AtomicU64::new(0),
             client,
+            tags: AtomicU32::new(0),
         }
     }
 
@@ -87,6 +120,11 @@ impl Outbox {
         // A panic while holding the lock cannot leave the queue inconsistent in a way that
         // matters more than losing the client: keep going.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new subscription tag for binary frames (1, 2, ...).
+    pub(crate) fn next_tag(&self) -> u32 {
+        self.tags.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
     }
 
     /// Bytes queued now.
@@ -105,12 +143,12 @@ impl Outbox {
     /// always takes one, so a message larger than the bound still gets through). `false`: not
     /// queued, the caller keeps its place. A cancelled subscription's message is dropped (as
     /// if sent).
-    pub(crate) fn try_push_for(&self, sub: &Sub, body: Arc<str>) -> bool {
+    pub(crate) fn try_push_for(&self, sub: &Sub, body: Body) -> bool {
         let mut g = self.lock();
         if sub.is_cancelled() {
             return true;
         }
-        let frame = sub.frame(body);
+        let frame = sub.frame_of(body);
         if g.frame_bytes > 0 && g.frame_bytes + frame.len() > self.bound {
             return false;
         }
@@ -143,7 +181,8 @@ impl Outbox {
         }
         let frame = Frame {
             prefix: Arc::from(""),
-            body: text.into(),
+            tag: 0,
+            body: Body::Text(text.into()),
         };
         let mut g = self.lock();
         g.frame_bytes += frame.len();
@@ -262,8 +301,9 @@ mod tests {
     #[test]
     fn journal_messages_stop_at_the_bound_notices_do_not() {
         let o = Arc::new(Outbox::new(100, 0));
-        let sub = Sub::new("a", o.clone());
+        let sub = Sub::new("a", 1, false, o.clone());
         let body: Arc<str> = format!("{{\"x\":\"{}\"}}", "y".repeat(30)).into();
+        let body = Body::Text(body);
         assert!(o.try_push_for(&sub, body.clone())); // 47 bytes
         assert!(o.try_push_for(&sub, body.clone())); // 94
         assert!(!o.try_push_for(&sub, body.clone())); // would be 141 > 100
@@ -273,14 +313,14 @@ mod tests {
         assert!(o.has_room());
         // An empty queue takes a message larger than the bound.
         let huge: Arc<str> = format!("{{\"x\":\"{}\"}}", "y".repeat(500)).into();
-        assert!(o.try_push_for(&sub, huge.clone()));
-        assert!(!o.try_push_for(&sub, huge));
+        assert!(o.try_push_for(&sub, Body::Text(huge.clone())));
+        assert!(!o.try_push_for(&sub, Body::Text(huge)));
     }
 
     #[test]
     fn conflation_keeps_the_latest_value_per_key_in_first_seen_order() {
         let o = Arc::new(Outbox::new(1 << 20, 0));
-        let sub = Sub::new("q", o.clone());
+        let sub = Sub::new("q", 1, false, o.clone());
         for i in 0..1000 {
             o.put_conflated(&sub, "BTC", format!("{{\"p\":{i}}}").into());
             o.put_conflated(&sub, "ETH", format!("{{\"p\":{}}}", i + 1).into());
@@ -297,13 +337,16 @@ mod tests {
     #[test]
     fn nothing_of_a_cancelled_subscription_follows_its_last_notice() {
         let o = Arc::new(Outbox::new(1 << 20, 0));
-        let (a, b) = (Sub::new("a", o.clone()), Sub::new("b", o.clone()));
-        assert!(o.try_push_for(&a, "{\"seq\":1}".into()));
+        let (a, b) = (
+            Sub::new("a", 1, false, o.clone()),
+            Sub::new("b", 2, false, o.clone()),
+        );
+        assert!(o.try_push_for(&a, Body::Text("{\"seq\":1}".into())));
         o.put_conflated(&a, "k", "{\"v\":1}".into());
         o.put_conflated(&b, "k", "{\"v\":2}".into());
         o.cancel(&a, Some("{\"unsubscribed\":true}".into()));
         // A reader thread that raced the cancel: dropped.
-        assert!(o.try_push_for(&a, "{\"seq\":2}".into()));
+        assert!(o.try_push_for(&a, Body::Text("{\"seq\":2}".into())));
         o.put_conflated(&a, "k", "{\"v\":3}".into());
         a.notice(&serde_json::json!({ "gap": 1 }));
         assert_eq!(
@@ -319,7 +362,7 @@ mod tests {
     #[test]
     fn ids_are_json_escaped() {
         let o = Arc::new(Outbox::new(1 << 20, 0));
-        let s = Sub::new("a\"b\\", o.clone());
+        let s = Sub::new("a\"b\\", 1, false, o.clone());
         s.notice(&serde_json::json!({ "x": 1 }));
         let t = texts(&o);
         let v: serde_json::Value = serde_json::from_str(&t[0]).unwrap();

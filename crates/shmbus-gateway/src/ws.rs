@@ -116,9 +116,13 @@ async fn write_loop(
             break;
         }
         for f in batch.drain(..) {
-            let text = f.text();
-            let n = text.len() as u64;
-            if sink.feed(Message::Text(text.into())).await.is_err() {
+            let m = f.message();
+            let n = match &m {
+                Message::Text(t) => t.len(),
+                Message::Binary(b) => b.len(),
+                _ => 0,
+            } as u64;
+            if sink.feed(m).await.is_err() {
                 return;
             }
             st.stats.messages_sent.fetch_add(1, Ordering::Relaxed);
@@ -197,6 +201,22 @@ fn string<'a>(v: &'a Value, key: &str) -> Result<&'a str, (&'static str, String)
     v.get(key)
         .and_then(Value::as_str)
         .ok_or_else(|| ("bad_request", format!("\"{key}\" must be a string")))
+}
+
+/// Whether the request asks for binary journal frames (`"format": "binary"`).
+fn binary(v: &Value) -> Result<bool, (&'static str, String)> {
+    match v.get("format").map(|f| f.as_str()) {
+        None | Some(Some("json")) => Ok(false),
+        Some(Some("binary")) if v.get("journal").is_some() => Ok(true),
+        Some(Some("binary")) => Err((
+            "bad_request",
+            "\"format\": \"binary\" is for journals; slots and candles are JSON".to_owned(),
+        )),
+        Some(_) => Err((
+            "bad_request",
+            "\"format\" is \"json\" or \"binary\"".to_owned(),
+        )),
+    }
 }
 
 fn spec(v: &Value) -> Result<(String, Spec), (&'static str, String)> {
@@ -290,8 +310,9 @@ async fn subscribe(
         ));
     }
     let (name, spec) = spec(v)?;
+    let binary = binary(v)?;
     let name = st.access.resolve(&name).map_err(api)?;
-    let sub = Arc::new(Sub::new(id, outbox.clone()));
+    let sub = Arc::new(Sub::new(id, outbox.next_tag(), binary, outbox.clone()));
     let (st2, sub2) = (st.clone(), sub.clone());
     let started =
         tokio::task::spawn_blocking(move || st2.hubs.subscribe(&name, sub2, spec, &st2.stats))
