@@ -1777,7 +1777,10 @@ async fn binary_journal_frames_carry_the_stored_payload() {
         let price = f64::from_le_bytes(b[24 + 40..24 + 48].try_into().unwrap());
         // (serde_json's default float parser may be off in the last bit; the text is exact.)
         let json_price = t["trade"]["price"].as_f64().unwrap();
-        assert!((json_price - price).abs() <= price.abs() * 1e-15, "{json_price} {price}");
+        assert!(
+            (json_price - price).abs() <= price.abs() * 1e-15,
+            "{json_price} {price}"
+        );
     }
     // Binary is for journals only.
     send(
