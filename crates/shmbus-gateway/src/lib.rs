@@ -2,7 +2,9 @@
 //!
 //! A read-only server over shmbus regions, used by `shmbus serve`: JSON over HTTP for regions,
 //! slot tables, journals and candle stores; live subscriptions over a WebSocket; Prometheus
-//! metrics. Every region is mapped read-only and the gateway never writes to one.
+//! metrics. Every region is mapped read-only; the gateway writes no record, header or frame
+//! (a sleeping journal reader only counts itself in the doorbell page's waiter word, like every
+//! blocking reader: docs/FORMAT.md 5.4).
 //!
 //! Inside, each journal, slot table or candle store that somebody subscribes to has **one**
 //! reader, on a dedicated thread (journals sleep in the core's futex wait with a timeout, never
