@@ -114,18 +114,10 @@ impl Sub {
     }
 }
 
-/// Where a journal subscription starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum From {
-    Start,
-    End,
-    Seq(u64),
-}
-
 /// What a subscription wants.
 #[derive(Debug, Clone)]
 pub(crate) enum Spec {
-    Journal { from: From },
+    Journal { from: Start },
     Slots { symbols: Option<HashSet<String>> },
     Candles { symbol: String, interval: String },
 }
@@ -415,7 +407,7 @@ impl JournalHub {
             .fetch_add(to - from + 1, Ordering::Relaxed);
     }
 
-    fn add(&mut self, sub: Arc<Sub>, from: From) {
+    fn add(&mut self, sub: Arc<Sub>, from: Start) {
         let info = match self.live.info() {
             Ok(i) => i,
             Err(e) => {
@@ -437,9 +429,9 @@ impl JournalHub {
         }
         let live = self.live.next_seq();
         let cursor = match from {
-            From::Start => info.oldest_seq,
-            From::End => live,
-            From::Seq(s) if s > info.next_seq => {
+            Start::Beginning => info.oldest_seq,
+            Start::End => live,
+            Start::Seq(s) if s > info.next_seq => {
                 let e = ApiError::from(JournalError::NotYet {
                     journal: self.ctx.key.1.clone(),
                     seq: s,
@@ -448,7 +440,7 @@ impl JournalHub {
                 sub.end(&json!({ "error": e.message, "code": e.code }));
                 return;
             }
-            From::Seq(s) => s,
+            Start::Seq(s) => s,
         };
         sub.notice(&json!({ "subscribed": {
             "journal": self.ctx.key.1, "from": cursor, "oldest": info.oldest_seq, "next": info.next_seq,

@@ -12,7 +12,7 @@ use shmbus::journal::Start;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::hub::{From, Spec, Sub};
+use crate::hub::{Spec, Sub};
 use crate::outbox::Outbox;
 
 /// Largest message a client may send (a request is a few hundred bytes).
@@ -227,15 +227,11 @@ fn spec(v: &Value) -> Result<(String, Spec), (&'static str, String)> {
     match targets.as_slice() {
         ["journal"] => {
             let from = match v.get("from") {
-                None => From::End,
+                None => Start::End,
                 Some(Value::String(s)) => {
-                    match crate::http::parse_from(s).map_err(|e| ("bad_request", e))? {
-                        Start::Beginning => From::Start,
-                        Start::End => From::End,
-                        Start::Seq(n) => From::Seq(n),
-                    }
+                    crate::http::parse_from(s).map_err(|e| ("bad_request", e))?
                 }
-                Some(n) => From::Seq(n.as_u64().ok_or_else(|| {
+                Some(n) => Start::Seq(n.as_u64().ok_or_else(|| {
                     (
                         "bad_request",
                         format!("\"from\": {n} is not start, end or a sequence number"),
