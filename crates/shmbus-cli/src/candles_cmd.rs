@@ -9,6 +9,8 @@ use serde_json::json;
 use shmbus::candles::{Candle, CandleReader, CandleWriter, DEFAULT_SIZE};
 use shmbus::{CandleError, RegionError};
 
+use shmbus_gateway::json::{candle_json, series_json};
+
 use crate::csv_import::{at_line, open_csv, parse_tz, read_csv};
 use crate::output::{Out, esc};
 use crate::size::{human_size, parse_size};
@@ -100,10 +102,7 @@ pub fn import(a: &ImportArgs) -> Result<()> {
     Ok(())
 }
 
-/// `2024-01-01T00:00:00Z` from ms since the epoch.
-pub fn fmt_ms(ms: u64) -> String {
-    jiff::Timestamp::from_millisecond(ms as i64).map_or_else(|_| ms.to_string(), |t| t.to_string())
-}
+pub use shmbus_gateway::json::fmt_ms;
 
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
@@ -124,11 +123,6 @@ pub struct ShowArgs {
     allow_foreign_owner: bool,
 }
 
-fn candle_json(c: &Candle) -> serde_json::Value {
-    json!({ "timestamp": c.timestamp, "time": fmt_ms(c.timestamp), "open": c.open, "high": c.high,
-            "low": c.low, "close": c.close, "volume": c.volume })
-}
-
 pub fn show(a: &ShowArgs) -> Result<()> {
     let opts = shmbus::Region::open_options().allow_foreign_owner(a.allow_foreign_owner);
     let r = CandleReader::open_with(&a.name, opts)?;
@@ -140,13 +134,7 @@ pub fn show(a: &ShowArgs) -> Result<()> {
         );
         let series = r.list_series()?;
         if a.json {
-            let docs: Vec<_> = series
-                .iter()
-                .map(|s| {
-                    json!({ "symbol": s.symbol, "interval": s.interval, "count": s.count,
-                    "capacity": s.capacity, "start_ts": s.start_ts, "end_ts": s.end_ts })
-                })
-                .collect();
+            let docs: Vec<_> = series.iter().map(series_json).collect();
             writeln!(out, "{}", serde_json::to_string_pretty(&docs)?)?;
             return Ok(out.flush()?);
         }

@@ -13,8 +13,10 @@ mod journal_watch;
 mod records;
 mod region_cmd;
 mod replay;
+mod serve;
 mod size;
 mod slot_cmd;
+mod top;
 mod watch;
 
 use std::path::PathBuf;
@@ -69,6 +71,10 @@ enum Command {
     /// Benchmarks between real processes: journal latency and throughput.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Serve the regions over HTTP and WebSocket, read-only (JSON API, live subscriptions, /metrics).
+    Serve(serve::ServeArgs),
+    /// Live terminal monitor of the regions: kind, writer and liveness, rates, newest sequence.
+    Top(top::TopArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -221,6 +227,8 @@ fn main() -> ExitCode {
         Command::Feed(a) => feed::run(&a),
         Command::Demo(a) => demo::run(&a),
         Command::Bench(c) => bench::run(&c),
+        Command::Serve(a) => serve::run(&a),
+        Command::Top(a) => top::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

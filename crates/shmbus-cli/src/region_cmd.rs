@@ -10,6 +10,8 @@ use shmbus::{
     TradingData,
 };
 
+use shmbus_gateway::json::{header_json, persisted_journals, user_name};
+
 use crate::output::{Out, esc, esc_path};
 use crate::size::{human_age, human_size};
 use crate::{CreateArgs, InspectArgs, KindArg, LsArgs, RmArgs};
@@ -51,21 +53,6 @@ pub fn create(a: &CreateArgs) -> Result<()> {
     Ok(())
 }
 
-/// User name of a uid, from /etc/passwd (the uid as text if unknown).
-fn user_name(uid: u32) -> String {
-    std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|p| {
-            p.lines().find_map(|l| {
-                let mut f = l.split(':');
-                let name = f.next()?;
-                let id: u32 = f.nth(1)?.parse().ok()?;
-                (id == uid).then(|| name.to_owned())
-            })
-        })
-        .unwrap_or_else(|| uid.to_string())
-}
-
 fn age_secs(h: &HeaderInfo) -> u64 {
     shmbus::now_unix_ns().saturating_sub(h.created_ns) / 1_000_000_000
 }
@@ -86,49 +73,29 @@ pub fn ls(a: &LsArgs) -> Result<()> {
     let mut rows = Vec::new();
     let mut json_rows = Vec::new();
     for e in &entries {
-        let (kind, record, writer, age, header) = match &e.probe {
+        let (kind, record, writer, age) = match &e.probe {
             Probe::Shmbus(h) if h.magic == shmbus::MAGIC => (
                 h.kind_name(),
                 h.layout_name.clone(),
                 writer_text(h.writer_pid, e.writer_alive),
                 human_age(age_secs(h)),
-                Some(h),
             ),
             Probe::Shmbus(_) => (
                 "unpublished".into(),
                 String::new(),
                 writer_text(0, e.writer_alive),
                 "-".into(),
-                None,
             ),
             Probe::ForeignQnxs => (
                 "candles (QNXS, foreign)".into(),
                 String::new(),
                 "-".into(),
                 "-".into(),
-                None,
             ),
-            Probe::Unknown if a.all => (
-                "not shmbus".into(),
-                String::new(),
-                "-".into(),
-                "-".into(),
-                None,
-            ),
+            Probe::Unknown if a.all => ("not shmbus".into(), String::new(), "-".into(), "-".into()),
             Probe::Unknown => continue,
         };
-        json_rows.push(json!({
-            "name": e.name,
-            "kind": kind,
-            "size": e.size,
-            "record": record,
-            "owner_uid": e.owner,
-            "owner": user_name(e.owner),
-            "mode": format!("{:04o}", e.mode),
-            "writer_pid": header.map_or(0, |h| h.writer_pid),
-            "writer_alive": e.writer_alive,
-            "created_ns": header.map_or(0, |h| h.created_ns),
-        }));
+        json_rows.extend(shmbus_gateway::json::list_entry_json(e, a.all));
         rows.push([
             esc(&e.name).into_owned(),
             esc(&kind).into_owned(),
@@ -145,9 +112,9 @@ pub fn ls(a: &LsArgs) -> Result<()> {
     }
     // Persisted journals are directories of segment files.
     for (name, segments, size) in persisted_journals(dir) {
-        json_rows.push(json!({
-            "name": name, "kind": "journal (persisted)", "size": size, "segments": segments,
-        }));
+        json_rows.push(shmbus_gateway::json::persisted_journal_json(
+            &name, segments, size,
+        ));
         let kind = format!("journal ({segments} segments)");
         rows.push([
             esc(&name).into_owned(),
@@ -195,59 +162,6 @@ pub fn ls(a: &LsArgs) -> Result<()> {
         writeln!(out, "{}", line(r))?;
     }
     Ok(out.flush()?)
-}
-
-/// (name, segment count, bytes) of each persisted journal directory in `dir`.
-fn persisted_journals(dir: &Path) -> Vec<(String, usize, u64)> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut out: Vec<_> = rd
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| shmbus::journal::is_persisted_journal(p))
-        .map(|p| {
-            let name = if dir == Path::new(shmbus::SHM_DIR) {
-                p.file_name()
-                    .map(|f| f.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            } else {
-                p.to_string_lossy().into_owned()
-            };
-            let (n, size) = std::fs::read_dir(&p).map_or((0, 0), |rd| {
-                rd.filter_map(Result::ok).fold((0, 0), |(n, s), e| {
-                    (n + 1, s + e.metadata().map_or(0, |m| m.len()))
-                })
-            });
-            (name, n, size)
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn header_json(h: &HeaderInfo, region: &Region, writer_alive: bool) -> Value {
-    json!({
-        "name": region.name().as_str(),
-        "path": region.name().path(),
-        "magic": format!("{:#018x}", h.magic),
-        "version": h.version,
-        "kind": h.kind_name(),
-        "kind_code": h.kind_code,
-        "header_offset": h.offset,
-        "header_len": h.header_len,
-        "flags": h.flags,
-        "layout_fingerprint": format!("{:#018x}", h.layout),
-        "layout_name": h.layout_name,
-        "total_size": h.total_size,
-        "creator_pid": h.creator_pid,
-        "creator_uid": h.creator_uid,
-        "created_ns": h.created_ns,
-        "writer_generation": h.writer_generation,
-        "writer_pid": h.writer_pid,
-        "writer_alive": writer_alive,
-        "body_offset": h.body_offset,
-    })
 }
 
 pub fn inspect(a: &InspectArgs) -> Result<()> {

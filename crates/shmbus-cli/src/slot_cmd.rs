@@ -1,8 +1,8 @@
 //! `shmbus slot put | get`.
 
 use anyhow::Result;
-use serde_json::json;
-use shmbus::{RegionError, SlotError, SlotReader, SlotWriter, TradingData, Versioned};
+use shmbus::{RegionError, SlotError, SlotReader, SlotWriter, TradingData};
+use shmbus_gateway::json::slot_json;
 
 use crate::output::{Out, esc};
 use crate::size::human_ns;
@@ -77,20 +77,6 @@ pub fn put(a: &PutArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn record_json(symbol: &str, v: Option<&Versioned<TradingData>>) -> serde_json::Value {
-    match v {
-        Some(v) => json!({
-            "symbol": symbol,
-            "seq": v.seq,
-            "price": v.value.price,
-            "volume": v.value.volume,
-            "timestamp": v.value.timestamp,
-            "valid": v.value.is_valid(),
-        }),
-        None => json!({ "symbol": symbol, "seq": 0, "written": false }),
-    }
-}
-
 pub fn get(a: &GetArgs) -> Result<()> {
     let opts = shmbus::Region::open_options().allow_foreign_owner(a.allow_foreign_owner);
     let reader = SlotReader::<TradingData>::open_with(&a.name, opts)?;
@@ -104,10 +90,7 @@ pub fn get(a: &GetArgs) -> Result<()> {
     }
     let mut w = Out::buffered();
     if a.json {
-        let docs: Vec<_> = out
-            .iter()
-            .map(|(k, v)| record_json(k, v.as_ref()))
-            .collect();
+        let docs: Vec<_> = out.iter().map(|(k, v)| slot_json(k, v.as_ref())).collect();
         let doc = if a.symbol.is_some() {
             docs[0].clone()
         } else {

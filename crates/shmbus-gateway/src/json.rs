@@ -1,0 +1,255 @@
+//! The JSON shapes of regions, slots, journal messages and candles: one definition, used by the
+//! gateway's HTTP and WebSocket answers and by the CLI's `--json` output, so both say the same.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use shmbus::candles::{BAR_TYPE, Bar, Candle, SeriesInfo};
+use shmbus::journal::Message;
+use shmbus::{HeaderInfo, ListEntry, Probe, Region, TRADE_TYPE, Trade, TradingData, Versioned};
+
+/// Largest payload sent inline (as base64); a larger one is described, not sent, so one
+/// message can never take more than about 1.4 MB of a client's queue or of an answer.
+pub const MAX_INLINE_PAYLOAD: usize = 1 << 20;
+
+/// The journal type tag the gateway decodes as a [`TradingData`] record (24 bytes). Trades
+/// ([`TRADE_TYPE`]) and bars ([`BAR_TYPE`]) are the core's own tags.
+pub const TRADING_DATA_TYPE: u16 = 4;
+
+/// User name of a uid, from /etc/passwd (the uid as text if unknown).
+pub fn user_name(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                let id: u32 = f.nth(1)?.parse().ok()?;
+                (id == uid).then(|| name.to_owned())
+            })
+        })
+        .unwrap_or_else(|| uid.to_string())
+}
+
+/// `2024-01-01T00:00:00Z` from ms since the epoch.
+pub fn fmt_ms(ms: u64) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map_or_else(|| ms.to_string(), |t| t.to_string())
+}
+
+/// One row of `shmbus ls --json` for a listed file; `None` for a file that is not a region
+/// (unless `all`).
+pub fn list_entry_json(e: &ListEntry, all: bool) -> Option<Value> {
+    let (kind, record, header) = match &e.probe {
+        Probe::Shmbus(h) if h.magic == shmbus::MAGIC => {
+            (h.kind_name(), h.layout_name.clone(), Some(h))
+        }
+        Probe::Shmbus(_) => ("unpublished".into(), String::new(), None),
+        Probe::ForeignQnxs => ("candles (QNXS, foreign)".into(), String::new(), None),
+        Probe::Unknown if all => ("not shmbus".into(), String::new(), None),
+        Probe::Unknown => return None,
+    };
+    Some(json!({
+        "name": e.name,
+        "kind": kind,
+        "size": e.size,
+        "record": record,
+        "owner_uid": e.owner,
+        "owner": user_name(e.owner),
+        "mode": format!("{:04o}", e.mode),
+        "writer_pid": header.map_or(0, |h| h.writer_pid),
+        "writer_alive": e.writer_alive,
+        "created_ns": header.map_or(0, |h| h.created_ns),
+    }))
+}
+
+/// The row of `shmbus ls --json` for a persisted journal directory.
+pub fn persisted_journal_json(name: &str, segments: usize, size: u64) -> Value {
+    json!({ "name": name, "kind": "journal (persisted)", "size": size, "segments": segments })
+}
+
+/// (name, segment count, bytes) of each persisted journal directory in `dir`.
+pub fn persisted_journals(dir: &Path) -> Vec<(String, usize, u64)> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<_> = rd
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| shmbus::journal::is_persisted_journal(p))
+        .map(|p| {
+            let name = if dir == Path::new(shmbus::SHM_DIR) {
+                p.file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            } else {
+                p.to_string_lossy().into_owned()
+            };
+            let (n, size) = persisted_size(&p);
+            (name, n, size)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// (segment files, bytes) of a persisted journal directory.
+pub fn persisted_size(dir: &Path) -> (usize, u64) {
+    std::fs::read_dir(dir).map_or((0, 0), |rd| {
+        rd.filter_map(Result::ok).fold((0, 0), |(n, s), e| {
+            (n + 1, s + e.metadata().map_or(0, |m| m.len()))
+        })
+    })
+}
+
+/// `shmbus ls --json`: every region in `dir` (and, with `all`, every other file), then the
+/// persisted journals.
+///
+/// # Errors
+///
+/// The directory cannot be read.
+pub fn list_json(dir: &Path, all: bool) -> std::io::Result<Vec<Value>> {
+    let mut rows: Vec<Value> = Region::list(dir)?
+        .iter()
+        .filter_map(|e| list_entry_json(e, all))
+        .collect();
+    rows.extend(
+        persisted_journals(dir)
+            .into_iter()
+            .map(|(name, n, size)| persisted_journal_json(&name, n, size)),
+    );
+    Ok(rows)
+}
+
+/// `shmbus inspect --json` (without the slot summary).
+pub fn header_json(h: &HeaderInfo, region: &Region, writer_alive: bool) -> Value {
+    json!({
+        "name": region.name().as_str(),
+        "path": region.name().path(),
+        "magic": format!("{:#018x}", h.magic),
+        "version": h.version,
+        "kind": h.kind_name(),
+        "kind_code": h.kind_code,
+        "header_offset": h.offset,
+        "header_len": h.header_len,
+        "flags": h.flags,
+        "layout_fingerprint": format!("{:#018x}", h.layout),
+        "layout_name": h.layout_name,
+        "total_size": h.total_size,
+        "creator_pid": h.creator_pid,
+        "creator_uid": h.creator_uid,
+        "created_ns": h.created_ns,
+        "writer_generation": h.writer_generation,
+        "writer_pid": h.writer_pid,
+        "writer_alive": writer_alive,
+        "body_offset": h.body_offset,
+    })
+}
+
+/// One slot as `shmbus slot get --json` prints it.
+pub fn slot_json(symbol: &str, v: Option<&Versioned<TradingData>>) -> Value {
+    match v {
+        Some(v) => json!({
+            "symbol": symbol,
+            "seq": v.seq,
+            "price": v.value.price,
+            "volume": v.value.volume,
+            "timestamp": v.value.timestamp,
+            "valid": v.value.is_valid(),
+        }),
+        None => json!({ "symbol": symbol, "seq": 0, "written": false }),
+    }
+}
+
+/// One candle as `shmbus candles show --json` prints it.
+pub fn candle_json(c: &Candle) -> Value {
+    json!({ "timestamp": c.timestamp, "time": fmt_ms(c.timestamp), "open": c.open, "high": c.high,
+            "low": c.low, "close": c.close, "volume": c.volume })
+}
+
+/// One series as `shmbus candles show NAME --json` lists it.
+pub fn series_json(s: &SeriesInfo) -> Value {
+    json!({ "symbol": s.symbol, "interval": s.interval, "count": s.count,
+            "capacity": s.capacity, "start_ts": s.start_ts, "end_ts": s.end_ts })
+}
+
+/// When a message of a known record type was made, in ns since the Unix epoch.
+pub fn message_ts(m: &Message<'_>) -> Option<u64> {
+    let u64_at = |o: usize| {
+        m.payload
+            .get(o..o + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+    };
+    match (m.ty, m.payload.len()) {
+        (TRADE_TYPE, 128) => u64_at(0),
+        (BAR_TYPE, 72) => u64_at(24).map(|ms| ms.saturating_mul(1_000_000)),
+        (TRADING_DATA_TYPE, 24) => u64_at(8),
+        _ => None,
+    }
+}
+
+/// Bytes a binary journal frame carries before the payload: tag u32, kind u8, reserved u8,
+/// type u16, seq u64, ts u64.
+pub const BINARY_HEADER: usize = 24;
+
+/// A journal message as a binary frame without its leading 4-byte subscription tag: kind
+/// (1 = journal message) u8, 0 u8, type u16, seq u64, ts u64 (0 if unknown), then the payload
+/// as stored; little-endian (docs/GATEWAY.md).
+pub fn message_binary(m: &Message<'_>) -> Vec<u8> {
+    let mut v = Vec::with_capacity(BINARY_HEADER - 4 + m.payload.len());
+    v.push(1);
+    v.push(0);
+    v.extend_from_slice(&m.ty.to_le_bytes());
+    v.extend_from_slice(&m.seq.to_le_bytes());
+    v.extend_from_slice(&message_ts(m).unwrap_or(0).to_le_bytes());
+    v.extend_from_slice(m.payload);
+    v
+}
+
+/// A journal message: `seq`, `type`, `len`, then for the known record types their fields under
+/// `trade`, `bar` or `trading_data` (and `ts`, ns since the epoch), for any other type the
+/// payload as `base64` (or, over [`MAX_INLINE_PAYLOAD`], an `omitted` note instead).
+pub fn message_json(m: &Message<'_>) -> Value {
+    let mut doc = json!({ "seq": m.seq, "type": m.ty, "len": m.payload.len() });
+    match (m.ty, m.payload.len()) {
+        (TRADE_TYPE, 128) => {
+            let t: Trade = bytemuck::pod_read_unaligned(m.payload);
+            doc["ts"] = json!(t.timestamp_ns);
+            doc["trade"] = json!({
+                "timestamp_ns": t.timestamp_ns, "symbol": t.symbol(), "exchange": t.exchange(),
+                "price": t.price, "volume": t.volume,
+                "side": if t.side == 0 { "buy" } else { "sell" }, "trade_id": t.trade_id(),
+            });
+        }
+        (BAR_TYPE, 72) => {
+            let b: Bar = bytemuck::pod_read_unaligned(m.payload);
+            doc["ts"] = json!(b.candle.timestamp.saturating_mul(1_000_000));
+            let mut c = candle_json(&b.candle);
+            c["symbol"] = json!(b.symbol());
+            c["interval"] = json!(b.interval());
+            doc["bar"] = c;
+        }
+        (TRADING_DATA_TYPE, 24) => {
+            let d: TradingData = bytemuck::pod_read_unaligned(m.payload);
+            doc["ts"] = json!(d.timestamp);
+            doc["trading_data"] = json!({
+                "price": d.price, "timestamp": d.timestamp, "volume": d.volume,
+                "valid": d.is_valid(),
+            });
+        }
+        _ if m.payload.len() > MAX_INLINE_PAYLOAD => {
+            doc["omitted"] = json!(format!(
+                "a payload of {} bytes is over the gateway's {MAX_INLINE_PAYLOAD}-byte limit: read it with `shmbus tail --from {}`",
+                m.payload.len(),
+                m.seq
+            ));
+        }
+        _ => {
+            doc["base64"] = json!(base64::engine::general_purpose::STANDARD.encode(m.payload));
+        }
+    }
+    doc
+}
