@@ -48,6 +48,7 @@ mod record;
 mod region;
 #[doc(hidden)]
 pub mod seqlock;
+mod sigbus;
 #[cfg(not(loom))]
 pub mod slots;
 mod trade;
@@ -59,6 +60,7 @@ pub use name::{RegionName, SHM_DIR};
 pub use os::now_unix_ns;
 pub use record::{Field, FieldBuf, FieldType, Record, RecordLayout, RecordLayoutBuf};
 pub use region::{ListEntry, MAX_REGION_SIZE, OpenOptions, Region, RegionBuilder};
+pub use sigbus::{NO_HANDLER_ENV as NO_SIGBUS_HANDLER_ENV, install as install_sigbus_handler};
 #[cfg(not(loom))]
 pub use slots::{
     RawSlotReader, RawSlotWriter, SlotGuard, SlotId, SlotReader, SlotWriter, Versioned,
