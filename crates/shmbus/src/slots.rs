@@ -250,6 +250,12 @@ impl<S: Shape> Table<S> {
         self.region.header().body_offset as usize
     }
 
+    /// Fails if the file was truncated under the mapping (what was just read is zeros).
+    #[inline]
+    fn intact(&self) -> Result<(), SlotError> {
+        Ok(self.region.check_intact()?)
+    }
+
     fn count_word(&self) -> &AtomicU32 {
         self.region
             .map()
@@ -301,6 +307,7 @@ impl<S: Shape> Table<S> {
             .map()
             .read_bytes(off + SLOT_KEY, KEY_LEN)
             .expect("validated geometry");
+        self.intact()?;
         let n = raw.iter().position(|&b| b == 0).unwrap_or(KEY_LEN);
         Ok(String::from_utf8_lossy(&raw[..n]).into_owned())
     }
@@ -326,9 +333,11 @@ impl<S: Shape> Table<S> {
                 .zip(&want)
                 .all(|(w, k)| w.load(Ordering::Relaxed) == *k)
             {
+                self.intact()?;
                 return Ok(SlotId(i));
             }
         }
+        self.intact()?;
         Err(SlotError::UnknownKey {
             region: self.region.name().to_string(),
             key: key.to_owned(),
@@ -336,7 +345,9 @@ impl<S: Shape> Table<S> {
     }
 
     fn sequence(&self, id: SlotId) -> Result<u64, SlotError> {
-        Ok(self.seq_and_words(id)?.0.load(Ordering::Acquire))
+        let seq = self.seq_and_words(id)?.0.load(Ordering::Acquire);
+        self.intact()?;
+        Ok(seq)
     }
 
     /// The fast path: one attempt, inlined into the caller; contention goes to `read_slow`.
@@ -344,7 +355,9 @@ impl<S: Shape> Table<S> {
     #[inline(always)]
     fn read_into(&self, id: SlotId, out: &mut [u8]) -> Result<Option<u64>, SlotError> {
         let (seq, words) = self.seq_and_words(id)?;
-        match seqlock::try_read(seq, words, out) {
+        let attempt = seqlock::try_read(seq, words, out);
+        self.intact()?;
+        match attempt {
             ReadAttempt::Stable(0) => Ok(None),
             ReadAttempt::Stable(seq) => Ok(Some(seq)),
             _ => self.read_slow(id, out),
@@ -360,7 +373,9 @@ impl<S: Shape> Table<S> {
         let mut attempts = 0u32;
         let mut waiting_since: Option<Instant> = None;
         loop {
-            match seqlock::try_read(seq, words, out) {
+            let attempt = seqlock::try_read(seq, words, out);
+            self.intact()?;
+            match attempt {
                 ReadAttempt::Stable(0) => return Ok(None),
                 ReadAttempt::Stable(seq) => return Ok(Some(seq)),
                 attempt => {
@@ -404,6 +419,7 @@ impl<S: Shape> Table<S> {
     ) -> Result<Option<u64>, SlotError> {
         let (seq, _) = self.seq_and_words(id)?;
         if seq.load(Ordering::Acquire) == since {
+            self.intact()?;
             return Ok(None);
         }
         Ok(self.read_into(id, out)?.filter(|&s| s != since))
@@ -414,7 +430,7 @@ impl<S: Shape> Table<S> {
     fn write(&self, id: SlotId, src: &[u8]) -> Result<(), SlotError> {
         let (seq, words) = self.seq_and_words(id)?;
         seqlock::write(seq, words, src);
-        Ok(())
+        self.intact()
     }
 }
 
@@ -425,7 +441,9 @@ impl<T: Record> Table<Typed<T>> {
     fn read(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotError> {
         let (seq, words) = self.seq_and_words(id)?;
         let mut value = T::zeroed();
-        match seqlock::try_read(seq, words, bytemuck::bytes_of_mut(&mut value)) {
+        let attempt = seqlock::try_read(seq, words, bytemuck::bytes_of_mut(&mut value));
+        self.intact()?;
+        match attempt {
             ReadAttempt::Stable(0) => Ok(None),
             ReadAttempt::Stable(seq) => Ok(Some(Versioned { seq, value })),
             _ => self.read_typed_slow(id),
@@ -445,6 +463,7 @@ impl<T: Record> Table<Typed<T>> {
     fn read_if_changed(&self, id: SlotId, since: u64) -> Result<Option<Versioned<T>>, SlotError> {
         let (seq, _) = self.seq_and_words(id)?;
         if seq.load(Ordering::Acquire) == since {
+            self.intact()?;
             return Ok(None);
         }
         Ok(self.read(id)?.filter(|v| v.seq != since))
@@ -571,6 +590,7 @@ impl<S: Shape> WriterCore<S> {
         // SYNC POINT: pairs with the Acquire load in `Table::len`: readers that see the new
         // count see the key.
         self.table.count_word().store(count + 1, Ordering::Release);
+        self.table.intact()?;
         self.index.insert(key.to_owned(), id);
         Ok(id)
     }
