@@ -118,7 +118,9 @@ fn processes_with_a_truncated_region_mapped_exit_with_one_line_not_sigbus() {
         return;
     }
     let (slots, journal) = (Name::new("slots"), Name::new("journal"));
-    run(&["create", &slots.0, "--kind", "slots", "--size", "64K", "--group"]);
+    run(&[
+        "create", &slots.0, "--kind", "slots", "--size", "64K", "--group",
+    ]);
     run(&["journal", "create", &journal.0, "--ring", "1M", "--group"]);
     for p in [slots.path(), journal.path()] {
         std::os::unix::fs::chown(&p, None, Some(NOBODY)).expect("chgrp to 65534");
@@ -164,7 +166,8 @@ fn processes_with_a_truncated_region_mapped_exit_with_one_line_not_sigbus() {
         assert_eq!(lines.len(), 1, "`{}`: one error line, got {err:?}", p.what);
         assert!(
             lines[0].starts_with("shmbus: error: ")
-                && lines[0].contains("was truncated by another process while this one had it mapped"),
+                && lines[0]
+                    .contains("was truncated by another process while this one had it mapped"),
             "`{}`: {err}",
             p.what
         );

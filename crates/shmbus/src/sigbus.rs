@@ -174,6 +174,9 @@ pub(crate) fn register(base: *const u8, len: usize, writable: bool) -> Option<&'
                 .compare_exchange(s, claimed, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
             {
+                // Orders the claim before the field stores (the seqlock's writer side): a
+                // handler that reads any new field then sees the claim when it re-reads `state`.
+                fence(Ordering::Release);
                 slot.base.store(base as usize, Ordering::Relaxed);
                 slot.len.store(len, Ordering::Relaxed);
                 slot.writable.store(writable, Ordering::Relaxed);
@@ -282,14 +285,17 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
                     start as *mut libc::c_void,
                     len,
                     prot,
-                    rustix::mm::MapFlags::PRIVATE | rustix::mm::MapFlags::FIXED,
+                    rustix::mm::MapFlags::PRIVATE
+                        | rustix::mm::MapFlags::FIXED
+                        | rustix::mm::MapFlags::NORESERVE,
                 )
             };
             if mapped.is_ok() {
                 // Return: the faulting instruction runs again, on a zero page.
                 return;
             }
-            // Out of memory for the zero pages: fall through to the previous action.
+            // No memory for the zero pages: fall through to the previous action. (NORESERVE:
+            // a large writable mapping is not refused by overcommit accounting.)
         }
     }
     chain(sig, info, ctx, fault);

@@ -65,7 +65,10 @@ fn outcome<E: std::fmt::Display>(e: &E, truncated: bool) -> String {
 }
 
 fn slot_truncated(e: &SlotError) -> bool {
-    matches!(e, SlotError::Region(RegionError::TruncatedWhileMapped { .. }))
+    matches!(
+        e,
+        SlotError::Region(RegionError::TruncatedWhileMapped { .. })
+    )
 }
 
 fn journal_truncated(e: &JournalError) -> bool {

@@ -424,10 +424,13 @@ impl JournalWriter {
     /// # Errors
     ///
     /// [`JournalError::MessageTooLarge`]; [`JournalError::BatchTooLarge`] (ring); errors
-    /// creating the next segment (persisted).
+    /// creating the next segment (persisted); [`RegionError::TruncatedWhileMapped`] once
+    /// another process has truncated the file (what was appended since went nowhere).
     #[inline]
     pub fn append(&mut self, ty: u16, payload: &[u8]) -> Result<u64, JournalError> {
-        let (pos, seq, first) = self.begin(payload.len()).map_err(|e| self.seg.or_truncated(e))?;
+        let (pos, seq, first) = self
+            .begin(payload.len())
+            .map_err(|e| self.seg.or_truncated(e))?;
         let crc = if self.seg.crc {
             frame_crc(payload.len() as u32, ty, 0, seq, payload)
         } else {
