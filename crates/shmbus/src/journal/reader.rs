@@ -420,6 +420,8 @@ impl JournalReader {
                 // Guess the next frame is as long as the last one (market data mostly is).
                 self.seg
                     .touch_ahead(self.pos, frame_len(self.frame.len as usize));
+                // "Nothing yet" must not be zeros of a truncated file either.
+                self.seg.intact()?;
                 return Ok(false);
             } else {
                 self.commit_seen = self.seg.commit();
