@@ -29,6 +29,9 @@
 //! * [`journal`]: the append-only message log ([`journal::JournalWriter`],
 //!   [`journal::JournalReader`]).
 //! * [`RegionError`], [`SlotError`], [`JournalError`]: typed errors.
+//! * [`install_sigbus_handler`], [`NO_SIGBUS_HANDLER_ENV`]: a region that another process
+//!   truncates while it is mapped is [`RegionError::TruncatedWhileMapped`], not a SIGBUS
+//!   (`docs/SIGBUS.md`).
 //!
 //! The byte layout of every region kind is in `docs/FORMAT.md`.
 

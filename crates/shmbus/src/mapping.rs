@@ -109,7 +109,14 @@ impl Mapping {
     #[inline]
     pub(crate) fn truncated(&self) -> bool {
         fence(Ordering::Acquire);
-        sigbus::any_truncated() && self.guard.is_some_and(sigbus::Slot::truncated)
+        sigbus::any_truncated() && self.marked()
+    }
+
+    /// This mapping's own truncation flag, without the fence and the process-wide fast check
+    /// of [`Mapping::truncated`] (for callers that did those already).
+    #[inline]
+    pub(crate) fn marked(&self) -> bool {
+        self.guard.is_some_and(sigbus::Slot::truncated)
     }
 
     #[inline]

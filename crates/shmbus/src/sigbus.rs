@@ -146,9 +146,14 @@ pub fn install() -> bool {
         new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER | libc::SA_RESTART;
         // SAFETY: `new.sa_mask` is a valid sigset_t to initialise.
         unsafe { libc::sigemptyset(&mut new.sa_mask) };
+        // The action replaced is the one read above unless another thread changed it in
+        // between (then that thread's action is lost to the chain, as with any two
+        // uncoordinated `sigaction` calls). Not written through `prev`: our handler may read it.
+        // SAFETY: zeroed as above, an out-pointer for the replaced action.
+        let mut replaced: libc::sigaction = unsafe { std::mem::zeroed() };
         // SAFETY: `new` is fully initialised and its handler is an `extern "C"` function with
         // the SA_SIGINFO signature that only makes async-signal-safe calls (see `handler`).
-        if unsafe { libc::sigaction(libc::SIGBUS, &new, prev) } == 0 {
+        if unsafe { libc::sigaction(libc::SIGBUS, &new, &mut replaced) } == 0 {
             ENABLED.store(true, Ordering::SeqCst);
         }
     });

@@ -263,7 +263,11 @@ impl Segment {
     /// another process): what was read from them since is zeros, never data.
     #[inline]
     pub(crate) fn truncated(&self) -> bool {
-        self.region.map().truncated() || self.doorbell.as_ref().is_some_and(Mapping::truncated)
+        // As `Mapping::truncated` for both mappings: one fence and one load of the
+        // process-wide counter on the fast path.
+        fence(Ordering::Acquire);
+        crate::sigbus::any_truncated()
+            && (self.region.map().marked() || self.doorbell.as_ref().is_some_and(Mapping::marked))
     }
 
     /// Fails with [`crate::RegionError::TruncatedWhileMapped`] if [`Segment::truncated`].
