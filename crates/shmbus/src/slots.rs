@@ -419,9 +419,11 @@ impl<S: Shape> Table<S> {
     ) -> Result<Option<u64>, SlotError> {
         let (seq, _) = self.seq_and_words(id)?;
         let s = seq.load(Ordering::Acquire);
-        // A truncated file reads 0: a nonzero sequence is real, and 0 takes the read path,
-        // which checks the truncation mark (so this path needs no check of its own).
-        if s == since && s != 0 {
+        if s == since {
+            // A truncated file reads sequence 0: only then can "unchanged" be zeros.
+            if s == 0 {
+                self.intact()?;
+            }
             return Ok(None);
         }
         Ok(self.read_into(id, out)?.filter(|&s| s != since))
@@ -465,9 +467,11 @@ impl<T: Record> Table<Typed<T>> {
     fn read_if_changed(&self, id: SlotId, since: u64) -> Result<Option<Versioned<T>>, SlotError> {
         let (seq, _) = self.seq_and_words(id)?;
         let s = seq.load(Ordering::Acquire);
-        // A truncated file reads 0: a nonzero sequence is real, and 0 takes the read path,
-        // which checks the truncation mark (so this path needs no check of its own).
-        if s == since && s != 0 {
+        if s == since {
+            // A truncated file reads sequence 0: only then can "unchanged" be zeros.
+            if s == 0 {
+                self.intact()?;
+            }
             return Ok(None);
         }
         Ok(self.read(id)?.filter(|v| v.seq != since))
