@@ -140,7 +140,8 @@ fn run_until_error(kind: &str, writer: bool, name: &str) -> String {
                     pause();
                     got
                 } else {
-                    r.next_timeout(Duration::from_millis(50)).map(|m| m.is_some())
+                    r.next_timeout(Duration::from_millis(50))
+                        .map(|m| m.is_some())
                 };
                 if let Err(e) = got {
                     return outcome(&e, journal_truncated(&e));
