@@ -251,6 +251,14 @@ impl<S: Shape> Table<S> {
     }
 
     /// Fails if the file was truncated under the mapping (what was just read is zeros).
+    ///
+    /// `STABLE_IS_REAL`: a read that is stable at a nonzero sequence needs no such check. Once
+    /// the file is truncated, every access to a cut page faults, and the SIGBUS handler
+    /// replaces the whole mapping (one `mmap`, which unmaps the old pages first) with zero
+    /// pages. A copy that met a zero page anywhere loads the sequence a second time after it
+    /// (behind the Acquire fence), from the zero mapping too: 0, so it is stable only at 0,
+    /// the "never written" answer, which is checked. (The same ordering argument the mark
+    /// itself relies on; see `Mapping::truncated`.)
     #[inline]
     fn intact(&self) -> Result<(), SlotError> {
         Ok(self.region.check_intact()?)
@@ -355,10 +363,9 @@ impl<S: Shape> Table<S> {
     #[inline(always)]
     fn read_into(&self, id: SlotId, out: &mut [u8]) -> Result<Option<u64>, SlotError> {
         let (seq, words) = self.seq_and_words(id)?;
-        let attempt = seqlock::try_read(seq, words, out);
-        self.intact()?;
-        match attempt {
-            ReadAttempt::Stable(0) => Ok(None),
+        match seqlock::try_read(seq, words, out) {
+            ReadAttempt::Stable(0) => self.intact().map(|()| None),
+            // No truncation check needed: see `STABLE_IS_REAL`.
             ReadAttempt::Stable(seq) => Ok(Some(seq)),
             _ => self.read_slow(id, out),
         }
@@ -445,10 +452,9 @@ impl<T: Record> Table<Typed<T>> {
     fn read(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotError> {
         let (seq, words) = self.seq_and_words(id)?;
         let mut value = T::zeroed();
-        let attempt = seqlock::try_read(seq, words, bytemuck::bytes_of_mut(&mut value));
-        self.intact()?;
-        match attempt {
-            ReadAttempt::Stable(0) => Ok(None),
+        match seqlock::try_read(seq, words, bytemuck::bytes_of_mut(&mut value)) {
+            ReadAttempt::Stable(0) => self.intact().map(|()| None),
+            // No truncation check needed: see `STABLE_IS_REAL`.
             ReadAttempt::Stable(seq) => Ok(Some(Versioned { seq, value })),
             _ => self.read_typed_slow(id),
         }
