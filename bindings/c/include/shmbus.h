@@ -94,6 +94,10 @@ enum shmbus_status
     SHMBUS_IN_USE = 23,
     // Another I/O error.
     SHMBUS_IO = 24,
+    // Another process truncated the region's file while this handle had it mapped: its data
+    // is gone (the handle reads zeros, which are never returned as data). Close the handle and
+    // reopen the region once it is recreated.
+    SHMBUS_TRUNCATED_WHILE_MAPPED = 25,
     // No slot has this key (yet).
     SHMBUS_UNKNOWN_KEY = 30,
     // The slot table or candle region is full.

@@ -61,6 +61,10 @@ pub enum ShmbusStatus {
     ShmbusInUse = 23,
     /// Another I/O error.
     ShmbusIo = 24,
+    /// Another process truncated the region's file while this handle had it mapped: its data
+    /// is gone (the handle reads zeros, which are never returned as data). Close the handle and
+    /// reopen the region once it is recreated.
+    ShmbusTruncatedWhileMapped = 25,
     /// No slot has this key (yet).
     ShmbusUnknownKey = 30,
     /// The slot table or candle region is full.
@@ -103,7 +107,7 @@ pub enum ShmbusStatus {
 
 impl ShmbusStatus {
     /// Every status, in code order.
-    pub(crate) const ALL: [ShmbusStatus; 39] = [
+    pub(crate) const ALL: [ShmbusStatus; 40] = [
         Self::ShmbusOk,
         Self::ShmbusNoData,
         Self::ShmbusInvalidArgument,
@@ -125,6 +129,7 @@ impl ShmbusStatus {
         Self::ShmbusWriterBusy,
         Self::ShmbusInUse,
         Self::ShmbusIo,
+        Self::ShmbusTruncatedWhileMapped,
         Self::ShmbusUnknownKey,
         Self::ShmbusFull,
         Self::ShmbusWriterDied,
@@ -169,6 +174,7 @@ impl ShmbusStatus {
             Self::ShmbusWriterBusy => "SHMBUS_WRITER_BUSY\0",
             Self::ShmbusInUse => "SHMBUS_IN_USE\0",
             Self::ShmbusIo => "SHMBUS_IO\0",
+            Self::ShmbusTruncatedWhileMapped => "SHMBUS_TRUNCATED_WHILE_MAPPED\0",
             Self::ShmbusUnknownKey => "SHMBUS_UNKNOWN_KEY\0",
             Self::ShmbusFull => "SHMBUS_FULL\0",
             Self::ShmbusWriterDied => "SHMBUS_WRITER_DIED\0",
@@ -237,6 +243,7 @@ fn region_status(e: &RegionError) -> ShmbusStatus {
         RegionError::WriterBusy { .. } => S::ShmbusWriterBusy,
         RegionError::InUse { .. } => S::ShmbusInUse,
         RegionError::Io { .. } => S::ShmbusIo,
+        RegionError::TruncatedWhileMapped { .. } => S::ShmbusTruncatedWhileMapped,
         _ => S::ShmbusOther,
     }
 }

@@ -70,6 +70,52 @@ fn status_names_match_the_header() {
     assert_eq!(unknown.to_str().unwrap(), "SHMBUS_UNKNOWN_STATUS");
 }
 
+/// A region truncated under a reader (by another process; here this one, the same fault) is
+/// SHMBUS_TRUNCATED_WHILE_MAPPED, not a SIGBUS that kills the C program.
+#[test]
+fn a_truncated_region_is_a_status_not_sigbus() {
+    let name = TempName::new("sigbus");
+    let (mut w, mut r) = (null_mut(), null_mut());
+    // SAFETY: NUL-terminated names and keys, out-pointers to locals, handles made by the
+    // library and closed once.
+    unsafe {
+        ok(shmbus_slots_create(
+            name.c().as_ptr(),
+            shmbus_trading_data_layout(),
+            4,
+            0,
+            &mut w,
+        ));
+        ok(shmbus_slot_writer_put(
+            w,
+            c"BTCUSD".as_ptr(),
+            tdp(&td(1.0, 1, 1)),
+            TD,
+            null_mut(),
+        ));
+        ok(shmbus_slots_open_reader(
+            name.c().as_ptr(),
+            shmbus_trading_data_layout(),
+            0,
+            &mut r,
+        ));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&*name)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        let mut v = ShmbusTradingData::default();
+        assert_eq!(
+            shmbus_slot_reader_get(r, c"BTCUSD".as_ptr(), tdm(&mut v), TD, null_mut()),
+            ShmbusTruncatedWhileMapped
+        );
+        assert!(last_error().contains("truncated by another process"));
+        ok(shmbus_slot_reader_close(r));
+        ok(shmbus_slot_writer_close(w));
+    }
+}
+
 #[test]
 fn slots_write_read_and_change_detection() {
     let name = TempName::new("slots");

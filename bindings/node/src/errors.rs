@@ -128,6 +128,7 @@ pub fn region(e: &RegionError) -> Facts {
             .u64("max", *max),
         RegionError::Truncated { path, size, .. } => f("TRUNCATED").path(path).u64("size", *size),
         RegionError::NotReady { path } => f("NOT_READY").path(path),
+        RegionError::TruncatedWhileMapped { path } => f("TRUNCATED_WHILE_MAPPED").path(path),
         RegionError::BadMagic { path, .. } => f("BAD_MAGIC").path(path),
         RegionError::VersionMismatch {
             path,

@@ -173,6 +173,7 @@ fn region<'py>(py: Python<'py>, e: &RegionError) -> Exc<'py> {
             .fact("size", size)
             .fact("min", min),
         RegionError::NotReady { path } => x("NotReady").path(path),
+        RegionError::TruncatedWhileMapped { path } => x("TruncatedWhileMapped").path(path),
         RegionError::BadMagic {
             path,
             expected,

@@ -164,6 +164,14 @@ pub enum RegionError {
         /// The region's layout fingerprint.
         found: u64,
     },
+    /// Another process truncated the region's file while this process had it mapped. The
+    /// mapping now reads zeros (shmbus's SIGBUS handler put them there instead of letting the
+    /// process die), which are never returned as data: this handle is unusable.
+    #[error("{path} was truncated by another process while this one had it mapped: its data is gone; drop this handle and reopen the region once it is recreated, and check who may write it (`ls -l {path}`)", path = path.display())]
+    TruncatedWhileMapped {
+        /// The region file.
+        path: PathBuf,
+    },
     /// The file's size disagrees with the size in its header.
     #[error("{path} is {file_size} bytes but its header says {header_size}: the file was truncated or resized by something other than shmbus", path = path.display())]
     SizeMismatch {

@@ -29,6 +29,9 @@
 //! * [`journal`]: the append-only message log ([`journal::JournalWriter`],
 //!   [`journal::JournalReader`]).
 //! * [`RegionError`], [`SlotError`], [`JournalError`]: typed errors.
+//! * [`install_sigbus_handler`], [`NO_SIGBUS_HANDLER_ENV`]: a region that another process
+//!   truncates while it is mapped is [`RegionError::TruncatedWhileMapped`], not a SIGBUS
+//!   (`docs/SIGBUS.md`).
 //!
 //! The byte layout of every region kind is in `docs/FORMAT.md`.
 
@@ -48,6 +51,7 @@ mod record;
 mod region;
 #[doc(hidden)]
 pub mod seqlock;
+mod sigbus;
 #[cfg(not(loom))]
 pub mod slots;
 mod trade;
@@ -59,6 +63,7 @@ pub use name::{RegionName, SHM_DIR};
 pub use os::now_unix_ns;
 pub use record::{Field, FieldBuf, FieldType, Record, RecordLayout, RecordLayoutBuf};
 pub use region::{ListEntry, MAX_REGION_SIZE, OpenOptions, Region, RegionBuilder};
+pub use sigbus::{NO_HANDLER_ENV as NO_SIGBUS_HANDLER_ENV, install as install_sigbus_handler};
 #[cfg(not(loom))]
 pub use slots::{
     RawSlotReader, RawSlotWriter, SlotGuard, SlotId, SlotReader, SlotWriter, Versioned,

@@ -12,9 +12,11 @@
 
 use std::io;
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering, fence};
 
 use memmap2::{Mmap, MmapMut, MmapOptions};
+
+use crate::sigbus;
 
 #[derive(Debug)]
 enum Map {
@@ -23,9 +25,26 @@ enum Map {
 }
 
 /// A shared mapping of a whole region file.
+///
+/// Registered with the SIGBUS handler for as long as it lives (see `sigbus.rs`): if another
+/// process truncates the file, an access past the new end completes on zero pages and
+/// [`Mapping::truncated`] turns true.
 #[derive(Debug)]
 pub(crate) struct Mapping {
     map: Map,
+    /// The registration, `None` when the handler is disabled. Declared after `map`, but
+    /// removed by `Drop::drop`, which runs before any field is dropped (so before the unmap).
+    guard: Option<&'static sigbus::Slot>,
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // Unregister before `map` unmaps, so the handler never replaces a range that is no
+        // longer ours.
+        if let Some(slot) = self.guard {
+            sigbus::unregister(slot);
+        }
+    }
 }
 
 impl Mapping {
@@ -64,14 +83,40 @@ impl Mapping {
             // processes that follow the protocol never read non-atomically. The length comes
             // from fstat, and shmbus never shrinks a region (create reserves the full size).
             // Threat model: processes of the same user may corrupt the bytes (every offset read
-            // is bounds-checked, so that gives errors); one that truncates the file makes every
-            // mapper fault with SIGBUS, which no user-space mapping can prevent.
+            // is bounds-checked, so that gives errors); one that truncates the file makes the
+            // next access past its end fault with SIGBUS, which shmbus's handler turns into zero
+            // pages and a `truncated` mark (see `sigbus.rs`).
             Map::ReadWrite(unsafe { opts.map_mut(raw)? })
         } else {
             // SAFETY: as above; a read-only mapping is only ever loaded from.
             Map::ReadOnly(unsafe { opts.map(raw)? })
         };
-        Ok(Self { map })
+        let (base, len) = match &map {
+            Map::ReadOnly(m) => (m.as_ptr(), m.len()),
+            Map::ReadWrite(m) => (m.as_ptr(), m.len()),
+        };
+        let guard = sigbus::register(base, len, writable);
+        Ok(Self { map, guard })
+    }
+
+    /// Whether another process truncated the file under this mapping: the SIGBUS handler then
+    /// replaced it with zero pages, so what was read from it since is not data.
+    ///
+    /// Call it after the loads whose result it vouches for and before returning them. One
+    /// Relaxed load of a process-wide counter (0 until some mapping is truncated) on the fast
+    /// path. The Acquire fence keeps the loads before it from moving after the check (on
+    /// x86-64 it costs nothing but the compiler's freedom to reorder).
+    #[inline]
+    pub(crate) fn truncated(&self) -> bool {
+        fence(Ordering::Acquire);
+        sigbus::any_truncated() && self.marked()
+    }
+
+    /// This mapping's own truncation flag, without the fence and the process-wide fast check
+    /// of [`Mapping::truncated`] (for callers that did those already).
+    #[inline]
+    pub(crate) fn marked(&self) -> bool {
+        self.guard.is_some_and(sigbus::Slot::truncated)
     }
 
     #[inline]

@@ -474,6 +474,30 @@ impl Region {
         &self.map
     }
 
+    /// Fails if another process truncated the region's file while it was mapped here (see
+    /// [`RegionError::TruncatedWhileMapped`]): what was read from it since then was zeros.
+    /// Every read and write of shmbus checks this before returning; call it after reading the
+    /// region through an API that returns no `Result` (e.g. `keys()`).
+    ///
+    /// # Errors
+    ///
+    /// [`RegionError::TruncatedWhileMapped`].
+    #[inline]
+    pub fn check_intact(&self) -> Result<(), RegionError> {
+        if self.map.truncated() {
+            return Err(self.truncated_error());
+        }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn truncated_error(&self) -> RegionError {
+        RegionError::TruncatedWhileMapped {
+            path: self.name.path().to_path_buf(),
+        }
+    }
+
     /// Maps `len` bytes from `offset` (page-aligned) read-write, through a second descriptor
     /// opened on the same file (checked by device and inode): how a read-only reader gets the
     /// journal's doorbell page. Fails if this process may not write the file.

@@ -250,6 +250,20 @@ impl<S: Shape> Table<S> {
         self.region.header().body_offset as usize
     }
 
+    /// Fails if the file was truncated under the mapping (what was just read is zeros).
+    ///
+    /// `STABLE_IS_REAL`: a read that is stable at a nonzero sequence needs no such check. Once
+    /// the file is truncated, every access to a cut page faults, and the SIGBUS handler
+    /// replaces the whole mapping (one `mmap`, which unmaps the old pages first) with zero
+    /// pages. A copy that met a zero page anywhere loads the sequence a second time after it
+    /// (behind the Acquire fence), from the zero mapping too: 0, so it is stable only at 0,
+    /// the "never written" answer, which is checked. (The same ordering argument the mark
+    /// itself relies on; see `Mapping::truncated`.)
+    #[inline]
+    fn intact(&self) -> Result<(), SlotError> {
+        Ok(self.region.check_intact()?)
+    }
+
     fn count_word(&self) -> &AtomicU32 {
         self.region
             .map()
@@ -301,6 +315,7 @@ impl<S: Shape> Table<S> {
             .map()
             .read_bytes(off + SLOT_KEY, KEY_LEN)
             .expect("validated geometry");
+        self.intact()?;
         let n = raw.iter().position(|&b| b == 0).unwrap_or(KEY_LEN);
         Ok(String::from_utf8_lossy(&raw[..n]).into_owned())
     }
@@ -326,9 +341,11 @@ impl<S: Shape> Table<S> {
                 .zip(&want)
                 .all(|(w, k)| w.load(Ordering::Relaxed) == *k)
             {
+                self.intact()?;
                 return Ok(SlotId(i));
             }
         }
+        self.intact()?;
         Err(SlotError::UnknownKey {
             region: self.region.name().to_string(),
             key: key.to_owned(),
@@ -336,7 +353,9 @@ impl<S: Shape> Table<S> {
     }
 
     fn sequence(&self, id: SlotId) -> Result<u64, SlotError> {
-        Ok(self.seq_and_words(id)?.0.load(Ordering::Acquire))
+        let seq = self.seq_and_words(id)?.0.load(Ordering::Acquire);
+        self.intact()?;
+        Ok(seq)
     }
 
     /// The fast path: one attempt, inlined into the caller; contention goes to `read_slow`.
@@ -345,7 +364,8 @@ impl<S: Shape> Table<S> {
     fn read_into(&self, id: SlotId, out: &mut [u8]) -> Result<Option<u64>, SlotError> {
         let (seq, words) = self.seq_and_words(id)?;
         match seqlock::try_read(seq, words, out) {
-            ReadAttempt::Stable(0) => Ok(None),
+            ReadAttempt::Stable(0) => self.intact().map(|()| None),
+            // No truncation check needed: see `STABLE_IS_REAL`.
             ReadAttempt::Stable(seq) => Ok(Some(seq)),
             _ => self.read_slow(id, out),
         }
@@ -360,7 +380,9 @@ impl<S: Shape> Table<S> {
         let mut attempts = 0u32;
         let mut waiting_since: Option<Instant> = None;
         loop {
-            match seqlock::try_read(seq, words, out) {
+            let attempt = seqlock::try_read(seq, words, out);
+            self.intact()?;
+            match attempt {
                 ReadAttempt::Stable(0) => return Ok(None),
                 ReadAttempt::Stable(seq) => return Ok(Some(seq)),
                 attempt => {
@@ -403,7 +425,12 @@ impl<S: Shape> Table<S> {
         out: &mut [u8],
     ) -> Result<Option<u64>, SlotError> {
         let (seq, _) = self.seq_and_words(id)?;
-        if seq.load(Ordering::Acquire) == since {
+        let s = seq.load(Ordering::Acquire);
+        if s == since {
+            // A truncated file reads sequence 0: only then can "unchanged" be zeros.
+            if s == 0 {
+                self.intact()?;
+            }
             return Ok(None);
         }
         Ok(self.read_into(id, out)?.filter(|&s| s != since))
@@ -414,7 +441,7 @@ impl<S: Shape> Table<S> {
     fn write(&self, id: SlotId, src: &[u8]) -> Result<(), SlotError> {
         let (seq, words) = self.seq_and_words(id)?;
         seqlock::write(seq, words, src);
-        Ok(())
+        self.intact()
     }
 }
 
@@ -426,7 +453,8 @@ impl<T: Record> Table<Typed<T>> {
         let (seq, words) = self.seq_and_words(id)?;
         let mut value = T::zeroed();
         match seqlock::try_read(seq, words, bytemuck::bytes_of_mut(&mut value)) {
-            ReadAttempt::Stable(0) => Ok(None),
+            ReadAttempt::Stable(0) => self.intact().map(|()| None),
+            // No truncation check needed: see `STABLE_IS_REAL`.
             ReadAttempt::Stable(seq) => Ok(Some(Versioned { seq, value })),
             _ => self.read_typed_slow(id),
         }
@@ -444,7 +472,12 @@ impl<T: Record> Table<Typed<T>> {
     #[inline]
     fn read_if_changed(&self, id: SlotId, since: u64) -> Result<Option<Versioned<T>>, SlotError> {
         let (seq, _) = self.seq_and_words(id)?;
-        if seq.load(Ordering::Acquire) == since {
+        let s = seq.load(Ordering::Acquire);
+        if s == since {
+            // A truncated file reads sequence 0: only then can "unchanged" be zeros.
+            if s == 0 {
+                self.intact()?;
+            }
             return Ok(None);
         }
         Ok(self.read(id)?.filter(|v| v.seq != since))
@@ -582,6 +615,7 @@ impl<S: Shape> WriterCore<S> {
         // SYNC POINT: pairs with the Acquire load in `Table::len`: readers that see the new
         // count see the key.
         self.table.count_word().store(count + 1, Ordering::Release);
+        self.table.intact()?;
         self.index.insert(key.to_owned(), id);
         Ok(id)
     }

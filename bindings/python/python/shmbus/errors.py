@@ -34,6 +34,7 @@ __all__ = [
     "LayoutMismatch",
     "CorruptRegion",
     "Truncated",
+    "TruncatedWhileMapped",
     "SizeMismatch",
     "WriterBusy",
     "InUse",
@@ -165,6 +166,12 @@ class CorruptRegion(ShmbusError):
 
 class Truncated(CorruptRegion):
     """The file is shorter than a header. ``path``, ``size``, ``min``."""
+
+
+class TruncatedWhileMapped(ShmbusError):
+    """Another process truncated the region's file while this object had it mapped: its data
+    is gone (the mapping reads zeros, which shmbus never returns as data) and the object is
+    unusable. Close it and reopen the region once it is recreated. ``path``."""
 
 
 class SizeMismatch(CorruptRegion):

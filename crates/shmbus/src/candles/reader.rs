@@ -11,6 +11,7 @@ use super::format::*;
 use crate::error::{CandleError, RegionError};
 use crate::header::{QNXS_MAGIC, RegionKind};
 use crate::mapping::Mapping;
+use crate::name::RegionName;
 use crate::region::{OpenOptions, Region};
 
 /// One series of a candle region.
@@ -205,6 +206,7 @@ impl CandleReader {
                 .map_or(0, |w| w.load(Ordering::Relaxed)),
             Source::Foreign(_) => 0,
         };
+        self.view().intact()?;
         Ok(super::CandleStats::tally(
             index.series.iter().map(|s| (s.count, s.capacity)),
             index.last_update_us,
@@ -278,6 +280,25 @@ impl View<'_> {
         Ok(())
     }
 
+    /// Fails if another process truncated the file under the mapping.
+    #[inline]
+    pub(crate) fn intact(&self) -> Result<(), CandleError> {
+        if self.map.truncated() {
+            return Err(self.truncated());
+        }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn truncated(&self) -> CandleError {
+        let path = RegionName::parse(self.name).map_or_else(
+            |_| std::path::PathBuf::from(self.name),
+            |n| n.path().to_path_buf(),
+        );
+        RegionError::TruncatedWhileMapped { path }.into()
+    }
+
     fn seq_word(&self) -> &AtomicU64 {
         self.map().u64_at(H_SEQUENCE).expect("checked at open")
     }
@@ -304,6 +325,8 @@ impl View<'_> {
             fence(Ordering::Acquire);
             let s2 = seq.load(Ordering::Relaxed);
             if s1 == s2 {
+                // A truncated file reads zeros, a plausible empty region: never return them.
+                self.intact()?;
                 return result;
             }
         }

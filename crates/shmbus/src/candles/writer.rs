@@ -534,6 +534,8 @@ impl CandleWriter {
                 .expect("in header")
                 .store(self.alloc_top, Ordering::Relaxed);
         }
+        // Another process truncated the file: the write went to zero pages.
+        self.region.check_intact()?;
         Ok(WriteReport {
             written: candles.len(),
             replaced: (count - keep) as usize,

@@ -178,6 +178,7 @@ impl JournalReader {
             Start::End => r.seek_end(),
             Start::Seq(seq) => r.seek(seq)?,
         }
+        r.seg.intact()?;
         Ok(r)
     }
 
@@ -374,6 +375,11 @@ impl JournalReader {
             segments,
             writer_alive: last.writer_alive(),
         })
+        .and_then(|info| {
+            first.intact()?;
+            last.intact()?;
+            Ok(info)
+        })
     }
 
     /// Whether a message is ready to read without waiting.
@@ -414,6 +420,8 @@ impl JournalReader {
                 // Guess the next frame is as long as the last one (market data mostly is).
                 self.seg
                     .touch_ahead(self.pos, frame_len(self.frame.len as usize));
+                // "Nothing yet" must not be zeros of a truncated file either.
+                self.seg.intact()?;
                 return Ok(false);
             } else {
                 self.commit_seen = self.seg.commit();
@@ -423,9 +431,11 @@ impl JournalReader {
                 .seg
                 .read_frame(self.pos, bound, &mut self.buf, &mut self.frame)
             {
-                Err(JournalError::Overrun { .. }) => return Err(self.resync()),
-                other => other?,
+                Err(e) => return Err(self.failed(e)),
+                Ok(step) => step,
             };
+            // Zeros from a truncated file are never returned as a frame or as "nothing yet".
+            self.seg.intact()?;
             match step {
                 Step::Frame => {
                     let (seq, next) = (self.frame.seq, self.frame.next);
@@ -445,6 +455,17 @@ impl JournalReader {
                     return Ok(false);
                 }
             }
+        }
+    }
+
+    /// A failed read: the truncation error if the segment was truncated (the failure came from
+    /// zeros), else after a lap (ring) resynchronises, else `e`.
+    #[cold]
+    #[inline(never)]
+    fn failed(&mut self, e: JournalError) -> JournalError {
+        match self.seg.or_truncated(e) {
+            JournalError::Overrun { .. } => self.resync(),
+            e => e,
         }
     }
 
@@ -524,6 +545,13 @@ impl JournalReader {
     /// [`JournalError::Corrupt`] for a malformed frame; [`JournalError::Overrun`] if the
     /// writer overwrote it meanwhile (ring).
     pub fn prev(&mut self) -> Result<Option<Message<'_>>, JournalError> {
+        let found = self.prev_frame();
+        // Zeros from a truncated file are never returned as a frame, "nothing" or corruption.
+        self.seg.intact()?;
+        Ok(found?.map(|f| self.message(f)))
+    }
+
+    fn prev_frame(&mut self) -> Result<Option<FrameInfo>, JournalError> {
         loop {
             if self.pos <= self.lower_bound() {
                 if self.dir.is_none() || self.seg.segment == 0 {
@@ -548,7 +576,7 @@ impl JournalReader {
                 At::Frame(f) if f.next == self.pos => {
                     self.pos = start;
                     self.next_seq = f.seq;
-                    return Ok(Some(self.message(f)));
+                    return Ok(Some(f));
                 }
                 At::Pad { next } if next == self.pos => self.pos = start,
                 _ => {
@@ -570,6 +598,13 @@ impl JournalReader {
     /// [`JournalError::TooOld`] if it is no longer stored, [`JournalError::NotYet`] if it is
     /// beyond the next sequence to be written.
     pub fn seek(&mut self, seq: u64) -> Result<(), JournalError> {
+        let r = self.seek_retry(seq);
+        // What a truncated file's zeros said is not the answer.
+        self.seg.intact()?;
+        r
+    }
+
+    fn seek_retry(&mut self, seq: u64) -> Result<(), JournalError> {
         // In a ring, the writer may lap the walk to `seq`: look again from the new horizon. A
         // sequence that fell behind it is `TooOld`, as if it had been gone before the seek.
         for _ in 0..8 {

@@ -268,6 +268,34 @@ impl Segment {
         self.region.name().to_string()
     }
 
+    /// Whether the segment's file was truncated under its mapping or its doorbell's (by
+    /// another process): what was read from them since is zeros, never data.
+    #[inline]
+    pub(crate) fn truncated(&self) -> bool {
+        // As `Mapping::truncated` for both mappings: one fence and one load of the
+        // process-wide counter on the fast path.
+        fence(Ordering::Acquire);
+        crate::sigbus::any_truncated()
+            && (self.region.map().marked() || self.doorbell.as_ref().is_some_and(Mapping::marked))
+    }
+
+    /// Fails with [`crate::RegionError::TruncatedWhileMapped`] if [`Segment::truncated`].
+    #[inline]
+    pub(crate) fn intact(&self) -> Result<(), JournalError> {
+        if self.truncated() {
+            return Err(self.region.truncated_error().into());
+        }
+        Ok(())
+    }
+
+    /// `e`, unless the segment was truncated (then `e` came from reading zeros): the
+    /// truncation error instead.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn or_truncated(&self, e: JournalError) -> JournalError {
+        self.intact().err().unwrap_or(e)
+    }
+
     #[inline]
     fn word(&self, field: usize) -> &AtomicU64 {
         self.region
@@ -884,7 +912,8 @@ impl Segment {
     /// Blocks until the commit word differs from `seen`, the segment is sealed, or `deadline`.
     /// Spins for `spin` first. Never sleeps past the deadline, so a dead writer cannot hang us.
     pub(crate) fn wait_commit(&self, seen: u64, deadline: Instant, spin: Duration) {
-        let changed = || self.commit() != seen || self.sealed().is_some();
+        // A truncated segment reads zeros: stop waiting, the caller's check reports it.
+        let changed = || self.commit() != seen || self.sealed().is_some() || self.truncated();
         let spin_until = Instant::now() + spin;
         while Instant::now() < spin_until.min(deadline) {
             for _ in 0..64 {

@@ -497,10 +497,13 @@ impl JournalWriter {
     /// # Errors
     ///
     /// [`JournalError::MessageTooLarge`]; [`JournalError::BatchTooLarge`] (ring); errors
-    /// creating the next segment (persisted).
+    /// creating the next segment (persisted); [`RegionError::TruncatedWhileMapped`] once
+    /// another process has truncated the file (what was appended since went nowhere).
     #[inline]
     pub fn append(&mut self, ty: u16, payload: &[u8]) -> Result<u64, JournalError> {
-        let (pos, seq, first) = self.begin(payload.len())?;
+        let (pos, seq, first) = self
+            .begin(payload.len())
+            .map_err(|e| self.seg.or_truncated(e))?;
         let crc = if self.seg.crc {
             frame_crc(payload.len() as u32, ty, 0, seq, payload)
         } else {
@@ -509,6 +512,8 @@ impl JournalWriter {
         // SAFETY: as in `JournalWriter::reserve`: [pos, pos + frame) is the writer's alone.
         unsafe { self.seg.write_frame(pos, ty, seq, !first, payload, crc) };
         self.end(pos, payload.len() as u32, seq);
+        // The file truncated under us (by another process): the frame went to zero pages.
+        self.seg.intact()?;
         Ok(seq)
     }
 
@@ -530,7 +535,8 @@ impl JournalWriter {
     /// As [`JournalWriter::append`].
     #[inline]
     pub fn reserve(&mut self, ty: u16, len: usize) -> Result<Reservation<'_>, JournalError> {
-        let (pos, seq, first) = self.begin(len)?;
+        let (pos, seq, first) = self.begin(len).map_err(|e| self.seg.or_truncated(e))?;
+        self.seg.intact()?;
         // SAFETY: we hold the writer lock; [pos, pos + frame) lies beyond the committed end and,
         // in a ring, behind the `oldest` horizon that `make_room` advanced and fenced.
         let _ = unsafe { self.seg.frame_mut(pos, len as u32) };
