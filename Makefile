@@ -6,7 +6,7 @@ DEMO_SECONDS ?= 10
 export DEMO_SECONDS
 
 .PHONY: demo test setup build fmt-check clippy test-rust test-python test-node test-c test-interop \
-	test-readme test-loom doc bench sweep clean
+	test-readme test-loom doc test-sweep bench sweep clean
 
 setup:
 	@bash scripts/setup.sh
@@ -17,7 +17,7 @@ build: setup
 demo: build
 	./target/release/shmbus demo --seconds $(DEMO_SECONDS)
 
-test: setup fmt-check clippy test-rust test-python test-node test-c test-interop test-readme test-loom doc
+test: setup fmt-check clippy test-rust test-python test-node test-c test-interop test-readme test-loom doc test-sweep
 	@echo "make test: all checks passed"
 
 fmt-check:
@@ -57,6 +57,10 @@ doc:
 # stdout, FIFOs, kill -9): a table of runs and failures, non-zero on any failure. A few minutes;
 # `make sweep SWEEP_ARGS=--quick` is the short version, `SWEEP_ARGS="--seed N"` repeats a run.
 SWEEP_ARGS ?=
+# make test runs the quick version (under a minute).
+test-sweep: build
+	python3 scripts/sweep/sweep.py --shmbus target/release/shmbus --quick --seed 1
+
 sweep: build
 	python3 scripts/sweep/sweep.py --shmbus target/release/shmbus $(SWEEP_ARGS)
 
