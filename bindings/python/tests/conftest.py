@@ -38,6 +38,12 @@ def region_name() -> Iterator[str]:
             shmbus.remove(n, force=True)
         except shmbus.RegionNotFound:
             pass
+        except shmbus.ShmbusError:
+            # A test truncated it (test_sigbus.py): an empty file is nothing shmbus can
+            # recognise, so shmbus.remove refuses it even when forced; the name is this test's.
+            if os.path.getsize(f"/dev/shm{n}") != 0:
+                raise
+            os.unlink(f"/dev/shm{n}")
 
 
 @pytest.fixture
