@@ -34,7 +34,12 @@ function remove(name) {
   try {
     shmbus.removeRegion(name, true)
   } catch (e) {
-    if (e.code !== 'NOT_FOUND') throw e
+    if (e.code === 'NOT_FOUND') return
+    // A test truncated it (sigbus.test.js): an empty file is nothing shmbus can recognise, so
+    // removeRegion refuses it even when forced; the name is this test's own.
+    const file = path.join('/dev/shm', name.replace(/^\//, ''))
+    if (fs.existsSync(file) && fs.statSync(file).size === 0) return fs.unlinkSync(file)
+    throw e
   }
 }
 
