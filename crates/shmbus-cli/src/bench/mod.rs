@@ -330,6 +330,12 @@ pub fn wait_child(child: &mut Child, what: &str, timeout: Duration) -> Result<()
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait()? {
+            if status.code() == Some(i32::from(crate::output::BROKEN_PIPE_EXIT)) {
+                // The child shares our stdout, and its reader went away: so did ours. End as
+                // quietly as any command on a closed pipe.
+                let gone = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+                return Err(crate::output::StdoutError(gone).into());
+            }
             if !status.success() {
                 bail!("the {what} process failed ({status})");
             }
