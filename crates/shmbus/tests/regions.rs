@@ -477,7 +477,7 @@ fn one_writer_at_a_time_even_within_one_process() {
     );
 
     drop(first);
-    assert!(!reader.writer_alive().unwrap());
+    assert!(lock_released(|| reader.writer_alive().unwrap()));
     assert_eq!(
         reader.read_header().writer_pid,
         0,
@@ -848,16 +848,24 @@ fn list_finds_regions_with_their_kind_and_writer_state() {
     assert!(!other.writer_alive);
 
     drop(writer);
-    // A child that another test forks in this process holds a copy of the lock's descriptor
-    // until its exec closes it (O_CLOEXEC): allow that moment to pass.
+    assert!(
+        lock_released(|| Region::list(dir.path()).unwrap()[0].writer_alive),
+        "the writer is gone, but its lock is still held"
+    );
+}
+
+/// Whether `held` turns false within 2 s of a writer's drop. A child that another test forks
+/// in this process holds a copy of the lock's descriptor until its exec closes it
+/// (O_CLOEXEC), so the lock may outlive the drop by that moment.
+fn lock_released(held: impl Fn() -> bool) -> bool {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    while Region::list(dir.path()).unwrap()[0].writer_alive {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the writer is gone, but its lock is still held"
-        );
+    while held() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    true
 }
 
 #[test]
