@@ -70,21 +70,27 @@ pub fn run(a: &FeedArgs) -> Result<()> {
     anyhow::ensure!(a.symbols > 0, "--symbols must be at least 1");
     let stop = stop_flag();
     let opts = shmbus::Region::open_options().allow_foreign_owner(a.allow_foreign_owner);
-    let mut writer = match SlotWriter::<TradingData>::open_with(&a.name, opts.clone()) {
+    let (mut writer, created) = match SlotWriter::<TradingData>::open_with(&a.name, opts.clone()) {
         Err(SlotError::Region(RegionError::NotFound { .. })) if a.create => {
-            SlotWriter::<TradingData>::builder(&a.name).create()?
+            (SlotWriter::<TradingData>::builder(&a.name).create()?, true)
         }
-        other => other?,
+        other => (other?, false),
     };
     // One slot per symbol: more than the table holds could never be registered (and a huge
     // count would exhaust memory before the first write).
     let capacity = writer.capacity();
-    anyhow::ensure!(
-        u32::try_from(a.symbols).is_ok_and(|n| n <= capacity),
-        "--symbols {}: the slot table {} has {capacity} slots; give at most {capacity}",
-        a.symbols,
-        a.name
-    );
+    if !u32::try_from(a.symbols).is_ok_and(|n| n <= capacity) {
+        if created {
+            // Leave nothing behind for a command that did not run.
+            drop(writer);
+            let _ = shmbus::Region::remove(&a.name, true);
+        }
+        anyhow::bail!(
+            "--symbols {}: the slot table {} has {capacity} slots; give at most {capacity}",
+            a.symbols,
+            a.name
+        );
+    }
     let mut journal = a
         .journal
         .as_deref()

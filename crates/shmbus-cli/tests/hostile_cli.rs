@@ -367,6 +367,15 @@ fn feed_symbols_are_bounded_by_the_table() {
         "--rate",
         "100",
     ]));
+    // With --create, a refused count leaves no table behind.
+    let fresh = Name::new("symbols-create");
+    let o = shmbus(&["feed", &fresh.0, "--create", "--symbols", "1000000"]);
+    assert_one_line_error(&o, "give at most");
+    assert!(
+        !std::path::Path::new(&fresh.path()).exists(),
+        "feed --create left {} behind",
+        fresh.0
+    );
 }
 
 /// No byte of `out` is a control character other than newline (C0, DEL, or C1 as UTF-8).
