@@ -258,6 +258,13 @@ async fn send(ws: &mut Ws, v: Value) {
     ws.send(Message::text(v.to_string())).await.unwrap();
 }
 
+/// Sends a subscribe request and asserts that its first answer is `subscribed`.
+async fn subscribe(ws: &mut Ws, req: Value) {
+    send(ws, req).await;
+    let v = next(ws, Duration::from_secs(5)).await.unwrap();
+    assert!(v.get("subscribed").is_some(), "{v}");
+}
+
 /// The next JSON text message, or `None` after `wait` of silence or at the end of the stream.
 async fn next(ws: &mut Ws, wait: Duration) -> Option<Value> {
     loop {
@@ -579,18 +586,11 @@ async fn metrics_report_regions_and_clients() {
     let n = journal_next(&j.0);
     let srv = Server::start(&["--queue", "256K"]);
     let mut ws = srv.ws().await;
-    send(
+    subscribe(
         &mut ws,
         json!({ "op": "subscribe", "id": "a", "journal": j.0, "from": "end" }),
     )
     .await;
-    assert!(
-        next(&mut ws, Duration::from_secs(5))
-            .await
-            .unwrap()
-            .get("subscribed")
-            .is_some()
-    );
     let (st, text) = srv.get("/metrics");
     assert_eq!(st, 200);
     let m = parse_metrics(&text);
@@ -1063,18 +1063,11 @@ async fn a_stalled_client_holds_nobody_back_and_memory_stays_bounded() {
     let mut clients = Vec::new();
     for _ in 0..N {
         let mut c = srv.ws().await;
-        send(
+        subscribe(
             &mut c,
             json!({ "op": "subscribe", "id": "j", "journal": j.0 }),
         )
         .await;
-        assert!(
-            next(&mut c, Duration::from_secs(5))
-                .await
-                .unwrap()
-                .get("subscribed")
-                .is_some()
-        );
         clients.push(c);
     }
     let (s2, j2) = (s.0.clone(), j.0.clone());
@@ -1155,18 +1148,11 @@ async fn malformed_input_gets_an_error_or_a_close_never_a_panic() {
     create_journal(&j.0, "1M");
     let srv = Server::start(&[]);
     let mut good = srv.ws().await;
-    send(
+    subscribe(
         &mut good,
         json!({ "op": "subscribe", "id": "g", "journal": j.0 }),
     )
     .await;
-    assert!(
-        next(&mut good, Duration::from_secs(5))
-            .await
-            .unwrap()
-            .get("subscribed")
-            .is_some()
-    );
 
     let mut ws = srv.ws().await;
     let expect = async |ws: &mut Ws, req: Message, code: &str, text: &str| {
@@ -1399,18 +1385,11 @@ async fn slots_and_candles_subscriptions_and_removal() {
     assert!(next(&mut ws, Duration::from_millis(300)).await.is_none());
 
     // A removed region ends its subscription with a message; the others go on.
-    send(
+    subscribe(
         &mut ws,
         json!({ "op": "subscribe", "id": "j", "journal": j.0 }),
     )
     .await;
-    assert!(
-        next(&mut ws, Duration::from_secs(5))
-            .await
-            .unwrap()
-            .get("subscribed")
-            .is_some()
-    );
     ok(&["rm", &j.0]);
     let v = next(&mut ws, Duration::from_secs(5)).await.unwrap();
     assert_eq!(
@@ -1439,18 +1418,11 @@ async fn latencies(rate: u32, seconds: f64) -> Vec<u64> {
     create_journal(&j.0, "64M");
     let srv = Server::start(&[]);
     let mut ws = srv.ws().await;
-    send(
+    subscribe(
         &mut ws,
         json!({ "op": "subscribe", "id": "l", "journal": j.0 }),
     )
     .await;
-    assert!(
-        next(&mut ws, Duration::from_secs(5))
-            .await
-            .unwrap()
-            .get("subscribed")
-            .is_some()
-    );
     let (s2, j2) = (s.0.clone(), j.0.clone());
     let writer = std::thread::spawn(move || feed(&s2, &j2, rate, seconds));
     let mut lat = Vec::new();
@@ -1519,18 +1491,11 @@ async fn a_persisted_journal_named_on_the_command_line_is_served() {
     ok(&["journal", "create", j, "--segment-size", "64K"]);
     let srv = Server::start(&["--region", j]);
     let mut ws = srv.ws().await;
-    send(
+    subscribe(
         &mut ws,
         json!({ "op": "subscribe", "id": "p", "journal": j, "from": "start" }),
     )
     .await;
-    assert!(
-        next(&mut ws, Duration::from_secs(5))
-            .await
-            .unwrap()
-            .get("subscribed")
-            .is_some()
-    );
     let mut child = Command::new(env!("CARGO_BIN_EXE_shmbus"))
         .args(["append", j, "--batch", "100"])
         .stdin(Stdio::piped())
@@ -1636,18 +1601,11 @@ async fn large_payloads_are_described_not_sent_and_answers_are_bounded() {
     assert_eq!(v["more"], false);
     // On the WebSocket too.
     let mut ws = srv.ws().await;
-    send(
+    subscribe(
         &mut ws,
         json!({ "op": "subscribe", "id": "b", "journal": j.0, "from": 0 }),
     )
     .await;
-    assert!(
-        next(&mut ws, Duration::from_secs(5))
-            .await
-            .unwrap()
-            .get("subscribed")
-            .is_some()
-    );
     let v = next(&mut ws, Duration::from_secs(5)).await.unwrap();
     assert_eq!((v["seq"].as_u64(), v.get("base64")), (Some(0), None), "{v}");
     assert!(v["omitted"].is_string());
@@ -1672,18 +1630,11 @@ async fn damaged_regions_give_errors_never_a_panic() {
     std::fs::write(format!("/dev/shm/{}", g.0), vec![0x5a; 8192]).unwrap();
     let srv = Server::start(&[]);
     let mut ws = srv.ws().await;
-    send(
+    subscribe(
         &mut ws,
         json!({ "op": "subscribe", "id": "live", "journal": j.0 }),
     )
     .await;
-    assert!(
-        next(&mut ws, Duration::from_secs(5))
-            .await
-            .unwrap()
-            .get("subscribed")
-            .is_some()
-    );
     // Frames, index and commit line overwritten by a hostile or broken writer.
     scribble(&j.0, 8192, 64 << 10, 0xab);
     scribble(&j.0, 192, 64, 0xff);
