@@ -1,6 +1,9 @@
 //! `shmbus demo`: a feed process writes a random-walk price feed into a slot table while a
-//! reader process prints live prices, update rate and write-to-read latency. Cleans up after.
+//! reader process prints live prices, update rate and write-to-read latency, and `shmbus serve`
+//! shows it all on the web dashboard; then a replay of real bars. Cleans up after.
 
+use std::io::BufRead;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
@@ -25,6 +28,81 @@ pub struct DemoArgs {
     /// Updates per second across all symbols (0.001 to 1e9).
     #[arg(long, default_value_t = 5000.0, value_parser = crate::size::parse_rate)]
     pub rate: f64,
+    /// Where `shmbus serve` listens while the demo runs (the dashboard's address). When the
+    /// port is taken, any free port is used instead.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}
+
+/// The demo's `shmbus serve` process, stopped (SIGTERM, then waited for) when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    /// Starts `shmbus serve` on `listen`, or on a free port of the same address when that one
+    /// cannot be bound, and reads the address it prints.
+    fn start(listen: SocketAddr) -> Result<Server> {
+        match Server::spawn(listen) {
+            Ok(s) => Ok(s),
+            Err(_) if listen.port() != 0 => Server::spawn(SocketAddr::new(listen.ip(), 0)),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn spawn(listen: SocketAddr) -> Result<Server> {
+        let exe = std::env::current_exe().context("cannot find the shmbus binary")?;
+        let mut child = Command::new(exe)
+            .args(["serve", "--listen", &listen.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("cannot start `shmbus serve`")?;
+        // The server prints one line once it listens, and nothing after; a server that cannot
+        // bind exits, which ends the pipe (an empty line).
+        let mut first = String::new();
+        if let Some(out) = child.stdout.take() {
+            std::io::BufReader::new(out).read_line(&mut first)?;
+        }
+        match first.trim().strip_prefix("shmbus serve: listening on ") {
+            Some(url) => {
+                // Its later errors (there should be none) reach the terminal.
+                if let Some(mut err) = child.stderr.take() {
+                    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::stderr()));
+                }
+                Ok(Server {
+                    url: url.to_owned(),
+                    child,
+                })
+            }
+            None => {
+                let _ = child.kill();
+                let mut why = String::new();
+                if let Some(mut err) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut err, &mut why);
+                }
+                let _ = child.wait();
+                anyhow::bail!(
+                    "`shmbus serve --listen {listen}` did not start: {}",
+                    why.trim()
+                )
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(pid) = i32::try_from(self.child.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        let _ = self.child.wait();
+    }
 }
 
 /// Removes the demo's regions and summary files however the demo ends.
@@ -86,11 +164,16 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     let path = table.region().name().path().display().to_string();
     drop(table); // the feed process becomes the writer
     drop(JournalWriter::builder(&trades).ring(16 << 20).create()?);
+    let server = Server::start(a.listen)?;
     outln!(
         "shmbus demo: {} symbols at {:.0} updates/s for {:.0} s; Ctrl-C stops early",
         a.symbols,
         a.rate,
         a.seconds
+    );
+    outln!(
+        "  dashboard {}/?slots={name}&journal={trades}  (open it in a browser while the demo runs)",
+        server.url
     );
     outln!("  writer   `shmbus feed`: a random walk per symbol -> slot table {name} ({path})");
     outln!(
@@ -210,7 +293,9 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         outln!("  (stopped early by Ctrl-C)");
         return Ok(());
     }
-    replay_phase(pid)
+    let replayed = replay_phase(pid);
+    drop(server);
+    replayed
 }
 
 /// Real market data bundled in the binary (see tests/fixtures/README.md).

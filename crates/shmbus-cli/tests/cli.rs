@@ -210,13 +210,23 @@ fn killed_writer_shows_dead_and_is_taken_over() {
 fn demo_runs_and_cleans_up() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_shmbus"))
         .args(["demo", "--seconds", "1.5", "--rate", "2000"])
+        .args(["--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let pid = child.id();
     let out = BufReader::new(child.stdout.take().unwrap());
-    let lines: Vec<String> = out.lines().map_while(Result::ok).collect();
+    let mut lines = Vec::new();
+    let mut served = None;
+    for line in out.lines().map_while(Result::ok) {
+        // While the demo runs, its gateway serves its regions.
+        if let Some(url) = line.trim().strip_prefix("dashboard http://") {
+            let addr = url.split('/').next().unwrap().to_owned();
+            served = Some(http_get(&addr, "/api/regions"));
+        }
+        lines.push(line);
+    }
     let status = child.wait().unwrap();
     let text = lines.join("\n");
     assert!(status.success(), "{text}");
@@ -255,8 +265,32 @@ fn demo_runs_and_cleans_up() {
         text.contains(&format!("shmbus-demo-{pid}-trades removed")),
         "{text}"
     );
+    let served = served.unwrap_or_else(|| panic!("no dashboard line in:\n{text}"));
+    assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+    for region in [
+        format!("\"shmbus-demo-{pid}\""),
+        format!("\"shmbus-demo-{pid}-trades\""),
+    ] {
+        assert!(served.contains(&region), "{region} not served:\n{served}");
+    }
     assert!(!std::path::Path::new(&format!("/dev/shm/shmbus-demo-{pid}")).exists());
     assert!(!std::path::Path::new(&format!("/dev/shm/shmbus-demo-{pid}-trades")).exists());
+}
+
+/// The whole answer (status line, headers, body) of a plain HTTP/1.1 GET.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    answer
 }
 
 fn shmbus_stdin(args: &[&str], input: &str) -> Output {
