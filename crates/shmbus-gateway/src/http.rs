@@ -34,6 +34,8 @@ type Shared = State<Arc<AppState>>;
 
 pub(crate) fn routes(state: Arc<AppState>) -> Router {
     Router::new()
+        .route("/", get(crate::dashboard::index))
+        .route("/assets/{*path}", get(crate::dashboard::asset))
         .route("/api/regions", get(regions))
         .route("/api/regions/{name}", get(region))
         .route("/api/slots/{name}", get(slots))
@@ -208,7 +210,7 @@ async fn not_found(req: Request) -> ApiError {
         StatusCode::NOT_FOUND,
         "no_route",
         format!(
-            "no endpoint {}: see /api/regions, /api/slots/NAME, /api/journal/NAME, /api/candles/NAME, /metrics, /ws",
+            "no endpoint {}: see / (the dashboard), /api/regions, /api/slots/NAME, /api/journal/NAME, /api/candles/NAME, /metrics, /ws",
             req.uri().path()
         ),
     )
@@ -263,8 +265,10 @@ async fn region(
             && h.layout == <TradingData as shmbus::Record>::LAYOUT.fingerprint()
         {
             let r = SlotReader::<TradingData>::open(&name)?;
-            let keys: Vec<String> = r.keys().into_iter().map(|(k, _)| k).collect();
-            doc["slots"] = json!({ "capacity": r.capacity(), "in_use": r.len(), "keys": keys });
+            doc["slots"] = crate::json::slots_summary_json(&r);
+        }
+        if let Some((key, contents)) = crate::json::contents_json(&name, &h) {
+            doc[key] = contents;
         }
         Ok(Json(doc))
     })
