@@ -595,10 +595,16 @@ mod tests {
             "{s}"
         );
         assert!(lines[2].contains("@1000"), "{s}");
-        assert!(lines[3].starts_with("  > gone") && lines[3].contains("51 DEAD"), "{s}");
+        assert!(
+            lines[3].starts_with("  > gone") && lines[3].contains("51 DEAD"),
+            "{s}"
+        );
         assert!(lines[3].contains("997"), "{s}");
         assert!(lines[4].starts_with("beta"), "{s}");
-        assert!(lines[5].starts_with("  > slow") && lines[5].contains("800"), "{s}");
+        assert!(
+            lines[5].starts_with("  > slow") && lines[5].contains("800"),
+            "{s}"
+        );
         // The journal's LAG is its live readers' largest: alpha 0 (the dead one does not count).
         assert_eq!(app.rows[0].max_lag(), Some(0));
         // s cycles name, kind, size, rate, newest, lag: by lag, beta (800) comes first.

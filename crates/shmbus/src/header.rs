@@ -115,7 +115,9 @@ impl std::str::FromStr for RegionKind {
         Self::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown region kind {s:?} (raw, slots, journal, candles, readers)"))
+            .ok_or_else(|| {
+                format!("unknown region kind {s:?} (raw, slots, journal, candles, readers)")
+            })
     }
 }
 

@@ -578,6 +578,7 @@ impl Region {
     ///
     /// Removes only a regular file that is recognisably a shmbus region, **even with `force`**:
     /// never a directory, symbolic link, FIFO, socket or device, nor a file of someone else's.
+    /// A journal's reader registry (`NAME.readers`) is removed with it.
     ///
     /// * Without `force`: the region must open and validate (a header written but never
     ///   published by a creator that died is also removed), and no writer may be alive.
@@ -633,7 +634,12 @@ impl Region {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
-        unlink_same(&path, &st).map_err(|e| open_error(e, &parsed, "remove"))
+        unlink_same(&path, &st).map_err(|e| open_error(e, &parsed, "remove"))?;
+        // A journal's reader registry (`NAME.readers`) goes with it.
+        if what == Identity::Shmbus(Some(RegionKind::Journal)) {
+            crate::journal::remove_registry(name)?;
+        }
+        Ok(())
     }
 
     /// Lists the shmbus regions in `dir` (`/dev/shm` for shm names).

@@ -66,6 +66,7 @@ mod writer;
 
 pub use format::MAX_MESSAGE;
 pub use reader::{JournalInfo, JournalReader, Message, PUBLISH_EVERY, Start};
+pub(crate) use readers::remove_registry;
 pub use readers::{
     MAX_READERS, READER_NAME_MAX, REGISTRY_SUFFIX, ReaderInfo, list_readers, registry_name,
 };

@@ -434,17 +434,25 @@ pub fn list_readers(
 /// Removes the registry of journal `journal` if there is one (after the journal itself): only a
 /// file that is a reader registry (or a region header its creator never published), never
 /// another kind of region that happens to have the name.
-pub(crate) fn remove_registry(journal: &str) -> Result<(), JournalError> {
+pub(crate) fn remove_registry(journal: &str) -> Result<(), RegionError> {
     use crate::region::{Identity, identify, unlink_same};
-    let name = registry_name(journal)?;
+    let Ok(name) = registry_name(journal) else {
+        // No valid registry name (a journal name near the length limit): no registry.
+        return Ok(());
+    };
     let path = RegionName::parse(&name)?.path().to_path_buf();
+    let io = |error| RegionError::Io {
+        op: "remove",
+        path: path.clone(),
+        error,
+    };
     match identify(&path) {
         Ok((st, Identity::Shmbus(Some(RegionKind::Readers)) | Identity::Unpublished)) => {
-            unlink_same(&path, &st).map_err(|e| super::store::io_err(&path, "remove", e))
+            unlink_same(&path, &st).map_err(io)
         }
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(super::store::io_err(&path, "remove", e)),
+        Err(e) => Err(io(e)),
     }
 }
 

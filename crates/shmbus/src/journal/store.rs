@@ -80,17 +80,8 @@ pub(crate) fn seg_name(dir: &Path, index: u32) -> String {
 pub fn remove(name: &str, force: bool) -> Result<(), JournalError> {
     let (path, meta) = journal_meta(name)?;
     if !meta.is_dir() {
-        let journal = matches!(
-            crate::region::identify(&path),
-            Ok((_, crate::region::Identity::Shmbus(Some(RegionKind::Journal))))
-        );
-        crate::Region::remove(name, force)?;
-        // Its reader registry goes with it.
-        return if journal {
-            super::readers::remove_registry(name)
-        } else {
-            Ok(())
-        };
+        // (A ring journal's reader registry goes with it.)
+        return crate::Region::remove(name, force).map_err(Into::into);
     }
     let not_journal = |reason| {
         JournalError::Region(RegionError::NotARegion {
@@ -147,7 +138,7 @@ pub fn remove(name: &str, force: bool) -> Result<(), JournalError> {
         crate::region::unlink_same(file, st).map_err(|e| io_err(file, "remove", e))?;
     }
     std::fs::remove_dir(&path).map_err(|e| io_err(&path, "remove", e))?;
-    super::readers::remove_registry(name)
+    Ok(super::readers::remove_registry(name)?)
 }
 
 /// The number of a segment file name (`NNNNNNNNNN.seg`: ten decimal digits), if it is one.
