@@ -2,7 +2,7 @@
 //! a small region next to it (`NAME.readers`), as Aeron publishes subscriber positions in its
 //! counters file for AeronStat to read.
 //!
-//! Opt-in and separate: a reader registers with [`JournalReader::register`]; the journal's own
+//! Opt-in and separate: a reader registers with [`super::JournalReader::register`]; the journal's own
 //! files, format and hot path are untouched (a reader that does not register never opens the
 //! registry). Tools list the entries with [`list_readers`].
 //!
