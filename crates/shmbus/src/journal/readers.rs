@@ -2,9 +2,9 @@
 //! a small region next to it (`NAME.readers`), as Aeron publishes subscriber positions in its
 //! counters file for AeronStat to read.
 //!
-//! Opt-in and separate: a reader registers with [`super::JournalReader::register`]; the journal's own
-//! files, format and hot path are untouched (a reader that does not register never opens the
-//! registry). Tools list the entries with [`list_readers`].
+//! Opt-in and separate: a reader registers with [`super::JournalReader::register`]; the
+//! journal's own files, format and hot path are untouched (a reader that does not register never
+//! opens the registry). Tools list the entries with [`list_readers`].
 //!
 //! The registry is a region of kind [`RegionKind::Readers`] (common header, validated like
 //! every region), then a 64-byte table header and a fixed array of 64-byte entries
@@ -14,13 +14,13 @@
 //! reclaimable by the next reader, and a reader's drop releases its entry.
 //!
 //! ```text
-//! claimer (C)                                         lister (L)
-//! w = state.load(Acquire)                       (C1)  s1 = state.load(Acquire)      (L1) pairs with (C4)
-//! state.CAS(w, CLAIMING|gen+1|pid, Relaxed)     (C2)  if s1 is not ACTIVE: skip
-//! fence(Release)                                (C3)  name, position, times: load(Relaxed)
-//! name, position, times: store(Relaxed)               fence(Acquire)                (L2) pairs with (C3)
-//! state.store(ACTIVE|gen+1|pid, Release)        (C4)  s2 = state.load(Relaxed)
-//!                                                     valid iff s1 == s2
+//! claimer (C)                                     lister (L)
+//! w = state.load(Acquire)                   (C1)  s1 = state.load(Acquire)     (L1) <- (C4)
+//! state.CAS(w, CLAIMING|gen+1|pid, Relaxed) (C2)  if s1 is not ACTIVE: skip
+//! fence(Release)                            (C3)  name, position, times: load(Relaxed)
+//! name, position, times: store(Relaxed)           fence(Acquire)               (L2) <- (C3)
+//! state.store(ACTIVE|gen+1|pid, Release)    (C4)  s2 = state.load(Relaxed)
+//!                                                 valid iff s1 == s2
 //! ```
 //!
 //! That is the seqlock of `seqlock.rs`, with the state word as its sequence: a lister that saw
