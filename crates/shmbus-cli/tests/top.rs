@@ -84,7 +84,7 @@ fn top_shows_kind_writer_rate_and_newest_sequence() {
     }
     assert!(line(s, &out).contains("4 symbols"), "{out}");
     // The reader's row, right under its journal: alive, reading about 2000/s, lag small (it
-    // publishes every 64 messages and when it catches up); the registry is not a row.
+    // publishes every 256 messages and when it catches up); the registry is not a row.
     let lines: Vec<&str> = out.lines().collect();
     let at = lines.iter().position(|l| l.starts_with(j)).unwrap();
     let r = lines[at + 1];

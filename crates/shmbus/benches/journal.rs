@@ -19,7 +19,7 @@
 //! * `journal/next_64B`: `JournalReader::next` of a committed 64-byte message (the writer fills
 //!   the ring between timed stretches).
 //! * `journal/next_64B_registered`: the same, by a reader registered in the journal's reader
-//!   registry (it publishes its position every 64 messages).
+//!   registry (it publishes its position every 256 messages).
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -160,7 +160,7 @@ fn journal(c: &mut Criterion) {
     }
     {
         // The same with the reader registered (docs/FORMAT.md 7): it publishes its position
-        // every 64 messages and when it catches up; nothing else changes on `next`.
+        // every 256 messages and when it catches up; nothing else changes on `next`.
         let j = TempJournal::new("readreg");
         let mut w = j.ring(16 << 20);
         let mut r = JournalReader::open(&j.0, Start::Beginning).expect("open the reader");

@@ -148,7 +148,7 @@ pub struct JournalReader {
 /// A registered reader publishes its position at least every this many messages (and whenever
 /// it has caught up), so its listed lag is exact when it idles and at most this much high
 /// while it reads.
-pub const PUBLISH_EVERY: u64 = 64;
+pub const PUBLISH_EVERY: u64 = 256;
 
 impl JournalReader {
     /// Opens a reader of journal `name` (a ring file or a persisted journal directory).

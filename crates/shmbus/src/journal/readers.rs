@@ -387,9 +387,11 @@ impl Registration {
         self.registry
             .word(self.index, E_POSITION)
             .store(position, Ordering::Relaxed);
+        // The coarse clock: a few ns where the precise one costs about 20 (every 64 messages
+        // that was 4 % of `next`; with it, 2.4 %; every 256, under 1 %: measured interleaved).
         self.registry
             .word(self.index, E_UPDATED)
-            .store(os::now_unix_ns(), Ordering::Relaxed);
+            .store(os::now_unix_ns_coarse(), Ordering::Relaxed);
     }
 }
 
