@@ -61,7 +61,12 @@ fn main() {
         let stretch = |r: &mut JournalReader| {
             let t = Instant::now();
             for _ in 0..STRETCH {
-                black_box(r.next().expect("next").expect("a committed message").payload);
+                black_box(
+                    r.next()
+                        .expect("next")
+                        .expect("a committed message")
+                        .payload,
+                );
             }
             t.elapsed().as_nanos() as f64 / STRETCH as f64
         };
