@@ -65,7 +65,7 @@ sweep: build
 	python3 scripts/sweep/sweep.py --shmbus target/release/shmbus $(SWEEP_ARGS)
 
 bench: build
-	$(CARGO) bench -p shmbus --bench slots --bench journal --bench candles
+	$(CARGO) bench -p shmbus --bench slots --bench journal --bench candles --bench readers
 	./target/release/shmbus bench latency --runs 3
 	./target/release/shmbus bench throughput --preset
 	bash scripts/ci/python.sh >/dev/null && .venv/bin/python bindings/python/bench.py

@@ -179,6 +179,9 @@ pub struct TailArgs {
     /// One JSON object per message.
     #[arg(long)]
     json: bool,
+    /// Register as this reader (with -f): `shmbus top` and `inspect` then show its lag.
+    #[arg(long = "name", value_name = "READER", requires = "follow")]
+    reader_name: Option<String>,
     /// Accept a journal owned by another user.
     #[arg(long)]
     allow_foreign_owner: bool,
@@ -245,6 +248,9 @@ pub fn tail(a: &TailArgs) -> Result<()> {
         if r.prev()?.is_none() {
             break;
         }
+    }
+    if let Some(reader) = &a.reader_name {
+        r.register(reader)?;
     }
     let stop = stop_flag();
     let mut out = Out::buffered();

@@ -33,6 +33,9 @@ pub struct JournalWatchArgs {
     /// Write a JSON summary to this file at the end.
     #[arg(long)]
     summary_json: Option<PathBuf>,
+    /// Register as this reader: `shmbus top` and `inspect` then show its lag.
+    #[arg(long = "name", value_name = "READER")]
+    reader_name: Option<String>,
     /// Accept a journal owned by another user.
     #[arg(long)]
     allow_foreign_owner: bool,
@@ -47,6 +50,9 @@ pub fn run(a: &JournalWatchArgs) -> Result<()> {
     };
     let opts = shmbus::Region::open_options().allow_foreign_owner(a.allow_foreign_owner);
     let mut r = JournalReader::open_with(&a.name, start_at, opts)?;
+    if let Some(reader) = &a.reader_name {
+        r.register(reader)?;
+    }
     let start = Instant::now();
     let deadline = a.seconds.map(|s| start + Duration::from_secs_f64(s));
     let mut total = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3)?;

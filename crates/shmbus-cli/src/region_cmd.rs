@@ -200,10 +200,22 @@ pub fn inspect(a: &InspectArgs) -> Result<()> {
     if let Some((key, contents)) = shmbus_gateway::json::contents_json(&a.name, &h) {
         doc[key] = contents;
     }
+    // A journal's readers (or why they cannot be listed: a corrupt registry, an error below).
+    let readers_error = doc["readers_error"].as_str().map(str::to_owned);
+    let readers_failed = |mut out: Out| -> Result<()> {
+        out.flush()?;
+        match &readers_error {
+            Some(e) => anyhow::bail!(
+                "cannot list the readers of {}: {e}",
+                esc(region.name().as_str())
+            ),
+            None => Ok(()),
+        }
+    };
     let mut out = Out::buffered();
     if a.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
-        return Ok(out.flush()?);
+        return readers_failed(out);
     }
     writeln!(
         out,
@@ -262,7 +274,28 @@ pub fn inspect(a: &InspectArgs) -> Result<()> {
             keys.join(" ")
         )?;
     }
-    Ok(out.flush()?)
+    if let Some(readers) = doc["readers"].as_array() {
+        writeln!(out, "readers      {} registered", readers.len())?;
+        let now = shmbus::now_unix_ns();
+        for r in readers {
+            let updated = r["updated_ns"].as_u64().unwrap_or(0);
+            writeln!(
+                out,
+                "             {}  pid {} ({})  position {}  lag {}  updated {} ago",
+                esc(r["name"].as_str().unwrap_or("")),
+                r["pid"],
+                if r["alive"].as_bool() == Some(true) {
+                    "alive"
+                } else {
+                    "dead"
+                },
+                r["position"],
+                r["lag"],
+                human_age(now.saturating_sub(updated) / 1_000_000_000),
+            )?;
+        }
+    }
+    readers_failed(out)
 }
 
 /// `xxd`-style dump of the file's bytes; works on files that are not valid regions.

@@ -1,6 +1,7 @@
 //! `shmbus top`: a live terminal monitor of the regions (ratatui): kind, size, writer pid and
-//! liveness, update rate, newest sequence, ring fill. Keys: `s` sort by the next column, `r`
-//! reverse, `q` or Esc quit.
+//! liveness, update rate, newest sequence, ring fill, and under each journal its registered
+//! readers (`JournalReader::register`) with their pid, read rate, position and lag. Keys: `s`
+//! sort by the next column, `r` reverse, `q` or Esc quit.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Cell, Row, Table};
 use shmbus::candles::CandleReader;
-use shmbus::journal::{JournalReader, Mode, Start};
+use shmbus::journal::{JournalReader, Mode, Start, list_readers};
 use shmbus::{Probe, Region, RegionKind, SlotReader, TradingData};
 
 use crate::output::{Out, esc};
@@ -50,6 +51,29 @@ pub struct RegionRow {
     pub fill: Option<f64>,
     /// What is inside ("8 symbols", "2 series, 456 candles").
     pub info: String,
+    /// A journal's registered readers, shown as rows under it.
+    pub readers: Vec<ReaderRow>,
+}
+
+/// One registered reader of a journal, as `top` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReaderRow {
+    pub name: String,
+    pub pid: u32,
+    pub alive: bool,
+    /// The next sequence it will read.
+    pub position: u64,
+    /// Committed messages it has not read.
+    pub lag: u64,
+    /// Messages read per second since the previous sample.
+    pub rate: Option<f64>,
+}
+
+impl RegionRow {
+    /// The largest lag of the journal's live readers.
+    fn max_lag(&self) -> Option<u64> {
+        self.readers.iter().filter(|r| r.alive).map(|r| r.lag).max()
+    }
 }
 
 /// Reads the regions of `dir` (read-only opens; a region that fails to open shows its error).
@@ -57,7 +81,8 @@ pub fn sample(dir: &Path) -> Result<Vec<RegionRow>> {
     let mut rows = Vec::new();
     for e in Region::list(dir).with_context(|| format!("cannot list {}", dir.display()))? {
         let Probe::Shmbus(h) = &e.probe else { continue };
-        if h.magic != shmbus::MAGIC {
+        // A reader registry shows as the reader rows of its journal.
+        if h.magic != shmbus::MAGIC || h.kind() == Some(RegionKind::Readers) {
             continue;
         }
         let mut row = RegionRow {
@@ -71,6 +96,7 @@ pub fn sample(dir: &Path) -> Result<Vec<RegionRow>> {
             rate: None,
             fill: None,
             info: String::new(),
+            readers: Vec::new(),
         };
         fill_in(&mut row, h.kind());
         rows.push(row);
@@ -87,6 +113,7 @@ pub fn sample(dir: &Path) -> Result<Vec<RegionRow>> {
             rate: None,
             fill: None,
             info: format!("{segments} segments"),
+            readers: Vec::new(),
         };
         fill_in(&mut row, Some(RegionKind::Journal));
         rows.push(row);
@@ -108,6 +135,19 @@ fn fill_in(row: &mut RegionRow, kind: Option<RegionKind>) {
                     row.fill = Some(used as f64 / i.capacity as f64);
                     row.info = format!("{} stored", i.next_seq - i.oldest_seq);
                 }
+                let readers = list_readers(&name, i.next_seq, &Region::open_options())
+                    .context("cannot list its readers")?;
+                row.readers = readers
+                    .into_iter()
+                    .map(|r| ReaderRow {
+                        name: r.name,
+                        pid: r.pid,
+                        alive: r.alive,
+                        position: r.position,
+                        lag: r.lag,
+                        rate: None,
+                    })
+                    .collect();
             }
             Some(RegionKind::Slots) => {
                 let r = SlotReader::<TradingData>::open(&name)?;
@@ -142,6 +182,7 @@ pub enum SortBy {
     Size,
     Rate,
     Newest,
+    Lag,
 }
 
 impl SortBy {
@@ -151,7 +192,8 @@ impl SortBy {
             Self::Kind => Self::Size,
             Self::Size => Self::Rate,
             Self::Rate => Self::Newest,
-            Self::Newest => Self::Name,
+            Self::Newest => Self::Lag,
+            Self::Lag => Self::Name,
         }
     }
 
@@ -162,6 +204,7 @@ impl SortBy {
             Self::Size => "size",
             Self::Rate => "rate",
             Self::Newest => "newest",
+            Self::Lag => "lag",
         }
     }
 }
@@ -174,6 +217,8 @@ pub struct App {
     pub reverse: bool,
     pub quit: bool,
     previous: HashMap<String, (u64, Instant)>,
+    /// (journal, reader, pid) -> (position, when).
+    previous_readers: HashMap<(String, String, u32), (u64, Instant)>,
 }
 
 impl App {
@@ -184,6 +229,7 @@ impl App {
             reverse: false,
             quit: false,
             previous: HashMap::new(),
+            previous_readers: HashMap::new(),
         }
     }
 
@@ -201,6 +247,20 @@ impl App {
             .iter()
             .filter_map(|r| Some((r.name.clone(), (r.count?, now))))
             .collect();
+        let mut seen = HashMap::new();
+        for row in &mut rows {
+            for r in &mut row.readers {
+                let key = (row.name.clone(), r.name.clone(), r.pid);
+                if let Some((pp, pt)) = self.previous_readers.get(&key) {
+                    let dt = now.duration_since(*pt).as_secs_f64();
+                    if dt > 0.0 {
+                        r.rate = Some(r.position.saturating_sub(*pp) as f64 / dt);
+                    }
+                }
+                seen.insert(key, (r.position, now));
+            }
+        }
+        self.previous_readers = seen;
         self.rows = rows;
         self.sort_rows();
     }
@@ -214,6 +274,7 @@ impl App {
                 SortBy::Size => b.size.cmp(&a.size),
                 SortBy::Rate => b.rate.unwrap_or(-1.0).total_cmp(&a.rate.unwrap_or(-1.0)),
                 SortBy::Newest => b.newest.cmp(&a.newest),
+                SortBy::Lag => b.max_lag().cmp(&a.max_lag()),
             };
             o.then(a.name.cmp(&b.name))
         });
@@ -239,7 +300,7 @@ impl App {
         }
     }
 
-    fn cells(r: &RegionRow) -> [String; 8] {
+    fn cells(r: &RegionRow) -> [String; 9] {
         let writer = match (r.writer_pid, r.alive) {
             (0, true) => "alive".to_owned(),
             (0, false) => "-".to_owned(),
@@ -256,25 +317,54 @@ impl App {
             r.newest.map_or_else(|| "-".into(), |v| v.to_string()),
             r.fill
                 .map_or_else(|| "-".into(), |v| format!("{:.0}%", v * 100.0)),
+            r.max_lag().map_or_else(|| "-".into(), |v| v.to_string()),
             esc(&r.info).into_owned(),
         ]
     }
 
-    const HEAD: [&'static str; 8] = [
-        "NAME", "KIND", "SIZE", "WRITER", "RATE", "NEWEST", "FILL", "CONTENT",
+    /// A reader's row, under its journal: its pid in WRITER, its read rate, its position (the
+    /// next sequence it reads) in NEWEST, its lag.
+    fn reader_cells(r: &ReaderRow) -> [String; 9] {
+        [
+            format!("  > {}", esc(&r.name)),
+            "reader".into(),
+            String::new(),
+            format!("{} {}", r.pid, if r.alive { "alive" } else { "DEAD" }),
+            r.rate.map_or_else(|| "-".into(), |v| format!("{v:.0}/s")),
+            format!("@{}", r.position),
+            String::new(),
+            r.lag.to_string(),
+            String::new(),
+        ]
+    }
+
+    /// Every line of the table: each region, then its readers.
+    fn lines(&self) -> Vec<([String; 9], bool)> {
+        let mut out = Vec::new();
+        for r in &self.rows {
+            out.push((Self::cells(r), r.writer_pid != 0 && !r.alive));
+            for reader in &r.readers {
+                out.push((Self::reader_cells(reader), !reader.alive));
+            }
+        }
+        out
+    }
+
+    const HEAD: [&'static str; 9] = [
+        "NAME", "KIND", "SIZE", "WRITER", "RATE", "NEWEST", "FILL", "LAG", "CONTENT",
     ];
 
     /// Draws the table and a help line.
     pub fn draw(&self, f: &mut Frame<'_>) {
         let [table_area, help_area] =
             Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(f.area());
-        let rows = self.rows.iter().map(|r| {
-            let style = if r.writer_pid != 0 && !r.alive {
+        let rows = self.lines().into_iter().map(|(cells, dead)| {
+            let style = if dead {
                 Style::default().fg(Color::Red)
             } else {
                 Style::default()
             };
-            Row::new(Self::cells(r).map(Cell::from)).style(style)
+            Row::new(cells.map(Cell::from)).style(style)
         });
         let widths = [
             Constraint::Min(16),
@@ -284,6 +374,7 @@ impl App {
             Constraint::Length(10),
             Constraint::Length(10),
             Constraint::Length(5),
+            Constraint::Length(8),
             Constraint::Min(12),
         ];
         let header = Row::new(Self::HEAD.map(Cell::from))
@@ -301,8 +392,8 @@ impl App {
     /// The table as plain text (for `--once`).
     pub fn text(&self) -> String {
         let mut lines = vec![Self::HEAD.map(String::from)];
-        lines.extend(self.rows.iter().map(Self::cells));
-        let widths: Vec<usize> = (0..8)
+        lines.extend(self.lines().into_iter().map(|(cells, _)| cells));
+        let widths: Vec<usize> = (0..9)
             .map(|i| {
                 lines
                     .iter()
@@ -393,6 +484,7 @@ mod tests {
             rate: None,
             fill: None,
             info: String::new(),
+            readers: Vec::new(),
         }
     }
 
@@ -464,5 +556,68 @@ mod tests {
         let mut app = App::new();
         app.key(KeyCode::Char('c'), KeyModifiers::CONTROL);
         assert!(app.quit);
+    }
+
+    fn reader(name: &str, pid: u32, alive: bool, position: u64, lag: u64) -> ReaderRow {
+        ReaderRow {
+            name: name.into(),
+            pid,
+            alive,
+            position,
+            lag,
+            rate: None,
+        }
+    }
+
+    #[test]
+    fn readers_show_under_their_journal_with_lag_and_rate() {
+        let t0 = Instant::now();
+        let mut app = App::new();
+        let sample = |fast: u64, slow: u64| {
+            let mut a = row("alpha", "journal", 1 << 20, 1000, 42, true);
+            a.readers = vec![
+                reader("fast", 50, true, fast, 1000 - fast),
+                reader("gone", 51, false, 3, 997),
+            ];
+            let mut b = row("beta", "journal", 1 << 20, 1000, 43, true);
+            b.readers = vec![reader("slow", 52, true, slow, 1000 - slow)];
+            vec![a, b, row("quotes", "slots", 64 << 10, 10, 44, true)]
+        };
+        app.update(sample(600, 100), t0);
+        app.update(sample(1000, 200), t0 + Duration::from_secs(2));
+        let s = screen(&app);
+        let lines: Vec<&str> = s.lines().collect();
+        // Sorted by name; each journal's readers right under it.
+        assert!(lines[1].starts_with("alpha"), "{s}");
+        assert!(lines[2].starts_with("  > fast"), "{s}");
+        assert!(
+            lines[2].contains("50 alive") && lines[2].contains("200/s"),
+            "{s}"
+        );
+        assert!(lines[2].contains("@1000"), "{s}");
+        assert!(
+            lines[3].starts_with("  > gone") && lines[3].contains("51 DEAD"),
+            "{s}"
+        );
+        assert!(lines[3].contains("997"), "{s}");
+        assert!(lines[4].starts_with("beta"), "{s}");
+        assert!(
+            lines[5].starts_with("  > slow") && lines[5].contains("800"),
+            "{s}"
+        );
+        // The journal's LAG is its live readers' largest: alpha 0 (the dead one does not count).
+        assert_eq!(app.rows[0].max_lag(), Some(0));
+        // s cycles name, kind, size, rate, newest, lag: by lag, beta (800) comes first.
+        for _ in 0..5 {
+            app.key(KeyCode::Char('s'), KeyModifiers::NONE);
+        }
+        assert_eq!(app.sort, SortBy::Lag);
+        assert_eq!(app.rows[0].name, "beta");
+        let s = screen(&app);
+        assert!(s.contains("sorted by lag"), "{s}");
+        assert!(s.lines().nth(2).unwrap().starts_with("  > slow"), "{s}");
+        let text = app.text();
+        assert!(text.lines().next().unwrap().contains("LAG"), "{text}");
+        assert!(text.contains("  > slow"), "{text}");
     }
 }

@@ -68,6 +68,8 @@ impl Name {
 impl Drop for Name {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(format!("/dev/shm/{}", self.0));
+        // The reader registry a journal gets when the gateway (or anyone) registers a reader.
+        let _ = std::fs::remove_file(format!("/dev/shm/{}.readers", self.0));
     }
 }
 
@@ -1750,4 +1752,81 @@ async fn binary_journal_frames_carry_the_stored_payload() {
         (Some("x"), Some("bad_request")),
         "{v}"
     );
+}
+
+/// Registered readers (docs/FORMAT.md 7) in /metrics and in `/api/regions/{name}`, the gateway's
+/// own journal reader among them as `shmbus-serve`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registered_readers_and_their_lag_in_metrics_and_the_region_api() {
+    use shmbus::journal::{JournalReader, JournalWriter, Start};
+    let j = Name::new("rl");
+    let mut w = JournalWriter::builder(&j.0).ring(1 << 20).create().unwrap();
+    let put = |w: &mut JournalWriter, n: u64| {
+        for i in 0..n {
+            w.append(1, &i.to_le_bytes()).unwrap();
+        }
+        w.commit();
+    };
+    put(&mut w, 5);
+    // A reader that registers and never reads: its lag is everything committed.
+    let mut lagger = JournalReader::open(&j.0, Start::Beginning).unwrap();
+    lagger.register("lagger").unwrap();
+    let srv = Server::start(&[]);
+    let me = std::process::id();
+    let key = |metric: &str, reader: &str, pid: u32| {
+        format!(
+            "{metric}{{region=\"{}\",reader=\"{reader}\",pid=\"{pid}\"}}",
+            j.0
+        )
+    };
+    let m = parse_metrics(&srv.get("/metrics").1);
+    assert_eq!(m.get(&key("shmbus_reader_lag", "lagger", me)), Some(&5.0));
+    assert_eq!(
+        m.get(&key("shmbus_reader_position", "lagger", me)),
+        Some(&0.0)
+    );
+    assert_eq!(m.get(&key("shmbus_reader_alive", "lagger", me)), Some(&1.0));
+    let v = srv.get_json(&format!("/api/regions/{}", j.0));
+    let readers = v["readers"].as_array().unwrap();
+    assert_eq!(readers.len(), 1, "{v}");
+    assert_eq!(
+        (&readers[0]["name"], &readers[0]["lag"], &readers[0]["pid"]),
+        (&json!("lagger"), &json!(5), &json!(me)),
+        "{v}"
+    );
+    // The same JSON as `shmbus inspect --json`.
+    assert_eq!(
+        cli_json(&["inspect", &j.0, "--json"])["readers"],
+        v["readers"]
+    );
+
+    // A subscription: the gateway's reader registers as shmbus-serve and keeps up.
+    let mut ws = srv.ws().await;
+    subscribe(
+        &mut ws,
+        json!({ "op": "subscribe", "id": "a", "journal": j.0, "from": "end" }),
+    )
+    .await;
+    put(&mut w, 3);
+    let (seqs, _) = collect(&mut ws, "a", 7).await;
+    assert_eq!(seqs, [5, 6, 7]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = parse_metrics(&srv.get("/metrics").1);
+        let serve = m.get(&key("shmbus_reader_lag", "shmbus-serve", srv.pid()));
+        if serve == Some(&0.0)
+            && m.get(&key("shmbus_reader_position", "shmbus-serve", srv.pid())) == Some(&8.0)
+        {
+            assert_eq!(m[&key("shmbus_reader_lag", "lagger", me)], 8.0);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no shmbus-serve reader at lag 0: {serve:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(ws);
+    drop(lagger);
+    drop(w);
 }

@@ -1,4 +1,4 @@
-//! `shmbus top --once` against real regions and a real writer process.
+//! `shmbus top --once` against real regions, a real writer process and a registered reader.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -42,11 +42,20 @@ fn top_shows_kind_writer_rate_and_newest_sequence() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
+    // A registered reader of the journal (docs/FORMAT.md 7).
+    let mut watch = Command::new(bin)
+        .args(["journal", "watch", j, "--name", "top-reader"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let out = run(&["top", "--once", "--interval", "0.5", dir.to_str().unwrap()]);
     let pid = feed.id();
     feed.kill().unwrap();
     feed.wait().unwrap();
+    let watch_pid = watch.id();
+    watch.kill().unwrap();
+    watch.wait().unwrap();
     let line = |name: &str, out: &str| {
         out.lines()
             .find(|l| l.starts_with(name))
@@ -74,6 +83,25 @@ fn top_shows_kind_writer_rate_and_newest_sequence() {
         assert!((500.0..5000.0).contains(&rate), "{l}");
     }
     assert!(line(s, &out).contains("4 symbols"), "{out}");
+    // The reader's row, right under its journal: alive, reading about 2000/s, lag small (it
+    // publishes every 256 messages and when it catches up); the registry is not a row.
+    let lines: Vec<&str> = out.lines().collect();
+    let at = lines.iter().position(|l| l.starts_with(j)).unwrap();
+    let r = lines[at + 1];
+    assert!(
+        r.starts_with("  > top-reader") && r.contains(&format!("{watch_pid} alive")),
+        "{out}"
+    );
+    let rate: f64 = r
+        .split_whitespace()
+        .find_map(|w| w.strip_suffix("/s"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((500.0..5000.0).contains(&rate), "{r}");
+    let lag: u64 = r.split_whitespace().last().unwrap().parse().unwrap();
+    assert!(lag <= 500, "{r}");
+    assert!(!out.contains(".readers"), "{out}");
     // Killed: shown dead, rate 0.
     let out = run(&["top", "--once", "--interval", "0.2", dir.to_str().unwrap()]);
     let l = line(j, &out);

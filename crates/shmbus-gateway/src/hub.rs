@@ -288,10 +288,14 @@ impl Hubs {
             Candles(CandleReader),
         }
         let opened = match &spec {
-            Spec::Journal { .. } => Opened::Journal(
-                JournalReader::open(&name, Start::End)?,
-                JournalReader::open(&name, Start::Beginning)?,
-            ),
+            Spec::Journal { .. } => {
+                let mut live = JournalReader::open(&name, Start::End)?;
+                // Listed with its lag by `shmbus top` and /metrics. This writes only the
+                // journal's reader registry, never the journal (docs/GATEWAY.md); a registry
+                // that is full or unusable just leaves the gateway unlisted.
+                let _ = live.register("shmbus-serve");
+                Opened::Journal(live, JournalReader::open(&name, Start::Beginning)?)
+            }
             Spec::Slots { .. } => Opened::Slots(SlotReader::<TradingData>::open(&name)?),
             Spec::Candles { .. } => Opened::Candles(CandleReader::open(&name)?),
         };

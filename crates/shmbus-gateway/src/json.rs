@@ -6,7 +6,7 @@ use std::path::Path;
 use base64::Engine as _;
 use serde_json::{Value, json};
 use shmbus::candles::{BAR_TYPE, Bar, Candle, CandleReader, SeriesInfo};
-use shmbus::journal::{JournalInfo, JournalReader, Message, Mode, Start};
+use shmbus::journal::{JournalInfo, JournalReader, Message, Mode, ReaderInfo, Start, list_readers};
 use shmbus::{
     HeaderInfo, ListEntry, Probe, Region, RegionKind, SlotReader, TRADE_TYPE, Trade, TradingData,
     Versioned,
@@ -127,8 +127,48 @@ pub fn list_json(dir: &Path, all: bool) -> std::io::Result<Vec<Value>> {
     Ok(rows)
 }
 
-/// `shmbus inspect --json` (without the slot summary).
+/// The registered readers of journal `name` (docs/FORMAT.md 7): `[{name, pid, alive, position,
+/// lag, updated_ns}]`, lag against the newest committed message.
+///
+/// # Errors
+///
+/// The journal cannot be read, or its reader registry is not valid.
+pub fn readers_json(name: &str) -> Result<Value, shmbus::JournalError> {
+    let next = JournalReader::open(name, Start::End)?.info()?.next_seq;
+    Ok(readers_value(&list_readers(
+        name,
+        next,
+        &Region::open_options(),
+    )?))
+}
+
+/// A list of readers as JSON (see [`readers_json`]).
+pub fn readers_value(readers: &[ReaderInfo]) -> Value {
+    Value::Array(
+        readers
+            .iter()
+            .map(|r| {
+                json!({ "name": r.name, "pid": r.pid, "alive": r.alive, "position": r.position,
+                        "lag": r.lag, "updated_ns": r.updated_ns })
+            })
+            .collect(),
+    )
+}
+
+/// `shmbus inspect --json` (without the slot summary). A journal also lists its registered
+/// readers under `readers`, or says why it cannot under `readers_error` (a corrupt registry).
 pub fn header_json(h: &HeaderInfo, region: &Region, writer_alive: bool) -> Value {
+    let mut doc = header_fields(h, region, writer_alive);
+    if h.kind() == Some(RegionKind::Journal) {
+        match readers_json(region.name().as_str()) {
+            Ok(r) => doc["readers"] = r,
+            Err(e) => doc["readers_error"] = json!(e.to_string()),
+        }
+    }
+    doc
+}
+
+fn header_fields(h: &HeaderInfo, region: &Region, writer_alive: bool) -> Value {
     json!({
         "name": region.name().as_str(),
         "path": region.name().path(),

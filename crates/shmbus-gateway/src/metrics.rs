@@ -13,7 +13,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use shmbus::journal::{JournalReader, Start};
+use shmbus::journal::{JournalReader, Start, list_readers};
 use shmbus::{ListEntry, Probe, Region, RegionKind, RegionName};
 
 use crate::AppState;
@@ -72,6 +72,9 @@ struct RegionMetrics {
     series: GaugeFamily,
     candles: GaugeFamily,
     writes: CounterFamily,
+    reader_lag: GaugeFamily,
+    reader_position: GaugeFamily,
+    reader_alive: GaugeFamily,
 }
 
 impl RegionMetrics {
@@ -90,6 +93,9 @@ impl RegionMetrics {
             series: Family::default(),
             candles: Family::default(),
             writes: Family::default(),
+            reader_lag: Family::default(),
+            reader_position: Family::default(),
+            reader_alive: Family::default(),
         };
         reg.register(
             "shmbus_region_info",
@@ -156,6 +162,21 @@ impl RegionMetrics {
             "Writes to a candle store",
             m.writes.clone(),
         );
+        reg.register(
+            "shmbus_reader_lag",
+            "Committed messages a registered journal reader has not read yet",
+            m.reader_lag.clone(),
+        );
+        reg.register(
+            "shmbus_reader_position",
+            "The next sequence a registered journal reader will read",
+            m.reader_position.clone(),
+        );
+        reg.register(
+            "shmbus_reader_alive",
+            "1 if a registered journal reader's process exists",
+            m.reader_alive.clone(),
+        );
         m
     }
 
@@ -213,6 +234,19 @@ impl RegionMetrics {
         self.alive.get_or_create(l).set(i64::from(i.writer_alive));
         if let Some(o) = crate::json::ring_occupancy(&i) {
             self.occupancy.get_or_create(l).set(o);
+        }
+        // Registered readers (a corrupt registry is left out; `shmbus inspect` says why).
+        let readers = list_readers(name, i.next_seq, &Region::open_options()).unwrap_or_default();
+        for r in readers {
+            // The pid tells apart readers registered under the same name.
+            let mut rl = l.clone();
+            rl.push(("reader".to_owned(), r.name));
+            rl.push(("pid".to_owned(), r.pid.to_string()));
+            self.reader_lag.get_or_create(&rl).set(to_i64(r.lag));
+            self.reader_position
+                .get_or_create(&rl)
+                .set(to_i64(r.position));
+            self.reader_alive.get_or_create(&rl).set(i64::from(r.alive));
         }
     }
 }

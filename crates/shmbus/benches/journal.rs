@@ -18,13 +18,14 @@
 //!   message).
 //! * `journal/next_64B`: `JournalReader::next` of a committed 64-byte message (the writer fills
 //!   the ring between timed stretches).
+//! * `journal/next_64B_registered`: the same, by a reader registered in the journal's reader
+//!   registry (it publishes its position every 256 messages).
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use shmbus::Region;
 use shmbus::journal::{JournalReader, JournalWriter, Start};
 
 /// The journal's name and its removal when the benchmark ends, even by a panic.
@@ -54,7 +55,8 @@ impl TempJournal {
 
 impl Drop for TempJournal {
     fn drop(&mut self) {
-        let _ = Region::remove(&self.0, true);
+        // The journal and its reader registry.
+        let _ = shmbus::journal::remove(&self.0, true);
     }
 }
 
@@ -139,6 +141,35 @@ fn journal(c: &mut Criterion) {
                 while left > 0 {
                     // Fill outside the timed stretch: at most 4096 messages (~360 KB), well
                     // inside the ring, so the reader is never lapped.
+                    let n = left.min(4096);
+                    for _ in 0..n {
+                        w.append(1, &msg).expect("append");
+                    }
+                    w.commit();
+                    let t = Instant::now();
+                    for _ in 0..n {
+                        let m = r.next().expect("next").expect("a committed message");
+                        black_box(m.payload);
+                    }
+                    total += t.elapsed();
+                    left -= n;
+                }
+                total
+            });
+        });
+    }
+    {
+        // The same with the reader registered (docs/FORMAT.md 7): it publishes its position
+        // every 256 messages and when it catches up; nothing else changes on `next`.
+        let j = TempJournal::new("readreg");
+        let mut w = j.ring(16 << 20);
+        let mut r = JournalReader::open(&j.0, Start::Beginning).expect("open the reader");
+        r.register("bench").expect("register the reader");
+        g.bench_function("next_64B_registered", |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
                     let n = left.min(4096);
                     for _ in 0..n {
                         w.append(1, &msg).expect("append");

@@ -406,6 +406,26 @@ pub enum JournalError {
         /// What is wrong.
         what: String,
     },
+    /// Every entry of the journal's reader registry is held by a live process.
+    #[error(
+        "cannot register a reader of {journal}: all {capacity} entries of {registry} are held by live readers; stop one, or read without registering"
+    )]
+    ReadersFull {
+        /// The journal.
+        journal: String,
+        /// The registry region.
+        registry: String,
+        /// Its number of entries.
+        capacity: usize,
+    },
+    /// A reader name that cannot be registered.
+    #[error("invalid reader name {name:?}: {reason}")]
+    InvalidReaderName {
+        /// The name.
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
 }
 
 /// QuantNexus writer error codes, kept so users of the original writer recognise them.

@@ -53,11 +53,19 @@ pub enum RegionKind {
     Journal,
     /// A QuantNexus-compatible OHLCV candle store.
     Candles,
+    /// The registry of a journal's readers and their positions (`NAME.readers`).
+    Readers,
 }
 
 impl RegionKind {
     /// Every kind, in code order.
-    pub const ALL: [RegionKind; 4] = [Self::Raw, Self::Slots, Self::Journal, Self::Candles];
+    pub const ALL: [RegionKind; 5] = [
+        Self::Raw,
+        Self::Slots,
+        Self::Journal,
+        Self::Candles,
+        Self::Readers,
+    ];
 
     /// The kind's number in the header.
     pub const fn code(self) -> u32 {
@@ -66,6 +74,7 @@ impl RegionKind {
             Self::Slots => 2,
             Self::Journal => 3,
             Self::Candles => 4,
+            Self::Readers => 5,
         }
     }
 
@@ -81,6 +90,7 @@ impl RegionKind {
             Self::Slots => "slots",
             Self::Journal => "journal",
             Self::Candles => "candles",
+            Self::Readers => "readers",
         }
     }
 
@@ -105,7 +115,9 @@ impl std::str::FromStr for RegionKind {
         Self::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown region kind {s:?} (raw, slots, journal, candles)"))
+            .ok_or_else(|| {
+                format!("unknown region kind {s:?} (raw, slots, journal, candles, readers)")
+            })
     }
 }
 

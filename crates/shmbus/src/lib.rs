@@ -27,7 +27,8 @@
 //!   fingerprints.
 //! * [`TradingData`]: the 24-byte record of seed 001; [`Trade`]: the 128-byte trade of seed 003.
 //! * [`journal`]: the append-only message log ([`journal::JournalWriter`],
-//!   [`journal::JournalReader`]).
+//!   [`journal::JournalReader`]), and its registry of known readers and their lag
+//!   ([`journal::JournalReader::register`], [`journal::list_readers`]).
 //! * [`RegionError`], [`SlotError`], [`JournalError`]: typed errors.
 //! * [`install_sigbus_handler`], [`NO_SIGBUS_HANDLER_ENV`]: a region that another process
 //!   truncates while it is mapped is [`RegionError::TruncatedWhileMapped`], not a SIGBUS

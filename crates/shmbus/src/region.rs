@@ -201,6 +201,7 @@ pub struct OpenOptions {
     allow_foreign_owner: bool,
     populate: bool,
     defer_claim: bool,
+    shared_write: bool,
 }
 
 impl OpenOptions {
@@ -252,6 +253,13 @@ impl OpenOptions {
         self
     }
 
+    /// Opens read-write without the writer lock: for a region that many processes write, each
+    /// its own part, by their own protocol (a journal's reader registry).
+    pub(crate) fn shared_write(mut self) -> Self {
+        self.shared_write = true;
+        self
+    }
+
     /// Opens and validates the region.
     ///
     /// # Errors
@@ -296,7 +304,7 @@ impl Region {
     fn open_with(name: &str, opts: &OpenOptions) -> Result<Region, RegionError> {
         let name = RegionName::parse(name)?;
         let path = name.path().to_path_buf();
-        let mode = if opts.writer {
+        let mode = if opts.writer || opts.shared_write {
             OpenMode::Write
         } else {
             OpenMode::Read
@@ -330,7 +338,7 @@ impl Region {
             requested: st.size,
             max: MAX_REGION_SIZE,
         })?;
-        let map = Mapping::new(&fd, len, opts.writer, opts.populate)
+        let map = Mapping::new(&fd, len, opts.writer || opts.shared_write, opts.populate)
             .map_err(|e| io_error("map", &path, e))?;
         let header = match opts.kind {
             Some(kind) => HeaderInfo::read(&map, kind.header_offset()),
@@ -570,6 +578,7 @@ impl Region {
     ///
     /// Removes only a regular file that is recognisably a shmbus region, **even with `force`**:
     /// never a directory, symbolic link, FIFO, socket or device, nor a file of someone else's.
+    /// A journal's reader registry (`NAME.readers`) is removed with it.
     ///
     /// * Without `force`: the region must open and validate (a header written but never
     ///   published by a creator that died is also removed), and no writer may be alive.
@@ -625,7 +634,12 @@ impl Region {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
-        unlink_same(&path, &st).map_err(|e| open_error(e, &parsed, "remove"))
+        unlink_same(&path, &st).map_err(|e| open_error(e, &parsed, "remove"))?;
+        // A journal's reader registry (`NAME.readers`) goes with it.
+        if what == Identity::Shmbus(Some(RegionKind::Journal)) {
+            crate::journal::remove_registry(name)?;
+        }
+        Ok(())
     }
 
     /// Lists the shmbus regions in `dir` (`/dev/shm` for shm names).

@@ -47,11 +47,17 @@
 //! rolls. A reader inside a removed segment keeps reading it (its mapping stays valid); when it
 //! reaches the end and the next segment is gone too, it gets `Overrun` with the count lost and
 //! resumes at the oldest segment still stored.
+//!
+//! **Known readers.** A reader may [register](JournalReader::register) under a name: it then
+//! publishes its position in the journal's reader registry (`NAME.readers`, a separate region),
+//! so tools show every registered reader and its lag ([`list_readers`]). The journal itself is
+//! not touched.
 
 mod format;
 #[cfg(all(test, loom))]
 mod loom_model;
 mod reader;
+mod readers;
 mod segment;
 mod store;
 #[cfg(feature = "tokio")]
@@ -59,7 +65,11 @@ mod stream;
 mod writer;
 
 pub use format::MAX_MESSAGE;
-pub use reader::{JournalInfo, JournalReader, Message, Start};
+pub use reader::{JournalInfo, JournalReader, Message, PUBLISH_EVERY, Start};
+pub(crate) use readers::remove_registry;
+pub use readers::{
+    MAX_READERS, READER_NAME_MAX, REGISTRY_SUFFIX, ReaderInfo, list_readers, registry_name,
+};
 pub use segment::Mode;
 pub use store::{is_persisted_journal, remove};
 #[cfg(feature = "tokio")]

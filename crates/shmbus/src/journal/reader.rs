@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::format::{INDEX_EVERY, frame_len};
+use super::readers::{ReaderInfo, Registration, list_readers};
 use super::segment::{At, FrameInfo, Mode, Segment, Step};
 use super::store::{list_segments, seg_name};
 use crate::error::{JournalError, RegionError};
@@ -135,7 +136,19 @@ pub struct JournalReader {
     /// The last commit position loaded: a lower bound of the real one (it only grows), so frames
     /// below it can be read without touching the writer's cache line again.
     commit_seen: u64,
+    /// The next sequence at which a registered reader publishes its position; `u64::MAX` when
+    /// not registered (one compare per message, never true).
+    publish_at: u64,
+    /// The position published last.
+    published: u64,
+    /// The reader's entry in the journal's reader registry, if it registered.
+    registration: Option<Box<Registration>>,
 }
+
+/// A registered reader publishes its position at least every this many messages (and whenever
+/// it has caught up), so its listed lag is exact when it idles and at most this much high
+/// while it reads.
+pub const PUBLISH_EVERY: u64 = 256;
 
 impl JournalReader {
     /// Opens a reader of journal `name` (a ring file or a persisted journal directory).
@@ -172,6 +185,9 @@ impl JournalReader {
             frame: FrameInfo::default(),
             spin: Duration::ZERO,
             commit_seen: 0,
+            publish_at: u64::MAX,
+            published: 0,
+            registration: None,
         };
         match start {
             Start::Beginning => r.seek_oldest(),
@@ -197,6 +213,77 @@ impl JournalReader {
     /// The journal's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Registers this reader as `name` in the journal's reader registry (`NAME.readers`, a
+    /// separate region next to the journal, created on first use with the journal's permission
+    /// bits): from now on it publishes its position (the next sequence it will read) every
+    /// [`PUBLISH_EVERY`] messages and whenever it has caught up, and tools list it with its
+    /// lag ([`list_readers`], `shmbus top`, `shmbus inspect`). The entry is released when the
+    /// reader is dropped; a killed reader's entry is listed as dead until another reader
+    /// reclaims it. Registering again releases the previous entry first.
+    ///
+    /// # Errors
+    ///
+    /// [`JournalError::InvalidReaderName`] (empty, over 31 bytes, control characters),
+    /// [`JournalError::ReadersFull`] when every entry is held by a live process, and the region
+    /// errors of creating or opening the registry (a corrupt one is refused, never repaired).
+    pub fn register(&mut self, name: &str) -> Result<(), JournalError> {
+        self.registration = None;
+        self.publish_at = u64::MAX;
+        let path = super::store::journal_path(&self.name)?;
+        let reg = Registration::new(
+            &self.name,
+            &path,
+            name,
+            self.next_seq,
+            self.opts.allows_foreign_owner(),
+        )?;
+        self.registration = Some(Box::new(reg));
+        self.published = self.next_seq;
+        self.publish_at = self.next_seq.saturating_add(PUBLISH_EVERY);
+        Ok(())
+    }
+
+    /// Whether this reader is registered ([`JournalReader::register`]).
+    pub fn is_registered(&self) -> bool {
+        self.registration.is_some()
+    }
+
+    /// The journal's registered readers and their lag against the newest committed message.
+    ///
+    /// # Errors
+    ///
+    /// As [`JournalReader::info`] and [`list_readers`].
+    pub fn readers(&self) -> Result<Vec<ReaderInfo>, JournalError> {
+        list_readers(&self.name, self.info()?.next_seq, &self.opts)
+    }
+
+    /// Publishes the position now (registered readers only).
+    #[cold]
+    #[inline(never)]
+    fn publish(&mut self) {
+        if let Some(r) = &self.registration {
+            r.publish(self.next_seq);
+            self.published = self.next_seq;
+            self.publish_at = self.next_seq.saturating_add(PUBLISH_EVERY);
+        }
+    }
+
+    /// Nothing more to read: a registered reader publishes where it stands, so its lag is exact
+    /// while it waits.
+    #[inline]
+    fn caught_up(&mut self) {
+        if self.publish_at != u64::MAX && self.published != self.next_seq {
+            self.publish();
+        }
+    }
+
+    /// The cursor moved other than forward by one message: publish at the next message.
+    fn moved(&mut self) {
+        if self.publish_at != u64::MAX {
+            self.publish_at = 0;
+        }
     }
 
     fn lower_bound(&self) -> u64 {
@@ -422,6 +509,7 @@ impl JournalReader {
                     .touch_ahead(self.pos, frame_len(self.frame.len as usize));
                 // "Nothing yet" must not be zeros of a truncated file either.
                 self.seg.intact()?;
+                self.caught_up();
                 return Ok(false);
             } else {
                 self.commit_seen = self.seg.commit();
@@ -444,6 +532,9 @@ impl JournalReader {
                     }
                     self.pos = next;
                     self.next_seq = seq + 1;
+                    if self.next_seq >= self.publish_at {
+                        self.publish();
+                    }
                     return Ok(true);
                 }
                 Step::Pad(next) => self.pos = next,
@@ -452,6 +543,7 @@ impl JournalReader {
                         self.next_segment()?;
                         continue;
                     }
+                    self.caught_up();
                     return Ok(false);
                 }
             }
@@ -483,6 +575,7 @@ impl JournalReader {
     fn resync(&mut self) -> JournalError {
         let expected = self.next_seq;
         self.seek_oldest();
+        self.moved();
         JournalError::Overrun {
             journal: self.name.clone(),
             lost: self.next_seq.saturating_sub(expected),
@@ -529,6 +622,7 @@ impl JournalReader {
         let expected = self.next_seq;
         self.set_segment(seg);
         self.seek_oldest();
+        self.moved();
         Err(JournalError::Overrun {
             journal: self.name.clone(),
             lost: self.next_seq.saturating_sub(expected),
@@ -545,6 +639,7 @@ impl JournalReader {
     /// [`JournalError::Corrupt`] for a malformed frame; [`JournalError::Overrun`] if the
     /// writer overwrote it meanwhile (ring).
     pub fn prev(&mut self) -> Result<Option<Message<'_>>, JournalError> {
+        self.moved();
         let found = self.prev_frame();
         // Zeros from a truncated file are never returned as a frame, "nothing" or corruption.
         self.seg.intact()?;
@@ -598,6 +693,7 @@ impl JournalReader {
     /// [`JournalError::TooOld`] if it is no longer stored, [`JournalError::NotYet`] if it is
     /// beyond the next sequence to be written.
     pub fn seek(&mut self, seq: u64) -> Result<(), JournalError> {
+        self.moved();
         let r = self.seek_retry(seq);
         // What a truncated file's zeros said is not the answer.
         self.seg.intact()?;

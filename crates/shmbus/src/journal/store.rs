@@ -63,7 +63,8 @@ pub(crate) fn seg_name(dir: &Path, index: u32) -> String {
 }
 
 /// Removes a journal: a ring file (as [`crate::Region::remove`]) or a persisted journal's
-/// directory with its segment files.
+/// directory with its segment files, then the journal's reader registry (`NAME.readers`), if
+/// it has one.
 ///
 /// A directory is removed only if it holds nothing but segment files (`NNNNNNNNNN.seg`, regular
 /// files, each with a journal region's header, or empty: a segment whose creator was killed),
@@ -79,6 +80,7 @@ pub(crate) fn seg_name(dir: &Path, index: u32) -> String {
 pub fn remove(name: &str, force: bool) -> Result<(), JournalError> {
     let (path, meta) = journal_meta(name)?;
     if !meta.is_dir() {
+        // (A ring journal's reader registry goes with it.)
         return crate::Region::remove(name, force).map_err(Into::into);
     }
     let not_journal = |reason| {
@@ -135,7 +137,8 @@ pub fn remove(name: &str, force: bool) -> Result<(), JournalError> {
     for (file, st) in &segments {
         crate::region::unlink_same(file, st).map_err(|e| io_err(file, "remove", e))?;
     }
-    std::fs::remove_dir(&path).map_err(|e| io_err(&path, "remove", e))
+    std::fs::remove_dir(&path).map_err(|e| io_err(&path, "remove", e))?;
+    Ok(super::readers::remove_registry(name)?)
 }
 
 /// The number of a segment file name (`NNNNNNNNNN.seg`: ten decimal digits), if it is one.
