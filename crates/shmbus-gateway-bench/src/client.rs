@@ -80,8 +80,15 @@ fn number_after(s: &str, key: &str) -> Option<u64> {
 }
 
 /// Receives until `expect` messages are accounted for (received or inside gaps), the server
-/// closes, or nothing arrives for `idle`. The first `warmup` messages are not timed.
-pub async fn receive(ws: &mut Ws, expect: u64, warmup: u64, idle: Duration) -> Outcome {
+/// closes, nothing arrives for `idle`, or `until` (a client still behind then has the rest
+/// counted as neither received nor lost). The first `warmup` messages are not timed.
+pub async fn receive(
+    ws: &mut Ws,
+    expect: u64,
+    warmup: u64,
+    idle: Duration,
+    until: Option<Instant>,
+) -> Outcome {
     let mut o = Outcome {
         received: 0,
         lost: 0,
@@ -93,7 +100,13 @@ pub async fn receive(ws: &mut Ws, expect: u64, warmup: u64, idle: Duration) -> O
     };
     let mut next_seq: Option<u64> = None;
     while o.received + o.lost < expect {
-        let m = match tokio::time::timeout(idle, ws.next()).await {
+        let idle_at = Instant::now() + idle;
+        let at = until.map_or(idle_at, |u| u.min(idle_at));
+        let m = match tokio::time::timeout_at(at.into(), ws.next()).await {
+            Err(_) if at < idle_at => {
+                o.stopped = Some("the time allowed is over".into());
+                break;
+            }
             Err(_) => {
                 o.stopped = Some(format!("nothing arrived for {} s", idle.as_secs_f64()));
                 break;

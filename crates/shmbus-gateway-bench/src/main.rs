@@ -104,6 +104,10 @@ struct Plan {
 const RING: u64 = 64 << 20;
 /// A client that receives nothing for this long has got all it will get.
 const IDLE: Duration = Duration::from_secs(5);
+/// In the fan-out and peak-rate runs, clients stop this long after the writer's last message
+/// was due; what they have not received by then is counted as behind (neither received nor
+/// lost), so that a backlog cannot stretch the run.
+const GRACE: Duration = Duration::from_secs(2);
 
 fn main() {
     let cli = Cli::parse();
@@ -315,7 +319,7 @@ async fn latency(
             &written.to_string(),
         ])?;
         let idx = cleanup.child(child);
-        let o = receive(&mut ws, n, warmup, IDLE).await;
+        let o = receive(&mut ws, n, warmup, IDLE, None).await;
         let _: Value = procs::read_report(&mut out, cleanup.get(idx), "writer")?;
         written += n;
         g.add(&o, n)?;
@@ -326,7 +330,7 @@ async fn latency(
         let port = procs::port_of(&procs::read_report(&mut out, cleanup.get(idx), "floor")?)?;
         let mut ws = connect(port).await?;
         subscribe(&mut ws, "{\"op\":\"subscribe\",\"id\":\"b\"}").await?;
-        let o = receive(&mut ws, n, warmup, IDLE).await;
+        let o = receive(&mut ws, n, warmup, IDLE, None).await;
         f.add(&o, n)?;
         drop(ws);
         cleanup.stop(idx);
@@ -341,7 +345,7 @@ async fn latency(
             &n.to_string(),
         ])?;
         let idx = cleanup.child(child);
-        let o = receive(&mut ws, n, warmup, IDLE).await;
+        let o = receive(&mut ws, n, warmup, IDLE, None).await;
         let _: Value = procs::read_report(&mut out, cleanup.get(idx), "publisher")?;
         r.add(&o, n)?;
         drop(ws);
@@ -424,17 +428,14 @@ async fn run_clients(
     cleanup: &mut Cleanup,
 ) -> Result<(Vec<Outcome>, Instant, ProcStat, ProcStat)> {
     let mut tasks = Vec::new();
-    let (go_tx, go_rx) = tokio::sync::watch::channel(false);
-    for mut ws in wss {
-        let mut go = go_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            let _ = go.wait_for(|g| *g).await;
-            receive(&mut ws, n, 0, IDLE).await
-        }));
-    }
     let before = ProcStat::read(serve.pid)?;
     let start = Instant::now();
-    let _ = go_tx.send(true);
+    let until = start + Duration::from_secs_f64(n as f64 / rate) + GRACE;
+    for mut ws in wss {
+        tasks.push(tokio::spawn(async move {
+            receive(&mut ws, n, 0, IDLE, Some(until)).await
+        }));
+    }
     let (child, mut out) = spawn_peer(&[
         "__writer",
         journal,
@@ -469,16 +470,18 @@ fn clients_json(outcomes: &[Outcome], start: Instant, n: u64) -> Result<(Value, 
     }
     let total_received: u64 = outcomes.iter().map(|o| o.received).sum();
     let total_lost: u64 = outcomes.iter().map(|o| o.lost).sum();
+    let behind: u64 = outcomes.iter().map(|o| n.saturating_sub(o.received + o.lost)).sum();
     let min_rate = rates.iter().copied().fold(f64::INFINITY, f64::min);
     let max_lost = lost.iter().copied().fold(0.0, f64::max);
     let text = format!(
-        "per client {:.0} msg/s min, {:.0} median; p50 {}, p99 {}; lost {} in total (at most {:.0} per client), {}/{} clients accounted for every message, {} out of order",
+        "per client {:.0} msg/s min, {:.0} median; p50 {}, p99 {}; lost {} in total (at most {:.0} per client), {} still behind at the end; {}/{} clients got every message or its gap notice, {} out of order",
         min_rate,
         median(rates.clone()),
         us(hist.value_at_quantile(0.5) as f64),
         us(hist.value_at_quantile(0.99) as f64),
         total_lost,
         max_lost,
+        behind,
         complete,
         outcomes.len(),
         out_of_order
@@ -487,7 +490,7 @@ fn clients_json(outcomes: &[Outcome], start: Instant, n: u64) -> Result<(Value, 
         json!({
             "clients": outcomes.len(), "expected_per_client": n,
             "rate_min": min_rate, "rate_median": median(rates),
-            "received": total_received, "lost": total_lost, "lost_max_per_client": max_lost,
+            "received": total_received, "lost": total_lost, "lost_max_per_client": max_lost, "behind": behind,
             "complete_clients": complete, "out_of_order": out_of_order,
             "latency": dist(&hist),
         }),
@@ -555,12 +558,17 @@ async fn peak_rate_run(
     let cpu = after.cpu_percent_since(&before);
     cleanup.stop(serve.idx);
     println!(
-        "  delivered {:.0} msg/s ({} messages in {secs:.2} s), lost {} in {} gap notices; gateway {cpu:.0}% of one core",
-        rate, o.received, o.lost, o.gap_notices
+        "  delivered {:.0} msg/s ({} messages in {secs:.2} s), lost {} in {} gap notices, {} behind at the end; gateway {cpu:.0}% of one core",
+        rate,
+        o.received,
+        o.lost,
+        o.gap_notices,
+        n.saturating_sub(o.received + o.lost)
     );
     Ok(json!({
         "format": format, "writer_rate": plan.peak_rate, "written": n,
         "received": o.received, "lost": o.lost, "gap_notices": o.gap_notices,
+        "behind": n.saturating_sub(o.received + o.lost),
         "out_of_order": o.out_of_order, "secs": secs, "delivered_rate": rate,
         "gateway_cpu_percent": cpu, "latency": dist(&o.hist),
     }))
