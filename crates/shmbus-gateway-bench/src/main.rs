@@ -417,8 +417,16 @@ async fn clients(port: u16, journal: &str, binary: bool, n: usize) -> Result<Vec
     Ok(out)
 }
 
-/// Runs `clients` receivers at once while a writer appends `n` trades at `rate`; returns the
-/// outcomes, when the writer started, and the gateway's cpu and wall time over the run.
+/// The outcomes of [`run_clients`], when the writer started, and the cpu time of the gateway
+/// and of this process (the clients) over the run.
+struct Run {
+    outcomes: Vec<Outcome>,
+    start: Instant,
+    gateway: (ProcStat, ProcStat),
+    clients: (ProcStat, ProcStat),
+}
+
+/// Runs `clients` receivers at once while a writer appends `n` trades at `rate`.
 async fn run_clients(
     serve: &Serve,
     journal: &str,
@@ -426,9 +434,10 @@ async fn run_clients(
     rate: f64,
     n: u64,
     cleanup: &mut Cleanup,
-) -> Result<(Vec<Outcome>, Instant, ProcStat, ProcStat)> {
+) -> Result<Run> {
     let mut tasks = Vec::new();
     let before = ProcStat::read(serve.pid)?;
+    let own_before = ProcStat::read(std::process::id())?;
     let start = Instant::now();
     let until = start + Duration::from_secs_f64(n as f64 / rate) + GRACE;
     for mut ws in wss {
@@ -436,21 +445,22 @@ async fn run_clients(
             receive(&mut ws, n, 0, IDLE, Some(until)).await
         }));
     }
-    let (child, mut out) = spawn_peer(&[
-        "__writer",
-        journal,
-        &rate.to_string(),
-        &n.to_string(),
-        "0",
-    ])?;
+    let (child, mut out) =
+        spawn_peer(&["__writer", journal, &rate.to_string(), &n.to_string(), "0"])?;
     let idx = cleanup.child(child);
     let mut outcomes = Vec::new();
     for t in tasks {
         outcomes.push(t.await.context("a client task failed")?);
     }
     let after = ProcStat::read(serve.pid)?;
+    let own_after = ProcStat::read(std::process::id())?;
     let _: Value = procs::read_report(&mut out, cleanup.get(idx), "writer")?;
-    Ok((outcomes, start, before, after))
+    Ok(Run {
+        outcomes,
+        start,
+        gateway: (before, after),
+        clients: (own_before, own_after),
+    })
 }
 
 /// Summary of many clients' outcomes.
@@ -470,7 +480,10 @@ fn clients_json(outcomes: &[Outcome], start: Instant, n: u64) -> Result<(Value, 
     }
     let total_received: u64 = outcomes.iter().map(|o| o.received).sum();
     let total_lost: u64 = outcomes.iter().map(|o| o.lost).sum();
-    let behind: u64 = outcomes.iter().map(|o| n.saturating_sub(o.received + o.lost)).sum();
+    let behind: u64 = outcomes
+        .iter()
+        .map(|o| n.saturating_sub(o.received + o.lost))
+        .sum();
     let min_rate = rates.iter().copied().fold(f64::INFINITY, f64::min);
     let max_lost = lost.iter().copied().fold(0.0, f64::max);
     let text = format!(
@@ -514,14 +527,15 @@ async fn fan_out(
     let journal = cleanup.journal(&format!("fan-{format}"), RING)?;
     let serve = Serve::start(shmbus, cleanup)?;
     let wss = clients(serve.port, &journal, binary, plan.clients).await?;
-    let (outcomes, start, before, after) =
-        run_clients(&serve, &journal, wss, plan.fanout_rate, n, cleanup).await?;
-    let (mut doc, text) = clients_json(&outcomes, start, n)?;
+    let run = run_clients(&serve, &journal, wss, plan.fanout_rate, n, cleanup).await?;
+    let (mut doc, text) = clients_json(&run.outcomes, run.start, n)?;
+    let (before, after) = run.gateway;
     let cpu = after.cpu_percent_since(&before);
+    let clients_cpu = run.clients.1.cpu_percent_since(&run.clients.0);
     let hwm = ProcStat::vm_hwm_kib(serve.pid)?;
     println!("  {text}");
     println!(
-        "  gateway: {cpu:.0}% of one core over {:.1} s, max RSS {:.1} MiB",
+        "  gateway: {cpu:.0}% of one core over {:.1} s, max RSS {:.1} MiB; the clients' process: {clients_cpu:.0}%",
         after.secs_since(&before),
         hwm as f64 / 1024.0
     );
@@ -530,6 +544,7 @@ async fn fan_out(
     doc["gateway_cpu_percent"] = json!(cpu);
     doc["gateway_secs"] = json!(after.secs_since(&before));
     doc["gateway_max_rss_kib"] = json!(hwm);
+    doc["clients_cpu_percent"] = json!(clients_cpu);
     cleanup.stop(serve.idx);
     Ok(doc)
 }
@@ -550,15 +565,17 @@ async fn peak_rate_run(
     let journal = cleanup.journal(&format!("peak-{format}"), RING)?;
     let serve = Serve::start(shmbus, cleanup)?;
     let wss = clients(serve.port, &journal, binary, 1).await?;
-    let (outcomes, start, before, after) =
-        run_clients(&serve, &journal, wss, plan.peak_rate, n, cleanup).await?;
-    let o = &outcomes[0];
-    let secs = o.last_at.map_or(f64::NAN, |t| (t - start).as_secs_f64());
+    let run = run_clients(&serve, &journal, wss, plan.peak_rate, n, cleanup).await?;
+    let o = &run.outcomes[0];
+    let secs = o
+        .last_at
+        .map_or(f64::NAN, |t| (t - run.start).as_secs_f64());
     let rate = o.received as f64 / secs;
-    let cpu = after.cpu_percent_since(&before);
+    let cpu = run.gateway.1.cpu_percent_since(&run.gateway.0);
+    let client_cpu = run.clients.1.cpu_percent_since(&run.clients.0);
     cleanup.stop(serve.idx);
     println!(
-        "  delivered {:.0} msg/s ({} messages in {secs:.2} s), lost {} in {} gap notices, {} behind at the end; gateway {cpu:.0}% of one core",
+        "  delivered {:.0} msg/s ({} messages in {secs:.2} s), lost {} in {} gap notices, {} behind at the end; gateway {cpu:.0}% of one core, client {client_cpu:.0}%",
         rate,
         o.received,
         o.lost,
@@ -570,6 +587,6 @@ async fn peak_rate_run(
         "received": o.received, "lost": o.lost, "gap_notices": o.gap_notices,
         "behind": n.saturating_sub(o.received + o.lost),
         "out_of_order": o.out_of_order, "secs": secs, "delivered_rate": rate,
-        "gateway_cpu_percent": cpu, "latency": dist(&o.hist),
+        "gateway_cpu_percent": cpu, "client_cpu_percent": client_cpu, "latency": dist(&o.hist),
     }))
 }

@@ -76,7 +76,11 @@ pub fn spawn_peer(args: &[&str]) -> Result<(Child, BufReader<ChildStdout>)> {
 }
 
 /// Reads one JSON line a child prints, or says why there is none.
-pub fn read_report(out: &mut BufReader<ChildStdout>, child: &mut Child, what: &str) -> Result<Value> {
+pub fn read_report(
+    out: &mut BufReader<ChildStdout>,
+    child: &mut Child,
+    what: &str,
+) -> Result<Value> {
     let mut line = String::new();
     let n = out
         .read_line(&mut line)
