@@ -16,6 +16,10 @@
 //! Every other process is this binary re-executed with a hidden subcommand (peers.rs), or
 //! `shmbus serve`, or `redis-server`; the clients run in this process. Everything started or
 //! created is stopped and removed when the benchmark ends, by an error too.
+//!
+//! A crate of its own rather than a `shmbus bench` subcommand: the `redis` crate brings `url`,
+//! `idna` and the ICU crates (about 75 crates in all), which the shipped `shmbus` binary and
+//! its build should not carry for one benchmark.
 
 mod client;
 mod peers;
