@@ -6,7 +6,8 @@ DEMO_SECONDS ?= 10
 export DEMO_SECONDS
 
 .PHONY: demo test setup build fmt-check clippy test-rust test-python test-node test-c test-interop \
-	test-readme test-loom doc test-sweep bench sweep clean
+	test-readme test-loom doc test-sweep bench sweep clean \
+	bench-gateway test-bench-gateway build-gateway-bench
 
 setup:
 	@bash scripts/setup.sh
@@ -17,7 +18,8 @@ build: setup
 demo: build
 	./target/release/shmbus demo --seconds $(DEMO_SECONDS)
 
-test: setup fmt-check clippy test-rust test-python test-node test-c test-interop test-readme test-loom doc test-sweep
+test: setup fmt-check clippy test-rust test-python test-node test-c test-interop test-readme test-loom doc test-sweep \
+	test-bench-gateway
 	@echo "make test: all checks passed"
 
 fmt-check:
@@ -70,6 +72,20 @@ bench: build
 	./target/release/shmbus bench throughput --preset
 	bash scripts/ci/python.sh >/dev/null && .venv/bin/python bindings/python/bench.py
 	bash scripts/ci/node.sh >/dev/null && node bindings/node/bench.js
+
+# The gateway benchmark (crates/shmbus-gateway-bench): `shmbus serve` against the WebSocket
+# transport floor and a Redis pub/sub relay in the same run, fan-out to 100 clients, peak rate to
+# one. About 3 minutes; needs redis-server (scripts/setup.sh installs it). make test runs the
+# quick version (well under a minute) so that it cannot rot.
+GATEWAY_BENCH_ARGS ?=
+build-gateway-bench: setup
+	$(CARGO) build --release -p shmbus-cli -p shmbus-gateway-bench
+
+bench-gateway: build-gateway-bench
+	./target/release/shmbus-gateway-bench $(GATEWAY_BENCH_ARGS)
+
+test-bench-gateway: build-gateway-bench
+	timeout 120 ./target/release/shmbus-gateway-bench --quick
 
 clean:
 	$(CARGO) clean

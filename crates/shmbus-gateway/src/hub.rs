@@ -34,7 +34,7 @@ use shmbus::journal::{JournalReader, Start};
 use shmbus::{JournalError, RegionName, SlotId, SlotReader, TradingData};
 
 use crate::error::ApiError;
-use crate::json::{candle_json, message_binary, message_json, slot_json};
+use crate::json::{candle_json, message_binary, message_json_text, slot_json};
 use crate::metrics::GatewayStats;
 use crate::outbox::{Body, Frame, Outbox};
 
@@ -362,7 +362,7 @@ impl Bodies {
         } else {
             Body::Text(
                 self.json
-                    .get_or_insert_with(|| message_json(m).to_string().into())
+                    .get_or_insert_with(|| message_json_text(m).into())
                     .clone(),
             )
         }
