@@ -151,11 +151,12 @@ pub fn run(a: &DemoArgs) -> Result<()> {
     let pid = std::process::id();
     let name = format!("shmbus-demo-{pid}");
     let trades = format!("shmbus-demo-{pid}-trades");
+    let live = format!("shmbus-demo-{pid}-live");
     let tmp = std::env::temp_dir();
     let json = |what: &str| tmp.join(format!("shmbus-demo-{pid}-{what}.json"));
     let (feed_json, read_json, trades_json) = (json("feed"), json("reader"), json("trades"));
     let cleanup = Cleanup {
-        regions: vec![name.clone(), trades.clone()],
+        regions: vec![name.clone(), trades.clone(), live.clone()],
         files: vec![feed_json.clone(), read_json.clone(), trades_json.clone()],
     };
     let table = SlotWriter::<TradingData>::builder(&name)
@@ -172,13 +173,15 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         a.seconds
     );
     outln!(
-        "  dashboard {}/?slots={name}&journal={trades}  (open it in a browser while the demo runs)",
+        "  dashboard {}/?slots={name}&journal={trades}&candles={live}&symbol=BTCUSD&interval=1s",
         server.url
     );
+    outln!("            (open it in a browser while the demo runs)");
     outln!("  writer   `shmbus feed`: a random walk per symbol -> slot table {name} ({path})");
     outln!(
         "                          and every update as a 128-byte Trade -> ring journal {trades}"
     );
+    outln!("                          and 1s and 1m bars -> candle region {live}");
     outln!("  reader 1 `shmbus slot watch`: busy-polls the slot table (latest price per symbol)");
     outln!("  reader 2 `shmbus journal watch`: sleeps on the journal's futex until each commit\n");
     let secs = a.seconds.to_string();
@@ -207,6 +210,8 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         &secs,
         "--journal",
         &trades,
+        "--candles",
+        &live,
         "--summary-json",
         &path_of(&feed_json),
     ])?;
@@ -249,7 +254,9 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         read_summary(&read_json),
         read_summary(&trades_json),
     );
-    let removed = Region::remove(&name, false).is_ok() && Region::remove(&trades, false).is_ok();
+    let removed = [&name, &trades, &live]
+        .iter()
+        .all(|r| Region::remove(r, false).is_ok());
     drop(cleanup);
     let num = |v: &Value, k: &str| v.get(k).and_then(Value::as_f64).unwrap_or(0.0);
     let lat = |v: &Value, k: &str| human_ns(v["latency_ns"][k].as_u64().unwrap_or(0));
@@ -286,7 +293,7 @@ pub fn run(a: &DemoArgs) -> Result<()> {
         lat(&t, "max")
     );
     outln!(
-        "  cleanup  {name} and {trades} {}",
+        "  cleanup  {name}, {trades} and {live} {}",
         if removed { "removed" } else { "force-removed" }
     );
     if stop_flag().load(Ordering::Relaxed) {

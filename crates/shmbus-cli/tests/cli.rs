@@ -262,7 +262,7 @@ fn demo_runs_and_cleans_up() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("shmbus-demo-{pid}-trades removed")),
+        text.contains(&format!("shmbus-demo-{pid}-live removed")),
         "{text}"
     );
     let served = served.unwrap_or_else(|| panic!("no dashboard line in:\n{text}"));
@@ -274,7 +274,10 @@ fn demo_runs_and_cleans_up() {
         assert!(served.contains(&region), "{region} not served:\n{served}");
     }
     assert!(!std::path::Path::new(&format!("/dev/shm/shmbus-demo-{pid}")).exists());
-    assert!(!std::path::Path::new(&format!("/dev/shm/shmbus-demo-{pid}-trades")).exists());
+    for suffix in ["-trades", "-live", "-trades.readers"] {
+        let left = format!("/dev/shm/shmbus-demo-{pid}{suffix}");
+        assert!(!std::path::Path::new(&left).exists(), "{left} left behind");
+    }
 }
 
 /// The whole answer (status line, headers, body) of a plain HTTP/1.1 GET.
