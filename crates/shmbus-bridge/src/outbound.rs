@@ -297,13 +297,20 @@ pub async fn run_out(o: &OutOptions, mut stop: watch::Receiver<bool>) -> Result<
         if *stop.borrow() && !first {
             return Ok(stats);
         }
-        first = false;
         let (reader, gap) = open_reader(o, r.start)?;
         stats.next_seq = reader.next_seq();
+        if first {
+            // Scripts and tests wait for this line: the stream exists from here on.
+            eprintln!(
+                "bridge out: {} -> stream {} (subject {}), from sequence {}",
+                o.journal, o.stream, o.subject, stats.next_seq
+            );
+        }
+        first = false;
         let mut pending: VecDeque<Item> = gap.into_iter().collect();
         let mut messages = reader.into_stream();
         let mut last_id = r.expected_last;
-        let mut inflight: VecDeque<(u64, bool, AckFuture)> = VecDeque::new();
+        let mut inflight: VecDeque<(u64, Option<u64>, AckFuture)> = VecDeque::new();
         let mut stopping = *stop.borrow();
         loop {
             if stopping && inflight.is_empty() {
@@ -328,8 +335,8 @@ pub async fn run_out(o: &OutOptions, mut stop: watch::Receiver<bool>) -> Result<
                 if let Some(item) = item {
                     let (h, id) = headers(&item, last_id.as_deref());
                     let (next, gap) = match &item {
-                        Item::Msg { seq, .. } => (seq + 1, false),
-                        Item::Gap { to, .. } => (to + 1, true),
+                        Item::Msg { seq, .. } => (seq + 1, None),
+                        Item::Gap { from, to, .. } => (to + 1, Some(to + 1 - from)),
                     };
                     if let Item::Gap { from, to, .. } = &item {
                         eprintln!("bridge out: the journal lapped the bridge: sequences {from}..={to} lost; publishing a gap marker");
@@ -369,8 +376,9 @@ pub async fn run_out(o: &OutOptions, mut stop: watch::Receiver<bool>) -> Result<
                             stats.next_seq = next;
                             if a.duplicate {
                                 stats.duplicates += 1;
-                            } else if gap {
+                            } else if let Some(lost) = gap {
                                 stats.gaps += 1;
+                                stats.gap_messages += lost;
                             } else {
                                 stats.published += 1;
                             }

@@ -1,0 +1,407 @@
+//! `shmbus bridge out|in` as real processes against a real nats-server (started by the test on
+//! a free loopback port): A's journal -> NATS -> B's journal byte for byte, kill -9 of either
+//! bridge at random points, a lapped ring's gap marker, bad input.
+//!
+//! `SHMBUS_BRIDGE_MESSAGES` sets the message count of the round trip (default 20000; the
+//! `make test-bridge-long` target runs 1,000,000).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use shmbus::journal::{JournalReader, JournalWriter, Start};
+use shmbus_bridge::nats_server::NatsServer;
+
+fn shmbus(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shmbus"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run shmbus")
+}
+
+/// The one-line error of a failed run.
+fn cli_error(args: &[&str]) -> String {
+    let o = shmbus(args);
+    assert!(!o.status.success(), "shmbus {args:?} succeeded");
+    let e = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(e.trim_end().lines().count(), 1, "one line: {e}");
+    e.trim_end()
+        .strip_prefix("shmbus: error: ")
+        .unwrap_or_else(|| panic!("an error line: {e}"))
+        .to_owned()
+}
+
+/// A temporary directory for the test's journals, removed when dropped.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let d = std::env::temp_dir().join(format!(
+            "shmbus-bridge-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Self(d)
+    }
+
+    fn name(&self, n: &str) -> String {
+        self.0.join(n).display().to_string()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A bridge process, killed when dropped; its stderr goes to a file shown on failure.
+struct Bridge {
+    child: Child,
+    log: PathBuf,
+    /// "out" or "in".
+    kind: String,
+}
+
+impl Bridge {
+    /// Starts `bridge out` and waits until it says where it starts (its stream exists then).
+    fn start_out(args: &[&str], log: &Path) -> Self {
+        let before = std::fs::read_to_string(log).unwrap_or_default().matches(" -> stream ").count();
+        let mut b = Self::start(args, log);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::fs::read_to_string(log).unwrap_or_default().matches(" -> stream ").count() == before {
+            b.alive();
+            assert!(Instant::now() < deadline, "bridge out did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        b
+    }
+
+    fn start(args: &[&str], log: &Path) -> Self {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_shmbus"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(f)
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            log: log.to_owned(),
+            kind: args[1].to_owned(),
+        }
+    }
+
+    fn alive(&mut self) {
+        if let Ok(Some(s)) = self.child.try_wait() {
+            panic!(
+                "a bridge exited ({s}):\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+        }
+    }
+
+    fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM; waits for a clean exit and returns its last "stopped" line.
+    fn stop(mut self) -> String {
+        // SAFETY: kill(2) on our own child's pid (not yet reaped, so not reused).
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        assert!(status.success(), "bridge did not stop cleanly ({status}):\n{log}");
+        let tag = format!("shmbus bridge {}: stopped: ", self.kind);
+        log.lines()
+            .rev()
+            .find(|l| l.starts_with(&tag))
+            .unwrap_or_else(|| panic!("no {tag:?} line in:\n{log}"))
+            .to_owned()
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn out_args<'a>(a: &'a str, url: &'a str, stream: &'a str, subject: &'a str) -> Vec<&'a str> {
+    vec![
+        "bridge", "out", a, "--nats", url, "--stream", stream, "--subject", subject,
+    ]
+}
+
+fn in_args<'a>(b: &'a str, url: &'a str, stream: &'a str) -> Vec<&'a str> {
+    vec!["bridge", "in", b, "--nats", url, "--stream", stream]
+}
+
+/// A payload length: mostly small, some up to 4 KiB, a few up to 64 KiB, and empty ones.
+fn mixed_len(rng: &mut SmallRng) -> usize {
+    match rng.random_range(0..100) {
+        0..5 => 0,
+        5..85 => rng.random_range(1..256),
+        85..99 => rng.random_range(256..4096),
+        _ => rng.random_range(4096..=65536),
+    }
+}
+
+fn write_mixed(w: &mut JournalWriter, rng: &mut SmallRng, n: u64) {
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..n {
+        let len = mixed_len(rng);
+        rng.fill(&mut buf[..len]);
+        let ty = rng.random_range(0..1000u16);
+        w.append(ty, &buf[..len]).unwrap();
+        if rng.random_range(0..16) == 0 {
+            w.commit();
+        }
+    }
+    w.commit();
+}
+
+fn next_seq(name: &str) -> u64 {
+    JournalReader::open(name, Start::End).unwrap().next_seq()
+}
+
+/// Waits until journal `b` holds `n` messages, checking that the bridges stay alive.
+fn wait_for(b: &str, n: u64, bridges: &mut [&mut Bridge], limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        if next_seq(b) >= n {
+            return;
+        }
+        for x in bridges.iter_mut() {
+            x.alive();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{b} holds {} of {n} messages after {limit:?}",
+            next_seq(b)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// B holds exactly A's frames: same sequences, types and payloads, in order.
+fn assert_same(a: &str, b: &str) {
+    let mut ra = JournalReader::open(a, Start::Beginning).unwrap();
+    let mut rb = JournalReader::open(b, Start::Beginning).unwrap();
+    let mut n = 0u64;
+    loop {
+        let ma = ra.next().unwrap().map(|m| (m.seq, m.ty, m.payload.to_vec()));
+        let mb = rb.next().unwrap().map(|m| (m.seq, m.ty, m.payload.to_vec()));
+        match (ma, mb) {
+            (None, None) => break,
+            (Some(x), Some(y)) => assert!(x == y, "message {n} differs: A {:?} B {:?}", (x.0, x.1, x.2.len()), (y.0, y.1, y.2.len())),
+            (x, y) => panic!("message {n}: A has {:?}, B has {:?}", x.map(|m| m.0), y.map(|m| m.0)),
+        }
+        n += 1;
+    }
+    assert!(n > 0);
+}
+
+fn messages() -> u64 {
+    std::env::var("SHMBUS_BRIDGE_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000)
+}
+
+#[test]
+fn round_trip_mixed_sizes_is_byte_for_byte() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let d = Dir::new("trip");
+    let (a, b) = (d.name("A"), d.name("B"));
+    let n = messages();
+    let mut w = JournalWriter::builder(&a).segment_size(16 << 20).create().unwrap();
+    JournalWriter::builder(&b).segment_size(16 << 20).create().unwrap();
+    let seed = rand::random::<u64>();
+    eprintln!("seed {seed}");
+    let mut rng = SmallRng::seed_from_u64(seed);
+    // Half before the bridges start, half while they run.
+    write_mixed(&mut w, &mut rng, n / 2);
+    let log = d.0.join("log");
+    let mut out = Bridge::start_out(&out_args(&a, &url, "TRIP", "trip.a"), &log);
+    let mut inb = Bridge::start(&in_args(&b, &url, "TRIP"), &log);
+    write_mixed(&mut w, &mut rng, n - n / 2);
+    let t = Instant::now();
+    wait_for(&b, n, &mut [&mut out, &mut inb], Duration::from_secs(60 + n / 2000));
+    eprintln!("{n} messages through in {:?} after the last append", t.elapsed());
+    let line = out.stop();
+    assert!(line.contains(&format!("published {n},")), "{line}");
+    let line = inb.stop();
+    assert!(line.contains(&format!("stored {n},")), "{line}");
+    assert_same(&a, &b);
+    // Started again, both bridges find that everything is there: nothing sent twice.
+    let out = Bridge::start_out(&out_args(&a, &url, "TRIP", "trip.a"), &log);
+    let inb = Bridge::start(&in_args(&b, &url, "TRIP"), &log);
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(out.stop().contains("published 0, duplicates 0"));
+    assert!(inb.stop().contains("stored 0,"));
+    assert_same(&a, &b);
+}
+
+#[test]
+fn kill_9_of_either_bridge_loses_nothing_and_stores_nothing_twice() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let d = Dir::new("kill");
+    let (a, b) = (d.name("A"), d.name("B"));
+    let n = 20_000u64;
+    let seed = rand::random::<u64>();
+    eprintln!("seed {seed}");
+    let mut rng = SmallRng::seed_from_u64(seed);
+    // Small segments: restarts resume in segments other than the first.
+    let mut w = JournalWriter::builder(&a).segment_size(1 << 20).create().unwrap();
+    JournalWriter::builder(&b).segment_size(1 << 20).create().unwrap();
+    let log = d.0.join("log");
+    let outa = out_args(&a, &url, "KILL", "kill.a");
+    let inb = in_args(&b, &url, "KILL");
+    let mut out = Bridge::start_out(&outa, &log);
+    let mut inp = Bridge::start(&inb, &log);
+    // The writer appends while the bridges are killed and restarted.
+    let writer = {
+        let mut rng = SmallRng::seed_from_u64(seed ^ 1);
+        std::thread::spawn(move || {
+            for _ in 0..40 {
+                write_mixed(&mut w, &mut rng, n / 40);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let mut kills = (0, 0);
+    for i in 0..12 {
+        std::thread::sleep(Duration::from_millis(rng.random_range(30..400)));
+        if i % 2 == 0 {
+            out.alive();
+            out.kill9();
+            out = Bridge::start_out(&outa, &log);
+            kills.0 += 1;
+        } else {
+            inp.alive();
+            inp.kill9();
+            inp = Bridge::start(&inb, &log);
+            kills.1 += 1;
+        }
+    }
+    writer.join().unwrap();
+    wait_for(&b, n, &mut [&mut out, &mut inp], Duration::from_secs(60));
+    out.stop();
+    inp.stop();
+    eprintln!("killed bridge out {} times, bridge in {} times", kills.0, kills.1);
+    assert_eq!(next_seq(&b), n);
+    assert_same(&a, &b);
+}
+
+#[test]
+fn a_lapped_ring_sends_a_gap_marker_with_the_exact_range() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let d = Dir::new("gap");
+    let (a, b) = (d.name("A"), d.name("B"));
+    let mut w = JournalWriter::builder(&a).ring(16 << 10).create().unwrap();
+    JournalWriter::builder(&b).ring(1 << 20).create().unwrap();
+    for i in 0..10u64 {
+        w.append(7, &i.to_le_bytes()).unwrap();
+    }
+    w.commit();
+    let log = d.0.join("log");
+    let outa = out_args(&a, &url, "GAP", "gap.a");
+    let mut out = Bridge::start_out(&outa, &log);
+    let mut inp = Bridge::start(&in_args(&b, &url, "GAP"), &log);
+    wait_for(&b, 10, &mut [&mut out, &mut inp], Duration::from_secs(30));
+    out.stop();
+    // While the bridge is down the ring laps it.
+    for i in 10..2000u64 {
+        w.append(7, &i.to_le_bytes()).unwrap();
+        w.commit();
+    }
+    let oldest = JournalReader::open(&a, Start::Beginning).unwrap().next_seq();
+    assert!(oldest > 10);
+    let mut out = Bridge::start_out(&outa, &log);
+    // 10 messages, one gap frame, then oldest..2000.
+    let total = 10 + 1 + (2000 - oldest);
+    wait_for(&b, total, &mut [&mut out, &mut inp], Duration::from_secs(30));
+    assert!(out.stop().contains(&format!("gap markers 1 ({} messages lost)", oldest - 10)));
+    assert!(inp.stop().contains("gap frames 1"));
+    let mut rb = JournalReader::open(&b, Start::Beginning).unwrap();
+    let mut want = (0..10).chain(oldest..2000);
+    let mut gaps = 0;
+    while let Some(m) = rb.next().unwrap() {
+        if m.ty == shmbus_bridge::GAP_TYPE {
+            let from = u64::from_le_bytes(m.payload[..8].try_into().unwrap());
+            let to = u64::from_le_bytes(m.payload[8..16].try_into().unwrap());
+            assert_eq!((from, to), (10, oldest - 1), "the exact range lost");
+            gaps += 1;
+            continue;
+        }
+        assert_eq!(m.ty, 7);
+        assert_eq!(m.payload, want.next().unwrap().to_le_bytes());
+    }
+    assert_eq!(gaps, 1);
+    assert!(want.next().is_none());
+}
+
+#[test]
+fn bad_input_gives_one_clear_line() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let d = Dir::new("bad");
+    let a = d.name("A");
+    JournalWriter::builder(&a).ring(1 << 16).create().unwrap();
+    // Unreachable server, malformed URL.
+    let dead = format!("nats://127.0.0.1:{}", shmbus_bridge::nats_server::free_port());
+    let e = cli_error(&out_args(&a, &dead, "S", "s.a"));
+    assert!(e.contains("cannot connect to NATS at") && e.contains(&dead), "{e}");
+    let e = cli_error(&in_args(&a, &dead, "S"));
+    assert!(e.contains("cannot connect to NATS at"), "{e}");
+    let e = cli_error(&out_args(&a, "nats://bad host:-1", "S", "s.a"));
+    assert!(e.contains("cannot connect to NATS at"), "{e}");
+    // A journal that does not exist, a region of another kind.
+    let missing = d.name("missing");
+    let e = cli_error(&out_args(&missing, &url, "S", "s.a"));
+    assert!(e.contains("no region") && e.contains("missing"), "{e}");
+    let e = cli_error(&in_args(&missing, &url, "S"));
+    assert!(e.contains("no region") && e.contains("missing"), "{e}");
+    let slots = d.name("slots");
+    let o = shmbus(&["create", &slots, "--kind", "slots", "--size", "64K"]);
+    assert!(o.status.success());
+    let e = cli_error(&out_args(&slots, &url, "S", "s.a"));
+    assert!(e.contains("not a journal region"), "{e}");
+    let e = cli_error(&in_args(&slots, &url, "S"));
+    assert!(e.contains("not a journal region"), "{e}");
+    // A stream that does not exist (in), a stream with another subject (out).
+    let e = cli_error(&in_args(&a, &url, "NOPE"));
+    assert!(e.contains("no stream NOPE"), "{e}");
+    let log = d.0.join("log");
+    let mut out = Bridge::start_out(&out_args(&a, &url, "S", "s.a"), &log);
+    std::thread::sleep(Duration::from_millis(500));
+    out.alive();
+    out.stop();
+    let e = cli_error(&out_args(&a, &url, "S", "s.other"));
+    assert!(
+        e.contains("stream S exists with another configuration") && e.contains("s.other"),
+        "{e}"
+    );
+    let mut args = out_args(&a, &url, "S", "s.a");
+    args.extend(["--replicas", "3"]);
+    let e = cli_error(&args);
+    assert!(e.contains("replicas 1 (asked 3)"), "{e}");
+}
