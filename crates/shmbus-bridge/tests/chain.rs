@@ -1,0 +1,112 @@
+//! The server behaviour the exactly-once argument rests on (docs/BRIDGE.md), checked on the
+//! real nats-server: a chained publish whose predecessor is missing is refused, so the stream
+//! never holds a hole; a resend of a stored message is acked as a duplicate even when its
+//! chain header is stale (so rewinding is safe); and `run_out` repairs the hazard of a
+//! message lost in the middle of a pipelined window.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, context::PublishErrorKind, stream};
+use shmbus::journal::JournalWriter;
+use shmbus_bridge::nats_server::NatsServer;
+use shmbus_bridge::{From, H_SEQ, OutOptions, msg_id, run_out};
+
+async fn publish(
+    js: &jetstream::Context,
+    id: &str,
+    expected: Option<&str>,
+) -> Result<jetstream::publish::PublishAck, jetstream::context::PublishError> {
+    let mut h = HeaderMap::new();
+    h.insert("Nats-Msg-Id", id);
+    if let Some(e) = expected {
+        h.insert("Nats-Expected-Last-Msg-Id", e);
+    }
+    js.publish_with_headers("c.a", h, "x".into()).await?.await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chained_publish_after_a_missing_one_is_refused_and_a_resend_is_a_duplicate() {
+    let server = NatsServer::start();
+    let js = jetstream::new(shmbus_bridge::connect(&server.url()).await.unwrap());
+    js.create_stream(stream::Config {
+        name: "C".into(),
+        subjects: vec!["c.a".into()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    publish(&js, "m0", None).await.unwrap();
+    publish(&js, "m1", Some("m0")).await.unwrap();
+    // m2 is lost in flight; m3, pipelined behind it, must not be stored.
+    let e = publish(&js, "m3", Some("m2")).await.unwrap_err();
+    assert_eq!(e.kind(), PublishErrorKind::WrongLastMessageId);
+    // The bridge rewinds and resends from m1 on: m1 is a duplicate (its chain header is stale
+    // now that m1 is the last), m2 and m3 are stored in order.
+    let a = publish(&js, "m1", Some("m0")).await.unwrap();
+    assert!(a.duplicate, "a resend of a stored message is a duplicate, not an error");
+    assert_eq!(publish(&js, "m2", Some("m1")).await.unwrap().sequence, 3);
+    assert_eq!(publish(&js, "m3", Some("m2")).await.unwrap().sequence, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_out_resumes_after_the_streams_last_message_with_no_hole() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("A").display().to_string();
+    let mut w = JournalWriter::builder(&a).ring(1 << 20).create().unwrap();
+    for i in 0..100u64 {
+        w.append(1, &i.to_le_bytes()).unwrap();
+    }
+    w.commit();
+    let o = OutOptions {
+        journal: a.clone(),
+        url: server.url(),
+        stream: "R".into(),
+        subject: "r.a".into(),
+        from: From::Start,
+        window: 16,
+        replicas: None,
+        max_age: None,
+        max_bytes: None,
+    };
+    let stop_after = |d| {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            tokio::time::sleep(d).await;
+            let _ = tx.send(true);
+        });
+        rx
+    };
+    let s = run_out(&o, stop_after(Duration::from_millis(500))).await.unwrap();
+    assert_eq!((s.published, s.next_seq), (100, 100));
+    // A pipelined publish of message 101 whose predecessor (100) never arrived is refused.
+    let js = jetstream::new(shmbus_bridge::connect(&server.url()).await.unwrap());
+    let jid = shmbus::journal::JournalReader::open(&a, shmbus::journal::Start::Beginning)
+        .unwrap()
+        .file_created_ns();
+    let mut h = HeaderMap::new();
+    h.insert("Nats-Msg-Id", msg_id(jid, 101).as_str());
+    h.insert("Nats-Expected-Last-Msg-Id", msg_id(jid, 100).as_str());
+    let e = js
+        .publish_with_headers("r.a", h, "x".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), PublishErrorKind::WrongLastMessageId);
+    // More messages; the bridge resumes from the stream's last one (99): 100.. follow in order.
+    for i in 100..150u64 {
+        w.append(1, &i.to_le_bytes()).unwrap();
+    }
+    w.commit();
+    let s = run_out(&o, stop_after(Duration::from_millis(500))).await.unwrap();
+    assert_eq!((s.published, s.duplicates, s.next_seq), (50, 0, 150));
+    let st = js.get_stream("R").await.unwrap();
+    for i in 0..150u64 {
+        let m = st.get_raw_message(i + 1).await.unwrap();
+        assert_eq!(m.headers.get(H_SEQ).unwrap().as_str(), i.to_string());
+        assert_eq!(&m.payload[..], &i.to_le_bytes());
+    }
+    assert!(st.get_raw_message(151).await.is_err());
+}
