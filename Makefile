@@ -6,7 +6,7 @@ DEMO_SECONDS ?= 10
 export DEMO_SECONDS
 
 .PHONY: demo test setup build fmt-check clippy test-rust test-python test-node test-c test-interop \
-	test-readme test-loom doc test-sweep bench sweep clean
+	test-readme test-loom doc test-sweep bench sweep clean test-bridge-long
 
 setup:
 	@bash scripts/setup.sh
@@ -73,3 +73,8 @@ bench: build
 
 clean:
 	$(CARGO) clean
+
+# `shmbus bridge` with 1,000,000 mixed-size messages through a real nats-server (make test runs
+# the same test with 20,000).
+test-bridge-long: build
+	SHMBUS_BRIDGE_MESSAGES=1000000 $(CARGO) test --release -p shmbus-cli --test bridge round_trip -- --nocapture

@@ -57,7 +57,13 @@ impl std::fmt::Display for InStats {
 pub fn default_durable(journal: &str) -> String {
     let tail: String = journal
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("shmbus-in-{}", tail.trim_matches('_'))
 }
@@ -73,7 +79,9 @@ struct In {
 fn decode(m: jetstream::Message, stream: &str) -> Result<In> {
     let sseq = m
         .info()
-        .map_err(|e| anyhow::anyhow!("a delivery from stream {stream} has no JetStream metadata ({e})"))?
+        .map_err(|e| {
+            anyhow::anyhow!("a delivery from stream {stream} has no JetStream metadata ({e})")
+        })?
         .stream_sequence;
     let h = m.headers.clone().unwrap_or_default();
     let (ty, payload) = if let Some((from, to)) = header_gap(&h) {
@@ -88,7 +96,12 @@ fn decode(m: jetstream::Message, stream: &str) -> Result<In> {
             "message {sseq} of stream {stream} has no {H_TYPE} or {H_GAP} header: the stream holds messages not published by `shmbus bridge out`"
         );
     };
-    Ok(In { sseq, ty, payload, msg: m })
+    Ok(In {
+        sseq,
+        ty,
+        payload,
+        msg: m,
+    })
 }
 
 /// Runs `bridge in` until `stop` turns true (after the batch in hand is committed and acked).
@@ -122,7 +135,10 @@ pub async fn run_in(o: &InOptions, mut stop: watch::Receiver<bool>) -> Result<In
         }
         Err(e) => return Err(e).with_context(|| format!("cannot look up stream {}", o.stream)),
     };
-    let durable = o.durable.clone().unwrap_or_else(|| default_durable(&o.journal));
+    let durable = o
+        .durable
+        .clone()
+        .unwrap_or_else(|| default_durable(&o.journal));
     // Bytes committed together at most: a ring refuses a batch larger than itself.
     let max_batch_bytes = (w.capacity() / 4).max(1);
     let mut backoff = Duration::from_millis(100);
@@ -138,7 +154,9 @@ pub async fn run_in(o: &InOptions, mut stop: watch::Receiver<bool>) -> Result<In
                 if *stop.borrow() {
                     return Ok(stats);
                 }
-                eprintln!("bridge in: cannot reset consumer {durable} ({e}); retrying in {backoff:?}");
+                eprintln!(
+                    "bridge in: cannot reset consumer {durable} ({e}); retrying in {backoff:?}"
+                );
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
@@ -257,11 +275,18 @@ fn commit_run(
     stats: &mut InStats,
     o: &InOptions,
 ) -> Result<()> {
-    let Some(first) = run.first() else { return Ok(()) };
+    let Some(first) = run.first() else {
+        return Ok(());
+    };
     st.intent(stats.stream_seq, first.sseq, w.next_seq(), run.len() as u64)?;
     for m in run.iter() {
         w.append(m.ty, &m.payload).with_context(|| {
-            format!("cannot append stream message {} ({} bytes) to journal {}", m.sseq, m.payload.len(), o.journal)
+            format!(
+                "cannot append stream message {} ({} bytes) to journal {}",
+                m.sseq,
+                m.payload.len(),
+                o.journal
+            )
         })?;
         if m.ty == GAP_TYPE {
             stats.gaps += 1;

@@ -118,7 +118,10 @@ impl NatsServer {
         loop {
             if let Some(c) = self.child.as_mut() {
                 if let Ok(Some(status)) = c.try_wait() {
-                    panic!("nats-server exited at start ({status}):\n{}", self.log_text());
+                    panic!(
+                        "nats-server exited at start ({status}):\n{}",
+                        self.log_text()
+                    );
                 }
             }
             let up = TcpStream::connect(("127.0.0.1", self.port)).is_ok();

@@ -6,8 +6,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use async_nats::jetstream::{self, context::PublishErrorKind, stream};
 use async_nats::HeaderMap;
+use async_nats::jetstream::{self, context::PublishErrorKind, stream};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use shmbus::JournalError;
@@ -72,7 +72,12 @@ impl std::fmt::Display for OutStats {
         write!(
             f,
             "published {}, duplicates {}, gap markers {} ({} messages lost), rewinds {}, next sequence {}",
-            self.published, self.duplicates, self.gaps, self.gap_messages, self.rewinds, self.next_seq
+            self.published,
+            self.duplicates,
+            self.gaps,
+            self.gap_messages,
+            self.rewinds,
+            self.next_seq
         )
     }
 }
@@ -80,12 +85,25 @@ impl std::fmt::Display for OutStats {
 /// One thing to publish.
 #[derive(Debug)]
 enum Item {
-    Msg { seq: u64, ty: u16, jid: u64, payload: Vec<u8> },
-    Gap { from: u64, to: u64, jid: u64 },
+    Msg {
+        seq: u64,
+        ty: u16,
+        jid: u64,
+        payload: Vec<u8>,
+    },
+    Gap {
+        from: u64,
+        to: u64,
+        jid: u64,
+    },
 }
 
 type AckFuture = Pin<
-    Box<dyn Future<Output = Result<jetstream::publish::PublishAck, jetstream::context::PublishError>> + Send>,
+    Box<
+        dyn Future<
+                Output = Result<jetstream::publish::PublishAck, jetstream::context::PublishError>,
+            > + Send,
+    >,
 >;
 
 /// Creates the stream, or checks that an existing one fits the bridge; returns it.
@@ -176,7 +194,10 @@ async fn resume(s: &stream::Stream, o: &OutOptions) -> Result<Resume> {
         }
         Err(e) => {
             return Err(e).with_context(|| {
-                format!("cannot read the last message of stream {} on {}", o.stream, o.subject)
+                format!(
+                    "cannot read the last message of stream {} on {}",
+                    o.stream, o.subject
+                )
             });
         }
     };
@@ -201,7 +222,11 @@ async fn resume(s: &stream::Stream, o: &OutOptions) -> Result<Resume> {
     // Is that message from this journal? Its file (ring, or the segment that held it) must
     // have the same creation time. The message itself is `next - 1` (or, for a gap marker,
     // the file where reading resumed at `next`).
-    let probe = if header_gap(h).is_some() { next } else { next - 1 };
+    let probe = if header_gap(h).is_some() {
+        next
+    } else {
+        next - 1
+    };
     let here = match JournalReader::open(&o.journal, Start::Seq(probe)) {
         Ok(r) => Some(r.file_created_ns()),
         Err(JournalError::TooOld { oldest, .. }) => {
@@ -240,7 +265,11 @@ fn open_reader(o: &OutOptions, start: Start) -> Result<(JournalReader, Option<It
         Err(JournalError::TooOld { seq, .. }) if matches!(start, Start::Seq(_)) => {
             let r = JournalReader::open(&o.journal, Start::Beginning)?;
             let to = r.next_seq().saturating_sub(1);
-            let gap = Item::Gap { from: seq, to, jid: r.file_created_ns() };
+            let gap = Item::Gap {
+                from: seq,
+                to,
+                jid: r.file_created_ns(),
+            };
             Ok((r, Some(gap)))
         }
         Err(e) => Err(e).with_context(|| format!("cannot read journal {}", o.journal)),
@@ -339,7 +368,9 @@ pub async fn run_out(o: &OutOptions, mut stop: watch::Receiver<bool>) -> Result<
                         Item::Gap { from, to, .. } => (to + 1, Some(to + 1 - from)),
                     };
                     if let Item::Gap { from, to, .. } = &item {
-                        eprintln!("bridge out: the journal lapped the bridge: sequences {from}..={to} lost; publishing a gap marker");
+                        eprintln!(
+                            "bridge out: the journal lapped the bridge: sequences {from}..={to} lost; publishing a gap marker"
+                        );
                     }
                     let payload = match item {
                         Item::Msg { payload, .. } => Bytes::from(payload),
@@ -349,10 +380,16 @@ pub async fn run_out(o: &OutOptions, mut stop: watch::Receiver<bool>) -> Result<
                     match js.publish_with_headers(o.subject.clone(), h, payload).await {
                         Ok(f) => inflight.push_back((next, gap, f.into_future())),
                         Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
-                            bail!("message {} of {} is {len} bytes, more than the NATS server accepts (its max_payload): raise max_payload in the server's configuration", next - 1, o.journal);
+                            bail!(
+                                "message {} of {} is {len} bytes, more than the NATS server accepts (its max_payload): raise max_payload in the server's configuration",
+                                next - 1,
+                                o.journal
+                            );
                         }
                         Err(e) => {
-                            eprintln!("bridge out: publish failed ({e}); resuming from the stream's last message");
+                            eprintln!(
+                                "bridge out: publish failed ({e}); resuming from the stream's last message"
+                            );
                             stats.rewinds += 1;
                             tokio::time::sleep(backoff).await;
                             backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -365,7 +402,9 @@ pub async fn run_out(o: &OutOptions, mut stop: watch::Receiver<bool>) -> Result<
             }
             // Wait for the oldest ack (or for more of the journal, or a stop).
             let room = !stopping && inflight.len() < o.window;
-            let Some((_, _, front)) = inflight.front_mut() else { continue };
+            let Some((_, _, front)) = inflight.front_mut() else {
+                continue;
+            };
             tokio::select! {
                 biased;
                 ack = front => {
@@ -413,8 +452,17 @@ fn to_item(
 ) -> Result<Item> {
     let jid = messages.reader().file_created_ns();
     match m {
-        Some(Ok(m)) => Ok(Item::Msg { seq: m.seq, ty: m.ty, jid, payload: m.payload }),
-        Some(Err(JournalError::Overrun { expected_seq, resume_seq, .. })) => Ok(Item::Gap {
+        Some(Ok(m)) => Ok(Item::Msg {
+            seq: m.seq,
+            ty: m.ty,
+            jid,
+            payload: m.payload,
+        }),
+        Some(Err(JournalError::Overrun {
+            expected_seq,
+            resume_seq,
+            ..
+        })) => Ok(Item::Gap {
             from: expected_seq,
             to: resume_seq.saturating_sub(1),
             jid,

@@ -40,9 +40,15 @@ impl Intent {
     fn encode(&self) -> [u8; SLOT as usize] {
         let mut b = [0u8; SLOT as usize];
         b[0..4].copy_from_slice(&MAGIC.to_le_bytes());
-        for (i, v) in [self.gen_, self.prev, self.stream_first, self.b_first, self.n]
-            .iter()
-            .enumerate()
+        for (i, v) in [
+            self.gen_,
+            self.prev,
+            self.stream_first,
+            self.b_first,
+            self.n,
+        ]
+        .iter()
+        .enumerate()
         {
             b[8 + 8 * i..16 + 8 * i].copy_from_slice(&v.to_le_bytes());
         }

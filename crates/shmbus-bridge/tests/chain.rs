@@ -44,7 +44,10 @@ async fn a_chained_publish_after_a_missing_one_is_refused_and_a_resend_is_a_dupl
     // The bridge rewinds and resends from m1 on: m1 is a duplicate (its chain header is stale
     // now that m1 is the last), m2 and m3 are stored in order.
     let a = publish(&js, "m1", Some("m0")).await.unwrap();
-    assert!(a.duplicate, "a resend of a stored message is a duplicate, not an error");
+    assert!(
+        a.duplicate,
+        "a resend of a stored message is a duplicate, not an error"
+    );
     assert_eq!(publish(&js, "m2", Some("m1")).await.unwrap().sequence, 3);
     assert_eq!(publish(&js, "m3", Some("m2")).await.unwrap().sequence, 4);
 }
@@ -78,7 +81,9 @@ async fn run_out_resumes_after_the_streams_last_message_with_no_hole() {
         });
         rx
     };
-    let s = run_out(&o, stop_after(Duration::from_millis(500))).await.unwrap();
+    let s = run_out(&o, stop_after(Duration::from_millis(500)))
+        .await
+        .unwrap();
     assert_eq!((s.published, s.next_seq), (100, 100));
     // A pipelined publish of message 101 whose predecessor (100) never arrived is refused.
     let js = jetstream::new(shmbus_bridge::connect(&server.url()).await.unwrap());
@@ -100,7 +105,9 @@ async fn run_out_resumes_after_the_streams_last_message_with_no_hole() {
         w.append(1, &i.to_le_bytes()).unwrap();
     }
     w.commit();
-    let s = run_out(&o, stop_after(Duration::from_millis(500))).await.unwrap();
+    let s = run_out(&o, stop_after(Duration::from_millis(500)))
+        .await
+        .unwrap();
     assert_eq!((s.published, s.duplicates, s.next_seq), (50, 0, 150));
     let st = js.get_stream("R").await.unwrap();
     for i in 0..150u64 {

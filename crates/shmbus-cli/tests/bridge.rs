@@ -73,10 +73,18 @@ struct Bridge {
 impl Bridge {
     /// Starts `bridge out` and waits until it says where it starts (its stream exists then).
     fn start_out(args: &[&str], log: &Path) -> Self {
-        let before = std::fs::read_to_string(log).unwrap_or_default().matches(" -> stream ").count();
+        let before = std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .matches(" -> stream ")
+            .count();
         let mut b = Self::start(args, log);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::fs::read_to_string(log).unwrap_or_default().matches(" -> stream ").count() == before {
+        while std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .matches(" -> stream ")
+            .count()
+            == before
+        {
             b.alive();
             assert!(Instant::now() < deadline, "bridge out did not start");
             std::thread::sleep(Duration::from_millis(10));
@@ -124,7 +132,10 @@ impl Bridge {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let status = self.child.wait().unwrap();
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        assert!(status.success(), "bridge did not stop cleanly ({status}):\n{log}");
+        assert!(
+            status.success(),
+            "bridge did not stop cleanly ({status}):\n{log}"
+        );
         let tag = format!("shmbus bridge {}: stopped: ", self.kind);
         log.lines()
             .rev()
@@ -143,7 +154,15 @@ impl Drop for Bridge {
 
 fn out_args<'a>(a: &'a str, url: &'a str, stream: &'a str, subject: &'a str) -> Vec<&'a str> {
     vec![
-        "bridge", "out", a, "--nats", url, "--stream", stream, "--subject", subject,
+        "bridge",
+        "out",
+        a,
+        "--nats",
+        url,
+        "--stream",
+        stream,
+        "--subject",
+        subject,
     ]
 }
 
@@ -204,12 +223,27 @@ fn assert_same(a: &str, b: &str) {
     let mut rb = JournalReader::open(b, Start::Beginning).unwrap();
     let mut n = 0u64;
     loop {
-        let ma = ra.next().unwrap().map(|m| (m.seq, m.ty, m.payload.to_vec()));
-        let mb = rb.next().unwrap().map(|m| (m.seq, m.ty, m.payload.to_vec()));
+        let ma = ra
+            .next()
+            .unwrap()
+            .map(|m| (m.seq, m.ty, m.payload.to_vec()));
+        let mb = rb
+            .next()
+            .unwrap()
+            .map(|m| (m.seq, m.ty, m.payload.to_vec()));
         match (ma, mb) {
             (None, None) => break,
-            (Some(x), Some(y)) => assert!(x == y, "message {n} differs: A {:?} B {:?}", (x.0, x.1, x.2.len()), (y.0, y.1, y.2.len())),
-            (x, y) => panic!("message {n}: A has {:?}, B has {:?}", x.map(|m| m.0), y.map(|m| m.0)),
+            (Some(x), Some(y)) => assert!(
+                x == y,
+                "message {n} differs: A {:?} B {:?}",
+                (x.0, x.1, x.2.len()),
+                (y.0, y.1, y.2.len())
+            ),
+            (x, y) => panic!(
+                "message {n}: A has {:?}, B has {:?}",
+                x.map(|m| m.0),
+                y.map(|m| m.0)
+            ),
         }
         n += 1;
     }
@@ -230,8 +264,14 @@ fn round_trip_mixed_sizes_is_byte_for_byte() {
     let d = Dir::new("trip");
     let (a, b) = (d.name("A"), d.name("B"));
     let n = messages();
-    let mut w = JournalWriter::builder(&a).segment_size(16 << 20).create().unwrap();
-    JournalWriter::builder(&b).segment_size(16 << 20).create().unwrap();
+    let mut w = JournalWriter::builder(&a)
+        .segment_size(16 << 20)
+        .create()
+        .unwrap();
+    JournalWriter::builder(&b)
+        .segment_size(16 << 20)
+        .create()
+        .unwrap();
     let seed = rand::random::<u64>();
     eprintln!("seed {seed}");
     let mut rng = SmallRng::seed_from_u64(seed);
@@ -242,8 +282,16 @@ fn round_trip_mixed_sizes_is_byte_for_byte() {
     let mut inb = Bridge::start(&in_args(&b, &url, "TRIP"), &log);
     write_mixed(&mut w, &mut rng, n - n / 2);
     let t = Instant::now();
-    wait_for(&b, n, &mut [&mut out, &mut inb], Duration::from_secs(60 + n / 2000));
-    eprintln!("{n} messages through in {:?} after the last append", t.elapsed());
+    wait_for(
+        &b,
+        n,
+        &mut [&mut out, &mut inb],
+        Duration::from_secs(60 + n / 2000),
+    );
+    eprintln!(
+        "{n} messages through in {:?} after the last append",
+        t.elapsed()
+    );
     let line = out.stop();
     assert!(line.contains(&format!("published {n},")), "{line}");
     let line = inb.stop();
@@ -269,8 +317,14 @@ fn kill_9_of_either_bridge_loses_nothing_and_stores_nothing_twice() {
     eprintln!("seed {seed}");
     let mut rng = SmallRng::seed_from_u64(seed);
     // Small segments: restarts resume in segments other than the first.
-    let mut w = JournalWriter::builder(&a).segment_size(1 << 20).create().unwrap();
-    JournalWriter::builder(&b).segment_size(1 << 20).create().unwrap();
+    let mut w = JournalWriter::builder(&a)
+        .segment_size(1 << 20)
+        .create()
+        .unwrap();
+    JournalWriter::builder(&b)
+        .segment_size(1 << 20)
+        .create()
+        .unwrap();
     let log = d.0.join("log");
     let outa = out_args(&a, &url, "KILL", "kill.a");
     let inb = in_args(&b, &url, "KILL");
@@ -305,7 +359,10 @@ fn kill_9_of_either_bridge_loses_nothing_and_stores_nothing_twice() {
     wait_for(&b, n, &mut [&mut out, &mut inp], Duration::from_secs(60));
     out.stop();
     inp.stop();
-    eprintln!("killed bridge out {} times, bridge in {} times", kills.0, kills.1);
+    eprintln!(
+        "killed bridge out {} times, bridge in {} times",
+        kills.0, kills.1
+    );
     assert_eq!(next_seq(&b), n);
     assert_same(&a, &b);
 }
@@ -333,13 +390,23 @@ fn a_lapped_ring_sends_a_gap_marker_with_the_exact_range() {
         w.append(7, &i.to_le_bytes()).unwrap();
         w.commit();
     }
-    let oldest = JournalReader::open(&a, Start::Beginning).unwrap().next_seq();
+    let oldest = JournalReader::open(&a, Start::Beginning)
+        .unwrap()
+        .next_seq();
     assert!(oldest > 10);
     let mut out = Bridge::start_out(&outa, &log);
     // 10 messages, one gap frame, then oldest..2000.
     let total = 10 + 1 + (2000 - oldest);
-    wait_for(&b, total, &mut [&mut out, &mut inp], Duration::from_secs(30));
-    assert!(out.stop().contains(&format!("gap markers 1 ({} messages lost)", oldest - 10)));
+    wait_for(
+        &b,
+        total,
+        &mut [&mut out, &mut inp],
+        Duration::from_secs(30),
+    );
+    assert!(
+        out.stop()
+            .contains(&format!("gap markers 1 ({} messages lost)", oldest - 10))
+    );
     assert!(inp.stop().contains("gap frames 1"));
     let mut rb = JournalReader::open(&b, Start::Beginning).unwrap();
     let mut want = (0..10).chain(oldest..2000);
@@ -367,9 +434,15 @@ fn bad_input_gives_one_clear_line() {
     let a = d.name("A");
     JournalWriter::builder(&a).ring(1 << 16).create().unwrap();
     // Unreachable server, malformed URL.
-    let dead = format!("nats://127.0.0.1:{}", shmbus_bridge::nats_server::free_port());
+    let dead = format!(
+        "nats://127.0.0.1:{}",
+        shmbus_bridge::nats_server::free_port()
+    );
     let e = cli_error(&out_args(&a, &dead, "S", "s.a"));
-    assert!(e.contains("cannot connect to NATS at") && e.contains(&dead), "{e}");
+    assert!(
+        e.contains("cannot connect to NATS at") && e.contains(&dead),
+        "{e}"
+    );
     let e = cli_error(&in_args(&a, &dead, "S"));
     assert!(e.contains("cannot connect to NATS at"), "{e}");
     let e = cli_error(&out_args(&a, "nats://bad host:-1", "S", "s.a"));
