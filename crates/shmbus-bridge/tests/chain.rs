@@ -117,3 +117,58 @@ async fn run_out_resumes_after_the_streams_last_message_with_no_hole() {
     }
     assert!(st.get_raw_message(151).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_created_journal_of_the_same_name_is_published_anew() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("A").display().to_string();
+    let o = OutOptions {
+        journal: a.clone(),
+        url: server.url(),
+        stream: "N".into(),
+        subject: "n.a".into(),
+        from: From::Start,
+        window: 4,
+        replicas: None,
+        max_age: None,
+        max_bytes: None,
+    };
+    let run = async |o: &OutOptions| {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let _ = tx.send(true);
+        });
+        run_out(o, rx).await.unwrap()
+    };
+    let mut w = JournalWriter::builder(&a).ring(1 << 16).create().unwrap();
+    for i in 0..10u64 {
+        w.append(1, &i.to_le_bytes()).unwrap();
+    }
+    w.commit();
+    assert_eq!(run(&o).await.published, 10);
+    drop(w);
+    shmbus::journal::remove(&a, true).unwrap();
+    // Same name, new file: sequences 0.. again, with a new identity, so none is a duplicate.
+    std::thread::sleep(Duration::from_millis(2));
+    let mut w = JournalWriter::builder(&a).ring(1 << 16).create().unwrap();
+    for i in 0..20u64 {
+        w.append(2, &i.to_le_bytes()).unwrap();
+    }
+    w.commit();
+    let s = run(&o).await;
+    assert_eq!((s.published, s.duplicates, s.next_seq), (20, 0, 20));
+    let js = jetstream::new(shmbus_bridge::connect(&server.url()).await.unwrap());
+    let st = js.get_stream("N").await.unwrap();
+    let m = st.get_raw_message(30).await.unwrap();
+    assert_eq!(m.headers.get(H_SEQ).unwrap().as_str(), "19");
+    assert_ne!(
+        st.get_raw_message(1)
+            .await
+            .unwrap()
+            .headers
+            .get(shmbus_bridge::H_JOURNAL),
+        m.headers.get(shmbus_bridge::H_JOURNAL)
+    );
+}
