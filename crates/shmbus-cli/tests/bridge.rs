@@ -341,8 +341,10 @@ fn kill_9_of_either_bridge_loses_nothing_and_stores_nothing_twice() {
         })
     };
     let mut kills = (0, 0);
+    let mut at = Vec::new();
     for i in 0..12 {
         std::thread::sleep(Duration::from_millis(rng.random_range(30..400)));
+        at.push(next_seq(&b));
         if i % 2 == 0 {
             out.alive();
             out.kill9();
@@ -360,7 +362,7 @@ fn kill_9_of_either_bridge_loses_nothing_and_stores_nothing_twice() {
     out.stop();
     inp.stop();
     eprintln!(
-        "killed bridge out {} times, bridge in {} times",
+        "killed bridge out {} times, bridge in {} times, with B at {at:?}",
         kills.0, kills.1
     );
     assert_eq!(next_seq(&b), n);
