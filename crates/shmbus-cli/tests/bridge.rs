@@ -480,3 +480,46 @@ fn bad_input_gives_one_clear_line() {
     let e = cli_error(&args);
     assert!(e.contains("replicas 1 (asked 3)"), "{e}");
 }
+
+#[test]
+fn nats_server_killed_and_restarted_mid_stream_loses_nothing() {
+    let mut server = NatsServer::start();
+    let url = server.url();
+    let d = Dir::new("restart");
+    let (a, b) = (d.name("A"), d.name("B"));
+    let n = 10_000u64;
+    let seed = rand::random::<u64>();
+    eprintln!("seed {seed}");
+    let mut w = JournalWriter::builder(&a)
+        .segment_size(4 << 20)
+        .create()
+        .unwrap();
+    JournalWriter::builder(&b)
+        .segment_size(4 << 20)
+        .create()
+        .unwrap();
+    let log = d.0.join("log");
+    let mut out = Bridge::start_out(&out_args(&a, &url, "RS", "rs.a"), &log);
+    let mut inp = Bridge::start(&in_args(&b, &url, "RS"), &log);
+    let writer = std::thread::spawn(move || {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        for _ in 0..20 {
+            write_mixed(&mut w, &mut rng, n / 20);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    // Twice: kill -9 of the server mid-stream, down for a moment, started again on its store.
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(600));
+        server.kill();
+        std::thread::sleep(Duration::from_millis(300));
+        server.restart();
+    }
+    writer.join().unwrap();
+    wait_for(&b, n, &mut [&mut out, &mut inp], Duration::from_secs(60));
+    let o = out.stop();
+    let i = inp.stop();
+    eprintln!("{o}\n{i}");
+    assert_eq!(next_seq(&b), n);
+    assert_same(&a, &b);
+}
