@@ -523,3 +523,70 @@ fn nats_server_killed_and_restarted_mid_stream_loses_nothing() {
     assert_eq!(next_seq(&b), n);
     assert_same(&a, &b);
 }
+
+#[test]
+fn a_ring_that_laps_a_running_bridge_becomes_a_gap_marker() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let d = Dir::new("lap");
+    let (a, b) = (d.name("A"), d.name("B"));
+    let mut w = JournalWriter::builder(&a).ring(16 << 10).create().unwrap();
+    JournalWriter::builder(&b).ring(4 << 20).create().unwrap();
+    let log = d.0.join("log");
+    let mut args = out_args(&a, &url, "LAP", "lap.a");
+    args.extend(["--window", "64"]);
+    let mut out = Bridge::start_out(&args, &log);
+    let mut inp = Bridge::start(&in_args(&b, &url, "LAP"), &log);
+    for i in 0..100u64 {
+        w.append_commit(7, &i.to_le_bytes()).unwrap();
+    }
+    wait_for(&b, 100, &mut [&mut out, &mut inp], Duration::from_secs(30));
+    // The server stops answering: the bridge's window fills, it stops reading, and the ring
+    // (about 500 of these frames) laps it.
+    let pid = server.pid().unwrap() as i32;
+    // SAFETY: kill(2) on the server we started (our child, not reaped).
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    for i in 100..3000u64 {
+        w.append_commit(7, &i.to_le_bytes()).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let oldest = JournalReader::open(&a, Start::Beginning)
+        .unwrap()
+        .next_seq();
+    assert!(oldest > 200, "the ring lapped the bridge");
+    // B: 0.., then gap frames covering exactly what it missed, up to 2999.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut expect, mut gaps, mut lost) = (0u64, 0, 0);
+    let mut rb = JournalReader::open(&b, Start::Beginning).unwrap();
+    while expect < 3000 {
+        out.alive();
+        inp.alive();
+        assert!(Instant::now() < deadline, "B reached only {expect} of 3000");
+        let Some(m) = rb.next().unwrap() else {
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        if m.ty == shmbus_bridge::GAP_TYPE {
+            let from = u64::from_le_bytes(m.payload[..8].try_into().unwrap());
+            let to = u64::from_le_bytes(m.payload[8..16].try_into().unwrap());
+            assert_eq!(from, expect, "a gap starts where B stands");
+            assert!(to >= from);
+            gaps += 1;
+            lost += to - from + 1;
+            expect = to + 1;
+        } else {
+            assert_eq!(m.payload, expect.to_le_bytes(), "message {expect}");
+            expect += 1;
+        }
+    }
+    assert!(gaps >= 1);
+    eprintln!("{gaps} gap markers, {lost} messages lost, oldest stored {oldest}");
+    let line = out.stop();
+    assert!(
+        line.contains(&format!("gap markers {gaps} ({lost} messages lost)")),
+        "{line}"
+    );
+    inp.stop();
+}
