@@ -61,11 +61,16 @@ pub fn gap_id(journal_id: u64, from: u64, to: u64) -> String {
 ///
 /// The URL is malformed, or the server cannot be reached or refuses us.
 pub async fn connect(url: &str) -> Result<async_nats::Client> {
+    let servers = url
+        .split(',')
+        .map(|u| u.trim().parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("cannot connect to NATS at {url}: the URL is malformed (e.g. nats://127.0.0.1:4222, comma-separated for several servers)"))?;
     async_nats::ConnectOptions::new()
         .name("shmbus-bridge")
         .connection_timeout(Duration::from_secs(5))
         .max_reconnects(None)
-        .connect(url)
+        .connect(servers)
         .await
         .with_context(|| format!("cannot connect to NATS at {url}: check the URL and that nats-server runs there (with -js)"))
 }

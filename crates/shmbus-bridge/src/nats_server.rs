@@ -248,6 +248,28 @@ impl NatsCluster {
             .join(",")
     }
 
+    /// The index of the member that leads `stream` (its RAFT leader), asked through the
+    /// members still running; `None` if none answers.
+    pub fn stream_leader(&self, stream: &str) -> Option<usize> {
+        let url = self
+            .servers
+            .iter()
+            .filter(|s| s.child.is_some())
+            .map(NatsServer::url)
+            .collect::<Vec<_>>()
+            .join(",");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        let leader = rt.block_on(async {
+            let js = async_nats::jetstream::new(crate::connect(&url).await.ok()?);
+            let mut s = js.get_stream(stream).await.ok()?;
+            s.info().await.ok()?.cluster.clone()?.leader
+        })?;
+        leader.strip_prefix('s')?.parse().ok()
+    }
+
     /// The store directory of every member.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -256,14 +278,7 @@ impl NatsCluster {
 
 impl Drop for NatsCluster {
     fn drop(&mut self) {
-        for s in &mut self.servers {
-            s.kill();
-        }
-        if std::thread::panicking() {
-            for s in &self.servers {
-                eprintln!("{} logged:\n{}", s.url(), tail(&s.log_text(), 2000));
-            }
-        }
+        // Each member prints its own log if the test failed.
         self.servers.clear();
         let _ = std::fs::remove_dir_all(&self.dir);
     }

@@ -73,19 +73,23 @@ struct Bridge {
 impl Bridge {
     /// Starts `bridge out` and waits until it says where it starts (its stream exists then).
     fn start_out(args: &[&str], log: &Path) -> Self {
-        let before = std::fs::read_to_string(log)
-            .unwrap_or_default()
-            .matches(" -> stream ")
-            .count();
+        let mut b = Self::try_start_out(args, log);
+        b.alive();
+        b
+    }
+
+    /// As `start_out`, but it may have exited (with an error) when this returns.
+    fn try_start_out(args: &[&str], log: &Path) -> Self {
+        let started = || {
+            std::fs::read_to_string(log)
+                .unwrap_or_default()
+                .matches(" -> stream ")
+                .count()
+        };
+        let before = started();
         let mut b = Self::start(args, log);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::fs::read_to_string(log)
-            .unwrap_or_default()
-            .matches(" -> stream ")
-            .count()
-            == before
-        {
-            b.alive();
+        while started() == before && b.child.try_wait().unwrap().is_none() {
             assert!(Instant::now() < deadline, "bridge out did not start");
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -589,4 +593,63 @@ fn a_ring_that_laps_a_running_bridge_becomes_a_gap_marker() {
         "{line}"
     );
     inp.stop();
+}
+
+#[test]
+fn a_3_server_cluster_loses_nothing_when_the_stream_leader_dies_mid_stream() {
+    let mut cluster = shmbus_bridge::nats_server::NatsCluster::start(3);
+    let url = cluster.url();
+    let d = Dir::new("cluster");
+    let (a, b) = (d.name("A"), d.name("B"));
+    let n = 10_000u64;
+    let seed = rand::random::<u64>();
+    eprintln!("seed {seed}");
+    let mut w = JournalWriter::builder(&a)
+        .segment_size(4 << 20)
+        .create()
+        .unwrap();
+    JournalWriter::builder(&b)
+        .segment_size(4 << 20)
+        .create()
+        .unwrap();
+    let log = d.0.join("log");
+    let mut args = out_args(&a, &url, "CL", "cl.a");
+    args.extend(["--replicas", "3"]);
+    // JetStream elects its meta leader a moment after the servers start: until then creating
+    // the stream fails, and the bridge says so and exits.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut out = loop {
+        let mut b = Bridge::try_start_out(&args, &log);
+        if b.child.try_wait().unwrap().is_none() {
+            break b;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            Instant::now() < deadline,
+            "bridge out never started:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    };
+    let mut inp = Bridge::start(&in_args(&b, &url, "CL"), &log);
+    let writer = std::thread::spawn(move || {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        for _ in 0..20 {
+            write_mixed(&mut w, &mut rng, n / 20);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    // kill -9 of the stream's leader mid-stream: two of three remain, a quorum, and elect
+    // another leader; the bridges' publishes and pulls fail meanwhile and are retried.
+    let leader = cluster
+        .stream_leader("CL")
+        .expect("the stream has a leader");
+    eprintln!("killing s{leader}, the stream's leader");
+    cluster.servers[leader].kill();
+    writer.join().unwrap();
+    wait_for(&b, n, &mut [&mut out, &mut inp], Duration::from_secs(60));
+    let o = out.stop();
+    let i = inp.stop();
+    eprintln!("{o}\n{i}");
+    assert_same(&a, &b);
 }
