@@ -306,6 +306,9 @@ fn headers(item: &Item, expected_last: Option<&str>) -> (HeaderMap, String) {
 /// The server cannot be reached at start, the stream does not fit, the journal cannot be
 /// read, or a message is larger than the server accepts.
 pub async fn run_out(o: &OutOptions, mut stop: watch::Receiver<bool>) -> Result<OutStats> {
+    // A journal that cannot be read is refused before the stream is touched.
+    JournalReader::open(&o.journal, Start::End)
+        .with_context(|| format!("cannot read journal {}", o.journal))?;
     let client = crate::connect(&o.url).await?;
     let js = jetstream::new(client);
     let s = ensure_stream(&js, o).await?;

@@ -172,3 +172,45 @@ async fn a_re_created_journal_of_the_same_name_is_published_anew() {
         m.headers.get(shmbus_bridge::H_JOURNAL)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_with_another_retention_or_storage_is_refused_saying_what_differs() {
+    let server = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("A").display().to_string();
+    JournalWriter::builder(&a).ring(1 << 16).create().unwrap();
+    let js = jetstream::new(shmbus_bridge::connect(&server.url()).await.unwrap());
+    js.create_stream(stream::Config {
+        name: "W".into(),
+        subjects: vec!["w.a".into()],
+        retention: stream::RetentionPolicy::Interest,
+        storage: stream::StorageType::Memory,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let o = OutOptions {
+        journal: a,
+        url: server.url(),
+        stream: "W".into(),
+        subject: "w.a".into(),
+        from: From::Start,
+        window: 4,
+        replicas: None,
+        max_age: Some(Duration::from_secs(60)),
+        max_bytes: None,
+    };
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let e = format!("{:#}", run_out(&o, rx).await.unwrap_err());
+    assert!(
+        e.starts_with("stream W exists with another configuration"),
+        "{e}"
+    );
+    for what in [
+        "retention Interest",
+        "storage Memory",
+        "max age 0ns (asked 60s)",
+    ] {
+        assert!(e.contains(what), "{what}: {e}");
+    }
+}

@@ -459,6 +459,11 @@ fn bad_input_gives_one_clear_line() {
     assert!(e.contains("no region") && e.contains("missing"), "{e}");
     let e = cli_error(&in_args(&missing, &url, "S"));
     assert!(e.contains("no region") && e.contains("missing"), "{e}");
+    // The journal is checked before the server is contacted (no stream is created for it).
+    let e = cli_error(&out_args(&missing, &dead, "S", "s.a"));
+    assert!(e.contains("no region"), "{e}");
+    let e = cli_error(&in_args(&missing, &dead, "S"));
+    assert!(e.contains("no region"), "{e}");
     let slots = d.name("slots");
     let o = shmbus(&["create", &slots, "--kind", "slots", "--size", "64K"]);
     assert!(o.status.success());
