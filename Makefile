@@ -7,7 +7,7 @@ export DEMO_SECONDS
 
 .PHONY: demo test setup build fmt-check clippy test-rust test-python test-node test-c test-interop \
 	test-readme test-loom doc test-sweep bench sweep clean \
-	bench-gateway test-bench-gateway build-gateway-bench
+	bench-gateway test-bench-gateway build-gateway-bench test-bridge-long
 
 setup:
 	@bash scripts/setup.sh
@@ -89,3 +89,8 @@ test-bench-gateway: build-gateway-bench
 
 clean:
 	$(CARGO) clean
+
+# `shmbus bridge` with 1,000,000 mixed-size messages through a real nats-server (make test runs
+# the same test with 20,000).
+test-bridge-long: build
+	SHMBUS_BRIDGE_MESSAGES=1000000 $(CARGO) test --release -p shmbus-cli --test bridge round_trip -- --nocapture

@@ -31,3 +31,13 @@ for comp in rustfmt clippy; do
     rustup component add "$comp"
   fi
 done
+# nats-server (JetStream) for the `shmbus bridge` tests: Debian's package; the tests start it
+# themselves on free loopback ports with temporary stores.
+if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server
+  else
+    echo "setup: please install nats-server (apt-get install nats-server)" >&2
+    exit 1
+  fi
+fi

@@ -4,6 +4,7 @@
 mod output;
 
 mod bench;
+mod bridge;
 mod candles_cmd;
 mod csv_import;
 mod demo;
@@ -75,6 +76,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Live terminal monitor of the regions: kind, writer and liveness, rates, newest sequence.
     Top(top::TopArgs),
+    /// Carry journals to and from NATS JetStream, exactly once (`bridge out`, `bridge in`).
+    #[command(subcommand)]
+    Bridge(bridge::BridgeCommand),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -229,6 +233,7 @@ fn main() -> ExitCode {
         Command::Bench(c) => bench::run(&c),
         Command::Serve(a) => serve::run(&a),
         Command::Top(a) => top::run(&a),
+        Command::Bridge(c) => bridge::run(&c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -286,6 +286,15 @@ impl JournalReader {
         }
     }
 
+    /// The creation time (`created_ns` of its header) of the file the reader is in: the ring,
+    /// or the segment of the message [`JournalReader::next`] returned last (after a
+    /// [`JournalReader::seek`], the segment holding that sequence). A journal re-created under
+    /// the same name has new files, so (this, sequence) names a message across re-creations
+    /// (`shmbus bridge` uses it for message ids).
+    pub fn file_created_ns(&self) -> u64 {
+        self.seg.created_ns()
+    }
+
     fn lower_bound(&self) -> u64 {
         match self.seg.mode {
             Mode::Ring => self.seg.oldest(),

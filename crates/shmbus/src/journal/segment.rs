@@ -268,6 +268,12 @@ impl Segment {
         self.region.name().to_string()
     }
 
+    /// The region header's creation time: with a sequence, it names a message for good (a
+    /// journal re-created under the same name gets new files, so new times).
+    pub(crate) fn created_ns(&self) -> u64 {
+        self.region.header().created_ns
+    }
+
     /// Whether the segment's file was truncated under its mapping or its doorbell's (by
     /// another process): what was read from them since is zeros, never data.
     #[inline]

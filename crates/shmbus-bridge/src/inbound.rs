@@ -1,0 +1,301 @@
+//! `bridge in`: a JetStream stream into a local journal, exactly once across kill -9.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use async_nats::jetstream::{self, consumer};
+use futures_util::{FutureExt, StreamExt};
+use shmbus::journal::JournalWriter;
+use tokio::sync::watch;
+
+use crate::state::{InState, state_path};
+use crate::{GAP_TYPE, H_GAP, H_TYPE, header_gap, header_u64};
+
+/// What `bridge in` does.
+#[derive(Debug, Clone)]
+pub struct InOptions {
+    /// NATS server URL(s).
+    pub url: String,
+    /// The stream to read.
+    pub stream: String,
+    /// Durable consumer name (default: derived from the journal's name).
+    pub durable: Option<String>,
+    /// The local journal to write (it must exist).
+    pub journal: String,
+    /// Messages delivered and not yet acked, at most.
+    pub max_ack_pending: i64,
+    /// Messages committed together, at most.
+    pub batch: usize,
+}
+
+/// What `bridge in` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InStats {
+    /// Messages written to the journal.
+    pub stored: u64,
+    /// Gap frames written (gap markers from the other side).
+    pub gaps: u64,
+    /// Deliveries dropped because the journal already held them.
+    pub redeliveries: u64,
+    /// Stream sequences skipped because the stream no longer held them (its limits).
+    pub skipped: u64,
+    /// The last stream sequence the journal holds.
+    pub stream_seq: u64,
+}
+
+impl std::fmt::Display for InStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "stored {}, gap frames {}, redeliveries dropped {}, stream sequences skipped {}, last stream sequence {}",
+            self.stored, self.gaps, self.redeliveries, self.skipped, self.stream_seq
+        )
+    }
+}
+
+/// The default durable name for a journal: `shmbus-in-` and its name's letters and digits.
+pub fn default_durable(journal: &str) -> String {
+    let tail: String = journal
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("shmbus-in-{}", tail.trim_matches('_'))
+}
+
+/// One message of a batch, decoded.
+struct In {
+    sseq: u64,
+    ty: u16,
+    payload: bytes::Bytes,
+    msg: jetstream::Message,
+}
+
+fn decode(m: jetstream::Message, stream: &str) -> Result<In> {
+    let sseq = m
+        .info()
+        .map_err(|e| {
+            anyhow::anyhow!("a delivery from stream {stream} has no JetStream metadata ({e})")
+        })?
+        .stream_sequence;
+    let h = m.headers.clone().unwrap_or_default();
+    let (ty, payload) = if let Some((from, to)) = header_gap(&h) {
+        let mut p = Vec::with_capacity(16);
+        p.extend_from_slice(&from.to_le_bytes());
+        p.extend_from_slice(&to.to_le_bytes());
+        (GAP_TYPE, bytes::Bytes::from(p))
+    } else if let Some(ty) = header_u64(&h, H_TYPE).and_then(|t| u16::try_from(t).ok()) {
+        (ty, m.payload.clone())
+    } else {
+        bail!(
+            "message {sseq} of stream {stream} has no {H_TYPE} or {H_GAP} header: the stream holds messages not published by `shmbus bridge out`"
+        );
+    };
+    Ok(In {
+        sseq,
+        ty,
+        payload,
+        msg: m,
+    })
+}
+
+/// Runs `bridge in` until `stop` turns true (after the batch in hand is committed and acked).
+///
+/// # Errors
+///
+/// The journal cannot be opened as a writer, the server cannot be reached at start, the
+/// stream does not exist, a message is not from `bridge out` or does not fit the journal.
+pub async fn run_in(o: &InOptions, mut stop: watch::Receiver<bool>) -> Result<InStats> {
+    let mut w = JournalWriter::open(&o.journal)
+        .with_context(|| format!("cannot open journal {} to write it", o.journal))?;
+    let path = state_path(&o.journal)?;
+    let mut st = InState::open(&path)?;
+    let mut stats = InStats {
+        stream_seq: st.stored(w.next_seq())?,
+        ..InStats::default()
+    };
+    let client = crate::connect(&o.url).await?;
+    let js = jetstream::new(client);
+    let s = match js.get_stream(&o.stream).await {
+        Ok(s) => s,
+        Err(e)
+            if matches!(e.kind(), jetstream::context::GetStreamErrorKind::JetStream(j)
+                if j.error_code() == jetstream::ErrorCode::STREAM_NOT_FOUND) =>
+        {
+            bail!(
+                "no stream {} on {}: start `shmbus bridge out` first, or check --stream",
+                o.stream,
+                o.url
+            );
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot look up stream {}", o.stream)),
+    };
+    let durable = o
+        .durable
+        .clone()
+        .unwrap_or_else(|| default_durable(&o.journal));
+    // Bytes committed together at most: a ring refuses a batch larger than itself.
+    let max_batch_bytes = (w.capacity() / 4).max(1);
+    let mut backoff = Duration::from_millis(100);
+    'session: loop {
+        // The journal is the truth: the consumer restarts right after what it holds (a
+        // durable's own redeliveries would come after newer messages, out of order).
+        match s.delete_consumer(&durable).await {
+            Ok(_) => {}
+            Err(e)
+                if matches!(e.kind(), jetstream::stream::ConsumerErrorKind::JetStream(j)
+                    if j.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND) => {}
+            Err(e) => {
+                if *stop.borrow() {
+                    return Ok(stats);
+                }
+                eprintln!(
+                    "bridge in: cannot reset consumer {durable} ({e}); retrying in {backoff:?}"
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        }
+        let c = s
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some(durable.clone()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                max_ack_pending: o.max_ack_pending,
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: stats.stream_seq + 1,
+                },
+                ack_wait: Duration::from_secs(30),
+                ..Default::default()
+            })
+            .await
+            .with_context(|| format!("cannot create consumer {durable} on stream {}", o.stream))?;
+        let mut msgs = c
+            .stream()
+            .max_messages_per_batch(o.batch.clamp(1, 10_000))
+            .heartbeat(Duration::from_secs(5))
+            .messages()
+            .await
+            .with_context(|| format!("cannot pull from consumer {durable}"))?;
+        loop {
+            let first = tokio::select! {
+                m = msgs.next() => m,
+                _ = stop.changed() => return Ok(stats),
+            };
+            let mut batch = Vec::new();
+            let mut bytes = 0;
+            let mut next = first;
+            loop {
+                match next {
+                    Some(Ok(m)) => {
+                        let m = decode(m, &o.stream)?;
+                        bytes += 24 + m.payload.len() as u64;
+                        batch.push(m);
+                    }
+                    Some(Err(e)) => {
+                        eprintln!("bridge in: pull from {durable} failed ({e}); resuming");
+                        if batch.is_empty() {
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(Duration::from_secs(5));
+                            continue 'session;
+                        }
+                        break;
+                    }
+                    None => continue 'session,
+                }
+                if batch.len() >= o.batch || bytes >= max_batch_bytes {
+                    break;
+                }
+                match msgs.next().now_or_never() {
+                    Some(m) => next = m,
+                    None => break,
+                }
+            }
+            backoff = Duration::from_millis(100);
+            if !store(&mut w, &mut st, &s, batch, &mut stats, o).await? {
+                // Delivered out of order: start the consumer again after what is stored.
+                continue 'session;
+            }
+        }
+    }
+}
+
+/// Writes a batch: runs of consecutive stream sequences, each recorded, appended and
+/// committed, then acked. `false` if a delivery skipped a message the stream still holds.
+async fn store(
+    w: &mut JournalWriter,
+    st: &mut InState,
+    s: &jetstream::stream::Stream,
+    batch: Vec<In>,
+    stats: &mut InStats,
+    o: &InOptions,
+) -> Result<bool> {
+    let mut run: Vec<&In> = Vec::new();
+    let mut ok = true;
+    for m in &batch {
+        if m.sseq <= stats.stream_seq {
+            stats.redeliveries += 1;
+            continue;
+        }
+        let expect = stats.stream_seq + run.len() as u64 + 1;
+        if m.sseq != expect {
+            // A hole: the stream deleted those (limits) or the delivery is out of order.
+            commit_run(w, st, &mut run, stats, o)?;
+            match s.get_raw_message(stats.stream_seq + 1).await {
+                Ok(_) => {
+                    ok = false;
+                    break;
+                }
+                Err(_) => stats.skipped += m.sseq - stats.stream_seq - 1,
+            }
+            // The run starts after the hole.
+            stats.stream_seq = m.sseq - 1;
+        }
+        run.push(m);
+    }
+    commit_run(w, st, &mut run, stats, o)?;
+    // Acked only once committed: a kill before this redelivers them, and they are dropped.
+    for m in &batch {
+        if m.sseq <= stats.stream_seq {
+            let _ = m.msg.ack().await;
+        }
+    }
+    Ok(ok)
+}
+
+fn commit_run(
+    w: &mut JournalWriter,
+    st: &mut InState,
+    run: &mut Vec<&In>,
+    stats: &mut InStats,
+    o: &InOptions,
+) -> Result<()> {
+    let Some(first) = run.first() else {
+        return Ok(());
+    };
+    st.intent(stats.stream_seq, first.sseq, w.next_seq(), run.len() as u64)?;
+    for m in run.iter() {
+        w.append(m.ty, &m.payload).with_context(|| {
+            format!(
+                "cannot append stream message {} ({} bytes) to journal {}",
+                m.sseq,
+                m.payload.len(),
+                o.journal
+            )
+        })?;
+        if m.ty == GAP_TYPE {
+            stats.gaps += 1;
+        } else {
+            stats.stored += 1;
+        }
+    }
+    w.commit();
+    stats.stream_seq = run.last().expect("non-empty").sseq;
+    run.clear();
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! `shmbus bridge`: carries a journal's messages into a NATS JetStream stream (`out`) and a
+//! stream's messages into a local journal (`in`), exactly once across restarts and kill -9.
+//!
+//! docs/BRIDGE.md gives the design and the exactly-once argument; in short:
+//!
+//! * **out** publishes every frame with headers naming it (`Shmbus-Journal` = the creation time
+//!   of the journal file holding it, `Shmbus-Seq`, `Shmbus-Type`) and `Nats-Msg-Id` =
+//!   journal id + sequence, pipelined with a bounded window of acks in flight. Each publish
+//!   carries `Nats-Expected-Last-Msg-Id` = the id of the message before it, so the stream can
+//!   only ever hold a gap-free prefix of the journal; on any ack error, and on every start,
+//!   the bridge resumes after the stream's last message (read back from the stream).
+//! * **in** pulls from a durable consumer, appends each message to the local journal, writes an
+//!   intent record (`JOURNAL.bridge-in`) before committing a batch and acks after the commit;
+//!   on start it derives the last stored stream sequence from that record and the journal's
+//!   own newest sequence, and restarts the consumer just after it.
+
+#![warn(missing_docs)]
+
+mod inbound;
+pub mod nats_server;
+mod outbound;
+mod state;
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+pub use inbound::{InOptions, InStats, default_durable, run_in};
+pub use outbound::{From, OutOptions, OutStats, run_out};
+pub use state::{InState, state_path};
+
+/// Header: the identity of the journal file holding the message (hex of its `created_ns`).
+pub const H_JOURNAL: &str = "Shmbus-Journal";
+/// Header: the message's sequence in its journal (decimal).
+pub const H_SEQ: &str = "Shmbus-Seq";
+/// Header: the message's type tag (decimal).
+pub const H_TYPE: &str = "Shmbus-Type";
+/// Header: on a gap marker, the sequences lost, `FROM-TO` (inclusive, decimal).
+pub const H_GAP: &str = "Shmbus-Gap";
+/// Header: when the bridge read the message, ns since the Unix epoch (frames carry no time).
+pub const H_TIME: &str = "Shmbus-Time";
+
+/// The type tag of a gap frame that `bridge in` writes for a gap marker: its payload is two
+/// little-endian u64, the first and the last sequence lost on the sending side.
+pub const GAP_TYPE: u16 = 0xFFFF;
+
+/// The `Nats-Msg-Id` of a message: journal file identity and sequence.
+pub fn msg_id(journal_id: u64, seq: u64) -> String {
+    format!("{journal_id:016x}:{seq}")
+}
+
+/// The `Nats-Msg-Id` of a gap marker for the sequences `from..=to`.
+pub fn gap_id(journal_id: u64, from: u64, to: u64) -> String {
+    format!("{journal_id:016x}:gap:{from}-{to}")
+}
+
+/// Connects to a NATS server: one attempt at first (an unreachable server or a bad URL is one
+/// clear error), then the client reconnects by itself, forever, with its own backoff.
+///
+/// # Errors
+///
+/// The URL is malformed, or the server cannot be reached or refuses us.
+pub async fn connect(url: &str) -> Result<async_nats::Client> {
+    let servers = url
+        .split(',')
+        .map(|u| u.trim().parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("cannot connect to NATS at {url}: the URL is malformed (e.g. nats://127.0.0.1:4222, comma-separated for several servers)"))?;
+    async_nats::ConnectOptions::new()
+        .name("shmbus-bridge")
+        .connection_timeout(Duration::from_secs(5))
+        .max_reconnects(None)
+        .connect(servers)
+        .await
+        .with_context(|| format!("cannot connect to NATS at {url}: check the URL and that nats-server runs there (with -js)"))
+}
+
+/// Parses a header value as a number.
+fn header_u64(h: &async_nats::HeaderMap, name: &str) -> Option<u64> {
+    h.get(name)?.as_str().parse().ok()
+}
+
+/// The gap range of a gap marker's header.
+fn header_gap(h: &async_nats::HeaderMap) -> Option<(u64, u64)> {
+    let (a, b) = h.get(H_GAP)?.as_str().split_once('-')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}

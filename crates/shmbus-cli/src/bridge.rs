@@ -1,0 +1,136 @@
+//! `shmbus bridge out|in`: journals to and from NATS JetStream (crate `shmbus-bridge`).
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use shmbus_bridge::{From, InOptions, OutOptions};
+
+use crate::size::{parse_seconds, parse_size};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BridgeCommand {
+    /// Publish a journal into a JetStream stream, exactly once across restarts.
+    Out(OutArgs),
+    /// Write a JetStream stream into a local journal, exactly once across restarts.
+    In(InArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct OutArgs {
+    /// Journal to publish (a ring or a persisted journal).
+    journal: String,
+    /// NATS server URL, e.g. nats://127.0.0.1:4222 (comma-separated for several).
+    #[arg(long)]
+    nats: String,
+    /// Stream name (created if missing; an existing one must have exactly --subject).
+    #[arg(long)]
+    stream: String,
+    /// Subject to publish on.
+    #[arg(long)]
+    subject: String,
+    /// Where to start when the stream holds nothing from this journal: start, end or a
+    /// sequence (otherwise the bridge goes on after the stream's last message).
+    #[arg(long, default_value = "start", value_parser = parse_from)]
+    from: From,
+    /// Publishes awaiting their ack, at most.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    window: u32,
+    /// Replicas of the stream it creates (checked on an existing stream when given).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=5))]
+    replicas: Option<u8>,
+    /// Maximum age of messages in the stream it creates, in seconds (checked when given).
+    #[arg(long, value_parser = parse_seconds)]
+    max_age: Option<f64>,
+    /// Maximum bytes of the stream it creates, e.g. 10G (checked when given).
+    #[arg(long, value_parser = parse_size)]
+    max_bytes: Option<u64>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InArgs {
+    /// Local journal to write (create it first with `shmbus journal create`).
+    journal: String,
+    /// NATS server URL, e.g. nats://127.0.0.1:4222 (comma-separated for several).
+    #[arg(long)]
+    nats: String,
+    /// Stream to read.
+    #[arg(long)]
+    stream: String,
+    /// Durable consumer name (default: shmbus-in- and the journal's name).
+    #[arg(long)]
+    durable: Option<String>,
+    /// Messages delivered and not yet acked, at most.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_ack_pending: u32,
+    /// Messages committed to the journal together, at most.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    batch: u32,
+}
+
+fn parse_from(s: &str) -> Result<From, String> {
+    match s {
+        "start" => Ok(From::Start),
+        "end" => Ok(From::End),
+        n => n
+            .parse()
+            .map(From::Seq)
+            .map_err(|_| format!("invalid --from {n:?}: use start, end or a sequence number")),
+    }
+}
+
+/// Runs `f` on a runtime until it ends or Ctrl-C / SIGTERM asks it to stop.
+fn run_async<T>(f: impl AsyncFnOnce(tokio::sync::watch::Receiver<bool>) -> Result<T>) -> Result<T> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let flag = crate::watch::stop_flag();
+        tokio::spawn(async move {
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let _ = tx.send(true);
+        });
+        f(rx).await
+    })
+}
+
+pub fn run(c: &BridgeCommand) -> Result<()> {
+    match c {
+        BridgeCommand::Out(a) => {
+            let o = OutOptions {
+                journal: a.journal.clone(),
+                url: a.nats.clone(),
+                stream: a.stream.clone(),
+                subject: a.subject.clone(),
+                from: a.from,
+                window: a.window as usize,
+                replicas: a.replicas.map(usize::from),
+                max_age: a.max_age.map(Duration::from_secs_f64),
+                max_bytes: a
+                    .max_bytes
+                    .map(i64::try_from)
+                    .transpose()
+                    .context("--max-bytes is too large")?,
+            };
+            let stats = run_async(async |stop| shmbus_bridge::run_out(&o, stop).await)?;
+            errln!("shmbus bridge out: stopped: {stats}");
+        }
+        BridgeCommand::In(a) => {
+            let o = InOptions {
+                url: a.nats.clone(),
+                stream: a.stream.clone(),
+                durable: a.durable.clone(),
+                journal: a.journal.clone(),
+                max_ack_pending: i64::from(a.max_ack_pending),
+                batch: a.batch as usize,
+            };
+            let stats = run_async(async |stop| shmbus_bridge::run_in(&o, stop).await)?;
+            errln!("shmbus bridge in: stopped: {stats}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,660 @@
+//! `shmbus bridge out|in` as real processes against a real nats-server (started by the test on
+//! a free loopback port): A's journal -> NATS -> B's journal byte for byte, kill -9 of either
+//! bridge at random points, a lapped ring's gap marker, bad input.
+//!
+//! `SHMBUS_BRIDGE_MESSAGES` sets the message count of the round trip (default 20000; the
+//! `make test-bridge-long` target runs 1,000,000).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use shmbus::journal::{JournalReader, JournalWriter, Start};
+use shmbus_bridge::nats_server::NatsServer;
+
+fn shmbus(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_shmbus"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run shmbus")
+}
+
+/// The one-line error of a failed run.
+fn cli_error(args: &[&str]) -> String {
+    let o = shmbus(args);
+    assert!(!o.status.success(), "shmbus {args:?} succeeded");
+    let e = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(e.trim_end().lines().count(), 1, "one line: {e}");
+    e.trim_end()
+        .strip_prefix("shmbus: error: ")
+        .unwrap_or_else(|| panic!("an error line: {e}"))
+        .to_owned()
+}
+
+/// A temporary directory for the test's journals, removed when dropped.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let d = std::env::temp_dir().join(format!(
+            "shmbus-bridge-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Self(d)
+    }
+
+    fn name(&self, n: &str) -> String {
+        self.0.join(n).display().to_string()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A bridge process, killed when dropped; its stderr goes to a file shown on failure.
+struct Bridge {
+    child: Child,
+    log: PathBuf,
+    /// "out" or "in".
+    kind: String,
+}
+
+impl Bridge {
+    /// Starts `bridge out` and waits until it says where it starts (its stream exists then).
+    fn start_out(args: &[&str], log: &Path) -> Self {
+        let mut b = Self::try_start_out(args, log);
+        b.alive();
+        b
+    }
+
+    /// As `start_out`, but it may have exited (with an error) when this returns.
+    fn try_start_out(args: &[&str], log: &Path) -> Self {
+        let started = || {
+            std::fs::read_to_string(log)
+                .unwrap_or_default()
+                .matches(" -> stream ")
+                .count()
+        };
+        let before = started();
+        let mut b = Self::start(args, log);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while started() == before && b.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "bridge out did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        b
+    }
+
+    fn start(args: &[&str], log: &Path) -> Self {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_shmbus"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(f)
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            log: log.to_owned(),
+            kind: args[1].to_owned(),
+        }
+    }
+
+    fn alive(&mut self) {
+        if let Ok(Some(s)) = self.child.try_wait() {
+            panic!(
+                "a bridge exited ({s}):\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+        }
+    }
+
+    fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM; waits for a clean exit and returns its last "stopped" line.
+    fn stop(mut self) -> String {
+        // SAFETY: kill(2) on our own child's pid (not yet reaped, so not reused).
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        assert!(
+            status.success(),
+            "bridge did not stop cleanly ({status}):\n{log}"
+        );
+        let tag = format!("shmbus bridge {}: stopped: ", self.kind);
+        log.lines()
+            .rev()
+            .find(|l| l.starts_with(&tag))
+            .unwrap_or_else(|| panic!("no {tag:?} line in:\n{log}"))
+            .to_owned()
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn out_args<'a>(a: &'a str, url: &'a str, stream: &'a str, subject: &'a str) -> Vec<&'a str> {
+    vec![
+        "bridge",
+        "out",
+        a,
+        "--nats",
+        url,
+        "--stream",
+        stream,
+        "--subject",
+        subject,
+    ]
+}
+
+fn in_args<'a>(b: &'a str, url: &'a str, stream: &'a str) -> Vec<&'a str> {
+    vec!["bridge", "in", b, "--nats", url, "--stream", stream]
+}
+
+/// A payload length: mostly small, some up to 4 KiB, a few up to 64 KiB, and empty ones.
+fn mixed_len(rng: &mut SmallRng) -> usize {
+    match rng.random_range(0..100) {
+        0..5 => 0,
+        5..85 => rng.random_range(1..256),
+        85..99 => rng.random_range(256..4096),
+        _ => rng.random_range(4096..=65536),
+    }
+}
+
+fn write_mixed(w: &mut JournalWriter, rng: &mut SmallRng, n: u64) {
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..n {
+        let len = mixed_len(rng);
+        rng.fill(&mut buf[..len]);
+        let ty = rng.random_range(0..1000u16);
+        w.append(ty, &buf[..len]).unwrap();
+        if rng.random_range(0..16) == 0 {
+            w.commit();
+        }
+    }
+    w.commit();
+}
+
+fn next_seq(name: &str) -> u64 {
+    JournalReader::open(name, Start::End).unwrap().next_seq()
+}
+
+/// Waits until journal `b` holds `n` messages, checking that the bridges stay alive.
+fn wait_for(b: &str, n: u64, bridges: &mut [&mut Bridge], limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        if next_seq(b) >= n {
+            return;
+        }
+        for x in bridges.iter_mut() {
+            x.alive();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{b} holds {} of {n} messages after {limit:?}",
+            next_seq(b)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// B holds exactly A's frames: same sequences, types and payloads, in order.
+fn assert_same(a: &str, b: &str) {
+    let mut ra = JournalReader::open(a, Start::Beginning).unwrap();
+    let mut rb = JournalReader::open(b, Start::Beginning).unwrap();
+    let mut n = 0u64;
+    loop {
+        let ma = ra
+            .next()
+            .unwrap()
+            .map(|m| (m.seq, m.ty, m.payload.to_vec()));
+        let mb = rb
+            .next()
+            .unwrap()
+            .map(|m| (m.seq, m.ty, m.payload.to_vec()));
+        match (ma, mb) {
+            (None, None) => break,
+            (Some(x), Some(y)) => assert!(
+                x == y,
+                "message {n} differs: A {:?} B {:?}",
+                (x.0, x.1, x.2.len()),
+                (y.0, y.1, y.2.len())
+            ),
+            (x, y) => panic!(
+                "message {n}: A has {:?}, B has {:?}",
+                x.map(|m| m.0),
+                y.map(|m| m.0)
+            ),
+        }
+        n += 1;
+    }
+    assert!(n > 0);
+}
+
+fn messages() -> u64 {
+    std::env::var("SHMBUS_BRIDGE_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000)
+}
+
+#[test]
+fn round_trip_mixed_sizes_is_byte_for_byte() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let d = Dir::new("trip");
+    let (a, b) = (d.name("A"), d.name("B"));
+    let n = messages();
+    let mut w = JournalWriter::builder(&a)
+        .segment_size(16 << 20)
+        .create()
+        .unwrap();
+    JournalWriter::builder(&b)
+        .segment_size(16 << 20)
+        .create()
+        .unwrap();
+    let seed = rand::random::<u64>();
+    eprintln!("seed {seed}");
+    let mut rng = SmallRng::seed_from_u64(seed);
+    // Half before the bridges start, half while they run.
+    write_mixed(&mut w, &mut rng, n / 2);
+    let log = d.0.join("log");
+    let mut out = Bridge::start_out(&out_args(&a, &url, "TRIP", "trip.a"), &log);
+    let mut inb = Bridge::start(&in_args(&b, &url, "TRIP"), &log);
+    write_mixed(&mut w, &mut rng, n - n / 2);
+    let t = Instant::now();
+    wait_for(
+        &b,
+        n,
+        &mut [&mut out, &mut inb],
+        Duration::from_secs(60 + n / 2000),
+    );
+    eprintln!(
+        "{n} messages through in {:?} after the last append",
+        t.elapsed()
+    );
+    let line = out.stop();
+    assert!(line.contains(&format!("published {n},")), "{line}");
+    let line = inb.stop();
+    assert!(line.contains(&format!("stored {n},")), "{line}");
+    assert_same(&a, &b);
+    // Started again, both bridges find that everything is there: nothing sent twice.
+    let out = Bridge::start_out(&out_args(&a, &url, "TRIP", "trip.a"), &log);
+    let inb = Bridge::start(&in_args(&b, &url, "TRIP"), &log);
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(out.stop().contains("published 0, duplicates 0"));
+    assert!(inb.stop().contains("stored 0,"));
+    assert_same(&a, &b);
+}
+
+#[test]
+fn kill_9_of_either_bridge_loses_nothing_and_stores_nothing_twice() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let d = Dir::new("kill");
+    let (a, b) = (d.name("A"), d.name("B"));
+    let n = 20_000u64;
+    let seed = rand::random::<u64>();
+    eprintln!("seed {seed}");
+    let mut rng = SmallRng::seed_from_u64(seed);
+    // Small segments: restarts resume in segments other than the first.
+    let mut w = JournalWriter::builder(&a)
+        .segment_size(1 << 20)
+        .create()
+        .unwrap();
+    JournalWriter::builder(&b)
+        .segment_size(1 << 20)
+        .create()
+        .unwrap();
+    let log = d.0.join("log");
+    let outa = out_args(&a, &url, "KILL", "kill.a");
+    let inb = in_args(&b, &url, "KILL");
+    let mut out = Bridge::start_out(&outa, &log);
+    let mut inp = Bridge::start(&inb, &log);
+    // The writer appends while the bridges are killed and restarted.
+    let writer = {
+        let mut rng = SmallRng::seed_from_u64(seed ^ 1);
+        std::thread::spawn(move || {
+            for _ in 0..40 {
+                write_mixed(&mut w, &mut rng, n / 40);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let mut kills = (0, 0);
+    let mut at = Vec::new();
+    for i in 0..12 {
+        std::thread::sleep(Duration::from_millis(rng.random_range(30..400)));
+        at.push(next_seq(&b));
+        if i % 2 == 0 {
+            out.alive();
+            out.kill9();
+            out = Bridge::start_out(&outa, &log);
+            kills.0 += 1;
+        } else {
+            inp.alive();
+            inp.kill9();
+            inp = Bridge::start(&inb, &log);
+            kills.1 += 1;
+        }
+    }
+    writer.join().unwrap();
+    wait_for(&b, n, &mut [&mut out, &mut inp], Duration::from_secs(60));
+    out.stop();
+    inp.stop();
+    eprintln!(
+        "killed bridge out {} times, bridge in {} times, with B at {at:?}",
+        kills.0, kills.1
+    );
+    assert_eq!(next_seq(&b), n);
+    assert_same(&a, &b);
+}
+
+#[test]
+fn a_lapped_ring_sends_a_gap_marker_with_the_exact_range() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let d = Dir::new("gap");
+    let (a, b) = (d.name("A"), d.name("B"));
+    let mut w = JournalWriter::builder(&a).ring(16 << 10).create().unwrap();
+    JournalWriter::builder(&b).ring(1 << 20).create().unwrap();
+    for i in 0..10u64 {
+        w.append(7, &i.to_le_bytes()).unwrap();
+    }
+    w.commit();
+    let log = d.0.join("log");
+    let outa = out_args(&a, &url, "GAP", "gap.a");
+    let mut out = Bridge::start_out(&outa, &log);
+    let mut inp = Bridge::start(&in_args(&b, &url, "GAP"), &log);
+    wait_for(&b, 10, &mut [&mut out, &mut inp], Duration::from_secs(30));
+    out.stop();
+    // While the bridge is down the ring laps it.
+    for i in 10..2000u64 {
+        w.append(7, &i.to_le_bytes()).unwrap();
+        w.commit();
+    }
+    let oldest = JournalReader::open(&a, Start::Beginning)
+        .unwrap()
+        .next_seq();
+    assert!(oldest > 10);
+    let mut out = Bridge::start_out(&outa, &log);
+    // 10 messages, one gap frame, then oldest..2000.
+    let total = 10 + 1 + (2000 - oldest);
+    wait_for(
+        &b,
+        total,
+        &mut [&mut out, &mut inp],
+        Duration::from_secs(30),
+    );
+    assert!(
+        out.stop()
+            .contains(&format!("gap markers 1 ({} messages lost)", oldest - 10))
+    );
+    assert!(inp.stop().contains("gap frames 1"));
+    let mut rb = JournalReader::open(&b, Start::Beginning).unwrap();
+    let mut want = (0..10).chain(oldest..2000);
+    let mut gaps = 0;
+    while let Some(m) = rb.next().unwrap() {
+        if m.ty == shmbus_bridge::GAP_TYPE {
+            let from = u64::from_le_bytes(m.payload[..8].try_into().unwrap());
+            let to = u64::from_le_bytes(m.payload[8..16].try_into().unwrap());
+            assert_eq!((from, to), (10, oldest - 1), "the exact range lost");
+            gaps += 1;
+            continue;
+        }
+        assert_eq!(m.ty, 7);
+        assert_eq!(m.payload, want.next().unwrap().to_le_bytes());
+    }
+    assert_eq!(gaps, 1);
+    assert!(want.next().is_none());
+}
+
+#[test]
+fn bad_input_gives_one_clear_line() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let d = Dir::new("bad");
+    let a = d.name("A");
+    JournalWriter::builder(&a).ring(1 << 16).create().unwrap();
+    // Unreachable server, malformed URL.
+    let dead = format!(
+        "nats://127.0.0.1:{}",
+        shmbus_bridge::nats_server::free_port()
+    );
+    let e = cli_error(&out_args(&a, &dead, "S", "s.a"));
+    assert!(
+        e.contains("cannot connect to NATS at") && e.contains(&dead),
+        "{e}"
+    );
+    let e = cli_error(&in_args(&a, &dead, "S"));
+    assert!(e.contains("cannot connect to NATS at"), "{e}");
+    let e = cli_error(&out_args(&a, "nats://bad host:-1", "S", "s.a"));
+    assert!(e.contains("cannot connect to NATS at"), "{e}");
+    // A journal that does not exist, a region of another kind.
+    let missing = d.name("missing");
+    let e = cli_error(&out_args(&missing, &url, "S", "s.a"));
+    assert!(e.contains("no region") && e.contains("missing"), "{e}");
+    let e = cli_error(&in_args(&missing, &url, "S"));
+    assert!(e.contains("no region") && e.contains("missing"), "{e}");
+    // The journal is checked before the server is contacted (no stream is created for it).
+    let e = cli_error(&out_args(&missing, &dead, "S", "s.a"));
+    assert!(e.contains("no region"), "{e}");
+    let e = cli_error(&in_args(&missing, &dead, "S"));
+    assert!(e.contains("no region"), "{e}");
+    let slots = d.name("slots");
+    let o = shmbus(&["create", &slots, "--kind", "slots", "--size", "64K"]);
+    assert!(o.status.success());
+    let e = cli_error(&out_args(&slots, &url, "S", "s.a"));
+    assert!(e.contains("not a journal region"), "{e}");
+    let e = cli_error(&in_args(&slots, &url, "S"));
+    assert!(e.contains("not a journal region"), "{e}");
+    // A stream that does not exist (in), a stream with another subject (out).
+    let e = cli_error(&in_args(&a, &url, "NOPE"));
+    assert!(e.contains("no stream NOPE"), "{e}");
+    let log = d.0.join("log");
+    let mut out = Bridge::start_out(&out_args(&a, &url, "S", "s.a"), &log);
+    std::thread::sleep(Duration::from_millis(500));
+    out.alive();
+    out.stop();
+    let e = cli_error(&out_args(&a, &url, "S", "s.other"));
+    assert!(
+        e.contains("stream S exists with another configuration") && e.contains("s.other"),
+        "{e}"
+    );
+    let mut args = out_args(&a, &url, "S", "s.a");
+    args.extend(["--replicas", "3"]);
+    let e = cli_error(&args);
+    assert!(e.contains("replicas 1 (asked 3)"), "{e}");
+}
+
+#[test]
+fn nats_server_killed_and_restarted_mid_stream_loses_nothing() {
+    let mut server = NatsServer::start();
+    let url = server.url();
+    let d = Dir::new("restart");
+    let (a, b) = (d.name("A"), d.name("B"));
+    let n = 10_000u64;
+    let seed = rand::random::<u64>();
+    eprintln!("seed {seed}");
+    let mut w = JournalWriter::builder(&a)
+        .segment_size(4 << 20)
+        .create()
+        .unwrap();
+    JournalWriter::builder(&b)
+        .segment_size(4 << 20)
+        .create()
+        .unwrap();
+    let log = d.0.join("log");
+    let mut out = Bridge::start_out(&out_args(&a, &url, "RS", "rs.a"), &log);
+    let mut inp = Bridge::start(&in_args(&b, &url, "RS"), &log);
+    let writer = std::thread::spawn(move || {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        for _ in 0..20 {
+            write_mixed(&mut w, &mut rng, n / 20);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    // Twice: kill -9 of the server mid-stream, down for a moment, started again on its store.
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(600));
+        server.kill();
+        std::thread::sleep(Duration::from_millis(300));
+        server.restart();
+    }
+    writer.join().unwrap();
+    wait_for(&b, n, &mut [&mut out, &mut inp], Duration::from_secs(60));
+    let o = out.stop();
+    let i = inp.stop();
+    eprintln!("{o}\n{i}");
+    assert_eq!(next_seq(&b), n);
+    assert_same(&a, &b);
+}
+
+#[test]
+fn a_ring_that_laps_a_running_bridge_becomes_a_gap_marker() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let d = Dir::new("lap");
+    let (a, b) = (d.name("A"), d.name("B"));
+    let mut w = JournalWriter::builder(&a).ring(16 << 10).create().unwrap();
+    JournalWriter::builder(&b).ring(4 << 20).create().unwrap();
+    let log = d.0.join("log");
+    let mut args = out_args(&a, &url, "LAP", "lap.a");
+    args.extend(["--window", "64"]);
+    let mut out = Bridge::start_out(&args, &log);
+    let mut inp = Bridge::start(&in_args(&b, &url, "LAP"), &log);
+    for i in 0..100u64 {
+        w.append_commit(7, &i.to_le_bytes()).unwrap();
+    }
+    wait_for(&b, 100, &mut [&mut out, &mut inp], Duration::from_secs(30));
+    // The server stops answering: the bridge's window fills, it stops reading, and the ring
+    // (about 500 of these frames) laps it.
+    let pid = server.pid().unwrap() as i32;
+    // SAFETY: kill(2) on the server we started (our child, not reaped).
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    for i in 100..3000u64 {
+        w.append_commit(7, &i.to_le_bytes()).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let oldest = JournalReader::open(&a, Start::Beginning)
+        .unwrap()
+        .next_seq();
+    assert!(oldest > 200, "the ring lapped the bridge");
+    // B: 0.., then gap frames covering exactly what it missed, up to 2999.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut expect, mut gaps, mut lost) = (0u64, 0, 0);
+    let mut rb = JournalReader::open(&b, Start::Beginning).unwrap();
+    while expect < 3000 {
+        out.alive();
+        inp.alive();
+        assert!(Instant::now() < deadline, "B reached only {expect} of 3000");
+        let Some(m) = rb.next().unwrap() else {
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        };
+        if m.ty == shmbus_bridge::GAP_TYPE {
+            let from = u64::from_le_bytes(m.payload[..8].try_into().unwrap());
+            let to = u64::from_le_bytes(m.payload[8..16].try_into().unwrap());
+            assert_eq!(from, expect, "a gap starts where B stands");
+            assert!(to >= from);
+            gaps += 1;
+            lost += to - from + 1;
+            expect = to + 1;
+        } else {
+            assert_eq!(m.payload, expect.to_le_bytes(), "message {expect}");
+            expect += 1;
+        }
+    }
+    assert!(gaps >= 1);
+    eprintln!("{gaps} gap markers, {lost} messages lost, oldest stored {oldest}");
+    let line = out.stop();
+    assert!(
+        line.contains(&format!("gap markers {gaps} ({lost} messages lost)")),
+        "{line}"
+    );
+    inp.stop();
+}
+
+#[test]
+fn a_3_server_cluster_loses_nothing_when_the_stream_leader_dies_mid_stream() {
+    let mut cluster = shmbus_bridge::nats_server::NatsCluster::start(3);
+    let url = cluster.url();
+    let d = Dir::new("cluster");
+    let (a, b) = (d.name("A"), d.name("B"));
+    let n = 10_000u64;
+    let seed = rand::random::<u64>();
+    eprintln!("seed {seed}");
+    let mut w = JournalWriter::builder(&a)
+        .segment_size(4 << 20)
+        .create()
+        .unwrap();
+    JournalWriter::builder(&b)
+        .segment_size(4 << 20)
+        .create()
+        .unwrap();
+    let log = d.0.join("log");
+    let mut args = out_args(&a, &url, "CL", "cl.a");
+    args.extend(["--replicas", "3"]);
+    // JetStream elects its meta leader a moment after the servers start: until then creating
+    // the stream fails, and the bridge says so and exits.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut out = loop {
+        let mut b = Bridge::try_start_out(&args, &log);
+        if b.child.try_wait().unwrap().is_none() {
+            break b;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            Instant::now() < deadline,
+            "bridge out never started:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    };
+    let mut inp = Bridge::start(&in_args(&b, &url, "CL"), &log);
+    let writer = std::thread::spawn(move || {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        for _ in 0..20 {
+            write_mixed(&mut w, &mut rng, n / 20);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    // kill -9 of the stream's leader mid-stream: two of three remain, a quorum, and elect
+    // another leader; the bridges' publishes and pulls fail meanwhile and are retried.
+    let leader = cluster
+        .stream_leader("CL")
+        .expect("the stream has a leader");
+    eprintln!("killing s{leader}, the stream's leader");
+    cluster.servers[leader].kill();
+    writer.join().unwrap();
+    wait_for(&b, n, &mut [&mut out, &mut inp], Duration::from_secs(60));
+    let o = out.stop();
+    let i = inp.stop();
+    eprintln!("{o}\n{i}");
+    assert_same(&a, &b);
+}
