@@ -7,6 +7,7 @@ export DEMO_SECONDS
 
 .PHONY: demo test setup build fmt-check clippy test-rust test-python test-node test-c test-interop \
 	test-readme test-loom doc test-sweep bench sweep clean
+.PHONY: test-browser
 
 setup:
 	@bash scripts/setup.sh
@@ -17,6 +18,8 @@ build: setup
 demo: build
 	./target/release/shmbus demo --seconds $(DEMO_SECONDS)
 
+# make test also runs test-browser (after the list below: make puts the recipe rule's list first).
+test: test-browser
 test: setup fmt-check clippy test-rust test-python test-node test-c test-interop test-readme test-loom doc test-sweep
 	@echo "make test: all checks passed"
 
@@ -43,6 +46,11 @@ test-c:
 # Every language writes, every language reads (tests/interop/SPEC.md), and the golden files.
 test-interop:
 	bash scripts/ci/interop.sh
+
+# The dashboard in a real browser (Debian's chromium + playwright-core, installed by setup.sh):
+# a real gateway over a real feed; bounded, well under 2 minutes.
+test-browser:
+	bash scripts/ci/browser.sh
 
 test-readme:
 	bash scripts/ci/readme.sh

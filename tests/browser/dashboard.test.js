@@ -1,0 +1,398 @@
+// The dashboard in a real browser: Debian's chromium, driven by playwright-core, opens the page
+// served by a real `shmbus serve` over a real `shmbus feed` (slot table + trade journal) and a
+// candle region made by `shmbus candles import`, and checks it through the DOM contract of
+// docs/GATEWAY.md ("Dashboard"): live status, quotes that change and then equal `shmbus slot get`
+// exactly, the chart's bars equal to the imported CSV (and a bar imported later appearing live),
+// the trades tape, the region panel (writer alive, then dead after SIGKILL), the latency figures,
+// no console error, no failed request, and no request leaving 127.0.0.1.
+//
+//   scripts/ci/browser.sh            (setup, build, then this test)
+//   UPDATE_SCREENSHOT=1 scripts/ci/browser.sh    (also writes docs/dashboard.png)
+//
+// Every process it starts is stopped in `after`, also when a check fails; every wait is bounded.
+'use strict';
+
+const { describe, it, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const readline = require('node:readline');
+const { isDeepStrictEqual } = require('node:util');
+const { chromium } = require('playwright-core');
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const SHMBUS = process.env.SHMBUS || path.join(ROOT, 'target', 'release', 'shmbus');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const FIXTURE = path.join(__dirname, 'fixtures', 'bars.csv');
+const WAIT = 15000; // the bound of every wait on the page (ms)
+
+// Unique names: other engineers' tests share /dev/shm.
+const TAG = `shmbus-browser-${process.pid}`;
+const QUOTES = `${TAG}-quotes`;
+const TRADES = `${TAG}-trades`;
+const BARS = `${TAG}-bars`;
+const SYMBOL = 'TEST';
+const INTERVAL = '1d';
+const FEED_SYMBOLS = 4;
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `${TAG}-`));
+const children = []; // every spawned process, killed in `after`
+
+/** Runs the CLI to the end; its stdout. Throws (with its stderr) on a non-zero exit. */
+function cli(...args) {
+  return execFileSync(SHMBUS, args, { encoding: 'utf8', timeout: 20000, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Starts a long-running CLI process, remembered for `after`. */
+function start(...args) {
+  const child = spawn(SHMBUS, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderrText = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d) => {
+    child.stderrText += d;
+  });
+  child.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  children.push(child);
+  return child;
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const t = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([promise, t]).finally(() => clearTimeout(timer));
+}
+
+/** The first stdout line of `child`, within `ms`. */
+function firstLine(child, ms, what) {
+  const rl = readline.createInterface({ input: child.stdout });
+  const line = new Promise((resolve, reject) => {
+    rl.once('line', resolve);
+    child.once('exit', (code, signal) =>
+      reject(new Error(`${what} exited (${code ?? signal}) before printing a line: ${child.stderrText}`)),
+    );
+  });
+  return withTimeout(line, ms, what).finally(() => {
+    // Keep draining stdout so the child never blocks on a full pipe.
+    child.stdout.resume();
+  });
+}
+
+/** The bars of a CSV of `date,open,high,low,close,volume` rows, as the chart gives them. */
+function csvBars(text) {
+  const [header, ...rows] = text.trim().split('\n');
+  assert.equal(header, 'date,open,high,low,close,volume');
+  return rows.map((row) => {
+    const [date, open, high, low, close] = row.split(',');
+    return {
+      time: Date.parse(`${date}T00:00:00Z`) / 1000,
+      open: Number(open),
+      high: Number(high),
+      low: Number(low),
+      close: Number(close),
+    };
+  });
+}
+
+/** The quote table as the page shows it: {SYM: {price, volume, time, seq}} of data-value strings. */
+function readQuotes(page) {
+  return page.evaluate(() => {
+    const out = {};
+    for (const tr of document.querySelectorAll('#quotes tr[data-symbol]')) {
+      const row = {};
+      for (const f of ['price', 'volume', 'time', 'seq']) {
+        const td = tr.querySelector(`[data-field="${f}"]`);
+        row[f] = td ? td.getAttribute('data-value') : null;
+      }
+      out[tr.getAttribute('data-symbol')] = row;
+    }
+    return out;
+  });
+}
+
+/** `shmbus slot get` of every symbol, in the page's data-value form (String of the JSON number). */
+function slotTable() {
+  const out = {};
+  for (const s of JSON.parse(cli('slot', 'get', QUOTES, '--json'))) {
+    out[s.symbol] = { price: String(s.price), volume: String(s.volume), time: String(s.timestamp), seq: String(s.seq) };
+  }
+  return out;
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+describe('dashboard in chromium', { timeout: 110000 }, () => {
+  let server; // `shmbus serve`
+  let feed; // `shmbus feed`
+  let base; // http://127.0.0.1:PORT
+  let browser;
+  let page;
+  const bars = csvBars(fs.readFileSync(FIXTURE, 'utf8'));
+  // What the page did that it must not: console errors, failed requests, traffic off loopback.
+  const consoleErrors = [];
+  const failedRequests = [];
+  const offHost = [];
+  const webSockets = [];
+
+  before(async () => {
+    assert.ok(fs.existsSync(SHMBUS), `${SHMBUS} is missing; build it (cargo build --release -p shmbus-cli)`);
+    assert.ok(fs.existsSync(CHROMIUM), `${CHROMIUM} is missing; run scripts/setup.sh`);
+
+    // The regions: a candle series imported from the CSV; a trade journal and a slot table
+    // written by a live feed process.
+    cli('candles', 'import', BARS, FIXTURE, '--symbol', SYMBOL, '--interval', INTERVAL, '--size', '1M');
+    cli('journal', 'create', TRADES, '--ring', '4M');
+    feed = start('feed', QUOTES, '--create', '--journal', TRADES, '--symbols', String(FEED_SYMBOLS), '--rate', '200');
+    const deadline = Date.now() + WAIT;
+    for (;;) {
+      let n = 0;
+      try {
+        n = JSON.parse(cli('slot', 'get', QUOTES, '--json')).length;
+      } catch {
+        // not created yet
+      }
+      if (n === FEED_SYMBOLS) break;
+      assert.ok(feed.exitCode === null, `the feed exited: ${feed.stderrText}`);
+      assert.ok(Date.now() < deadline, `the feed did not publish ${FEED_SYMBOLS} symbols within ${WAIT} ms`);
+      await sleep(50);
+    }
+
+    server = start('serve', '--listen', '127.0.0.1:0');
+    const line = await firstLine(server, WAIT, 'shmbus serve');
+    const m = /^shmbus serve: listening on (http:\/\/127\.0\.0\.1:\d+)$/.exec(line);
+    assert.ok(m, `unexpected first line of shmbus serve: ${line}`);
+    base = m[1];
+
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      timeout: 30000,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
+    });
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    context.setDefaultTimeout(WAIT);
+    // Offline: anything not for the gateway is aborted and recorded.
+    await context.route('**/*', (route) => {
+      const url = route.request().url();
+      if (url.startsWith(`${base}/`)) return route.continue();
+      offHost.push(url);
+      return route.abort('blockedbyclient');
+    });
+    page = await context.newPage();
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') consoleErrors.push(`${msg.text()} (${JSON.stringify(msg.location())})`);
+    });
+    page.on('pageerror', (err) => consoleErrors.push(`uncaught: ${err.stack || err}`));
+    page.on('requestfailed', (req) => {
+      // The page's own WebSocket and fetches are cancelled when the page closes at the end.
+      failedRequests.push(`${req.method()} ${req.url()}: ${req.failure() && req.failure().errorText}`);
+    });
+    page.on('response', (res) => {
+      if (res.status() >= 400) failedRequests.push(`${res.request().method()} ${res.url()}: HTTP ${res.status()}`);
+    });
+    page.on('websocket', (ws) => {
+      webSockets.push(ws.url());
+      ws.on('socketerror', (e) => failedRequests.push(`websocket ${ws.url()}: ${e}`));
+    });
+
+    const q = new URLSearchParams({ slots: QUOTES, journal: TRADES, candles: BARS, symbol: SYMBOL, interval: INTERVAL });
+    const res = await page.goto(`${base}/?${q}`, { waitUntil: 'load', timeout: WAIT });
+    assert.equal(res.status(), 200, `GET / answered ${res.status()}`);
+  });
+
+  after(async () => {
+    // Everything we started, also when a check failed: the browser (bounded), the processes, the regions.
+    if (browser) await withTimeout(browser.close(), 10000, 'closing chromium').catch((e) => console.error(String(e)));
+    for (const child of children) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+    await withTimeout(Promise.all(children.map((c) => c.exited)), 10000, 'children exiting').catch((e) =>
+      console.error(String(e)),
+    );
+    try {
+      cli('rm', '--force', QUOTES, TRADES, BARS);
+    } catch {
+      for (const n of [QUOTES, TRADES, BARS]) {
+        try {
+          cli('rm', '--force', n);
+        } catch {
+          // not created
+        }
+      }
+    }
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('goes live over the WebSocket', async () => {
+    await page.waitForSelector('#status[data-state="live"]', { timeout: WAIT });
+    assert.ok(webSockets.length >= 1, 'no WebSocket was opened');
+  });
+
+  it('shows the slot table, with values that change and flash', async () => {
+    await page.waitForFunction((n) => document.querySelectorAll('#quotes tr[data-symbol]').length === n, FEED_SYMBOLS, {
+      timeout: WAIT,
+    });
+    const shown = await readQuotes(page);
+    assert.deepEqual(Object.keys(shown).sort(), Object.keys(slotTable()).sort());
+    for (const [sym, row] of Object.entries(shown)) {
+      for (const [f, v] of Object.entries(row)) {
+        assert.ok(v !== null && v !== '' && Number.isFinite(Number(v)), `${sym} ${f} has no numeric data-value: ${v}`);
+      }
+    }
+    // The values move: some row's seq and price differ from the first look.
+    await page.waitForFunction(
+      (before) =>
+        [...document.querySelectorAll('#quotes tr[data-symbol]')].some((tr) => {
+          const b = before[tr.getAttribute('data-symbol')];
+          const v = (f) => tr.querySelector(`[data-field="${f}"]`).getAttribute('data-value');
+          return b && v('seq') !== b.seq && v('price') !== b.price;
+        }),
+      shown,
+      { timeout: WAIT },
+    );
+    await page.waitForSelector('#quotes tr.flash-up, #quotes tr.flash-down', { timeout: WAIT, state: 'attached' });
+  });
+
+  it('shows exactly the imported bars in the chart', async () => {
+    await page.waitForFunction((n) => window.shmbusDashboard && window.shmbusDashboard.chartBars().length >= n, bars.length, {
+      timeout: WAIT,
+    });
+    const series = await page.evaluate(() => window.shmbusDashboard.series);
+    assert.deepEqual(series, { candles: BARS, symbol: SYMBOL, interval: INTERVAL });
+    const shown = await page.evaluate(() => window.shmbusDashboard.chartBars());
+    const pick = (b) => ({ time: b.time, open: b.open, high: b.high, low: b.low, close: b.close });
+    assert.deepEqual(shown.map(pick), bars);
+  });
+
+  it('adds a bar imported later, live', async () => {
+    const last = bars[bars.length - 1];
+    const next = { time: last.time + 86400, open: last.close, high: 93.25, low: 88.5, close: 91.75 };
+    const date = new Date(next.time * 1000).toISOString().slice(0, 10);
+    const file = path.join(tmp, 'next.csv');
+    fs.writeFileSync(file, `date,open,high,low,close,volume\n${date},${next.open},${next.high},${next.low},${next.close},1234\n`);
+    cli('candles', 'import', BARS, file, '--symbol', SYMBOL, '--interval', INTERVAL);
+    await page.waitForFunction((n) => window.shmbusDashboard.chartBars().length === n, bars.length + 1, {
+      timeout: WAIT,
+    });
+    const shown = await page.evaluate(() => window.shmbusDashboard.chartBars());
+    const pick = (b) => ({ time: b.time, open: b.open, high: b.high, low: b.low, close: b.close });
+    assert.deepEqual(shown.map(pick), [...bars, next]);
+  });
+
+  it('fills the trades tape from the journal, newest first', async () => {
+    await page.waitForFunction(() => document.querySelectorAll('#tape li[data-seq]').length >= 20, null, {
+      timeout: WAIT,
+    });
+    const rows = await page.evaluate(() =>
+      [...document.querySelectorAll('#tape li[data-seq]')].map((li) => ({
+        seq: li.getAttribute('data-seq'),
+        symbol: li.getAttribute('data-symbol'),
+        price: li.getAttribute('data-price'),
+        size: li.getAttribute('data-size'),
+        side: li.getAttribute('data-side'),
+      })),
+    );
+    assert.ok(rows.length <= 200, `the tape holds ${rows.length} rows, more than 200`);
+    const seqs = rows.map((r) => Number(r.seq));
+    for (let i = 1; i < seqs.length; i++) {
+      assert.ok(seqs[i - 1] > seqs[i], `tape not newest first at row ${i}: ${seqs[i - 1]} then ${seqs[i]}`);
+    }
+    // Each row is the journal's message of that sequence.
+    const oldest = seqs[seqs.length - 1];
+    const res = await fetch(`${base}/api/journal/${TRADES}?from=${oldest}&count=${seqs[0] - oldest + 1}`);
+    assert.equal(res.status, 200);
+    const bySeq = new Map((await res.json()).messages.filter((m) => m.trade).map((m) => [m.seq, m.trade]));
+    for (const r of rows) {
+      const t = bySeq.get(Number(r.seq));
+      assert.ok(t, `tape row seq ${r.seq} is not a trade of the journal`);
+      assert.deepEqual(
+        { symbol: r.symbol, price: Number(r.price), size: Number(r.size), side: r.side },
+        { symbol: t.symbol, price: t.price, size: t.volume, side: t.side },
+        `tape row seq ${r.seq}`,
+      );
+    }
+  });
+
+  it('shows the regions, the feed writer alive, and the latency', async () => {
+    for (const [name, kind] of [
+      [QUOTES, 'slots'],
+      [TRADES, 'journal'],
+    ]) {
+      const sel = `#regions section.region[data-region="${name}"]`;
+      await page.waitForSelector(`${sel}[data-kind="${kind}"][data-alive="true"]`, { timeout: WAIT, state: 'attached' });
+      const writer = await page.textContent(`${sel} [data-field="writer"]`);
+      assert.match(writer, new RegExp(`pid ${feed.pid} alive`), `${name} writer`);
+      // The rate, from successive polls, becomes positive while the feed writes.
+      await page.waitForFunction((s) => parseFloat((document.querySelector(s).textContent.match(/[\d.]+/) || ['0'])[0]) > 0, `${sel} [data-field="rate"]`, {
+        timeout: WAIT,
+      });
+    }
+    const candles = `#regions section.region[data-region="${BARS}"]`;
+    await page.waitForSelector(`${candles}[data-kind="candles"]`, { timeout: WAIT, state: 'attached' });
+    assert.equal(await page.getAttribute(candles, 'data-alive'), 'none');
+    const newest = Number(await page.textContent(`#regions section.region[data-region="${TRADES}"] [data-field="newest"]`));
+    assert.ok(newest > 0, `the journal's newest sequence shows ${newest}`);
+
+    await page.waitForFunction(() => Number(document.querySelector('#latency').getAttribute('data-count')) > 0, null, {
+      timeout: WAIT,
+    });
+    const lat = await page.evaluate(() => {
+      const e = document.querySelector('#latency');
+      return { p50: Number(e.getAttribute('data-p50-us')), p99: Number(e.getAttribute('data-p99-us')), count: Number(e.getAttribute('data-count')), text: e.textContent };
+    });
+    assert.ok(lat.count > 0 && lat.p50 > 0 && lat.p99 >= lat.p50, `latency: ${JSON.stringify(lat)}`);
+    console.log(`write-to-browser latency: p50 ${lat.p50} µs, p99 ${lat.p99} µs over ${lat.count} messages`);
+  });
+
+  it('saves a screenshot while the feed is live', async () => {
+    assert.equal(feed.exitCode, null, 'the feed must still run');
+    const shot = path.join(os.tmpdir(), `${TAG}-dashboard.png`);
+    await page.screenshot({ path: shot, fullPage: true, timeout: WAIT });
+    console.log(`screenshot: ${shot}`);
+    if (process.env.UPDATE_SCREENSHOT === '1') {
+      fs.copyFileSync(shot, path.join(ROOT, 'docs', 'dashboard.png'));
+      console.log('screenshot: docs/dashboard.png updated');
+    }
+  });
+
+  it('shows the killed writer dead, and the last values exactly as `shmbus slot get`', async () => {
+    feed.kill('SIGKILL');
+    await withTimeout(feed.exited, WAIT, 'the feed exiting');
+    for (const name of [QUOTES, TRADES]) {
+      const sel = `#regions section.region[data-region="${name}"]`;
+      await page.waitForSelector(`${sel}[data-alive="false"]`, { timeout: WAIT, state: 'attached' });
+      assert.match(await page.textContent(`${sel} [data-field="writer"]`), new RegExp(`pid ${feed.pid} dead`));
+    }
+    // The table stops moving at the last values written; the page shows exactly those.
+    const want = slotTable();
+    assert.equal(Object.keys(want).length, FEED_SYMBOLS);
+    let shown;
+    const deadline = Date.now() + WAIT;
+    do {
+      shown = await readQuotes(page);
+      if (isDeepStrictEqual(shown, want)) break;
+      await sleep(100);
+    } while (Date.now() < deadline);
+    assert.deepEqual(shown, want);
+  });
+
+  it('worked offline: no console error, no failed request, nothing but 127.0.0.1', () => {
+    assert.deepEqual(consoleErrors, []);
+    assert.deepEqual(failedRequests, []);
+    assert.deepEqual(offHost, []);
+    for (const u of webSockets) assert.ok(u.startsWith(base.replace(/^http/, 'ws') + '/'), `WebSocket to ${u}`);
+  });
+});
