@@ -180,6 +180,8 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
         '--disable-component-update',
         '--disable-sync',
         '--no-first-run',
+        // Defence in depth for "works offline": no host name but the gateway's resolves.
+        '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
       ],
     });
     const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
