@@ -34,6 +34,8 @@ type Shared = State<Arc<AppState>>;
 
 pub(crate) fn routes(state: Arc<AppState>) -> Router {
     Router::new()
+        .route("/", get(crate::dashboard::index))
+        .route("/assets/{*path}", get(crate::dashboard::asset))
         .route("/api/regions", get(regions))
         .route("/api/regions/{name}", get(region))
         .route("/api/slots/{name}", get(slots))
@@ -208,7 +210,7 @@ async fn not_found(req: Request) -> ApiError {
         StatusCode::NOT_FOUND,
         "no_route",
         format!(
-            "no endpoint {}: see /api/regions, /api/slots/NAME, /api/journal/NAME, /api/candles/NAME, /metrics, /ws",
+            "no endpoint {}: see / (the dashboard), /api/regions, /api/slots/NAME, /api/journal/NAME, /api/candles/NAME, /metrics, /ws",
             req.uri().path()
         ),
     )

@@ -22,6 +22,7 @@
 //! ```
 
 mod access;
+mod dashboard;
 mod error;
 mod http;
 mod hub;
@@ -35,6 +36,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use dashboard::CHART_LIBRARY_VERSION;
 pub use error::ApiError;
 pub use outbox::DEFAULT_QUEUE_BYTES;
 
