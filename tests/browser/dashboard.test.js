@@ -40,6 +40,35 @@ const FEED_SYMBOLS = 4;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `${TAG}-`));
 const children = []; // every spawned process, killed in `after`
 
+/**
+ * Kills what is still running and removes the regions and the temp dir; idempotent and
+ * synchronous, so that it also runs on `exit` and on SIGTERM/SIGINT (a test process killed by a
+ * timeout, or dying of an uncaught error, leaves nothing behind).
+ */
+function cleanup() {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  for (const n of [QUOTES, TRADES, BARS]) {
+    try {
+      execFileSync(SHMBUS, ['rm', '--force', n], { timeout: 10000, stdio: 'ignore' });
+    } catch {
+      // not created, or already removed
+    }
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+for (const [sig, n] of [
+  ['SIGTERM', 15],
+  ['SIGINT', 2],
+]) {
+  process.once(sig, () => {
+    cleanup();
+    process.exit(128 + n);
+  });
+}
+
 /** Runs the CLI to the end; its stdout. Throws (with its stderr) on a non-zero exit. */
 function cli(...args) {
   return execFileSync(SHMBUS, args, { encoding: 'utf8', timeout: 20000, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -124,6 +153,31 @@ function slotTable() {
 
 function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Waits, at most WAIT ms, until `fn(arg)` is truthy in the page. On timeout the error says what
+ * was awaited and shows the element `show` selects, as the page had it.
+ */
+async function until(page, what, fn, arg, show) {
+  try {
+    await page.waitForFunction(fn, arg, { timeout: WAIT, polling: 100 });
+  } catch (e) {
+    const seen = show
+      ? await page
+          .evaluate((sel) => {
+            const el = document.querySelector(sel);
+            return el ? el.outerHTML.slice(0, 3000) : `(nothing matches ${sel})`;
+          }, show)
+          .catch((err) => `(page unreadable: ${err.message})`)
+      : '';
+    throw new Error(`${what}: not within ${WAIT} ms (${e.message.split('\n')[0]})${seen ? `; the page shows: ${seen}` : ''}`);
+  }
+}
+
+/** Waits, at most WAIT ms, until `selector` matches; on timeout shows the element `show` selects. */
+function untilSelector(page, what, selector, show) {
+  return until(page, what, (sel) => document.querySelector(sel) !== null, selector, show);
 }
 
 describe('dashboard in chromium', { timeout: 110000 }, () => {
@@ -224,29 +278,22 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
     await withTimeout(Promise.all(children.map((c) => c.exited)), 10000, 'children exiting').catch((e) =>
       console.error(String(e)),
     );
-    try {
-      cli('rm', '--force', QUOTES, TRADES, BARS);
-    } catch {
-      for (const n of [QUOTES, TRADES, BARS]) {
-        try {
-          cli('rm', '--force', n);
-        } catch {
-          // not created
-        }
-      }
-    }
-    fs.rmSync(tmp, { recursive: true, force: true });
+    cleanup();
   });
 
   it('goes live over the WebSocket', async () => {
-    await page.waitForSelector('#status[data-state="live"]', { timeout: WAIT });
+    await untilSelector(page, 'status live', '#status[data-state="live"]', '#status');
     assert.ok(webSockets.length >= 1, 'no WebSocket was opened');
   });
 
   it('shows the slot table, with values that change and flash', async () => {
-    await page.waitForFunction((n) => document.querySelectorAll('#quotes tr[data-symbol]').length === n, FEED_SYMBOLS, {
-      timeout: WAIT,
-    });
+    await until(
+      page,
+      `${FEED_SYMBOLS} quote rows`,
+      (n) => document.querySelectorAll('#quotes tr[data-symbol]').length === n,
+      FEED_SYMBOLS,
+      '#quotes',
+    );
     const shown = await readQuotes(page);
     assert.deepEqual(Object.keys(shown).sort(), Object.keys(slotTable()).sort());
     for (const [sym, row] of Object.entries(shown)) {
@@ -255,7 +302,9 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
       }
     }
     // The values move: some row's seq and price differ from the first look.
-    await page.waitForFunction(
+    await until(
+      page,
+      'a quote whose seq and price change',
       (before) =>
         [...document.querySelectorAll('#quotes tr[data-symbol]')].some((tr) => {
           const b = before[tr.getAttribute('data-symbol')];
@@ -263,15 +312,19 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
           return b && v('seq') !== b.seq && v('price') !== b.price;
         }),
       shown,
-      { timeout: WAIT },
+      '#quotes',
     );
-    await page.waitForSelector('#quotes tr.flash-up, #quotes tr.flash-down', { timeout: WAIT, state: 'attached' });
+    await untilSelector(page, 'a flashing quote row', '#quotes tr.flash-up, #quotes tr.flash-down', '#quotes');
   });
 
   it('shows exactly the imported bars in the chart', async () => {
-    await page.waitForFunction((n) => window.shmbusDashboard && window.shmbusDashboard.chartBars().length >= n, bars.length, {
-      timeout: WAIT,
-    });
+    await until(
+      page,
+      `${bars.length} bars in the chart`,
+      (n) => window.shmbusDashboard && window.shmbusDashboard.chartBars().length >= n,
+      bars.length,
+      '#chart',
+    );
     const series = await page.evaluate(() => window.shmbusDashboard.series);
     assert.deepEqual(series, { candles: BARS, symbol: SYMBOL, interval: INTERVAL });
     const shown = await page.evaluate(() => window.shmbusDashboard.chartBars());
@@ -286,18 +339,20 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
     const file = path.join(tmp, 'next.csv');
     fs.writeFileSync(file, `date,open,high,low,close,volume\n${date},${next.open},${next.high},${next.low},${next.close},1234\n`);
     cli('candles', 'import', BARS, file, '--symbol', SYMBOL, '--interval', INTERVAL);
-    await page.waitForFunction((n) => window.shmbusDashboard.chartBars().length === n, bars.length + 1, {
-      timeout: WAIT,
-    });
+    await until(
+      page,
+      'the bar imported later, in the chart',
+      (n) => window.shmbusDashboard.chartBars().length === n,
+      bars.length + 1,
+      '#chart',
+    );
     const shown = await page.evaluate(() => window.shmbusDashboard.chartBars());
     const pick = (b) => ({ time: b.time, open: b.open, high: b.high, low: b.low, close: b.close });
     assert.deepEqual(shown.map(pick), [...bars, next]);
   });
 
   it('fills the trades tape from the journal, newest first', async () => {
-    await page.waitForFunction(() => document.querySelectorAll('#tape li[data-seq]').length >= 20, null, {
-      timeout: WAIT,
-    });
+    await until(page, '20 trades on the tape', () => document.querySelectorAll('#tape li[data-seq]').length >= 20, null, '#tape');
     const rows = await page.evaluate(() =>
       [...document.querySelectorAll('#tape li[data-seq]')].map((li) => ({
         seq: li.getAttribute('data-seq'),
@@ -334,23 +389,41 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
       [TRADES, 'journal'],
     ]) {
       const sel = `#regions section.region[data-region="${name}"]`;
-      await page.waitForSelector(`${sel}[data-kind="${kind}"][data-alive="true"]`, { timeout: WAIT, state: 'attached' });
+      await untilSelector(page, `${name} shown as a live ${kind}`, `${sel}[data-kind="${kind}"][data-alive="true"]`, '#regions');
       const writer = await page.textContent(`${sel} [data-field="writer"]`);
       assert.match(writer, new RegExp(`pid ${feed.pid} alive`), `${name} writer`);
       // The rate, from successive polls, becomes positive while the feed writes.
-      await page.waitForFunction((s) => parseFloat((document.querySelector(s).textContent.match(/[\d.]+/) || ['0'])[0]) > 0, `${sel} [data-field="rate"]`, {
-        timeout: WAIT,
-      });
+      await until(
+        page,
+        `a positive rate for ${name}`,
+        (s) => parseFloat((document.querySelector(s).textContent.match(/[\d.]+/) || ['0'])[0]) > 0,
+        `${sel} [data-field="rate"]`,
+        sel,
+      );
     }
     const candles = `#regions section.region[data-region="${BARS}"]`;
-    await page.waitForSelector(`${candles}[data-kind="candles"]`, { timeout: WAIT, state: 'attached' });
+    await untilSelector(page, `${BARS} shown as candles`, `${candles}[data-kind="candles"]`, '#regions');
     assert.equal(await page.getAttribute(candles, 'data-alive'), 'none');
-    const newest = Number(await page.textContent(`#regions section.region[data-region="${TRADES}"] [data-field="newest"]`));
-    assert.ok(newest > 0, `the journal's newest sequence shows ${newest}`);
+    // The journal's newest sequence and ring occupancy are shown, and are the journal's.
+    const tr = `#regions section.region[data-region="${TRADES}"]`;
+    await until(
+      page,
+      `${TRADES}'s newest sequence and ring occupancy`,
+      (sel) =>
+        /^\d+$/.test(document.querySelector(`${sel} [data-field="newest"]`).textContent.trim()) &&
+        parseFloat(document.querySelector(`${sel} [data-field="occupancy"]`).textContent) > 0,
+      tr,
+      tr,
+    );
+    const newest = Number((await page.textContent(`${tr} [data-field="newest"]`)).trim());
+    const next = JSON.parse(cli('stats', TRADES, '--json', '--interval', '0')).next_seq;
+    assert.ok(newest > 0 && newest < next, `the journal's newest sequence shows ${newest}; the journal's next is ${next}`);
+    const occupancy = parseFloat(await page.textContent(`${tr} [data-field="occupancy"]`));
+    assert.ok(occupancy > 0 && occupancy <= 100, `ring occupancy ${occupancy}%`);
+    const lag = (await page.textContent(`${tr} [data-field="lag"]`)).trim();
+    assert.match(lag, /^(-|\d+)/, `reader lag shows ${lag}`);
 
-    await page.waitForFunction(() => Number(document.querySelector('#latency').getAttribute('data-count')) > 0, null, {
-      timeout: WAIT,
-    });
+    await until(page, 'latency samples', () => Number(document.querySelector('#latency').getAttribute('data-count')) > 0, null, '#latency');
     const lat = await page.evaluate(() => {
       const e = document.querySelector('#latency');
       return { p50: Number(e.getAttribute('data-p50-us')), p99: Number(e.getAttribute('data-p99-us')), count: Number(e.getAttribute('data-count')), text: e.textContent };
@@ -375,7 +448,7 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
     await withTimeout(feed.exited, WAIT, 'the feed exiting');
     for (const name of [QUOTES, TRADES]) {
       const sel = `#regions section.region[data-region="${name}"]`;
-      await page.waitForSelector(`${sel}[data-alive="false"]`, { timeout: WAIT, state: 'attached' });
+      await untilSelector(page, `${name}'s killed writer shown dead`, `${sel}[data-alive="false"]`, sel);
       assert.match(await page.textContent(`${sel} [data-field="writer"]`), new RegExp(`pid ${feed.pid} dead`));
     }
     // The table stops moving at the last values written; the page shows exactly those.
