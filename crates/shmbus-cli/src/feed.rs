@@ -1,5 +1,6 @@
 //! `shmbus feed`: a synthetic but realistic price feed (a random walk per symbol) into a slot
-//! table, paced to a target update rate.
+//! table, paced to a target update rate; optionally also as trades into a journal and as live
+//! 1s and 1m bars into a candle store.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -9,8 +10,9 @@ use anyhow::{Context, Result};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
+use shmbus::candles::{Candle, CandleWriter};
 use shmbus::journal::JournalWriter;
-use shmbus::{RegionError, SlotError, SlotWriter, TRADE_TYPE, Trade, TradingData};
+use shmbus::{CandleError, RegionError, SlotError, SlotWriter, TRADE_TYPE, Trade, TradingData};
 
 use crate::watch::stop_flag;
 
@@ -58,6 +60,10 @@ pub struct FeedArgs {
     /// committing each one.
     #[arg(long)]
     pub journal: Option<String>,
+    /// Also aggregate the updates into 1s and 1m OHLCV bars per symbol in this candle store
+    /// (created if it does not exist), written every 100 ms: the live bar is rewritten in place.
+    #[arg(long)]
+    pub candles: Option<String>,
     /// Write a JSON summary to this file at the end.
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
@@ -94,7 +100,12 @@ pub fn run(a: &FeedArgs) -> Result<()> {
     let mut journal = a
         .journal
         .as_deref()
-        .map(|j| JournalWriter::open_with(j, opts))
+        .map(|j| JournalWriter::open_with(j, opts.clone()))
+        .transpose()?;
+    let mut candles = a
+        .candles
+        .as_deref()
+        .map(|c| LiveBars::open(c, opts))
         .transpose()?;
     let mut rng = SmallRng::seed_from_u64(a.seed);
     let mut book = Vec::with_capacity(a.symbols);
@@ -104,6 +115,15 @@ pub fn run(a: &FeedArgs) -> Result<()> {
             |&(n, p)| (n.to_owned(), p),
         );
         book.push((writer.slot(&name)?, price, name));
+    }
+    if let Some(c) = &mut candles {
+        // Every series starts now, at its symbol's first price, in the list's order (so the
+        // store's first series is the first symbol's 1s bars).
+        let now = shmbus::now_unix_ns();
+        for (i, (_, price, _)) in book.iter().enumerate() {
+            c.tick(i, *price, 0.0, now);
+        }
+        c.flush(&book)?;
     }
     let period = Duration::from_secs_f64(1.0 / a.rate);
     let start = Instant::now();
@@ -134,12 +154,21 @@ pub fn run(a: &FeedArgs) -> Result<()> {
             j.append(TRADE_TYPE, bytemuck::bytes_of(&trade))?;
             j.commit();
         }
+        if let Some(c) = &mut candles {
+            c.tick(i, *price, f64::from(volume), now);
+            if c.due() {
+                c.flush(&book)?;
+            }
+        }
         written += 1;
         next += period;
         let now = Instant::now();
         if next > now {
             std::thread::sleep(next - now);
         }
+    }
+    if let Some(c) = &mut candles {
+        c.flush(&book)?;
     }
     let secs = start.elapsed().as_secs_f64();
     outln!(
@@ -153,4 +182,99 @@ pub fn run(a: &FeedArgs) -> Result<()> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
+}
+
+/// The bar intervals `--candles` writes, with their length in ms.
+const BAR_INTERVALS: [(&str, u64); 2] = [("1s", 1_000), ("1m", 60_000)];
+/// How often `--candles` writes the bars that changed.
+const BAR_FLUSH: Duration = Duration::from_millis(100);
+
+/// One series' bars not yet written: the ones that closed since the last write, and the live one.
+#[derive(Debug, Default)]
+struct Pending {
+    closed: Vec<Candle>,
+    live: Option<Candle>,
+    dirty: bool,
+}
+
+/// `--candles`: the updates aggregated into bars per (symbol, interval), written to a candle
+/// store every [`BAR_FLUSH`] (the live bar replaces its stored self: same timestamp).
+struct LiveBars {
+    writer: CandleWriter,
+    /// Per symbol (the book's order), per interval of [`BAR_INTERVALS`].
+    series: Vec<[Pending; 2]>,
+    last_flush: Instant,
+}
+
+impl LiveBars {
+    fn open(name: &str, opts: shmbus::OpenOptions) -> Result<Self> {
+        let writer = match CandleWriter::open_with(name, opts) {
+            Err(CandleError::Region {
+                error: RegionError::NotFound { .. },
+            }) => CandleWriter::builder(name).create()?,
+            other => other?,
+        };
+        Ok(Self {
+            writer,
+            series: Vec::new(),
+            last_flush: Instant::now(),
+        })
+    }
+
+    /// One update of symbol `i` at `now_ns`.
+    fn tick(&mut self, i: usize, price: f64, volume: f64, now_ns: u64) {
+        if self.series.len() <= i {
+            self.series.resize_with(i + 1, Default::default);
+        }
+        let ms = now_ns / 1_000_000;
+        for (p, (_, len)) in self.series[i].iter_mut().zip(BAR_INTERVALS) {
+            let t = ms - ms % len;
+            match &mut p.live {
+                Some(b) if b.timestamp == t => {
+                    b.high = b.high.max(price);
+                    b.low = b.low.min(price);
+                    b.close = price;
+                    b.volume += volume;
+                }
+                // The clock went back (a stepped clock): the bar in progress goes on.
+                Some(b) if t < b.timestamp => {
+                    b.close = price;
+                    b.volume += volume;
+                }
+                live => {
+                    p.closed.extend(live.take());
+                    *live = Some(Candle::new(t, price, price, price, price, volume));
+                }
+            }
+            p.dirty = true;
+        }
+    }
+
+    fn due(&self) -> bool {
+        self.last_flush.elapsed() >= BAR_FLUSH
+    }
+
+    /// Writes every series that changed.
+    fn flush(&mut self, book: &[(shmbus::SlotId, f64, String)]) -> Result<()> {
+        self.last_flush = Instant::now();
+        for (p2, (_, _, symbol)) in self.series.iter_mut().zip(book) {
+            for (p, (interval, _)) in p2.iter_mut().zip(BAR_INTERVALS) {
+                if !p.dirty {
+                    continue;
+                }
+                p.dirty = false;
+                let mut batch = std::mem::take(&mut p.closed);
+                batch.extend(p.live);
+                self.writer
+                    .write_candles(symbol, interval, &batch)
+                    .with_context(|| {
+                        format!(
+                            "cannot write the {interval} bars of {symbol} to candle store {}",
+                            self.writer.name()
+                        )
+                    })?;
+            }
+        }
+        Ok(())
+    }
 }

@@ -4,7 +4,7 @@ use std::io::Read;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use serde_json::{Value, json};
+use serde_json::Value;
 use shmbus::{
     HeaderInfo, Probe, Region, RegionError, RegionKind, RegionName, SlotReader, SlotWriter,
     TradingData,
@@ -191,12 +191,15 @@ pub fn inspect(a: &InspectArgs) -> Result<()> {
             &a.name,
             Region::open_options().allow_foreign_owner(a.allow_foreign_owner),
         )?;
+        doc["slots"] = shmbus_gateway::json::slots_summary_json(&r);
         let keys: Vec<String> = r.keys().into_iter().map(|(k, _)| k).collect();
-        doc["slots"] = json!({ "capacity": r.capacity(), "in_use": r.len(), "keys": keys });
         Some((r.capacity(), keys))
     } else {
         None
     };
+    if let Some((key, contents)) = shmbus_gateway::json::contents_json(&a.name, &h) {
+        doc[key] = contents;
+    }
     let mut out = Out::buffered();
     if a.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;

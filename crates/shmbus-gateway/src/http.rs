@@ -265,8 +265,10 @@ async fn region(
             && h.layout == <TradingData as shmbus::Record>::LAYOUT.fingerprint()
         {
             let r = SlotReader::<TradingData>::open(&name)?;
-            let keys: Vec<String> = r.keys().into_iter().map(|(k, _)| k).collect();
-            doc["slots"] = json!({ "capacity": r.capacity(), "in_use": r.len(), "keys": keys });
+            doc["slots"] = crate::json::slots_summary_json(&r);
+        }
+        if let Some((key, contents)) = crate::json::contents_json(&name, &h) {
+            doc[key] = contents;
         }
         Ok(Json(doc))
     })

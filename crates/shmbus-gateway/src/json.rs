@@ -5,9 +5,12 @@ use std::path::Path;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use shmbus::candles::{BAR_TYPE, Bar, Candle, SeriesInfo};
-use shmbus::journal::Message;
-use shmbus::{HeaderInfo, ListEntry, Probe, Region, TRADE_TYPE, Trade, TradingData, Versioned};
+use shmbus::candles::{BAR_TYPE, Bar, Candle, CandleReader, SeriesInfo};
+use shmbus::journal::{JournalInfo, JournalReader, Message, Mode, Start};
+use shmbus::{
+    HeaderInfo, ListEntry, Probe, Region, RegionKind, SlotReader, TRADE_TYPE, Trade, TradingData,
+    Versioned,
+};
 
 /// Largest payload sent inline (as base64); a larger one is described, not sent, so one
 /// message can never take more than about 1.4 MB of a client's queue or of an answer.
@@ -252,4 +255,61 @@ pub fn message_json(m: &Message<'_>) -> Value {
         }
     }
     doc
+}
+
+/// The share of a ring journal's capacity its stored messages take (0 to 1); `None` for a
+/// persisted journal (its segments roll, nothing is overwritten until retention).
+pub fn ring_occupancy(i: &JournalInfo) -> Option<f64> {
+    (i.mode == Mode::Ring && i.capacity > 0).then(|| {
+        let used = i.commit_position.saturating_sub(i.oldest_position);
+        used as f64 / i.capacity as f64
+    })
+}
+
+/// A TradingData slot table's summary in `inspect --json`: capacity, symbols in use, their
+/// keys, and `writes`, the updates ever written to them (each slot's sequence counts two per
+/// write), from which a rate follows.
+pub fn slots_summary_json(r: &SlotReader<TradingData>) -> Value {
+    let mut keys = Vec::new();
+    let mut writes = 0u64;
+    for (k, id) in r.keys() {
+        // A slot mid-write by a stopped writer (busy) counts as of its last complete write.
+        if let Ok(Some(v)) = r.read(id) {
+            writes = writes.saturating_add(v.seq / 2);
+        }
+        keys.push(k);
+    }
+    json!({ "capacity": r.capacity(), "in_use": r.len(), "keys": keys, "writes": writes })
+}
+
+/// What a journal or candle store holds now, for `inspect --json`: `("journal", {mode,
+/// capacity, oldest, next, stored, occupancy})` (sequences; `next` is the count of messages ever
+/// committed, `occupancy` the ring's used share or null) or `("candles", {series, candles,
+/// writes, last_write_us})`. `None` for other kinds, or a region that cannot be read as one.
+pub fn contents_json(name: &str, h: &HeaderInfo) -> Option<(&'static str, Value)> {
+    match h.kind()? {
+        RegionKind::Journal => {
+            let i = JournalReader::open(name, Start::End)
+                .and_then(|r| r.info())
+                .ok()?;
+            Some((
+                "journal",
+                json!({
+                    "mode": if i.mode == Mode::Ring { "ring" } else { "segments" },
+                    "capacity": i.capacity, "oldest": i.oldest_seq, "next": i.next_seq,
+                    "stored": i.next_seq.saturating_sub(i.oldest_seq),
+                    "occupancy": ring_occupancy(&i),
+                }),
+            ))
+        }
+        RegionKind::Candles => {
+            let s = CandleReader::open(name).and_then(|r| r.stats()).ok()?;
+            Some((
+                "candles",
+                json!({ "series": s.total_symbols, "candles": s.total_candles,
+                        "writes": s.write_count, "last_write_us": s.last_write_us }),
+            ))
+        }
+        _ => None,
+    }
 }

@@ -13,7 +13,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use shmbus::journal::{JournalReader, Mode, Start};
+use shmbus::journal::{JournalReader, Start};
 use shmbus::{ListEntry, Probe, Region, RegionKind, RegionName};
 
 use crate::AppState;
@@ -211,11 +211,8 @@ impl RegionMetrics {
             .get_or_create(l)
             .set(to_i64(i.next_seq - i.oldest_seq));
         self.alive.get_or_create(l).set(i64::from(i.writer_alive));
-        if i.mode == Mode::Ring && i.capacity > 0 {
-            let used = i.commit_position.saturating_sub(i.oldest_position);
-            self.occupancy
-                .get_or_create(l)
-                .set(used as f64 / i.capacity as f64);
+        if let Some(o) = crate::json::ring_occupancy(&i) {
+            self.occupancy.get_or_create(l).set(o);
         }
     }
 }
