@@ -29,7 +29,7 @@ const FIXTURE = path.join(__dirname, 'fixtures', 'bars.csv');
 const WAIT = 15000; // the bound of every wait on the page (ms)
 
 // Unique names: other engineers' tests share /dev/shm.
-const TAG = `shmbus-browser-${process.pid}`;
+const TAG = `browser${process.pid}`;
 const QUOTES = `${TAG}-quotes`;
 const TRADES = `${TAG}-trades`;
 const BARS = `${TAG}-bars`;
@@ -181,11 +181,12 @@ function untilSelector(page, what, selector, show) {
 }
 
 describe('dashboard in chromium', { timeout: 110000 }, () => {
-  let server; // `shmbus serve`
   let feed; // `shmbus feed`
-  let base; // http://127.0.0.1:PORT
+  let base; // http://127.0.0.1:PORT of the `shmbus serve` without a token
   let browser;
+  let context;
   let page;
+  const origins = new Set(); // the gateways' origins: the only ones the pages may reach
   const bars = csvBars(fs.readFileSync(FIXTURE, 'utf8'));
   // What the page did that it must not: console errors, failed requests, traffic off loopback.
   const consoleErrors = [];
@@ -216,11 +217,7 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
       await sleep(50);
     }
 
-    server = start('serve', '--listen', '127.0.0.1:0');
-    const line = await firstLine(server, WAIT, 'shmbus serve');
-    const m = /^shmbus serve: listening on (http:\/\/127\.0\.0\.1:\d+)$/.exec(line);
-    assert.ok(m, `unexpected first line of shmbus serve: ${line}`);
-    base = m[1];
+    base = await serve();
 
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -238,36 +235,50 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
         '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
       ],
     });
-    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
     context.setDefaultTimeout(WAIT);
-    // Offline: anything not for the gateway is aborted and recorded.
+    // Offline: anything not for a gateway is aborted and recorded.
     await context.route('**/*', (route) => {
       const url = route.request().url();
-      if (url.startsWith(`${base}/`)) return route.continue();
+      if (origins.has(new URL(url).origin)) return route.continue();
       offHost.push(url);
       return route.abort('blockedbyclient');
     });
-    page = await context.newPage();
-    page.on('console', (msg) => {
+    const q = new URLSearchParams({ slots: QUOTES, journal: TRADES, candles: BARS, symbol: SYMBOL, interval: INTERVAL });
+    page = await open(`${base}/?${q}`);
+  });
+
+  /** Starts `shmbus serve --listen 127.0.0.1:0 ARGS...`; its base URL, from its first stdout line. */
+  async function serve(...args) {
+    const server = start('serve', '--listen', '127.0.0.1:0', ...args);
+    const line = await firstLine(server, WAIT, 'shmbus serve');
+    const m = /^shmbus serve: listening on (http:\/\/127\.0\.0\.1:\d+)$/.exec(line);
+    assert.ok(m, `unexpected first line of shmbus serve: ${line}`);
+    origins.add(m[1]);
+    return m[1];
+  }
+
+  /** A new page at `url`, watched for console errors, failed requests and its WebSockets. */
+  async function open(url) {
+    const p = await context.newPage();
+    p.on('console', (msg) => {
       if (msg.type() === 'error') consoleErrors.push(`${msg.text()} (${JSON.stringify(msg.location())})`);
     });
-    page.on('pageerror', (err) => consoleErrors.push(`uncaught: ${err.stack || err}`));
-    page.on('requestfailed', (req) => {
-      // The page's own WebSocket and fetches are cancelled when the page closes at the end.
+    p.on('pageerror', (err) => consoleErrors.push(`uncaught: ${err.stack || err}`));
+    p.on('requestfailed', (req) => {
       failedRequests.push(`${req.method()} ${req.url()}: ${req.failure() && req.failure().errorText}`);
     });
-    page.on('response', (res) => {
+    p.on('response', (res) => {
       if (res.status() >= 400) failedRequests.push(`${res.request().method()} ${res.url()}: HTTP ${res.status()}`);
     });
-    page.on('websocket', (ws) => {
+    p.on('websocket', (ws) => {
       webSockets.push(ws.url());
       ws.on('socketerror', (e) => failedRequests.push(`websocket ${ws.url()}: ${e}`));
     });
-
-    const q = new URLSearchParams({ slots: QUOTES, journal: TRADES, candles: BARS, symbol: SYMBOL, interval: INTERVAL });
-    const res = await page.goto(`${base}/?${q}`, { waitUntil: 'load', timeout: WAIT });
-    assert.equal(res.status(), 200, `GET / answered ${res.status()}`);
-  });
+    const res = await p.goto(url, { waitUntil: 'load', timeout: WAIT });
+    assert.equal(res.status(), 200, `GET ${url} answered ${res.status()}`);
+    return p;
+  }
 
   after(async () => {
     // Everything we started, also when a check failed: the browser (bounded), the processes, the regions.
@@ -349,6 +360,56 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
     const shown = await page.evaluate(() => window.shmbusDashboard.chartBars());
     const pick = (b) => ({ time: b.time, open: b.open, high: b.high, low: b.low, close: b.close });
     assert.deepEqual(shown.map(pick), [...bars, next]);
+  });
+
+  it('switches the chart to the series picked in #pick-series, live', async () => {
+    // A second series of the same region: 12 hourly bars.
+    const hourly = [];
+    const lines = ['date,open,high,low,close,volume'];
+    for (let i = 0; i < 12; i++) {
+      const time = Date.parse('2024-03-01T00:00:00Z') / 1000 + 3600 * i;
+      const b = { time, open: 50 + i, high: 52.5 + i, low: 49.25 + i, close: 51.75 + i };
+      hourly.push(b);
+      lines.push(`${time},${b.open},${b.high},${b.low},${b.close},${10 + i}`);
+    }
+    const file = path.join(tmp, 'hourly.csv');
+    fs.writeFileSync(file, lines.join('\n') + '\n');
+    cli('candles', 'import', BARS, file, '--symbol', SYMBOL, '--interval', '1h');
+    const other = `${SYMBOL}|1h`;
+    await until(
+      page,
+      `the series ${other} offered in #pick-series`,
+      (v) => [...document.querySelectorAll('#pick-series option')].some((o) => o.value === v),
+      other,
+      '#pick-series',
+    );
+    await page.selectOption('#pick-series', other, { timeout: WAIT });
+    await until(
+      page,
+      `the chart switched to ${other}`,
+      (n) =>
+        window.shmbusDashboard.series &&
+        window.shmbusDashboard.series.interval === '1h' &&
+        window.shmbusDashboard.chartBars().length === n,
+      hourly.length,
+      '#chart',
+    );
+    const pick = (b) => ({ time: b.time, open: b.open, high: b.high, low: b.low, close: b.close });
+    assert.deepEqual(await page.evaluate(() => window.shmbusDashboard.series), { candles: BARS, symbol: SYMBOL, interval: '1h' });
+    assert.deepEqual((await page.evaluate(() => window.shmbusDashboard.chartBars())).map(pick), hourly);
+    assert.equal(new URL(page.url()).searchParams.get('interval'), '1h', 'the URL follows the pick');
+    // And back: the daily bars again, all of them.
+    await page.selectOption('#pick-series', `${SYMBOL}|${INTERVAL}`, { timeout: WAIT });
+    await until(
+      page,
+      `the chart switched back to ${SYMBOL}|${INTERVAL}`,
+      ([iv, n]) =>
+        window.shmbusDashboard.series &&
+        window.shmbusDashboard.series.interval === iv &&
+        window.shmbusDashboard.chartBars().length === n,
+      [INTERVAL, bars.length + 1],
+      '#chart',
+    );
   });
 
   it('fills the trades tape from the journal, newest first', async () => {
@@ -464,10 +525,39 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
     assert.deepEqual(shown, want);
   });
 
+  it('passes ?token= on to every API call and the WebSocket', async () => {
+    const token = `browser-test-${process.pid}-token`;
+    const tokenFile = path.join(tmp, 'token');
+    fs.writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
+    const secured = await serve('--token-file', tokenFile);
+    // The token is required (so the page below works only if it passes it on).
+    assert.equal((await fetch(`${secured}/api/regions`)).status, 401);
+    const q = new URLSearchParams({ slots: QUOTES, journal: TRADES, candles: BARS, symbol: SYMBOL, interval: INTERVAL, token });
+    const p = await open(`${secured}/?${q}`);
+    try {
+      await untilSelector(p, 'status live (with a token)', '#status[data-state="live"]', '#status');
+      await until(
+        p,
+        `${FEED_SYMBOLS} quote rows (with a token)`,
+        (n) => document.querySelectorAll('#quotes tr[data-symbol]').length === n,
+        FEED_SYMBOLS,
+        '#quotes',
+      );
+      assert.deepEqual(await readQuotes(p), slotTable());
+      await until(p, 'the chart (with a token)', (n) => window.shmbusDashboard.chartBars().length === n, bars.length + 1, '#chart');
+      await untilSelector(p, 'the regions (with a token)', `#regions section.region[data-region="${QUOTES}"][data-alive="false"]`, '#regions');
+    } finally {
+      await withTimeout(p.close(), WAIT, 'closing the page').catch(() => {});
+    }
+  });
+
   it('worked offline: no console error, no failed request, nothing but 127.0.0.1', () => {
     assert.deepEqual(consoleErrors, []);
     assert.deepEqual(failedRequests, []);
     assert.deepEqual(offHost, []);
-    for (const u of webSockets) assert.ok(u.startsWith(base.replace(/^http/, 'ws') + '/'), `WebSocket to ${u}`);
+    assert.ok(webSockets.length >= 2);
+    for (const u of webSockets) {
+      assert.ok([...origins].some((o) => u.startsWith(o.replace(/^http/, 'ws') + '/')), `WebSocket to ${u}`);
+    }
   });
 });
