@@ -2,9 +2,11 @@
 // served by a real `shmbus serve` over a real `shmbus feed` (slot table + trade journal) and a
 // candle region made by `shmbus candles import`, and checks it through the DOM contract of
 // docs/GATEWAY.md ("Dashboard"): live status, quotes that change and then equal `shmbus slot get`
-// exactly, the chart's bars equal to the imported CSV (and a bar imported later appearing live),
-// the trades tape, the region panel (writer alive, then dead after SIGKILL), the latency figures,
-// no console error, no failed request, and no request leaving 127.0.0.1.
+// exactly, the chart's bars equal to the imported CSV (and a bar imported later appearing live,
+// and another series picked in #pick-series), the trades tape equal to the journal, the region
+// panel (writer alive, rate, newest sequence, occupancy, then dead after SIGKILL), the latency
+// figures, a token-protected gateway through ?token=, no console error, no failed request, and
+// no request leaving 127.0.0.1.
 //
 //   scripts/ci/browser.sh            (setup, build, then this test)
 //   UPDATE_SCREENSHOT=1 scripts/ci/browser.sh    (also writes docs/dashboard.png)
