@@ -47,7 +47,7 @@ if [ -f "$browser_dir/package-lock.json" ]; then
   stamp="$browser_dir/node_modules/.package-lock.json"
   if [ ! -f "$stamp" ] || [ "$browser_dir/package-lock.json" -nt "$stamp" ]; then
     echo "setup: npm ci (tests/browser)"
-    (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error 2>&1 | grep -v 'Unknown user config' || true)
+    (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error 2>&1 | grep -v -e 'Unknown user config' -e '^added [0-9]* package' -e '^$' || true)
     [ -d "$browser_dir/node_modules/playwright-core" ] || { echo "setup: npm ci in tests/browser failed" >&2; exit 1; }
     touch "$stamp"
   fi

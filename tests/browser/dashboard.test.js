@@ -233,6 +233,7 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
         '--disable-component-update',
         '--disable-sync',
         '--no-first-run',
+        '--disable-quic',
         // Defence in depth for "works offline": no host name but the gateway's resolves.
         '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
       ],
