@@ -120,8 +120,8 @@ pub fn run(a: &FeedArgs) -> Result<()> {
         // Every series starts now, at its symbol's first price, in the list's order (so the
         // store's first series is the first symbol's 1s bars).
         let now = shmbus::now_unix_ns();
-        for (i, (_, price, _)) in book.iter().enumerate() {
-            c.tick(i, *price, 0.0, now);
+        for (i, (_, price, symbol)) in book.iter().enumerate() {
+            c.tick(i, symbol, *price, 0.0, now);
         }
         c.flush(&book)?;
     }
@@ -155,7 +155,7 @@ pub fn run(a: &FeedArgs) -> Result<()> {
             j.commit();
         }
         if let Some(c) = &mut candles {
-            c.tick(i, *price, f64::from(volume), now);
+            c.tick(i, symbol, *price, f64::from(volume), now);
             if c.due() {
                 c.flush(&book)?;
             }
@@ -195,6 +195,8 @@ struct Pending {
     closed: Vec<Candle>,
     live: Option<Candle>,
     dirty: bool,
+    /// Whether the stored series was looked at (to carry on its last bar).
+    started: bool,
 }
 
 /// `--candles`: the updates aggregated into bars per (symbol, interval), written to a candle
@@ -221,23 +223,29 @@ impl LiveBars {
         })
     }
 
-    /// One update of symbol `i` at `now_ns`.
-    fn tick(&mut self, i: usize, price: f64, volume: f64, now_ns: u64) {
+    /// One update of symbol `i` (named `symbol`) at `now_ns`.
+    fn tick(&mut self, i: usize, symbol: &str, price: f64, volume: f64, now_ns: u64) {
         if self.series.len() <= i {
             self.series.resize_with(i + 1, Default::default);
         }
         let ms = now_ns / 1_000_000;
-        for (p, (_, len)) in self.series[i].iter_mut().zip(BAR_INTERVALS) {
+        for (p, (interval, len)) in self.series[i].iter_mut().zip(BAR_INTERVALS) {
             let t = ms - ms % len;
+            if !p.started {
+                // A restarted feed carries on the stored bar of this second or minute.
+                p.started = true;
+                p.live = self
+                    .writer
+                    .read_series(symbol, interval)
+                    .ok()
+                    .and_then(|v| v.last().copied())
+                    .filter(|b| b.timestamp == t);
+            }
             match &mut p.live {
-                Some(b) if b.timestamp == t => {
+                // The same bar (or the clock went back: the bar in progress goes on).
+                Some(b) if t <= b.timestamp => {
                     b.high = b.high.max(price);
                     b.low = b.low.min(price);
-                    b.close = price;
-                    b.volume += volume;
-                }
-                // The clock went back (a stepped clock): the bar in progress goes on.
-                Some(b) if t < b.timestamp => {
                     b.close = price;
                     b.volume += volume;
                 }

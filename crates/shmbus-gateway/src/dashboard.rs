@@ -22,8 +22,7 @@ struct Asset {
 }
 
 /// The version of the vendored lightweight-charts (scripts/vendor-dashboard.sh).
-pub const CHART_LIBRARY_VERSION: &str =
-    include_str!("../assets/vendor/lightweight-charts/VERSION");
+pub const CHART_LIBRARY_VERSION: &str = include_str!("../assets/vendor/lightweight-charts/VERSION");
 
 const INDEX: &str = include_str!("../assets/index.html");
 /// Where the page's asset URLs take the query that carries the token.
@@ -107,7 +106,10 @@ fn security_headers(h: &mut HeaderMap, host: &str) {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
 }
 
