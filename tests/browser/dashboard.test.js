@@ -128,6 +128,17 @@ function csvBars(text) {
   });
 }
 
+/** A chart bar's time and prices (chartBars() may add volume). */
+function ohlc(b) {
+  return { time: b.time, open: b.open, high: b.high, low: b.low, close: b.close };
+}
+
+/** The dashboard's URL query for our regions (and `extra`). */
+function dashboardQuery(extra = {}) {
+  const query = { slots: QUOTES, journal: TRADES, candles: BARS, symbol: SYMBOL, interval: INTERVAL };
+  return new URLSearchParams({ ...query, ...extra });
+}
+
 /** The quote table as the page shows it: {SYM: {price, volume, time, seq}} of data-value strings. */
 function readQuotes(page) {
   return page.evaluate(() => {
@@ -173,7 +184,8 @@ async function until(page, what, fn, arg, show) {
           }, show)
           .catch((err) => `(page unreadable: ${err.message})`)
       : '';
-    throw new Error(`${what}: not within ${WAIT} ms (${e.message.split('\n')[0]})${seen ? `; the page shows: ${seen}` : ''}`);
+    const why = e.message.split('\n')[0];
+    throw new Error(`${what}: not within ${WAIT} ms (${why})${seen ? `; the page shows: ${seen}` : ''}`);
   }
 }
 
@@ -247,8 +259,7 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
       offHost.push(url);
       return route.abort('blockedbyclient');
     });
-    const q = new URLSearchParams({ slots: QUOTES, journal: TRADES, candles: BARS, symbol: SYMBOL, interval: INTERVAL });
-    page = await open(`${base}/?${q}`);
+    page = await open(`${base}/?${dashboardQuery()}`);
   });
 
   /** Starts `shmbus serve --listen 127.0.0.1:0 ARGS...`; its base URL, from its first stdout line. */
@@ -342,8 +353,7 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
     const series = await page.evaluate(() => window.shmbusDashboard.series);
     assert.deepEqual(series, { candles: BARS, symbol: SYMBOL, interval: INTERVAL });
     const shown = await page.evaluate(() => window.shmbusDashboard.chartBars());
-    const pick = (b) => ({ time: b.time, open: b.open, high: b.high, low: b.low, close: b.close });
-    assert.deepEqual(shown.map(pick), bars);
+    assert.deepEqual(shown.map(ohlc), bars);
   });
 
   it('adds a bar imported later, live', async () => {
@@ -351,7 +361,8 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
     const next = { time: last.time + 86400, open: last.close, high: 93.25, low: 88.5, close: 91.75 };
     const date = new Date(next.time * 1000).toISOString().slice(0, 10);
     const file = path.join(tmp, 'next.csv');
-    fs.writeFileSync(file, `date,open,high,low,close,volume\n${date},${next.open},${next.high},${next.low},${next.close},1234\n`);
+    const row = `${date},${next.open},${next.high},${next.low},${next.close},1234`;
+    fs.writeFileSync(file, `date,open,high,low,close,volume\n${row}\n`);
     cli('candles', 'import', BARS, file, '--symbol', SYMBOL, '--interval', INTERVAL);
     await until(
       page,
@@ -361,8 +372,7 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
       '#chart',
     );
     const shown = await page.evaluate(() => window.shmbusDashboard.chartBars());
-    const pick = (b) => ({ time: b.time, open: b.open, high: b.high, low: b.low, close: b.close });
-    assert.deepEqual(shown.map(pick), [...bars, next]);
+    assert.deepEqual(shown.map(ohlc), [...bars, next]);
   });
 
   it('switches the chart to the series picked in #pick-series, live', async () => {
@@ -397,9 +407,12 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
       hourly.length,
       '#chart',
     );
-    const pick = (b) => ({ time: b.time, open: b.open, high: b.high, low: b.low, close: b.close });
-    assert.deepEqual(await page.evaluate(() => window.shmbusDashboard.series), { candles: BARS, symbol: SYMBOL, interval: '1h' });
-    assert.deepEqual((await page.evaluate(() => window.shmbusDashboard.chartBars())).map(pick), hourly);
+    assert.deepEqual(await page.evaluate(() => window.shmbusDashboard.series), {
+      candles: BARS,
+      symbol: SYMBOL,
+      interval: '1h',
+    });
+    assert.deepEqual((await page.evaluate(() => window.shmbusDashboard.chartBars())).map(ohlc), hourly);
     assert.equal(new URL(page.url()).searchParams.get('interval'), '1h', 'the URL follows the pick');
     // And back: the daily bars again, all of them.
     await page.selectOption('#pick-series', `${SYMBOL}|${INTERVAL}`, { timeout: WAIT });
@@ -416,7 +429,13 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
   });
 
   it('fills the trades tape from the journal, newest first', async () => {
-    await until(page, '20 trades on the tape', () => document.querySelectorAll('#tape li[data-seq]').length >= 20, null, '#tape');
+    await until(
+      page,
+      '20 trades on the tape',
+      () => document.querySelectorAll('#tape li[data-seq]').length >= 20,
+      null,
+      '#tape',
+    );
     const rows = await page.evaluate(() =>
       [...document.querySelectorAll('#tape li[data-seq]')].map((li) => ({
         seq: li.getAttribute('data-seq'),
@@ -453,7 +472,8 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
       [TRADES, 'journal'],
     ]) {
       const sel = `#regions section.region[data-region="${name}"]`;
-      await untilSelector(page, `${name} shown as a live ${kind}`, `${sel}[data-kind="${kind}"][data-alive="true"]`, '#regions');
+      const live = `${sel}[data-kind="${kind}"][data-alive="true"]`;
+      await untilSelector(page, `${name} shown as a live ${kind}`, live, '#regions');
       const writer = await page.textContent(`${sel} [data-field="writer"]`);
       assert.match(writer, new RegExp(`pid ${feed.pid} alive`), `${name} writer`);
       // The rate, from successive polls, becomes positive while the feed writes.
@@ -481,16 +501,27 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
     );
     const newest = Number((await page.textContent(`${tr} [data-field="newest"]`)).trim());
     const next = JSON.parse(cli('stats', TRADES, '--json', '--interval', '0')).next_seq;
-    assert.ok(newest > 0 && newest < next, `the journal's newest sequence shows ${newest}; the journal's next is ${next}`);
+    assert.ok(newest > 0 && newest < next, `the journal's newest sequence shows ${newest}; its next is ${next}`);
     const occupancy = parseFloat(await page.textContent(`${tr} [data-field="occupancy"]`));
     assert.ok(occupancy > 0 && occupancy <= 100, `ring occupancy ${occupancy}%`);
     const lag = (await page.textContent(`${tr} [data-field="lag"]`)).trim();
     assert.match(lag, /^(-|\d+)/, `reader lag shows ${lag}`);
 
-    await until(page, 'latency samples', () => Number(document.querySelector('#latency').getAttribute('data-count')) > 0, null, '#latency');
+    await until(
+      page,
+      'latency samples',
+      () => Number(document.querySelector('#latency').getAttribute('data-count')) > 0,
+      null,
+      '#latency',
+    );
     const lat = await page.evaluate(() => {
       const e = document.querySelector('#latency');
-      return { p50: Number(e.getAttribute('data-p50-us')), p99: Number(e.getAttribute('data-p99-us')), count: Number(e.getAttribute('data-count')), text: e.textContent };
+      return {
+        p50: Number(e.getAttribute('data-p50-us')),
+        p99: Number(e.getAttribute('data-p99-us')),
+        count: Number(e.getAttribute('data-count')),
+        text: e.textContent,
+      };
     });
     assert.ok(lat.count > 0 && lat.p50 > 0 && lat.p99 >= lat.p50, `latency: ${JSON.stringify(lat)}`);
     console.log(`write-to-browser latency: p50 ${lat.p50} µs, p99 ${lat.p99} µs over ${lat.count} messages`);
@@ -535,8 +566,7 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
     const secured = await serve('--token-file', tokenFile);
     // The token is required (so the page below works only if it passes it on).
     assert.equal((await fetch(`${secured}/api/regions`)).status, 401);
-    const q = new URLSearchParams({ slots: QUOTES, journal: TRADES, candles: BARS, symbol: SYMBOL, interval: INTERVAL, token });
-    const p = await open(`${secured}/?${q}`);
+    const p = await open(`${secured}/?${dashboardQuery({ token })}`);
     try {
       await untilSelector(p, 'status live (with a token)', '#status[data-state="live"]', '#status');
       await until(
@@ -547,8 +577,15 @@ describe('dashboard in chromium', { timeout: 110000 }, () => {
         '#quotes',
       );
       assert.deepEqual(await readQuotes(p), slotTable());
-      await until(p, 'the chart (with a token)', (n) => window.shmbusDashboard.chartBars().length === n, bars.length + 1, '#chart');
-      await untilSelector(p, 'the regions (with a token)', `#regions section.region[data-region="${QUOTES}"][data-alive="false"]`, '#regions');
+      await until(
+        p,
+        'the chart (with a token)',
+        (n) => window.shmbusDashboard.chartBars().length === n,
+        bars.length + 1,
+        '#chart',
+      );
+      const dead = `#regions section.region[data-region="${QUOTES}"][data-alive="false"]`;
+      await untilSelector(p, 'the regions (with a token)', dead, '#regions');
     } finally {
       await withTimeout(p.close(), WAIT, 'closing the page').catch(() => {});
     }
