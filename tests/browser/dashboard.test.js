@@ -37,7 +37,7 @@ const TRADES = `${TAG}-trades`;
 const BARS = `${TAG}-bars`;
 const SYMBOL = 'TEST';
 const INTERVAL = '1d';
-const FEED_SYMBOLS = 4;
+const FEED_SYMBOLS = 8;
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), `${TAG}-`));
 const children = []; // every spawned process, killed in `after`
