@@ -198,6 +198,7 @@
   const rows = new Map(); // symbol -> {tr, cells, price, first, timer}
   let quoteUpdates = 0;
   function clearQuotes() {
+    slotPending = new Map();
     for (const r of rows.values()) clearTimeout(r.timer);
     rows.clear();
     quotesBody.replaceChildren();
@@ -225,9 +226,23 @@
     td.setAttribute('data-value', raw === undefined || raw === null ? '' : String(raw));
     td.textContent = text;
   }
+  // Slot frames come at up to a few thousand a second: the newest value per symbol is kept and
+  // the table redrawn every 50 ms (the last value always lands).
+  let slotPending = new Map();
+  let slotTimer = null;
   function onSlot(v) {
     if (!v || typeof v.symbol !== 'string') return;
     quoteUpdates++;
+    slotPending.set(v.symbol, v);
+    if (!slotTimer) slotTimer = setTimeout(flushSlots, 50);
+  }
+  function flushSlots() {
+    slotTimer = null;
+    const batch = slotPending;
+    slotPending = new Map();
+    for (const v of batch.values()) drawSlot(v);
+  }
+  function drawSlot(v) {
     const r = quoteRow(v.symbol);
     if (v.written === false) {
       setCell(r.cells.price, '', '-');
