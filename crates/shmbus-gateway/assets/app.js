@@ -753,6 +753,19 @@
     return s;
   }
   const MAX_DETAILS = 100;
+  // A region's inspect document; for a persisted journal (a directory, which inspect does not
+  // read) the journal endpoint's sequences and writer liveness instead.
+  async function detail(r) {
+    if (r.kind === 'journal (persisted)') {
+      try {
+        const j = await api(['journal', r.name], { from: 'end', count: 1 });
+        return { writer_alive: j.writer_alive, journal: { oldest: j.oldest, next: j.next } };
+      } catch (_) {
+        return null;
+      }
+    }
+    return api(['regions', r.name]).catch(() => null);
+  }
   let polling = false;
   async function pollRegions() {
     if (polling) return;
@@ -763,7 +776,7 @@
       refreshPickers();
       if (sel.candles) refreshSeries();
       const details = await Promise.all(regions.map((r, i) => (i < MAX_DETAILS
-        ? api(['regions', r.name]).catch(() => null) : Promise.resolve(null))));
+        ? detail(r) : Promise.resolve(null))));
       const t = performance.now();
       const seen = new Set();
       const order = [];
