@@ -7,7 +7,7 @@ export DEMO_SECONDS
 
 .PHONY: demo test setup build fmt-check clippy test-rust test-python test-node test-c test-interop \
 	test-readme test-loom doc test-sweep bench sweep clean \
-	bench-gateway test-bench-gateway build-gateway-bench test-bridge-long
+	bench-gateway test-bench-gateway build-gateway-bench test-bridge-long test-browser
 
 setup:
 	@bash scripts/setup.sh
@@ -19,7 +19,7 @@ demo: build
 	./target/release/shmbus demo --seconds $(DEMO_SECONDS)
 
 test: setup fmt-check clippy test-rust test-python test-node test-c test-interop test-readme test-loom doc test-sweep \
-	test-bench-gateway
+	test-bench-gateway test-browser
 	@echo "make test: all checks passed"
 
 fmt-check:
@@ -45,6 +45,11 @@ test-c:
 # Every language writes, every language reads (tests/interop/SPEC.md), and the golden files.
 test-interop:
 	bash scripts/ci/interop.sh
+
+# The dashboard in a real browser (Debian's chromium + playwright-core, installed by setup.sh):
+# a real gateway over a real feed; bounded, well under 2 minutes.
+test-browser:
+	bash scripts/ci/browser.sh
 
 test-readme:
 	bash scripts/ci/readme.sh

@@ -41,3 +41,33 @@ if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; t
     exit 1
   fi
 fi
+# The real-browser test of the dashboard (tests/browser): Debian's chromium, and the test's npm
+# packages (playwright-core, pinned in tests/browser/package-lock.json) under tests/browser/node_modules.
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing chromium (Debian package) for the browser test"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup: please install chromium (/usr/bin/chromium) for the browser test" >&2
+    exit 1
+  fi
+fi
+browser_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+if [ -f "$browser_dir/package-lock.json" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "setup: installing Node.js and npm (Debian packages) for the browser test"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+    else
+      echo "setup: please install Node.js and npm for the browser test" >&2
+      exit 1
+    fi
+  fi
+  stamp="$browser_dir/node_modules/.package-lock.json"
+  if [ ! -f "$stamp" ] || [ "$browser_dir/package-lock.json" -nt "$stamp" ]; then
+    echo "setup: npm ci (tests/browser)"
+    (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error 2>&1 | grep -v -e 'Unknown user config' -e '^added [0-9]* package' -e '^$' || true)
+    [ -d "$browser_dir/node_modules/playwright-core" ] || { echo "setup: npm ci in tests/browser failed" >&2; exit 1; }
+    touch "$stamp"
+  fi
+fi
