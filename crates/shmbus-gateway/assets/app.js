@@ -491,6 +491,8 @@
     volumeSeries.setData(bars.map(volBar));
     setPrecision();
     legend(bars[bars.length - 1]);
+    // A new series fills the chart's width (a short history would sit in its right half).
+    if (bars.length) chart.timeScale().fitContent();
   }
   function applyBar(b) {
     const last = bars[bars.length - 1];
@@ -772,7 +774,10 @@
     polling = true;
     try {
       const list = await api(['regions']);
-      regions = Array.isArray(list) ? list.filter((r) => r && typeof r.name === 'string') : [];
+      // A journal's reader registry (kind `readers`) is shown as the journal's reader lag, not
+      // as a card of its own.
+      regions = Array.isArray(list)
+        ? list.filter((r) => r && typeof r.name === 'string' && r.kind !== 'readers') : [];
       refreshPickers();
       if (sel.candles) refreshSeries();
       const details = await Promise.all(regions.map((r, i) => (i < MAX_DETAILS
