@@ -198,6 +198,39 @@ fn write_mixed(w: &mut JournalWriter, rng: &mut SmallRng, n: u64) {
     w.commit();
 }
 
+/// Journals A (its writer returned) and B (created empty for `bridge in`), in segments of `segment`
+/// bytes.
+fn create_pair(a: &str, b: &str, segment: u64) -> JournalWriter {
+    let w = JournalWriter::builder(a)
+        .segment_size(segment)
+        .create()
+        .unwrap();
+    JournalWriter::builder(b)
+        .segment_size(segment)
+        .create()
+        .unwrap();
+    w
+}
+
+/// Appends `n` mixed-size messages to A in 20 bursts 100 ms apart, on a thread.
+fn paced_writer(mut w: JournalWriter, seed: u64, n: u64) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        for _ in 0..20 {
+            write_mixed(&mut w, &mut rng, n / 20);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+}
+
+/// Waits until B holds `n` messages, then stops both bridges, printing their stop lines.
+fn drain(b: &str, n: u64, mut out: Bridge, mut inp: Bridge) {
+    wait_for(b, n, &mut [&mut out, &mut inp], Duration::from_secs(60));
+    let o = out.stop();
+    let i = inp.stop();
+    eprintln!("{o}\n{i}");
+}
+
 fn next_seq(name: &str) -> u64 {
     JournalReader::open(name, Start::End).unwrap().next_seq()
 }
@@ -268,14 +301,7 @@ fn round_trip_mixed_sizes_is_byte_for_byte() {
     let d = Dir::new("trip");
     let (a, b) = (d.name("A"), d.name("B"));
     let n = messages();
-    let mut w = JournalWriter::builder(&a)
-        .segment_size(16 << 20)
-        .create()
-        .unwrap();
-    JournalWriter::builder(&b)
-        .segment_size(16 << 20)
-        .create()
-        .unwrap();
+    let mut w = create_pair(&a, &b, 16 << 20);
     let seed = rand::random::<u64>();
     eprintln!("seed {seed}");
     let mut rng = SmallRng::seed_from_u64(seed);
@@ -321,14 +347,7 @@ fn kill_9_of_either_bridge_loses_nothing_and_stores_nothing_twice() {
     eprintln!("seed {seed}");
     let mut rng = SmallRng::seed_from_u64(seed);
     // Small segments: restarts resume in segments other than the first.
-    let mut w = JournalWriter::builder(&a)
-        .segment_size(1 << 20)
-        .create()
-        .unwrap();
-    JournalWriter::builder(&b)
-        .segment_size(1 << 20)
-        .create()
-        .unwrap();
+    let mut w = create_pair(&a, &b, 1 << 20);
     let log = d.0.join("log");
     let outa = out_args(&a, &url, "KILL", "kill.a");
     let inb = in_args(&b, &url, "KILL");
@@ -499,24 +518,11 @@ fn nats_server_killed_and_restarted_mid_stream_loses_nothing() {
     let n = 10_000u64;
     let seed = rand::random::<u64>();
     eprintln!("seed {seed}");
-    let mut w = JournalWriter::builder(&a)
-        .segment_size(4 << 20)
-        .create()
-        .unwrap();
-    JournalWriter::builder(&b)
-        .segment_size(4 << 20)
-        .create()
-        .unwrap();
+    let w = create_pair(&a, &b, 4 << 20);
     let log = d.0.join("log");
-    let mut out = Bridge::start_out(&out_args(&a, &url, "RS", "rs.a"), &log);
-    let mut inp = Bridge::start(&in_args(&b, &url, "RS"), &log);
-    let writer = std::thread::spawn(move || {
-        let mut rng = SmallRng::seed_from_u64(seed);
-        for _ in 0..20 {
-            write_mixed(&mut w, &mut rng, n / 20);
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    });
+    let out = Bridge::start_out(&out_args(&a, &url, "RS", "rs.a"), &log);
+    let inp = Bridge::start(&in_args(&b, &url, "RS"), &log);
+    let writer = paced_writer(w, seed, n);
     // Twice: kill -9 of the server mid-stream, down for a moment, started again on its store.
     for _ in 0..2 {
         std::thread::sleep(Duration::from_millis(600));
@@ -525,10 +531,7 @@ fn nats_server_killed_and_restarted_mid_stream_loses_nothing() {
         server.restart();
     }
     writer.join().unwrap();
-    wait_for(&b, n, &mut [&mut out, &mut inp], Duration::from_secs(60));
-    let o = out.stop();
-    let i = inp.stop();
-    eprintln!("{o}\n{i}");
+    drain(&b, n, out, inp);
     assert_eq!(next_seq(&b), n);
     assert_same(&a, &b);
 }
@@ -609,21 +612,14 @@ fn a_3_server_cluster_loses_nothing_when_the_stream_leader_dies_mid_stream() {
     let n = 10_000u64;
     let seed = rand::random::<u64>();
     eprintln!("seed {seed}");
-    let mut w = JournalWriter::builder(&a)
-        .segment_size(4 << 20)
-        .create()
-        .unwrap();
-    JournalWriter::builder(&b)
-        .segment_size(4 << 20)
-        .create()
-        .unwrap();
+    let w = create_pair(&a, &b, 4 << 20);
     let log = d.0.join("log");
     let mut args = out_args(&a, &url, "CL", "cl.a");
     args.extend(["--replicas", "3"]);
     // JetStream elects its meta leader a moment after the servers start: until then creating
     // the stream fails, and the bridge says so and exits.
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut out = loop {
+    let out = loop {
         let mut b = Bridge::try_start_out(&args, &log);
         if b.child.try_wait().unwrap().is_none() {
             break b;
@@ -635,14 +631,8 @@ fn a_3_server_cluster_loses_nothing_when_the_stream_leader_dies_mid_stream() {
             std::fs::read_to_string(&log).unwrap_or_default()
         );
     };
-    let mut inp = Bridge::start(&in_args(&b, &url, "CL"), &log);
-    let writer = std::thread::spawn(move || {
-        let mut rng = SmallRng::seed_from_u64(seed);
-        for _ in 0..20 {
-            write_mixed(&mut w, &mut rng, n / 20);
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    });
+    let inp = Bridge::start(&in_args(&b, &url, "CL"), &log);
+    let writer = paced_writer(w, seed, n);
     std::thread::sleep(Duration::from_millis(800));
     // kill -9 of the stream's leader mid-stream: two of three remain, a quorum, and elect
     // another leader; the bridges' publishes and pulls fail meanwhile and are retried.
@@ -652,9 +642,6 @@ fn a_3_server_cluster_loses_nothing_when_the_stream_leader_dies_mid_stream() {
     eprintln!("killing s{leader}, the stream's leader");
     cluster.servers[leader].kill();
     writer.join().unwrap();
-    wait_for(&b, n, &mut [&mut out, &mut inp], Duration::from_secs(60));
-    let o = out.stop();
-    let i = inp.stop();
-    eprintln!("{o}\n{i}");
+    drain(&b, n, out, inp);
     assert_same(&a, &b);
 }
