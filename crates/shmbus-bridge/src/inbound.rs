@@ -16,6 +16,8 @@ use crate::{GAP_TYPE, H_GAP, H_TYPE, header_gap, header_u64};
 pub struct InOptions {
     /// NATS server URL(s).
     pub url: String,
+    /// Credentials for the server.
+    pub auth: crate::Auth,
     /// The stream to read.
     pub stream: String,
     /// Durable consumer name (default: derived from the journal's name).
@@ -119,7 +121,7 @@ pub async fn run_in(o: &InOptions, mut stop: watch::Receiver<bool>) -> Result<In
         stream_seq: st.stored(w.next_seq())?,
         ..InStats::default()
     };
-    let client = crate::connect(&o.url).await?;
+    let client = crate::connect_with(&o.url, &o.auth).await?;
     let js = jetstream::new(client);
     let s = match js.get_stream(&o.stream).await {
         Ok(s) => s,

@@ -61,18 +61,90 @@ pub fn gap_id(journal_id: u64, from: u64, to: u64) -> String {
 ///
 /// The URL is malformed, or the server cannot be reached or refuses us.
 pub async fn connect(url: &str) -> Result<async_nats::Client> {
+    connect_with(url, &Auth::default()).await
+}
+
+/// How the bridge proves who it is to the NATS server: at most one of a token, a user and
+/// password, or a `.creds` file (JWT + NKey seed). TLS follows the URL (`tls://`) or the server's
+/// demand, with the system's roots.
+#[derive(Clone, Default)]
+pub struct Auth {
+    /// A bearer token (`nats-server --auth TOKEN`).
+    pub token: Option<String>,
+    /// A user and its password.
+    pub user: Option<(String, String)>,
+    /// A credentials file (`nsc` makes them).
+    pub creds: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for Auth {
+    /// Names the kind of credentials, never their text.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("token", &self.token.as_ref().map(|_| "<secret>"))
+            .field("user", &self.user.as_ref().map(|(u, _)| u))
+            .field("creds", &self.creds)
+            .finish()
+    }
+}
+
+impl Auth {
+    /// What the server is told: for an error line that says which credentials were refused.
+    fn describe(&self) -> &'static str {
+        match (&self.token, &self.user, &self.creds) {
+            (Some(_), _, _) => "the token",
+            (_, Some(_), _) => "the user and password",
+            (_, _, Some(_)) => "the credentials file",
+            _ => "no credentials",
+        }
+    }
+}
+
+/// Connects with `auth` (see [`connect`]). A refused login is one line naming what was sent.
+pub async fn connect_with(url: &str, auth: &Auth) -> Result<async_nats::Client> {
     let servers = url
         .split(',')
         .map(|u| u.trim().parse::<async_nats::ServerAddr>())
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("cannot connect to NATS at {url}: the URL is malformed (e.g. nats://127.0.0.1:4222, comma-separated for several servers)"))?;
-    async_nats::ConnectOptions::new()
+    let tls = servers.iter().any(|s| s.tls_required());
+    let mut options = match &auth.creds {
+        Some(path) => async_nats::ConnectOptions::with_credentials_file(path)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot read the NATS credentials file {}: it must be a .creds file (a JWT and an NKey seed, as `nsc` writes)",
+                    path.display()
+                )
+            })?,
+        None => async_nats::ConnectOptions::new(),
+    };
+    if let Some(t) = &auth.token {
+        options = options.token(t.clone());
+    }
+    if let Some((u, p)) = &auth.user {
+        options = options.user_and_password(u.clone(), p.clone());
+    }
+    options
         .name("shmbus-bridge")
+        .require_tls(tls)
         .connection_timeout(Duration::from_secs(5))
         .max_reconnects(None)
         .connect(servers)
         .await
-        .with_context(|| format!("cannot connect to NATS at {url}: check the URL and that nats-server runs there (with -js)"))
+        .map_err(|e| {
+            let text = e.to_string();
+            if text.to_ascii_lowercase().contains("authoriz") {
+                anyhow::anyhow!(
+                    "cannot connect to NATS at {url}: the server refused {} ({text}): check --token, --user/--password or --creds (or NATS_TOKEN, NATS_USER/NATS_PASSWORD, NATS_CREDS)",
+                    auth.describe()
+                )
+            } else {
+                anyhow::Error::new(e).context(format!(
+                    "cannot connect to NATS at {url}: check the URL and that nats-server runs there (with -js)"
+                ))
+            }
+        })
 }
 
 /// Parses a header value as a number.

@@ -63,6 +63,12 @@ impl NatsServer {
     /// Starts `nats-server -js -a 127.0.0.1 -p PORT -sd TMPDIR/js` and waits until it accepts
     /// connections (and JetStream is up). Panics if it cannot (a test fixture).
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// As [`NatsServer::start`], with more options for the server (e.g. `--auth TOKEN`, or
+    /// `--user U --pass P`).
+    pub fn start_with(extra: &[&str]) -> Self {
         let dir = temp_dir("single");
         let port = free_port();
         let store = dir.join("js");
@@ -75,6 +81,10 @@ impl NatsServer {
             "-sd".into(),
             store.display().to_string(),
         ];
+        let args = args
+            .into_iter()
+            .chain(extra.iter().map(|a| (*a).to_owned()))
+            .collect();
         let mut s = Self {
             child: None,
             port,

@@ -34,6 +34,8 @@ pub struct OutOptions {
     pub journal: String,
     /// NATS server URL(s).
     pub url: String,
+    /// Credentials for the server.
+    pub auth: crate::Auth,
     /// Stream name (created if missing).
     pub stream: String,
     /// Subject to publish on: the stream's only subject.
@@ -309,7 +311,7 @@ pub async fn run_out(o: &OutOptions, mut stop: watch::Receiver<bool>) -> Result<
     // A journal that cannot be read is refused before the stream is touched.
     JournalReader::open(&o.journal, Start::End)
         .with_context(|| format!("cannot read journal {}", o.journal))?;
-    let client = crate::connect(&o.url).await?;
+    let client = crate::connect_with(&o.url, &o.auth).await?;
     let js = jetstream::new(client);
     let s = ensure_stream(&js, o).await?;
     let mut stats = OutStats::default();

@@ -65,6 +65,7 @@ async fn run_out_resumes_after_the_streams_last_message_with_no_hole() {
     let o = OutOptions {
         journal: a.clone(),
         url: server.url(),
+        auth: Default::default(),
         stream: "R".into(),
         subject: "r.a".into(),
         from: From::Start,
@@ -126,6 +127,7 @@ async fn a_re_created_journal_of_the_same_name_is_published_anew() {
     let o = OutOptions {
         journal: a.clone(),
         url: server.url(),
+        auth: Default::default(),
         stream: "N".into(),
         subject: "n.a".into(),
         from: From::Start,
@@ -192,6 +194,7 @@ async fn a_stream_with_another_retention_or_storage_is_refused_saying_what_diffe
     let o = OutOptions {
         journal: a,
         url: server.url(),
+        auth: Default::default(),
         stream: "W".into(),
         subject: "w.a".into(),
         from: From::Start,

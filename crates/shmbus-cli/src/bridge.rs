@@ -1,5 +1,6 @@
 //! `shmbus bridge out|in`: journals to and from NATS JetStream (crate `shmbus-bridge`).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -15,13 +16,67 @@ pub enum BridgeCommand {
     In(InArgs),
 }
 
+/// Credentials for the NATS server: at most one kind. From the environment too, so that they
+/// need not appear in the process list.
+#[derive(Debug, clap::Args)]
+#[group(multiple = false)]
+struct AuthArgs {
+    /// A file holding the server's token (the file's content, trimmed).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// The server's token.
+    #[arg(long, env = "NATS_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// User name; its password is read from the environment variable NATS_PASSWORD (never from
+    /// the command line, which other users can see).
+    #[arg(long, env = "NATS_USER")]
+    user: Option<String>,
+    /// A .creds file (JWT and NKey seed, as `nsc` writes).
+    #[arg(long, env = "NATS_CREDS", value_name = "FILE")]
+    creds: Option<PathBuf>,
+}
+
+impl AuthArgs {
+    fn auth(&self) -> Result<shmbus_bridge::Auth> {
+        let token = match (&self.token_file, &self.token) {
+            (Some(f), _) => Some(
+                std::fs::read_to_string(f)
+                    .with_context(|| format!("cannot read the token file {}", f.display()))?
+                    .trim()
+                    .to_owned(),
+            ),
+            (None, t) => t.clone(),
+        };
+        let user = match &self.user {
+            Some(u) => {
+                // The password only from the environment: never on a command line.
+                let p = std::env::var("NATS_PASSWORD").map_err(|_| {
+                    anyhow::anyhow!(
+                        "--user {u} needs its password in the environment variable NATS_PASSWORD"
+                    )
+                })?;
+                Some((u.clone(), p))
+            }
+            None => None,
+        };
+        Ok(shmbus_bridge::Auth {
+            token,
+            user,
+            creds: self.creds.clone(),
+        })
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct OutArgs {
     /// Journal to publish (a ring or a persisted journal).
     journal: String,
-    /// NATS server URL, e.g. nats://127.0.0.1:4222 (comma-separated for several).
+    /// NATS server URL, e.g. nats://127.0.0.1:4222 (comma-separated for several; tls://... for
+    /// TLS).
     #[arg(long)]
     nats: String,
+    #[command(flatten)]
+    auth: AuthArgs,
     /// Stream name (created if missing; an existing one must have exactly --subject).
     #[arg(long)]
     stream: String,
@@ -50,9 +105,12 @@ pub struct OutArgs {
 pub struct InArgs {
     /// Local journal to write (create it first with `shmbus journal create`).
     journal: String,
-    /// NATS server URL, e.g. nats://127.0.0.1:4222 (comma-separated for several).
+    /// NATS server URL, e.g. nats://127.0.0.1:4222 (comma-separated for several; tls://... for
+    /// TLS).
     #[arg(long)]
     nats: String,
+    #[command(flatten)]
+    auth: AuthArgs,
     /// Stream to read.
     #[arg(long)]
     stream: String,
@@ -104,6 +162,7 @@ pub fn run(c: &BridgeCommand) -> Result<()> {
             let o = OutOptions {
                 journal: a.journal.clone(),
                 url: a.nats.clone(),
+                auth: a.auth.auth()?,
                 stream: a.stream.clone(),
                 subject: a.subject.clone(),
                 from: a.from,
@@ -122,6 +181,7 @@ pub fn run(c: &BridgeCommand) -> Result<()> {
         BridgeCommand::In(a) => {
             let o = InOptions {
                 url: a.nats.clone(),
+                auth: a.auth.auth()?,
                 stream: a.stream.clone(),
                 durable: a.durable.clone(),
                 journal: a.journal.clone(),

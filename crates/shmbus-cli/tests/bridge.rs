@@ -16,8 +16,18 @@ use shmbus::journal::{JournalReader, JournalWriter, Start};
 use shmbus_bridge::nats_server::NatsServer;
 
 fn shmbus(args: &[&str]) -> Output {
+    shmbus_env(args, &[])
+}
+
+/// `shmbus` with these environment variables set (and no NATS_* inherited).
+fn shmbus_env(args: &[&str], envs: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_shmbus"))
         .args(args)
+        .env_remove("NATS_TOKEN")
+        .env_remove("NATS_USER")
+        .env_remove("NATS_PASSWORD")
+        .env_remove("NATS_CREDS")
+        .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("run shmbus")
@@ -25,7 +35,12 @@ fn shmbus(args: &[&str]) -> Output {
 
 /// The one-line error of a failed run.
 fn cli_error(args: &[&str]) -> String {
-    let o = shmbus(args);
+    cli_error_env(args, &[])
+}
+
+/// The one-line error of a failed run with these environment variables.
+fn cli_error_env(args: &[&str], envs: &[(&str, &str)]) -> String {
+    let o = shmbus_env(args, envs);
     assert!(!o.status.success(), "shmbus {args:?} succeeded");
     let e = String::from_utf8_lossy(&o.stderr).into_owned();
     assert_eq!(e.trim_end().lines().count(), 1, "one line: {e}");
@@ -80,6 +95,11 @@ impl Bridge {
 
     /// As `start_out`, but it may have exited (with an error) when this returns.
     fn try_start_out(args: &[&str], log: &Path) -> Self {
+        Self::try_start_out_env(args, log, &[])
+    }
+
+    /// As `try_start_out`, with these environment variables.
+    fn try_start_out_env(args: &[&str], log: &Path, envs: &[(&str, &str)]) -> Self {
         let started = || {
             std::fs::read_to_string(log)
                 .unwrap_or_default()
@@ -87,7 +107,7 @@ impl Bridge {
                 .count()
         };
         let before = started();
-        let mut b = Self::start(args, log);
+        let mut b = Self::start_env(args, log, envs);
         let deadline = Instant::now() + Duration::from_secs(20);
         while started() == before && b.child.try_wait().unwrap().is_none() {
             assert!(Instant::now() < deadline, "bridge out did not start");
@@ -97,6 +117,11 @@ impl Bridge {
     }
 
     fn start(args: &[&str], log: &Path) -> Self {
+        Self::start_env(args, log, &[])
+    }
+
+    /// As `start`, with these environment variables.
+    fn start_env(args: &[&str], log: &Path, envs: &[(&str, &str)]) -> Self {
         let f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -104,6 +129,11 @@ impl Bridge {
             .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_shmbus"))
             .args(args)
+            .env_remove("NATS_TOKEN")
+            .env_remove("NATS_USER")
+            .env_remove("NATS_PASSWORD")
+            .env_remove("NATS_CREDS")
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(f)
@@ -644,4 +674,83 @@ fn a_3_server_cluster_loses_nothing_when_the_stream_leader_dies_mid_stream() {
     writer.join().unwrap();
     drain(&b, n, out, inp);
     assert_same(&a, &b);
+}
+
+#[test]
+fn credentials_from_options_and_the_environment_and_clear_refusals() {
+    const TOKEN: &str = "s3cret-token-for-the-bridge";
+    let d = Dir::new("auth");
+    let (a, b) = (d.name("A"), d.name("B"));
+    let mut w = create_pair(&a, &b, 1 << 20);
+    for i in 0..100u32 {
+        w.append(7, &i.to_le_bytes()).unwrap();
+    }
+    w.commit();
+    let log = d.0.join("log");
+
+    // A server that wants a token.
+    let server = NatsServer::start_with(&["--auth", TOKEN]);
+    let url = server.url();
+    let out = out_args(&a, &url, "AUTH", "auth.a");
+    let e = cli_error(&out);
+    assert!(e.contains("the server refused no credentials"), "{e}");
+    let e = cli_error_env(&out, &[("NATS_TOKEN", "wrong-token")]);
+    assert!(e.contains("the server refused the token"), "{e}");
+    assert!(
+        !e.contains("wrong-token"),
+        "the token is never printed: {e}"
+    );
+    // Right: the token from a file for out, from the environment for in.
+    let token_file = d.0.join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let mut with_file = out.clone();
+    with_file.extend(["--token-file", token_file.to_str().unwrap()]);
+    let bo = Bridge::start_out(&with_file, &log);
+    let bi = Bridge::start_env(&in_args(&b, &url, "AUTH"), &log, &[("NATS_TOKEN", TOKEN)]);
+    drain(&b, 100, bo, bi);
+    assert_same(&a, &b);
+    drop(server);
+
+    // A server with users: the password only from the environment.
+    let server = NatsServer::start_with(&["--user", "alice", "--pass", "wonderland"]);
+    let url = server.url();
+    let mut out = out_args(&a, &url, "USERS", "users.a");
+    out.extend(["--user", "alice"]);
+    let e = cli_error(&out);
+    assert!(e.contains("NATS_PASSWORD"), "{e}");
+    let e = cli_error_env(&out, &[("NATS_PASSWORD", "rabbit")]);
+    assert!(
+        e.contains("the server refused the user and password"),
+        "{e}"
+    );
+    let e = cli_error_env(&out_args(&a, &url, "USERS", "users.a"), &[]);
+    assert!(e.contains("refused no credentials"), "{e}");
+    let good = [("NATS_PASSWORD", "wonderland")];
+    let mut bo = Bridge::try_start_out_env(&out, &log, &good);
+    bo.alive();
+    // Only one kind of credentials at once.
+    let mut both = out.clone();
+    both.extend(["--token", "x"]);
+    let o = shmbus_env(&both, &good);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("cannot be used with"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    bo.stop();
+
+    // A credentials file that is not one.
+    let bogus = d.0.join("bogus.creds");
+    std::fs::write(&bogus, "not a creds file").unwrap();
+    let mut creds = out_args(&a, &url, "USERS", "users.a");
+    creds.extend(["--creds", bogus.to_str().unwrap()]);
+    let e = cli_error(&creds);
+    assert!(e.contains("cannot read the NATS credentials file"), "{e}");
+    let missing = d.0.join("missing.creds");
+    let e = cli_error_env(
+        &out_args(&a, &url, "USERS", "users.a"),
+        &[("NATS_CREDS", missing.to_str().unwrap())],
+    );
+    assert!(e.contains("cannot read the NATS credentials file"), "{e}");
 }
