@@ -352,8 +352,9 @@ pub fn floor_fanout(rate: f64, count: u64, binary: bool) -> Result<()> {
     // pacing thread is done.
     let rx = Arc::new(rx);
     std::thread::spawn(move || {
+        // The benchmark's go line; end of input (the benchmark is gone) or an error: no run.
         let mut go = String::new();
-        if std::io::stdin().lock().read_line(&mut go).is_err() {
+        if !matches!(std::io::stdin().lock().read_line(&mut go), Ok(n) if n > 0) {
             return;
         }
         let text = Template::new("b", count);
