@@ -4,12 +4,15 @@
 //! 1. **Latency**, one client, 10k msg/s: write-to-WebSocket-client latency (arrival - the
 //!    trade's write timestamp) through (g) the gateway (a writer process appending `Trade`s to a
 //!    journal, a real `shmbus serve`), (f) the transport floor (a minimal tokio + axum WebSocket
-//!    server pushing ready-made frames of the same size) and (r) seed 003's path (a real
-//!    `redis-server`, a publisher process, a minimal redis-to-WebSocket relay). The paths take
-//!    turns, in rounds, so that a change of the machine's state hits all three.
+//!    server pushing ready-made frames of the same size), (w) the floor plus the gateway's two
+//!    wake-ups (a bumper process wakes the server's thread through a futex on shared memory,
+//!    which wakes the connection's task) and (r) seed 003's path (a real `redis-server`, a
+//!    publisher process, a minimal redis-to-WebSocket relay). The paths take turns, in rounds,
+//!    so that a change of the machine's state hits all four.
 //! 2. **Fan-out**: one journal at 100k msg/s to 100 clients, JSON and binary frames: the rate
 //!    each client received, p99 latency, messages lost (gap notices, counted exactly), the
-//!    gateway's cpu and peak memory.
+//!    gateway's cpu and peak memory; then the same for the floor (ready-made frames of the same
+//!    sizes at the same rate to as many clients): the machine's limit, measured.
 //! 3. **Peak rate**: the most messages per second one client receives (JSON and binary), the
 //!    writer running faster than that.
 //!
@@ -77,6 +80,24 @@ enum Peer {
     /// The transport floor's WebSocket server.
     #[command(name = "__floor", hide = true)]
     Floor { rate: f64, count: u64 },
+    /// The transport floor for many clients (starts sending when a line arrives on stdin).
+    #[command(name = "__floor_fanout", hide = true)]
+    FloorFanout {
+        rate: f64,
+        count: u64,
+        #[arg(long)]
+        binary: bool,
+    },
+    /// The floor woken through a futex on the wake-up area AREA.
+    #[command(name = "__wake_floor", hide = true)]
+    WakeFloor { area: PathBuf, count: u64 },
+    /// Publishes timestamps to the wake-up area at a pace, ringing its doorbell.
+    #[command(name = "__bumper", hide = true)]
+    Bumper {
+        area: PathBuf,
+        rate: f64,
+        count: u64,
+    },
     /// Publishes ready-made frames to redis at a pace.
     #[command(name = "__publisher", hide = true)]
     Publisher {
@@ -123,6 +144,13 @@ fn main() {
             first,
         }) => peers::writer(journal, *rate, *count, *first),
         Some(Peer::Floor { rate, count }) => peers::floor(*rate, *count),
+        Some(Peer::FloorFanout {
+            rate,
+            count,
+            binary,
+        }) => peers::floor_fanout(*rate, *count, *binary),
+        Some(Peer::WakeFloor { area, count }) => peers::wake_floor(area.clone(), *count),
+        Some(Peer::Bumper { area, rate, count }) => peers::bumper(area, *rate, *count),
         Some(Peer::Publisher {
             port,
             channel,
@@ -294,6 +322,8 @@ async fn latency(
         plan.latency_rate, plan.rounds, plan.latency_secs, n
     );
     let journal = cleanup.journal("lat", RING)?;
+    let area = cleanup.wake_area("wake")?;
+    let area_arg = area.to_string_lossy().into_owned();
     let serve = Serve::start(shmbus, cleanup)?;
     let redis = Redis::start(redis_server, cleanup)?;
     let channel = format!("shmbus-gwbench-{}", std::process::id());
@@ -305,6 +335,7 @@ async fn latency(
     };
     let mut g = PathResult::new("gateway", frame_bytes);
     let mut f = PathResult::new("floor", frame_bytes);
+    let mut w = PathResult::new("floor+wake", frame_bytes);
     let mut r = PathResult::new("redis", frame_bytes);
     let mut written = 0u64;
     for _ in 0..plan.rounds {
@@ -338,6 +369,23 @@ async fn latency(
         f.add(&o, n)?;
         drop(ws);
         cleanup.stop(idx);
+        // (w) the floor + the gateway's two wake-ups.
+        let (child, mut out) = spawn_peer(&["__wake_floor", &area_arg, &n.to_string()])?;
+        let server = cleanup.child(child);
+        let port = procs::port_of(&procs::read_report(
+            &mut out,
+            cleanup.get(server),
+            "wake floor",
+        )?)?;
+        let mut ws = connect(port).await?;
+        subscribe(&mut ws, "{\"op\":\"subscribe\",\"id\":\"b\"}").await?;
+        let (child, mut bout) = spawn_peer(&["__bumper", &area_arg, &rate, &n.to_string()])?;
+        let idx = cleanup.child(child);
+        let o = receive(&mut ws, n, warmup, IDLE, None).await;
+        let _: Value = procs::read_report(&mut bout, cleanup.get(idx), "bumper")?;
+        w.add(&o, n)?;
+        drop(ws);
+        cleanup.stop(server);
         // (r) redis.
         let mut ws = connect(relay_port).await?;
         subscribe(&mut ws, "{\"op\":\"subscribe\",\"id\":\"b\"}").await?;
@@ -355,13 +403,13 @@ async fn latency(
         drop(ws);
     }
     println!(
-        "  {:<8} {:>10} {:>10} {:>10} {:>10} {:>9} {:>6}",
+        "  {:<10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>6}",
         "path", "p50", "p99", "p99.9", "max", "received", "lost"
     );
-    for p in [&g, &f, &r] {
+    for p in [&g, &f, &w, &r] {
         let h = &p.hist;
         println!(
-            "  {:<8} {:>10} {:>10} {:>10} {:>10} {:>9} {:>6}",
+            "  {:<10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>6}",
             p.name,
             us(h.value_at_quantile(0.5) as f64),
             us(h.value_at_quantile(0.99) as f64),
@@ -376,19 +424,28 @@ async fn latency(
     };
     let ratios = json!({
         "gateway_over_floor": { "p50": ratio(&g, &f, 0.5), "p99": ratio(&g, &f, 0.99) },
+        "gateway_over_floor_wakeups": { "p50": ratio(&g, &w, 0.5), "p99": ratio(&g, &w, 0.99) },
+        "floor_wakeups_over_floor": { "p50": ratio(&w, &f, 0.5), "p99": ratio(&w, &f, 0.99) },
         "gateway_over_redis": { "p50": ratio(&g, &r, 0.5), "p99": ratio(&g, &r, 0.99) },
     });
     println!(
-        "  gateway / floor: p50 {:.2}x, p99 {:.2}x    gateway / redis: p50 {:.3}x, p99 {:.3}x",
+        "  gateway / floor: p50 {:.2}x, p99 {:.2}x    gateway / (floor+wake): p50 {:.2}x, p99 {:.2}x",
         ratio(&g, &f, 0.5),
         ratio(&g, &f, 0.99),
+        ratio(&g, &w, 0.5),
+        ratio(&g, &w, 0.99),
+    );
+    println!(
+        "  (floor+wake) / floor: p50 {:.2}x, p99 {:.2}x    gateway / redis: p50 {:.3}x, p99 {:.3}x",
+        ratio(&w, &f, 0.5),
+        ratio(&w, &f, 0.99),
         ratio(&g, &r, 0.5),
         ratio(&g, &r, 0.99)
     );
     cleanup.stop(serve.idx);
     Ok(json!({
         "rate": plan.latency_rate, "rounds": plan.rounds, "secs_per_round": plan.latency_secs,
-        "paths": [g.json(), f.json(), r.json()], "ratios": ratios,
+        "paths": [g.json(), f.json(), w.json(), r.json()], "ratios": ratios,
     }))
 }
 
@@ -405,42 +462,55 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Connects `clients` clients to the gateway and subscribes each to `journal` from its end.
-async fn clients(port: u16, journal: &str, binary: bool, n: usize) -> Result<Vec<client::Ws>> {
-    let mut out = Vec::with_capacity(n);
+/// The gateway's subscribe request for `journal` from its end.
+fn gateway_request(journal: &str, binary: bool) -> String {
     let mut req = json!({ "op": "subscribe", "id": "b", "journal": journal, "from": "end" });
     if binary {
         req["format"] = json!("binary");
     }
-    let req = req.to_string();
+    req.to_string()
+}
+
+/// Connects `n` clients to the server on `port`, each subscribing with `request`.
+async fn clients(port: u16, request: &str, n: usize) -> Result<Vec<client::Ws>> {
+    let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let mut ws = connect(port).await?;
-        subscribe(&mut ws, &req).await?;
+        subscribe(&mut ws, request).await?;
         out.push(ws);
     }
     Ok(out)
 }
 
-/// The outcomes of [`run_clients`], when the writer started, and the cpu time of the gateway
+/// The outcomes of [`run_clients`], when the source started, and the cpu time of the server
 /// and of this process (the clients) over the run.
 struct Run {
     outcomes: Vec<Outcome>,
     start: Instant,
-    gateway: (ProcStat, ProcStat),
+    server: (ProcStat, ProcStat),
     clients: (ProcStat, ProcStat),
 }
 
-/// Runs `clients` receivers at once while a writer appends `n` trades at `rate`.
+/// What the messages of a run come from.
+enum Source<'a> {
+    /// A writer process, started by the run, appending to this journal.
+    Writer(&'a str),
+    /// The fan-out floor, told to start on its stdin.
+    Floor(std::process::ChildStdin),
+}
+
+/// Runs the clients `wss` at once while the source sends `n` messages at `rate`; `server` is
+/// the pid of the process that serves them.
 async fn run_clients(
-    serve: &Serve,
-    journal: &str,
+    server: u32,
     wss: Vec<client::Ws>,
     rate: f64,
     n: u64,
+    source: Source<'_>,
     cleanup: &mut Cleanup,
 ) -> Result<Run> {
     let mut tasks = Vec::new();
-    let before = ProcStat::read(serve.pid)?;
+    let before = ProcStat::read(server)?;
     let own_before = ProcStat::read(std::process::id())?;
     let start = Instant::now();
     let until = start + Duration::from_secs_f64(n as f64 / rate) + GRACE;
@@ -449,20 +519,33 @@ async fn run_clients(
             receive(&mut ws, n, 0, IDLE, Some(until)).await
         }));
     }
-    let (child, mut out) =
-        spawn_peer(&["__writer", journal, &rate.to_string(), &n.to_string(), "0"])?;
-    let idx = cleanup.child(child);
+    let writer = match source {
+        Source::Writer(journal) => {
+            let (child, out) =
+                spawn_peer(&["__writer", journal, &rate.to_string(), &n.to_string(), "0"])?;
+            Some((cleanup.child(child), out))
+        }
+        Source::Floor(mut stdin) => {
+            use std::io::Write as _;
+            writeln!(stdin, "go")
+                .and_then(|()| stdin.flush())
+                .context("cannot tell the floor to start")?;
+            None
+        }
+    };
     let mut outcomes = Vec::new();
     for t in tasks {
         outcomes.push(t.await.context("a client task failed")?);
     }
-    let after = ProcStat::read(serve.pid)?;
+    let after = ProcStat::read(server)?;
     let own_after = ProcStat::read(std::process::id())?;
-    let _: Value = procs::read_report(&mut out, cleanup.get(idx), "writer")?;
+    if let Some((idx, mut out)) = writer {
+        let _: Value = procs::read_report(&mut out, cleanup.get(idx), "writer")?;
+    }
     Ok(Run {
         outcomes,
         start,
-        gateway: (before, after),
+        server: (before, after),
         clients: (own_before, own_after),
     })
 }
@@ -489,11 +572,13 @@ fn clients_json(outcomes: &[Outcome], start: Instant, n: u64) -> Result<(Value, 
         .map(|o| n.saturating_sub(o.received + o.lost))
         .sum();
     let min_rate = rates.iter().copied().fold(f64::INFINITY, f64::min);
+    let total_rate: f64 = rates.iter().copied().filter(|r| r.is_finite()).sum();
     let max_lost = lost.iter().copied().fold(0.0, f64::max);
     let text = format!(
-        "per client {:.0} msg/s min, {:.0} median; p50 {}, p99 {}; lost {} in total (at most {:.0} per client), {} still behind at the end; {}/{} clients got every message or its gap notice, {} out of order",
+        "per client {:.0} msg/s min, {:.0} median ({:.2}M frames/s in all); p50 {}, p99 {}; lost {} in total (at most {:.0} per client), {} still behind at the end; {}/{} clients got every message or its gap notice, {} out of order",
         min_rate,
         median(rates.clone()),
+        total_rate / 1e6,
         us(hist.value_at_quantile(0.5) as f64),
         us(hist.value_at_quantile(0.99) as f64),
         total_lost,
@@ -506,7 +591,7 @@ fn clients_json(outcomes: &[Outcome], start: Instant, n: u64) -> Result<(Value, 
     Ok((
         json!({
             "clients": outcomes.len(), "expected_per_client": n,
-            "rate_min": min_rate, "rate_median": median(rates),
+            "rate_min": min_rate, "rate_median": median(rates), "rate_total": total_rate,
             "received": total_received, "lost": total_lost, "lost_max_per_client": max_lost, "behind": behind,
             "complete_clients": complete, "out_of_order": out_of_order,
             "latency": dist(&hist),
@@ -515,7 +600,27 @@ fn clients_json(outcomes: &[Outcome], start: Instant, n: u64) -> Result<(Value, 
     ))
 }
 
-/// Measurement 2, for one frame format.
+/// The server's cpu and peak memory over a run, printed after `name` and added to `doc`.
+fn server_figures(name: &str, run: &Run, pid: u32, doc: &mut Value) -> Result<()> {
+    let (before, after) = run.server;
+    let cpu = after.cpu_percent_since(&before);
+    let clients_cpu = run.clients.1.cpu_percent_since(&run.clients.0);
+    let hwm = ProcStat::vm_hwm_kib(pid)?;
+    println!(
+        "  {:<8} {cpu:.0}% of one core over {:.1} s, max RSS {:.1} MiB; the clients' process: {clients_cpu:.0}%",
+        format!("{name}:"),
+        after.secs_since(&before),
+        hwm as f64 / 1024.0
+    );
+    doc[format!("{name}_cpu_percent")] = json!(cpu);
+    doc[format!("{name}_secs")] = json!(after.secs_since(&before));
+    doc[format!("{name}_max_rss_kib")] = json!(hwm);
+    doc["clients_cpu_percent"] = json!(clients_cpu);
+    Ok(())
+}
+
+/// Measurement 2, for one frame format: the gateway, then the floor with the same clients,
+/// rate and frame sizes.
 async fn fan_out(
     plan: &Plan,
     shmbus: &std::path::Path,
@@ -524,32 +629,67 @@ async fn fan_out(
 ) -> Result<Value> {
     let format = if binary { "binary" } else { "json" };
     let n = (plan.fanout_rate * plan.fanout_secs) as u64;
+    let frame_bytes = if binary {
+        peers::BinaryTemplate::new().len()
+    } else {
+        peers::Template::new("b", n).len()
+    };
     println!(
-        "\n2. fan-out, {format} frames: one journal at {} msg/s for {} s to {} clients",
+        "\n2. fan-out, {format} frames ({frame_bytes} bytes): {} msg/s for {} s to {} clients",
         plan.fanout_rate, plan.fanout_secs, plan.clients
     );
+    // The gateway: one journal.
     let journal = cleanup.journal(&format!("fan-{format}"), RING)?;
     let serve = Serve::start(shmbus, cleanup)?;
-    let wss = clients(serve.port, &journal, binary, plan.clients).await?;
-    let run = run_clients(&serve, &journal, wss, plan.fanout_rate, n, cleanup).await?;
-    let (mut doc, text) = clients_json(&run.outcomes, run.start, n)?;
-    let (before, after) = run.gateway;
-    let cpu = after.cpu_percent_since(&before);
-    let clients_cpu = run.clients.1.cpu_percent_since(&run.clients.0);
-    let hwm = ProcStat::vm_hwm_kib(serve.pid)?;
-    println!("  {text}");
-    println!(
-        "  gateway: {cpu:.0}% of one core over {:.1} s, max RSS {:.1} MiB; the clients' process: {clients_cpu:.0}%",
-        after.secs_since(&before),
-        hwm as f64 / 1024.0
-    );
-    doc["format"] = json!(format);
-    doc["writer_rate"] = json!(plan.fanout_rate);
-    doc["gateway_cpu_percent"] = json!(cpu);
-    doc["gateway_secs"] = json!(after.secs_since(&before));
-    doc["gateway_max_rss_kib"] = json!(hwm);
-    doc["clients_cpu_percent"] = json!(clients_cpu);
+    let wss = clients(serve.port, &gateway_request(&journal, binary), plan.clients).await?;
+    let run = run_clients(
+        serve.pid,
+        wss,
+        plan.fanout_rate,
+        n,
+        Source::Writer(&journal),
+        cleanup,
+    )
+    .await?;
+    let (mut gw, text) = clients_json(&run.outcomes, run.start, n)?;
+    println!("  gateway: {text}");
+    server_figures("gateway", &run, serve.pid, &mut gw)?;
     cleanup.stop(serve.idx);
+    // The floor: ready-made frames of the same size, at the same rate, to as many clients.
+    let (rate, count) = (plan.fanout_rate.to_string(), n.to_string());
+    let mut args = vec!["__floor_fanout", &rate, &count];
+    if binary {
+        args.push("--binary");
+    }
+    let (child, mut out, stdin) = procs::spawn_peer_piped(&args)?;
+    let pid = child.id();
+    let idx = cleanup.child(child);
+    let port = procs::port_of(&procs::read_report(&mut out, cleanup.get(idx), "floor")?)?;
+    let wss = clients(port, "{\"op\":\"subscribe\",\"id\":\"b\"}", plan.clients).await?;
+    let run = run_clients(pid, wss, plan.fanout_rate, n, Source::Floor(stdin), cleanup).await?;
+    let (mut fl, text) = clients_json(&run.outcomes, run.start, n)?;
+    println!("  floor:   {text}");
+    server_figures("floor", &run, pid, &mut fl)?;
+    cleanup.stop(idx);
+    let ratio =
+        |key: &str| gw[key].as_f64().unwrap_or(f64::NAN) / fl[key].as_f64().unwrap_or(f64::NAN);
+    let ratios = json!({
+        "rate_median": ratio("rate_median"), "rate_min": ratio("rate_min"),
+        "rate_total": ratio("rate_total"),
+    });
+    println!(
+        "  gateway / floor, delivered: per client median {:.2}x, min {:.2}x, in all {:.2}x",
+        ratio("rate_median"),
+        ratio("rate_min"),
+        ratio("rate_total")
+    );
+    // The gateway's figures stay at the top level (as before the floor was added).
+    let mut doc = gw;
+    doc["format"] = json!(format);
+    doc["frame_bytes"] = json!(frame_bytes);
+    doc["writer_rate"] = json!(plan.fanout_rate);
+    doc["floor"] = fl;
+    doc["gateway_over_floor"] = ratios;
     Ok(doc)
 }
 
@@ -568,14 +708,22 @@ async fn peak_rate_run(
     );
     let journal = cleanup.journal(&format!("peak-{format}"), RING)?;
     let serve = Serve::start(shmbus, cleanup)?;
-    let wss = clients(serve.port, &journal, binary, 1).await?;
-    let run = run_clients(&serve, &journal, wss, plan.peak_rate, n, cleanup).await?;
+    let wss = clients(serve.port, &gateway_request(&journal, binary), 1).await?;
+    let run = run_clients(
+        serve.pid,
+        wss,
+        plan.peak_rate,
+        n,
+        Source::Writer(&journal),
+        cleanup,
+    )
+    .await?;
     let o = &run.outcomes[0];
     let secs = o
         .last_at
         .map_or(f64::NAN, |t| (t - run.start).as_secs_f64());
     let rate = o.received as f64 / secs;
-    let cpu = run.gateway.1.cpu_percent_since(&run.gateway.0);
+    let cpu = run.server.1.cpu_percent_since(&run.server.0);
     let client_cpu = run.clients.1.cpu_percent_since(&run.clients.0);
     cleanup.stop(serve.idx);
     println!(

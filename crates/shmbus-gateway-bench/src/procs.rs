@@ -1,8 +1,8 @@
 //! The benchmark's processes and regions: started, read (`/proc`), stopped and removed.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -13,6 +13,7 @@ use serde_json::Value;
 #[derive(Debug, Default)]
 pub struct Cleanup {
     journals: Vec<String>,
+    files: Vec<PathBuf>,
     children: Vec<Child>,
 }
 
@@ -29,6 +30,18 @@ impl Cleanup {
         // The writer process opens it; its lock is free once this writer is dropped.
         drop(w);
         Ok(name)
+    }
+
+    /// Creates the "floor + wake-ups" path's shared-memory file, named after this process and
+    /// `tag`, in /dev/shm.
+    pub fn wake_area(&mut self, tag: &str) -> Result<PathBuf> {
+        let path = PathBuf::from(format!(
+            "/dev/shm/shmbus-gwbench-{}-{tag}",
+            std::process::id()
+        ));
+        self.files.push(path.clone());
+        crate::peers::create_wake_area(&path)?;
+        Ok(path)
     }
 
     /// Takes `child` into care; its index is for [`Cleanup::get`] and [`Cleanup::stop`].
@@ -59,15 +72,29 @@ impl Drop for Cleanup {
         for j in &self.journals {
             let _ = shmbus::Region::remove(j, true);
         }
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
     }
 }
 
 /// Starts this binary with a hidden subcommand, its stdout piped for its JSON reports.
 pub fn spawn_peer(args: &[&str]) -> Result<(Child, BufReader<ChildStdout>)> {
+    spawn(args, Stdio::null())
+}
+
+/// As [`spawn_peer`], with a pipe to the child's stdin.
+pub fn spawn_peer_piped(args: &[&str]) -> Result<(Child, BufReader<ChildStdout>, ChildStdin)> {
+    let (mut child, out) = spawn(args, Stdio::piped())?;
+    let stdin = child.stdin.take().expect("stdin is piped");
+    Ok((child, out, stdin))
+}
+
+fn spawn(args: &[&str], stdin: Stdio) -> Result<(Child, BufReader<ChildStdout>)> {
     let exe = std::env::current_exe().context("cannot find the benchmark binary")?;
     let mut child = Command::new(exe)
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot start the benchmark's {}", args[0]))?;
