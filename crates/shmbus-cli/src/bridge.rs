@@ -16,6 +16,17 @@ pub enum BridgeCommand {
     In(InArgs),
 }
 
+/// The NATS server and how to log in: the same for `out` and `in`.
+#[derive(Debug, clap::Args)]
+struct ServerArgs {
+    /// NATS server URL, e.g. nats://127.0.0.1:4222 (comma-separated for several; tls://... for
+    /// TLS).
+    #[arg(long)]
+    nats: String,
+    #[command(flatten)]
+    auth: AuthArgs,
+}
+
 /// Credentials for the NATS server: at most one kind. From the environment too, so that they
 /// need not appear in the process list.
 #[derive(Debug, clap::Args)]
@@ -71,12 +82,8 @@ impl AuthArgs {
 pub struct OutArgs {
     /// Journal to publish (a ring or a persisted journal).
     journal: String,
-    /// NATS server URL, e.g. nats://127.0.0.1:4222 (comma-separated for several; tls://... for
-    /// TLS).
-    #[arg(long)]
-    nats: String,
     #[command(flatten)]
-    auth: AuthArgs,
+    server: ServerArgs,
     /// Stream name (created if missing; an existing one must have exactly --subject).
     #[arg(long)]
     stream: String,
@@ -105,12 +112,8 @@ pub struct OutArgs {
 pub struct InArgs {
     /// Local journal to write (create it first with `shmbus journal create`).
     journal: String,
-    /// NATS server URL, e.g. nats://127.0.0.1:4222 (comma-separated for several; tls://... for
-    /// TLS).
-    #[arg(long)]
-    nats: String,
     #[command(flatten)]
-    auth: AuthArgs,
+    server: ServerArgs,
     /// Stream to read.
     #[arg(long)]
     stream: String,
@@ -161,8 +164,8 @@ pub fn run(c: &BridgeCommand) -> Result<()> {
         BridgeCommand::Out(a) => {
             let o = OutOptions {
                 journal: a.journal.clone(),
-                url: a.nats.clone(),
-                auth: a.auth.auth()?,
+                url: a.server.nats.clone(),
+                auth: a.server.auth.auth()?,
                 stream: a.stream.clone(),
                 subject: a.subject.clone(),
                 from: a.from,
@@ -180,8 +183,8 @@ pub fn run(c: &BridgeCommand) -> Result<()> {
         }
         BridgeCommand::In(a) => {
             let o = InOptions {
-                url: a.nats.clone(),
-                auth: a.auth.auth()?,
+                url: a.server.nats.clone(),
+                auth: a.server.auth.auth()?,
                 stream: a.stream.clone(),
                 durable: a.durable.clone(),
                 journal: a.journal.clone(),

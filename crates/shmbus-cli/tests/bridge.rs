@@ -411,9 +411,7 @@ fn kill_9_of_either_bridge_loses_nothing_and_stores_nothing_twice() {
         }
     }
     writer.join().unwrap();
-    wait_for(&b, n, &mut [&mut out, &mut inp], Duration::from_secs(60));
-    out.stop();
-    inp.stop();
+    drain(&b, n, out, inp);
     eprintln!(
         "killed bridge out {} times, bridge in {} times, with B at {at:?}",
         kills.0, kills.1
