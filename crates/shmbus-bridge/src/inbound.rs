@@ -8,7 +8,7 @@ use futures_util::{FutureExt, StreamExt};
 use shmbus::journal::JournalWriter;
 use tokio::sync::watch;
 
-use crate::state::{InState, state_path};
+use crate::state::InState;
 use crate::{GAP_TYPE, H_GAP, H_TYPE, header_gap, header_u64};
 
 /// What `bridge in` does.
@@ -43,6 +43,8 @@ pub struct InStats {
     pub skipped: u64,
     /// The last stream sequence the journal holds.
     pub stream_seq: u64,
+    /// Payload bytes of the messages written (gap frames aside).
+    pub bytes: u64,
 }
 
 impl std::fmt::Display for InStats {
@@ -73,18 +75,18 @@ pub fn default_durable(journal: &str) -> String {
 /// One message of a batch, decoded.
 struct In {
     sseq: u64,
+    /// Messages the consumer holds after this one.
+    pending: u64,
     ty: u16,
     payload: bytes::Bytes,
     msg: jetstream::Message,
 }
 
 fn decode(m: jetstream::Message, stream: &str) -> Result<In> {
-    let sseq = m
-        .info()
-        .map_err(|e| {
-            anyhow::anyhow!("a delivery from stream {stream} has no JetStream metadata ({e})")
-        })?
-        .stream_sequence;
+    let info = m.info().map_err(|e| {
+        anyhow::anyhow!("a delivery from stream {stream} has no JetStream metadata ({e})")
+    })?;
+    let (sseq, pending) = (info.stream_sequence, info.pending);
     let h = m.headers.clone().unwrap_or_default();
     let (ty, payload) = if let Some((from, to)) = header_gap(&h) {
         let mut p = Vec::with_capacity(16);
@@ -100,6 +102,7 @@ fn decode(m: jetstream::Message, stream: &str) -> Result<In> {
     };
     Ok(In {
         sseq,
+        pending,
         ty,
         payload,
         msg: m,
@@ -115,12 +118,12 @@ fn decode(m: jetstream::Message, stream: &str) -> Result<In> {
 pub async fn run_in(o: &InOptions, mut stop: watch::Receiver<bool>) -> Result<InStats> {
     let mut w = JournalWriter::open(&o.journal)
         .with_context(|| format!("cannot open journal {} to write it", o.journal))?;
-    let path = state_path(&o.journal)?;
-    let mut st = InState::open(&path)?;
+    let mut st = InState::open(&o.journal, &o.stream)?;
     let mut stats = InStats {
         stream_seq: st.stored(w.next_seq())?,
         ..InStats::default()
     };
+    crate::ops::in_update(st.status(), &stats, w.next_seq(), 0);
     let client = crate::connect_with(&o.url, &o.auth).await?;
     let js = jetstream::new(client);
     let s = match js.get_stream(&o.stream).await {
@@ -219,7 +222,11 @@ pub async fn run_in(o: &InOptions, mut stop: watch::Receiver<bool>) -> Result<In
                 }
             }
             backoff = Duration::from_millis(100);
-            if !store(&mut w, &mut st, &s, batch, &mut stats, o).await? {
+            let pending = batch.last().map_or(0, |m| m.pending);
+            crate::ops::in_flight(st.status(), batch.len());
+            let ok = store(&mut w, &mut st, &s, batch, &mut stats, o).await?;
+            crate::ops::in_update(st.status(), &stats, w.next_seq(), pending);
+            if !ok {
                 // Delivered out of order: start the consumer again after what is stored.
                 continue 'session;
             }
@@ -294,6 +301,7 @@ fn commit_run(
             stats.gaps += 1;
         } else {
             stats.stored += 1;
+            stats.bytes += m.payload.len() as u64;
         }
     }
     w.commit();

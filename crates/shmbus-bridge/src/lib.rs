@@ -10,7 +10,7 @@
 //!   only ever hold a gap-free prefix of the journal; on any ack error, and on every start,
 //!   the bridge resumes after the stream's last message (read back from the stream).
 //! * **in** pulls from a durable consumer, appends each message to the local journal, writes an
-//!   intent record (`JOURNAL.bridge-in`) before committing a batch and acks after the commit;
+//!   intent record (in its status region `JOURNAL.bridge-in`) before committing a batch and acks after the commit;
 //!   on start it derives the last stored stream sequence from that record and the journal's
 //!   own newest sequence, and restarts the consumer just after it.
 
@@ -18,6 +18,7 @@
 
 mod inbound;
 pub mod nats_server;
+mod ops;
 mod outbound;
 mod state;
 
@@ -27,7 +28,7 @@ use anyhow::{Context, Result};
 
 pub use inbound::{InOptions, InStats, default_durable, run_in};
 pub use outbound::{From, OutOptions, OutStats, run_out};
-pub use state::{InState, state_path};
+pub use state::InState;
 
 /// Header: the identity of the journal file holding the message (hex of its `created_ns`).
 pub const H_JOURNAL: &str = "Shmbus-Journal";
@@ -130,6 +131,7 @@ pub async fn connect_with(url: &str, auth: &Auth) -> Result<async_nats::Client> 
         .require_tls(tls)
         .connection_timeout(Duration::from_secs(5))
         .max_reconnects(None)
+        .event_callback(ops::on_event)
         .connect(servers)
         .await
         .map_err(|e| {

@@ -67,6 +67,10 @@ pub struct OutStats {
     pub rewinds: u64,
     /// The journal sequence after the last acked message.
     pub next_seq: u64,
+    /// Payload bytes of the messages the stream stored.
+    pub bytes: u64,
+    /// The stream sequence of the last message acked.
+    pub stream_seq: u64,
 }
 
 impl std::fmt::Display for OutStats {
@@ -311,6 +315,7 @@ pub async fn run_out(o: &OutOptions, mut stop: watch::Receiver<bool>) -> Result<
     // A journal that cannot be read is refused before the stream is touched.
     JournalReader::open(&o.journal, Start::End)
         .with_context(|| format!("cannot read journal {}", o.journal))?;
+    let status = crate::ops::open_out(o)?;
     let client = crate::connect_with(&o.url, &o.auth).await?;
     let js = jetstream::new(client);
     let s = ensure_stream(&js, o).await?;
@@ -344,9 +349,10 @@ pub async fn run_out(o: &OutOptions, mut stop: watch::Receiver<bool>) -> Result<
         let mut pending: VecDeque<Item> = gap.into_iter().collect();
         let mut messages = reader.into_stream();
         let mut last_id = r.expected_last;
-        let mut inflight: VecDeque<(u64, Option<u64>, AckFuture)> = VecDeque::new();
+        let mut inflight: VecDeque<(u64, Option<u64>, u64, AckFuture)> = VecDeque::new();
         let mut stopping = *stop.borrow();
         loop {
+            crate::ops::out_update(&status, &stats, inflight.len());
             if stopping && inflight.is_empty() {
                 return Ok(stats);
             }
@@ -383,7 +389,7 @@ pub async fn run_out(o: &OutOptions, mut stop: watch::Receiver<bool>) -> Result<
                     };
                     let len = payload.len();
                     match js.publish_with_headers(o.subject.clone(), h, payload).await {
-                        Ok(f) => inflight.push_back((next, gap, f.into_future())),
+                        Ok(f) => inflight.push_back((next, gap, len as u64, f.into_future())),
                         Err(e) if e.kind() == PublishErrorKind::MaxPayloadExceeded => {
                             bail!(
                                 "message {} of {} is {len} bytes, more than the NATS server accepts (its max_payload): raise max_payload in the server's configuration",
@@ -407,17 +413,18 @@ pub async fn run_out(o: &OutOptions, mut stop: watch::Receiver<bool>) -> Result<
             }
             // Wait for the oldest ack (or for more of the journal, or a stop).
             let room = !stopping && inflight.len() < o.window;
-            let Some((_, _, front)) = inflight.front_mut() else {
+            let Some((_, _, _, front)) = inflight.front_mut() else {
                 continue;
             };
             tokio::select! {
                 biased;
                 ack = front => {
-                    let (next, gap, _) = inflight.pop_front().expect("front");
+                    let (next, gap, len, _) = inflight.pop_front().expect("front");
                     match ack {
                         Ok(a) => {
                             backoff = Duration::from_millis(100);
                             stats.next_seq = next;
+                            stats.stream_seq = a.sequence;
                             if a.duplicate {
                                 stats.duplicates += 1;
                             } else if let Some(lost) = gap {
@@ -425,6 +432,7 @@ pub async fn run_out(o: &OutOptions, mut stop: watch::Receiver<bool>) -> Result<
                                 stats.gap_messages += lost;
                             } else {
                                 stats.published += 1;
+                                stats.bytes += len;
                             }
                         }
                         Err(e) => {

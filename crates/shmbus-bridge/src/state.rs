@@ -1,7 +1,8 @@
 //! The `bridge in` intent record: which stream sequence the local journal holds up to.
 //!
-//! The journal frame has no spare field for the stream sequence, so the bridge keeps a small
-//! file next to the journal (`JOURNAL.bridge-in`) with two 48-byte slots written alternately.
+//! The journal frame has no spare field for the stream sequence, so the bridge keeps two
+//! 48-byte slots, written alternately, in its status region next to the journal
+//! (`JOURNAL.bridge-in`, a region of kind `bridge`, with the bridge's live counters).
 //! Before appending a batch of `n` messages whose stream sequences are consecutive from
 //! `stream_first`, it writes the record `{prev, stream_first, b_first, n}` (`prev` = the stream
 //! sequence stored before the batch, `b_first` = the journal sequence the batch's first frame
@@ -12,14 +13,11 @@
 //! slot holds the previous batch's record, which the same rule reads correctly (that batch was
 //! committed before the newer record was written).
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+use shmbus::bridge_status::{BridgeStatus, Direction, SLOT_LEN};
 
 const MAGIC: u32 = 0x4E49_4253; // "SBIN"
-const SLOT: u64 = 48;
+const SLOT: u64 = SLOT_LEN as u64;
 
 /// One intent record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -86,55 +84,45 @@ impl Intent {
     }
 }
 
-/// The state file of `bridge in` for journal `name`: its path plus `.bridge-in`.
-///
-/// # Errors
-///
-/// The name is not a valid region name.
-pub fn state_path(name: &str) -> Result<PathBuf> {
-    let n = shmbus::RegionName::parse(name)?;
-    let mut p = n.path().as_os_str().to_owned();
-    p.push(".bridge-in");
-    Ok(PathBuf::from(p))
-}
-
-/// An open state file.
+/// The `bridge in` state of a journal: the intent record in the bridge's status region
+/// (`JOURNAL.bridge-in`, a shmbus region of kind `bridge`: docs/FORMAT.md section 8).
 #[derive(Debug)]
 pub struct InState {
-    file: File,
-    path: PathBuf,
+    status: BridgeStatus,
     /// The newest record (generation 0: none yet).
     last: Intent,
 }
 
 impl InState {
-    /// Opens (or creates) the state file at `path`.
+    /// Opens (or creates) the status region of `bridge in` for `journal`, reading `stream`,
+    /// and marks it running.
     ///
     /// # Errors
     ///
-    /// It cannot be opened or read.
-    pub fn open(path: &Path) -> Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .with_context(|| format!("cannot open the bridge state file {}", path.display()))?;
-        let mut buf = [0u8; 2 * SLOT as usize];
-        let len = file.metadata()?.len().min(2 * SLOT) as usize;
-        file.read_exact_at(&mut buf[..len], 0)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let last = [&buf[..SLOT as usize], &buf[SLOT as usize..]]
-            .into_iter()
-            .filter_map(Intent::decode)
+    /// Another `bridge in` writes the journal, or the region is corrupt or not a `bridge in`
+    /// status region (the error names it).
+    pub fn open(journal: &str, stream: &str) -> Result<Self> {
+        let status = BridgeStatus::open(journal, Direction::In, stream, "").map_err(|e| {
+            let e = anyhow::Error::new(e);
+            match e.downcast_ref::<shmbus::RegionError>() {
+                Some(shmbus::RegionError::WriterBusy { pid, .. }) => anyhow::anyhow!(
+                    "another `shmbus bridge in` writes journal {journal}{}: stop it first",
+                    pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
+                ),
+                _ => e.context(format!("cannot open the `bridge in` status of journal {journal}")),
+            }
+        })?;
+        let last = [status.slot(0), status.slot(1)]
+            .iter()
+            .filter_map(|b| Intent::decode(b))
             .max_by_key(|i| i.gen_)
             .unwrap_or_default();
-        Ok(Self {
-            file,
-            path: path.to_owned(),
-            last,
-        })
+        Ok(Self { status, last })
+    }
+
+    /// The status region, for the counters.
+    pub fn status(&self) -> &BridgeStatus {
+        &self.status
     }
 
     /// The stream sequence the journal holds up to (0: nothing yet), given its next sequence.
@@ -142,13 +130,14 @@ impl InState {
     /// # Errors
     ///
     /// The journal holds fewer frames than a committed batch says: it is not the journal this
-    /// state file was written for.
+    /// state was written for.
     pub fn stored(&self, next: u64) -> Result<u64> {
         if self.last.gen_ > 0 && next < self.last.b_first {
             bail!(
-                "{} says the journal held {} messages, but it holds {next}: it was re-created or is another journal; remove the state file to start over (and the consumer with it)",
-                self.path.display(),
-                self.last.b_first
+                "{} says the journal held {} messages, but it holds {next}: it was re-created or is another journal; remove {} with `shmbus rm` to start over (and the consumer with it)",
+                self.status.name(),
+                self.last.b_first,
+                self.status.name()
             );
         }
         Ok(self.last.stored(next))
@@ -158,7 +147,7 @@ impl InState {
     ///
     /// # Errors
     ///
-    /// The write fails.
+    /// None today (the record is a store into the mapped region); kept for callers.
     pub fn intent(&mut self, prev: u64, stream_first: u64, b_first: u64, n: u64) -> Result<()> {
         let rec = Intent {
             gen_: self.last.gen_ + 1,
@@ -167,9 +156,10 @@ impl InState {
             b_first,
             n,
         };
-        self.file
-            .write_all_at(&rec.encode(), (rec.gen_ % 2) * SLOT)
-            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        // Before the journal's commit (a Release store) in program order: a kill -9 after the
+        // commit finds this record (docs/BRIDGE.md).
+        self.status
+            .write_slot((rec.gen_ % 2) as usize, &rec.encode());
         self.last = rec;
         Ok(())
     }
@@ -177,28 +167,46 @@ impl InState {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::FileExt;
+
     use super::*;
+
+    /// Removes the status region even when the test fails.
+    struct Cleanup(String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = shmbus::Region::remove(&self.0, true);
+        }
+    }
 
     #[test]
     fn stored_follows_the_journal_through_a_torn_batch() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("j.bridge-in");
-        let mut s = InState::open(&p).unwrap();
+        let journal = format!("shmbus-state-test-{}", std::process::id());
+        let name = shmbus::bridge_status::status_name(&journal, Direction::In, "S").unwrap();
+        let _cleanup = Cleanup(name.clone());
+        let mut s = InState::open(&journal, "S").unwrap();
         assert_eq!(s.stored(0).unwrap(), 0);
+        // A second `bridge in` on the same journal is refused while this one runs.
+        let busy = InState::open(&journal, "S").unwrap_err().to_string();
+        assert!(busy.contains("another `shmbus bridge in`"), "{busy}");
         // Batch 1: stream 1..=10 into journal 0..=9, committed.
         s.intent(0, 1, 0, 10).unwrap();
         assert_eq!(s.stored(10).unwrap(), 10);
         // Batch 2: stream 11..=15 into 10..=14: killed before, inside, after the commit.
         s.intent(10, 11, 10, 5).unwrap();
-        let s = InState::open(&p).unwrap();
+        drop(s);
+        let s = InState::open(&journal, "S").unwrap();
         assert_eq!(s.stored(10).unwrap(), 10);
         assert_eq!(s.stored(12).unwrap(), 12);
         assert_eq!(s.stored(15).unwrap(), 15);
         assert!(s.stored(9).is_err());
+        drop(s);
         // A torn newer slot: the older record still answers for what was committed.
-        let f = OpenOptions::new().write(true).open(&p).unwrap();
-        f.write_all_at(&[0xAB; 7], 3).unwrap();
-        let s = InState::open(&p).unwrap();
+        let path = shmbus::RegionName::parse(&name).unwrap().path().to_path_buf();
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let slot0 = shmbus::HEADER_LEN as u64 + 512;
+        f.write_all_at(&[0xAB; 7], slot0 + 3).unwrap();
+        let s = InState::open(&journal, "S").unwrap();
         assert_eq!(s.last.gen_, 1, "slot 0 (generation 2) is torn");
         assert_eq!(s.stored(10).unwrap(), 10);
     }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use shmbus::bridge_status::Direction;
 use shmbus_bridge::{From, InOptions, OutOptions};
 
 use crate::size::{parse_seconds, parse_size};
@@ -106,6 +107,9 @@ pub struct OutArgs {
     /// Maximum bytes of the stream it creates, e.g. 10G (checked when given).
     #[arg(long, value_parser = parse_size)]
     max_bytes: Option<u64>,
+    /// Print a line of figures (msg/s, bytes/s, in flight, lag, totals) to stderr every SECS.
+    #[arg(long, value_name = "SECS", value_parser = crate::bridge_stats::parse_interval)]
+    stats_interval: Option<f64>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -126,6 +130,9 @@ pub struct InArgs {
     /// Messages committed to the journal together, at most.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     batch: u32,
+    /// Print a line of figures (msg/s, bytes/s, in flight, lag, totals) to stderr every SECS.
+    #[arg(long, value_name = "SECS", value_parser = crate::bridge_stats::parse_interval)]
+    stats_interval: Option<f64>,
 }
 
 fn parse_from(s: &str) -> Result<From, String> {
@@ -159,6 +166,17 @@ fn run_async<T>(f: impl AsyncFnOnce(tokio::sync::watch::Receiver<bool>) -> Resul
     })
 }
 
+/// The `--stats-interval` printer of a bridge, if asked for.
+fn stats_printer(
+    journal: &str,
+    dir: Direction,
+    stream: &str,
+    interval: Option<f64>,
+) -> Option<crate::bridge_stats::Printer> {
+    let name = shmbus::bridge_status::status_name(journal, dir, stream).ok()?;
+    interval.map(|i| crate::bridge_stats::Printer::start(name, dir, i))
+}
+
 pub fn run(c: &BridgeCommand) -> Result<()> {
     match c {
         BridgeCommand::Out(a) => {
@@ -178,7 +196,11 @@ pub fn run(c: &BridgeCommand) -> Result<()> {
                     .transpose()
                     .context("--max-bytes is too large")?,
             };
+            let printer = stats_printer(&o.journal, Direction::Out, &o.stream, a.stats_interval);
             let stats = run_async(async |stop| shmbus_bridge::run_out(&o, stop).await)?;
+            if let Some(p) = printer {
+                p.finish();
+            }
             errln!("shmbus bridge out: stopped: {stats}");
         }
         BridgeCommand::In(a) => {
@@ -191,7 +213,11 @@ pub fn run(c: &BridgeCommand) -> Result<()> {
                 max_ack_pending: i64::from(a.max_ack_pending),
                 batch: a.batch as usize,
             };
+            let printer = stats_printer(&o.journal, Direction::In, &o.stream, a.stats_interval);
             let stats = run_async(async |stop| shmbus_bridge::run_in(&o, stop).await)?;
+            if let Some(p) = printer {
+                p.finish();
+            }
             errln!("shmbus bridge in: stopped: {stats}");
         }
     }

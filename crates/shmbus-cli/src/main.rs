@@ -5,6 +5,7 @@ mod output;
 
 mod bench;
 mod bridge;
+mod bridge_stats;
 mod candles_cmd;
 mod csv_import;
 mod demo;

@@ -55,16 +55,19 @@ pub enum RegionKind {
     Candles,
     /// The registry of a journal's readers and their positions (`NAME.readers`).
     Readers,
+    /// The status of a `shmbus bridge` (`NAME.bridge-in`, `NAME.bridge-out.STREAM`).
+    Bridge,
 }
 
 impl RegionKind {
     /// Every kind, in code order.
-    pub const ALL: [RegionKind; 5] = [
+    pub const ALL: [RegionKind; 6] = [
         Self::Raw,
         Self::Slots,
         Self::Journal,
         Self::Candles,
         Self::Readers,
+        Self::Bridge,
     ];
 
     /// The kind's number in the header.
@@ -75,6 +78,7 @@ impl RegionKind {
             Self::Journal => 3,
             Self::Candles => 4,
             Self::Readers => 5,
+            Self::Bridge => 6,
         }
     }
 
@@ -91,6 +95,7 @@ impl RegionKind {
             Self::Journal => "journal",
             Self::Candles => "candles",
             Self::Readers => "readers",
+            Self::Bridge => "bridge",
         }
     }
 
@@ -116,7 +121,7 @@ impl std::str::FromStr for RegionKind {
             .into_iter()
             .find(|k| k.name() == s)
             .ok_or_else(|| {
-                format!("unknown region kind {s:?} (raw, slots, journal, candles, readers)")
+                format!("unknown region kind {s:?} (raw, slots, journal, candles, readers, bridge)")
             })
     }
 }

@@ -40,6 +40,7 @@
 compile_error!("shmbus regions are little-endian; big-endian targets are not supported");
 
 #[cfg(not(loom))]
+pub mod bridge_status;
 pub mod candles;
 mod clock;
 mod error;

@@ -638,6 +638,7 @@ impl Region {
         // A journal's reader registry (`NAME.readers`) goes with it.
         if what == Identity::Shmbus(Some(RegionKind::Journal)) {
             crate::journal::remove_registry(name)?;
+            crate::bridge_status::remove_bridges(name)?;
         }
         Ok(())
     }

@@ -138,7 +138,8 @@ pub fn remove(name: &str, force: bool) -> Result<(), JournalError> {
         crate::region::unlink_same(file, st).map_err(|e| io_err(file, "remove", e))?;
     }
     std::fs::remove_dir(&path).map_err(|e| io_err(&path, "remove", e))?;
-    Ok(super::readers::remove_registry(name)?)
+    super::readers::remove_registry(name)?;
+    Ok(crate::bridge_status::remove_bridges(name)?)
 }
 
 /// The number of a segment file name (`NNNNNNNNNN.seg`: ten decimal digits), if it is one.

@@ -1,0 +1,132 @@
+//! `shmbus bridge out|in --stats-interval SECS`: one line per interval on stderr, read from the
+//! bridge's own status region (`shmbus::bridge_status`), as `shmbus inspect` reads it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use shmbus::Region;
+use shmbus::bridge_status::{BridgeInfo, Direction, read_status};
+
+/// `--stats-interval`: seconds, like the CLI's other durations, but at least 0.01.
+pub fn parse_interval(s: &str) -> Result<f64, String> {
+    let v = crate::size::parse_seconds(s)?;
+    if v < 0.01 {
+        return Err(format!(
+            "invalid --stats-interval {s:?}: at least 0.01 seconds (leave it out for no stats lines)"
+        ));
+    }
+    Ok(v)
+}
+
+/// The stats line of one interval: rates over it, then the region's figures.
+pub fn line(prev: Option<&BridgeInfo>, now: &BridgeInfo, secs: f64) -> String {
+    let (m0, b0) = prev.map_or((0, 0), |p| (p.messages, p.bytes));
+    let secs = secs.max(1e-9);
+    let rate = now.messages.saturating_sub(m0) as f64 / secs;
+    let bytes = now.bytes.saturating_sub(b0) as f64 / secs;
+    let what = match now.direction {
+        Direction::Out => "published",
+        Direction::In => "stored",
+    };
+    format!(
+        "{rate:.1} msg/s, {bytes:.0} B/s, in flight {}, lag {}, {what} {}, duplicates {}, gaps {}, lost {}, rewinds {}, reconnects {}",
+        now.in_flight,
+        now.lag,
+        now.messages,
+        now.duplicates,
+        now.gaps,
+        now.lost,
+        now.rewinds,
+        now.reconnects
+    )
+}
+
+/// Prints a stats line every `interval` until dropped; the drop prints the last one (the
+/// partial interval up to the stop, with the region already marked stopped). Dropped without
+/// [`Printer::finish`] (the bridge failed), it stops without a last line.
+pub struct Printer {
+    done: Arc<AtomicBool>,
+    quiet: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Printer {
+    /// Starts printing the figures of status region `name` (of `bridge DIR`).
+    pub fn start(name: String, dir: Direction, interval: f64) -> Self {
+        let done = Arc::new(AtomicBool::new(false));
+        let quiet = Arc::new(AtomicBool::new(false));
+        let (flag, hush) = (done.clone(), quiet.clone());
+        let interval = Duration::from_secs_f64(interval);
+        let thread = std::thread::spawn(move || {
+            let mut prev: Option<BridgeInfo> = None;
+            let mut since = Instant::now();
+            loop {
+                let last = wait(&flag, since + interval);
+                if last && hush.load(Ordering::Relaxed) {
+                    return;
+                }
+                let now = Instant::now();
+                match read_status(&name, &Region::open_options()) {
+                    Ok(info) => {
+                        let secs = now.duration_since(since).as_secs_f64();
+                        errln!(
+                            "shmbus bridge {}: {}{}",
+                            dir.name(),
+                            if last { "final: " } else { "" },
+                            line(prev.as_ref(), &info, secs)
+                        );
+                        prev = Some(info);
+                        since = now;
+                    }
+                    // Not created yet (the bridge is starting): nothing to say now.
+                    Err(_) => {}
+                }
+                if last {
+                    return;
+                }
+            }
+        });
+        Self {
+            done,
+            quiet,
+            thread: Some(thread),
+        }
+    }
+}
+
+/// Sleeps until `until` or until `done`; true if `done`.
+fn wait(done: &AtomicBool, until: Instant) -> bool {
+    loop {
+        if done.load(Ordering::Acquire) {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= until {
+            return false;
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(20)));
+    }
+}
+
+impl Printer {
+    /// Stops the printer after its last line.
+    pub fn finish(mut self) {
+        self.stop(true);
+    }
+
+    fn stop(&mut self, last_line: bool) {
+        self.quiet.store(!last_line, Ordering::Relaxed);
+        self.done.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Printer {
+    fn drop(&mut self) {
+        self.stop(false);
+    }
+}
