@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use shmbus::Region;
 use shmbus::bridge_status::{BridgeInfo, Direction, read_status};
 
+use crate::output::esc;
+
 /// `--stats-interval`: seconds, like the CLI's other durations, but at least 0.01.
 pub fn parse_interval(s: &str) -> Result<f64, String> {
     let v = crate::size::parse_seconds(s)?;
@@ -129,4 +131,63 @@ impl Drop for Printer {
     fn drop(&mut self) {
         self.stop(false);
     }
+}
+
+/// `shmbus inspect` of a bridge status region: its figures (the `bridge` object of
+/// `inspect --json`), one line each.
+pub fn inspect_text(out: &mut crate::output::Out, b: &serde_json::Value) -> anyhow::Result<()> {
+    let s = |k: &str| esc(b[k].as_str().unwrap_or("")).into_owned();
+    let n = |k: &str| b[k].as_u64().unwrap_or(0);
+    let ago = |k: &str| {
+        crate::size::human_age(shmbus::now_unix_ns().saturating_sub(n(k)) / 1_000_000_000)
+    };
+    let what = if s("direction") == "in" {
+        "stored"
+    } else {
+        "published"
+    };
+    writeln!(
+        out,
+        "bridge       {} {} stream {}{}",
+        s("direction"),
+        s("journal"),
+        s("stream"),
+        if s("subject").is_empty() {
+            String::new()
+        } else {
+            format!(" (subject {})", s("subject"))
+        }
+    )?;
+    writeln!(
+        out,
+        "state        {} (pid {}), started {} ago, updated {} ago",
+        s("state"),
+        n("pid"),
+        ago("started_ns"),
+        ago("updated_ns")
+    )?;
+    writeln!(
+        out,
+        "messages     {what} {} ({} bytes), duplicates {}, gaps {} ({} messages lost)",
+        n("messages"),
+        n("bytes"),
+        n("duplicates"),
+        n("gaps"),
+        n("lost")
+    )?;
+    writeln!(
+        out,
+        "position     journal next {}, stream sequence {}, lag {}, in flight {}",
+        n("journal_next"),
+        n("stream_seq"),
+        n("lag"),
+        n("in_flight")
+    )?;
+    writeln!(
+        out,
+        "errors       rewinds {}, reconnects {}",
+        n("rewinds"),
+        n("reconnects")
+    )?;
+    Ok(())
 }

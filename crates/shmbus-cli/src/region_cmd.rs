@@ -202,8 +202,16 @@ pub fn inspect(a: &InspectArgs) -> Result<()> {
     }
     // A journal's readers (or why they cannot be listed: a corrupt registry, an error below).
     let readers_error = doc["readers_error"].as_str().map(str::to_owned);
+    let bridge_error = doc["bridge_error"].as_str().map(str::to_owned);
     let readers_failed = |mut out: Out| -> Result<()> {
         out.flush()?;
+        if let Some(e) = &bridge_error {
+            anyhow::bail!(
+                "cannot read the bridge status {}: {}",
+                esc(region.name().as_str()),
+                esc(e)
+            );
+        }
         match &readers_error {
             Some(e) => anyhow::bail!(
                 "cannot list the readers of {}: {e}",
@@ -294,6 +302,9 @@ pub fn inspect(a: &InspectArgs) -> Result<()> {
                 human_age(now.saturating_sub(updated) / 1_000_000_000),
             )?;
         }
+    }
+    if let Some(b) = doc.get("bridge") {
+        crate::bridge_stats::inspect_text(&mut out, b)?;
     }
     readers_failed(out)
 }

@@ -165,6 +165,23 @@ fn fill_in(row: &mut RegionRow, kind: Option<RegionKind>) {
                 row.count = Some(s.write_count);
                 row.info = format!("{} series, {} candles", s.total_symbols, s.total_candles);
             }
+            Some(RegionKind::Bridge) => {
+                // A bridge's row sorts right under its journal's (`NAME.bridge-...`); its rate
+                // is the rate of the messages it carries.
+                let b = shmbus::bridge_status::read_status(&name, &Region::open_options())?;
+                row.count = Some(b.messages);
+                row.alive = b.alive;
+                row.info = format!(
+                    "{} {} stream {}: lag {}, in flight {}, duplicates {}, lost {}",
+                    b.direction.name(),
+                    b.state,
+                    b.stream,
+                    b.lag,
+                    b.in_flight,
+                    b.duplicates,
+                    b.lost
+                );
+            }
             _ => {}
         }
         Ok(())

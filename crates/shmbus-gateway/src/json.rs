@@ -5,6 +5,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
+use shmbus::bridge_status::{BridgeInfo, read_status};
 use shmbus::candles::{BAR_TYPE, Bar, Candle, CandleReader, SeriesInfo};
 use shmbus::journal::{JournalInfo, JournalReader, Message, Mode, ReaderInfo, Start, list_readers};
 use shmbus::{
@@ -155,14 +156,35 @@ pub fn readers_value(readers: &[ReaderInfo]) -> Value {
     )
 }
 
+/// What a bridge status region says (docs/FORMAT.md section 8), as `inspect --json` and
+/// `/api/regions/NAME` show it under `bridge`.
+pub fn bridge_json(b: &BridgeInfo) -> Value {
+    json!({
+        "journal": b.journal, "direction": b.direction.name(), "stream": b.stream,
+        "subject": b.subject, "state": b.state, "alive": b.alive, "pid": b.pid,
+        "started_ns": b.started_ns, "updated_ns": b.updated_ns, "messages": b.messages,
+        "bytes": b.bytes, "duplicates": b.duplicates, "gaps": b.gaps, "lost": b.lost,
+        "rewinds": b.rewinds, "reconnects": b.reconnects, "in_flight": b.in_flight,
+        "journal_next": b.journal_next, "stream_seq": b.stream_seq, "lag": b.lag,
+    })
+}
+
 /// `shmbus inspect --json` (without the slot summary). A journal also lists its registered
-/// readers under `readers`, or says why it cannot under `readers_error` (a corrupt registry).
+/// readers under `readers`, or says why it cannot under `readers_error` (a corrupt registry);
+/// a bridge status region its figures under `bridge`, or why not under `bridge_error`.
 pub fn header_json(h: &HeaderInfo, region: &Region, writer_alive: bool) -> Value {
     let mut doc = header_fields(h, region, writer_alive);
     if h.kind() == Some(RegionKind::Journal) {
         match readers_json(region.name().as_str()) {
             Ok(r) => doc["readers"] = r,
             Err(e) => doc["readers_error"] = json!(e.to_string()),
+        }
+    }
+    if h.kind() == Some(RegionKind::Bridge) {
+        let opts = Region::open_options().allow_foreign_owner(true);
+        match read_status(region.name().as_str(), &opts) {
+            Ok(b) => doc["bridge"] = bridge_json(&b),
+            Err(e) => doc["bridge_error"] = json!(e.to_string()),
         }
     }
     doc

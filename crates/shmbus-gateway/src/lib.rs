@@ -22,6 +22,7 @@
 //! ```
 
 mod access;
+mod bridge_metrics;
 mod dashboard;
 mod error;
 mod http;

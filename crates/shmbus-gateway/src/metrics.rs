@@ -75,6 +75,7 @@ struct RegionMetrics {
     reader_lag: GaugeFamily,
     reader_position: GaugeFamily,
     reader_alive: GaugeFamily,
+    bridge: crate::bridge_metrics::BridgeMetrics,
 }
 
 impl RegionMetrics {
@@ -96,6 +97,7 @@ impl RegionMetrics {
             reader_lag: Family::default(),
             reader_position: Family::default(),
             reader_alive: Family::default(),
+            bridge: crate::bridge_metrics::BridgeMetrics::default(),
         };
         reg.register(
             "shmbus_region_info",
@@ -177,6 +179,7 @@ impl RegionMetrics {
             "1 if a registered journal reader's process exists",
             m.reader_alive.clone(),
         );
+        m.bridge.register(reg);
         m
     }
 
@@ -199,6 +202,7 @@ impl RegionMetrics {
         }
         match kind {
             RegionKind::Journal => self.journal(&e.name, &l),
+            RegionKind::Bridge => self.bridge.region(&e.name),
             RegionKind::Slots => {
                 if let Ok(r) = shmbus::SlotReader::<shmbus::TradingData>::open(&e.name) {
                     self.slots.get_or_create(&l).set(i64::from(r.len()));

@@ -248,11 +248,17 @@ struct Status {
 
 impl Status {
     fn validate(region: Region, expect: Option<Direction>) -> Result<Self, RegionError> {
+        let is_in = region.name().as_str().ends_with(IN_SUFFIX);
         let corrupt = |what: String| RegionError::Corrupt {
             path: region.name().path().to_path_buf(),
             what: format!(
-                "bridge status: {what}; remove it with `shmbus rm` (for `bridge in`, the \
-                 journal's copy of the stream then starts over: remove the journal too)"
+                "bridge status: {what}; remove it with `shmbus rm`{}",
+                if is_in {
+                    " (it holds the intent record of `bridge in`: without it the journal's copy \
+                     of the stream starts over, so remove the journal too)"
+                } else {
+                    ""
+                }
             ),
         };
         let body = region.header().body_offset as usize;
