@@ -109,7 +109,9 @@ impl InState {
                     "another `shmbus bridge in` writes journal {journal}{}: stop it first",
                     pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
                 ),
-                _ => e.context(format!("cannot open the `bridge in` status of journal {journal}")),
+                _ => e.context(format!(
+                    "cannot open the `bridge in` status of journal {journal}"
+                )),
             }
         })?;
         let last = [status.slot(0), status.slot(1)]
@@ -202,7 +204,10 @@ mod tests {
         assert!(s.stored(9).is_err());
         drop(s);
         // A torn newer slot: the older record still answers for what was committed.
-        let path = shmbus::RegionName::parse(&name).unwrap().path().to_path_buf();
+        let path = shmbus::RegionName::parse(&name)
+            .unwrap()
+            .path()
+            .to_path_buf();
         let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
         let slot0 = shmbus::HEADER_LEN as u64 + 512;
         f.write_all_at(&[0xAB; 7], slot0 + 3).unwrap();

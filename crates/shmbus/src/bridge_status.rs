@@ -177,7 +177,11 @@ pub struct BridgeInfo {
 ///
 /// [`RegionError::InvalidName`] if the journal's name, or the name it makes, is not valid (a
 /// stream name with `.` or `/`, or too long a name).
-pub fn status_name(journal: &str, direction: Direction, stream: &str) -> Result<String, RegionError> {
+pub fn status_name(
+    journal: &str,
+    direction: Direction,
+    stream: &str,
+) -> Result<String, RegionError> {
     let j = RegionName::parse(journal)?;
     let name = match direction {
         Direction::In => format!("{}{IN_SUFFIX}", j.as_str()),
@@ -202,8 +206,7 @@ pub fn parse_status_name(name: &str) -> Option<(String, Direction)> {
     }
     let at = name.rfind(OUT_INFIX)?;
     let stream = &name[at + OUT_INFIX.len()..];
-    (!stream.is_empty() && !stream.contains('/'))
-        .then(|| (name[..at].to_owned(), Direction::Out))
+    (!stream.is_empty() && !stream.contains('/')).then(|| (name[..at].to_owned(), Direction::Out))
 }
 
 /// The names of the status regions next to `journal` (by file name, not yet validated).
