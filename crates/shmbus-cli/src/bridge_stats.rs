@@ -70,20 +70,22 @@ impl Printer {
                     return;
                 }
                 let now = Instant::now();
-                match read_status(&name, &Region::open_options()) {
-                    Ok(info) => {
-                        let secs = now.duration_since(since).as_secs_f64();
-                        errln!(
-                            "shmbus bridge {}: {}{}",
-                            dir.name(),
-                            if last { "final: " } else { "" },
-                            line(prev.as_ref(), &info, secs)
-                        );
-                        prev = Some(info);
-                        since = now;
-                    }
-                    // Not created yet (the bridge is starting): nothing to say now.
-                    Err(_) => {}
+                // Not readable yet, or not ours yet (a previous run's figures, or another
+                // bridge's that holds it): nothing to say now.
+                let ours = |i: &BridgeInfo| i.pid == std::process::id();
+                if let Some(info) = read_status(&name, &Region::open_options())
+                    .ok()
+                    .filter(ours)
+                {
+                    let secs = now.duration_since(since).as_secs_f64();
+                    errln!(
+                        "shmbus bridge {}: {}{}",
+                        dir.name(),
+                        if last { "final: " } else { "" },
+                        line(prev.as_ref(), &info, secs)
+                    );
+                    prev = Some(info);
+                    since = now;
                 }
                 if last {
                     return;
