@@ -727,3 +727,42 @@ fn metrics_ls_rm_and_corrupt_regions() {
         assert!(!Path::new(&format!("/dev/shm/{r}")).exists(), "{r} left");
     }
 }
+
+#[test]
+fn a_server_restart_counts_as_a_reconnect_and_loses_nothing() {
+    let mut server = NatsServer::start();
+    let url = server.url();
+    let d = Dir::new("reconnect");
+    let (a, b) = (d.name("A"), d.name("B"));
+    let mut w = JournalWriter::builder(&a)
+        .segment_size(1 << 20)
+        .create()
+        .unwrap();
+    JournalWriter::builder(&b)
+        .segment_size(1 << 20)
+        .create()
+        .unwrap();
+    append(&mut w, 100, 10);
+    let mut out = Bridge::start_out(&out_args(&a, &url, "R", "r.a"), &d.0.join("out.log"));
+    let mut inp = Bridge::start(&in_args(&b, &url, "R"), &d.0.join("in.log"));
+    wait_for(&b, 100, &mut [&mut out, &mut inp]);
+    for (x, what) in [(&mut out, "published"), (&mut inp, "stored")] {
+        let l = x.wait_line(|l| l.contains(" msg/s, ") && field(l, what) == 100);
+        assert_eq!(field(&l, "reconnects"), 0, "{l}");
+    }
+    // The server dies with -9 and comes back on its store: both clients reconnect by themselves.
+    server.restart();
+    append(&mut w, 100, 10);
+    wait_for(&b, 200, &mut [&mut out, &mut inp]);
+    for (x, what, dir) in [(&mut out, "published", "out"), (&mut inp, "stored", "in")] {
+        let l = x.wait_line(|l| is_stats(l, dir) && field(l, what) == 200);
+        eprintln!("{l}");
+        assert_eq!(field(&l, "reconnects"), 1, "one server restart: {l}");
+        assert_eq!(field(&l, "lost"), 0, "{l}");
+    }
+    assert_same(&a, &b);
+    let s = status(&format!("{a}.bridge-out.R"));
+    assert_eq!(s["reconnects"].as_u64(), Some(1), "{s}");
+    out.stop();
+    inp.stop();
+}
