@@ -102,6 +102,18 @@ impl InState {
     /// Another `bridge in` writes the journal, or the region is corrupt or not a `bridge in`
     /// status region (the error names it).
     pub fn open(journal: &str, stream: &str) -> Result<Self> {
+        // The record counts sequences of one stream: another stream's would be misread.
+        let name = shmbus::bridge_status::status_name(journal, Direction::In, stream)?;
+        if let Ok(b) = shmbus::bridge_status::read_status(&name, &shmbus::Region::open_options()) {
+            if b.stream_seq > 0 && !b.stream.is_empty() && b.stream != stream {
+                bail!(
+                    "{name} records that journal {journal} holds stream {} up to sequence {}, and this bridge reads stream {stream}: use --stream {}, or remove the journal (which removes {name}) to start over",
+                    b.stream,
+                    b.stream_seq,
+                    b.stream
+                );
+            }
+        }
         let status = BridgeStatus::open(journal, Direction::In, stream, "").map_err(|e| {
             let e = anyhow::Error::new(e);
             match e.downcast_ref::<shmbus::RegionError>() {

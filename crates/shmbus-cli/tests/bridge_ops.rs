@@ -516,6 +516,12 @@ fn kill_9_of_bridge_in_restarts_from_its_region_exactly_once() {
         (Some(n), Some(n))
     );
     inp.stop();
+    // The region records which stream the journal holds: another one is refused.
+    let e = cli_error(&["bridge", "in", &b, "--nats", &url, "--stream", "OTHER"]);
+    assert!(
+        e.contains(&format!("holds stream K up to sequence {n}")) && e.contains("--stream K"),
+        "{e}"
+    );
     out.stop();
 }
 
