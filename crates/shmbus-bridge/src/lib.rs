@@ -10,9 +10,12 @@
 //!   only ever hold a gap-free prefix of the journal; on any ack error, and on every start,
 //!   the bridge resumes after the stream's last message (read back from the stream).
 //! * **in** pulls from a durable consumer, appends each message to the local journal, writes an
-//!   intent record (in its status region `JOURNAL.bridge-in`) before committing a batch and acks after the commit;
-//!   on start it derives the last stored stream sequence from that record and the journal's
-//!   own newest sequence, and restarts the consumer just after it.
+//!   intent record (in its status region `JOURNAL.bridge-in`) before committing a batch and
+//!   acks after the commit; on start it derives the last stored stream sequence from that record
+//!   and the journal's own newest sequence, and restarts the consumer just after it.
+//!
+//! Every bridge keeps its live figures in its status region (`shmbus::bridge_status`;
+//! `JOURNAL.bridge-out.STREAM` for `out`), updated by the hooks of `ops.rs`.
 
 #![warn(missing_docs)]
 
