@@ -426,6 +426,16 @@ fn stats_lines_and_status_agree_with_what_was_sent() {
     assert_same(&a, &b);
     // The stop line's figures are the region's.
     assert!(log.contains(&format!("stored {},", n + m)), "{log}");
+    // `rm` of a persisted journal removes its bridge region too.
+    drop(w);
+    for (j, r) in [
+        (&a, format!("{a}.bridge-out.OPS")),
+        (&b, format!("{b}.bridge-in")),
+    ] {
+        let o = shmbus(&["rm", j]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(!Path::new(&r).exists(), "{r} left");
+    }
 }
 
 #[test]
