@@ -580,4 +580,60 @@ mod tests {
         assert!(status_name("t", Direction::Out, "").is_err());
         assert_eq!(parse_status_name("trades"), None);
     }
+
+    #[test]
+    fn counters_round_trip_and_a_corrupt_region_is_refused_untouched() {
+        use std::os::unix::fs::FileExt;
+        let journal = format!("shmbus-status-test-{}", std::process::id());
+        let name = status_name(&journal, Direction::Out, "S").unwrap();
+        let path = RegionName::parse(&name).unwrap().path().to_path_buf();
+        struct Cleanup(std::path::PathBuf);
+        impl Drop for Cleanup {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+        let _cleanup = Cleanup(path.clone());
+        let s = BridgeStatus::open(&journal, Direction::Out, "S", "sub.ject").unwrap();
+        s.set(Word::Messages, 12);
+        s.set(Word::Lag, 5);
+        s.set(Word::InFlight, 3);
+        // No journal to compute it from: the stored lag.
+        let i = read_status(&name, &OpenOptions::default()).unwrap();
+        assert_eq!(
+            (i.messages, i.lag, i.in_flight, i.state, i.alive),
+            (12, 5, 3, "running", true)
+        );
+        assert_eq!((i.stream.as_str(), i.subject.as_str()), ("S", "sub.ject"));
+        assert_eq!((i.journal.as_str(), i.pid), (journal.as_str(), os::pid()));
+        assert!(matches!(
+            BridgeStatus::open(&journal, Direction::Out, "S", "x"),
+            Err(RegionError::WriterBusy { .. })
+        ));
+        drop(s);
+        let i = read_status(&name, &OpenOptions::default()).unwrap();
+        assert_eq!((i.state, i.alive, i.in_flight), ("stopped", false, 0));
+        // The other direction's region is refused, and so is a bad body length.
+        let e = Status::validate(
+            Region::open_options()
+                .kind(RegionKind::Bridge)
+                .open(&name)
+                .unwrap(),
+            Some(Direction::In),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("not of a `bridge in`"), "{e}");
+        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all_at(&7u32.to_le_bytes(), HEADER_LEN as u64)
+            .unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let e = BridgeStatus::open(&journal, Direction::Out, "S", "x").unwrap_err();
+        assert!(e.to_string().contains("a body of 7 bytes"), "{e}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "left as it was found"
+        );
+        assert!(read_status(&name, &OpenOptions::default()).is_err());
+    }
 }
