@@ -28,6 +28,8 @@ pub struct InOptions {
     pub max_ack_pending: i64,
     /// Messages committed together, at most.
     pub batch: usize,
+    /// `--slots` / `--candles`: what to mirror from the journal (see `mirror.rs`).
+    pub mirror: crate::MirrorOptions,
 }
 
 /// What `bridge in` did.
@@ -43,6 +45,8 @@ pub struct InStats {
     pub skipped: u64,
     /// The last stream sequence the journal holds.
     pub stream_seq: u64,
+    /// What the mirror did, with `--slots` or `--candles`.
+    pub mirror: Option<crate::MirrorStats>,
 }
 
 impl std::fmt::Display for InStats {
@@ -51,7 +55,11 @@ impl std::fmt::Display for InStats {
             f,
             "stored {}, gap frames {}, redeliveries dropped {}, stream sequences skipped {}, last stream sequence {}",
             self.stored, self.gaps, self.redeliveries, self.skipped, self.stream_seq
-        )
+        )?;
+        match &self.mirror {
+            Some(m) => write!(f, "; {m}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -121,6 +129,9 @@ pub async fn run_in(o: &InOptions, mut stop: watch::Receiver<bool>) -> Result<In
         stream_seq: st.stored(w.next_seq())?,
         ..InStats::default()
     };
+    // The mirror catches up with what the journal holds before anything new is stored.
+    let mut mirror = crate::Mirror::open(&o.mirror, &o.journal, w.next_seq())?;
+    stats.mirror = mirror.as_ref().map(|m| m.stats().clone());
     let client = crate::connect_with(&o.url, &o.auth).await?;
     let js = jetstream::new(client);
     let s = match js.get_stream(&o.stream).await {
@@ -219,7 +230,7 @@ pub async fn run_in(o: &InOptions, mut stop: watch::Receiver<bool>) -> Result<In
                 }
             }
             backoff = Duration::from_millis(100);
-            if !store(&mut w, &mut st, &s, batch, &mut stats, o).await? {
+            if !store(&mut w, &mut st, &mut mirror, &s, batch, &mut stats, o).await? {
                 // Delivered out of order: start the consumer again after what is stored.
                 continue 'session;
             }
@@ -232,6 +243,7 @@ pub async fn run_in(o: &InOptions, mut stop: watch::Receiver<bool>) -> Result<In
 async fn store(
     w: &mut JournalWriter,
     st: &mut InState,
+    mirror: &mut Option<crate::Mirror>,
     s: &jetstream::stream::Stream,
     batch: Vec<In>,
     stats: &mut InStats,
@@ -247,7 +259,7 @@ async fn store(
         let expect = stats.stream_seq + run.len() as u64 + 1;
         if m.sseq != expect {
             // A hole: the stream deleted those (limits) or the delivery is out of order.
-            commit_run(w, st, &mut run, stats, o)?;
+            commit_run(w, st, mirror, &mut run, stats, o)?;
             match s.get_raw_message(stats.stream_seq + 1).await {
                 Ok(_) => {
                     ok = false;
@@ -260,7 +272,7 @@ async fn store(
         }
         run.push(m);
     }
-    commit_run(w, st, &mut run, stats, o)?;
+    commit_run(w, st, mirror, &mut run, stats, o)?;
     // Acked only once committed: a kill before this redelivers them, and they are dropped.
     for m in &batch {
         if m.sseq <= stats.stream_seq {
@@ -273,6 +285,7 @@ async fn store(
 fn commit_run(
     w: &mut JournalWriter,
     st: &mut InState,
+    mirror: &mut Option<crate::Mirror>,
     run: &mut Vec<&In>,
     stats: &mut InStats,
     o: &InOptions,
@@ -297,6 +310,11 @@ fn commit_run(
         }
     }
     w.commit();
+    // The mirror follows the journal, after the commit and before the acks (docs/BRIDGE.md).
+    if let Some(m) = mirror {
+        m.sync(w.next_seq())?;
+        stats.mirror = Some(m.stats().clone());
+    }
     stats.stream_seq = run.last().expect("non-empty").sseq;
     run.clear();
     Ok(())

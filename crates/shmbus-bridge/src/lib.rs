@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 mod inbound;
+mod mirror;
 pub mod nats_server;
 mod outbound;
 mod state;
@@ -26,6 +27,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 pub use inbound::{InOptions, InStats, default_durable, run_in};
+pub use mirror::{Mirror, MirrorOptions, MirrorStats, mirror_path};
 pub use outbound::{From, OutOptions, OutStats, run_out};
 pub use state::{InState, state_path};
 
