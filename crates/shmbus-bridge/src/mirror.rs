@@ -252,9 +252,9 @@ enum Item {
 fn name_field(b: &[u8], what: &str) -> Result<String, String> {
     let n = b.iter().position(|&c| c == 0).unwrap_or(b.len());
     match std::str::from_utf8(&b[..n]) {
-        Ok("") => Err(format!("its {what} is empty")),
+        Ok("") => Err(format!("{what} is empty")),
         Ok(s) => Ok(s.to_owned()),
-        Err(_) => Err(format!("its {what} {:?} is not UTF-8", &b[..n])),
+        Err(_) => Err(format!("{what} {:?} is not UTF-8", &b[..n])),
     }
 }
 
@@ -436,7 +436,10 @@ impl Mirror {
                     .with_context(|| format!("cannot read journal {journal}"))?
                     .oldest_seq;
                 // Bars a previous mirror applied to this region are replayed, harmlessly.
-                if m.candles.as_ref().is_some_and(|(_, c)| c.stats().total_symbols > 0) {
+                if m.candles
+                    .as_ref()
+                    .is_some_and(|(_, c)| c.stats().total_symbols > 0)
+                {
                     m.replay_until = journal_next;
                 }
             }
@@ -593,7 +596,8 @@ impl Mirror {
                     }
                 }
                 Err(SlotError::InvalidKey { reason, .. }) => {
-                    let why = format!("a Trade whose symbol {symbol:?} is not a valid key: {reason}");
+                    let why =
+                        format!("a Trade whose symbol {symbol:?} is not a valid key: {reason}");
                     *item = Item::Bad(why);
                 }
                 Err(e @ SlotError::Full { .. }) => {
@@ -759,15 +763,27 @@ mod tests {
             }
             _ => panic!("a trade"),
         }
-        assert!(matches!(parse(TRADE_TYPE, &[0; 127], true, true), Item::Bad(w) if w.contains("127 bytes")));
+        assert!(
+            matches!(parse(TRADE_TYPE, &[0; 127], true, true), Item::Bad(w) if w.contains("127 bytes"))
+        );
         let mut bad = t;
         bad.symbol = [0xFF; 16];
-        assert!(matches!(parse(TRADE_TYPE, bytemuck::bytes_of(&bad), true, true), Item::Bad(w) if w.contains("not UTF-8")));
+        assert!(
+            matches!(parse(TRADE_TYPE, bytemuck::bytes_of(&bad), true, true), Item::Bad(w) if w.contains("not UTF-8"))
+        );
         bad.symbol = [0; 16];
-        assert!(matches!(parse(TRADE_TYPE, bytemuck::bytes_of(&bad), true, true), Item::Bad(w) if w.contains("empty")));
+        assert!(
+            matches!(parse(TRADE_TYPE, bytemuck::bytes_of(&bad), true, true), Item::Bad(w) if w.contains("empty"))
+        );
         // Without --slots a trade is only journalled.
-        assert!(matches!(parse(TRADE_TYPE, &[0; 3], false, true), Item::Other));
-        assert!(matches!(parse(BAR_TYPE, &[0; 71], true, true), Item::Bad(_)));
+        assert!(matches!(
+            parse(TRADE_TYPE, &[0; 3], false, true),
+            Item::Other
+        ));
+        assert!(matches!(
+            parse(BAR_TYPE, &[0; 71], true, true),
+            Item::Bad(_)
+        ));
         assert!(matches!(parse(9, &[0; 72], true, true), Item::Other));
     }
 }
