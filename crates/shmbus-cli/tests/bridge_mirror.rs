@@ -401,6 +401,7 @@ fn b_sees_the_slots_and_candles_of_a_feed_on_a() {
     inp.alive();
     let log = inp.stop();
     assert_eq!(counter(&log, "slot writes"), 0, "{log}");
+    assert_eq!(counter(&log, "bar writes"), 0, "{log}");
     assert_eq!(counter(&log, "stored"), 0, "{log}");
     assert_mirrored(&s.a_slots, &s.b_slots, &s.a_candles, &s.b_candles);
 }
