@@ -363,9 +363,22 @@ fn open_candles(name: &str, size: u64) -> Result<CandleWriter> {
             .size(size)
             .create()
             .with_context(|| format!("--candles {name}: cannot create the candle region")),
-        other => {
-            other.with_context(|| format!("--candles {name}: cannot open it as a candle region"))
+        Err(e) => {
+            // A shmbus region of another kind: say which (the candle format's own check
+            // only sees that it is not a QNXS region).
+            if let Some(kind) = shmbus::Region::open_options()
+                .open(name)
+                .ok()
+                .and_then(|r| r.kind())
+                .filter(|k| *k != shmbus::RegionKind::Candles)
+            {
+                bail!(
+                    "--candles {name}: cannot open it as a candle region: {name} is a {kind} region, not a candles region"
+                );
+            }
+            Err(e).with_context(|| format!("--candles {name}: cannot open it as a candle region"))
         }
+        Ok(w) => Ok(w),
     }
 }
 
@@ -421,6 +434,11 @@ impl Mirror {
                 }
                 m.next = rec.first + rec.n;
                 if !rec.done {
+                    eprintln!(
+                        "bridge in: mirror: a run stopped inside journal messages {}..{}: redoing them (each applied once)",
+                        rec.first,
+                        rec.first + rec.n - 1
+                    );
                     m.replay_until = rec.first + rec.n;
                     m.redo(&rec)?;
                 }
