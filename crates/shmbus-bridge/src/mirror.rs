@@ -834,7 +834,7 @@ mod tests {
         for i in 0..600u64 {
             let sym = ["A", "B", "C"][(i % 3) as usize];
             match i % 5 {
-                0 | 1 | 2 => {
+                0..=2 => {
                     let t = Trade::new(i, sym, "X", i as f64, 1.0, 0, "t");
                     w.append(TRADE_TYPE, bytemuck::bytes_of(&t)).unwrap();
                 }
