@@ -13,6 +13,9 @@
 //!   intent record (`JOURNAL.bridge-in`) before committing a batch and acks after the commit;
 //!   on start it derives the last stored stream sequence from that record and the journal's
 //!   own newest sequence, and restarts the consumer just after it.
+//! * **mirror** (`bridge in --slots --candles`) applies the local journal's `Trade` and `Bar`
+//!   messages to a slot table and a candle region after each commit, each exactly once across
+//!   kill -9 (a progress record `JOURNAL.bridge-mirror` per chunk; see `Mirror`).
 
 #![warn(missing_docs)]
 

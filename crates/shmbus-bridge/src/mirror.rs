@@ -165,6 +165,11 @@ impl Record {
         if u32_at(4)? != crc32c::crc32c(&b[8..len]) {
             return None;
         }
+        let (first, n) = (u64_at(32)?, u64_at(40)?);
+        // A chunk is 1 to CHUNK frames, and its end is a journal sequence.
+        if n == 0 || n > CHUNK as u64 || first.checked_add(n).is_none() {
+            return None;
+        }
         let mut entries = Vec::with_capacity(count);
         for i in 0..count {
             let o = HEAD + i * ENTRY;
@@ -173,8 +178,8 @@ impl Record {
         Some(Self {
             gen_: u64_at(16)?,
             table_id: u64_at(24)?,
-            first: u64_at(32)?,
-            n: u64_at(40)?,
+            first,
+            n,
             done: u64_at(48)? != 0,
             entries,
         })
@@ -765,7 +770,15 @@ mod tests {
             bad[at] ^= 1;
             assert_eq!(Record::decode(&bad), None, "flipped byte {at}");
         }
-        // A count beyond a chunk, with a matching length and CRC, is refused too.
+        // Sizes no chunk has, with a matching length and CRC, are refused too.
+        for (first, n) in [(0, 0), (0, CHUNK as u64 + 1), (u64::MAX, 1)] {
+            let odd = Record {
+                first,
+                n,
+                ..r.clone()
+            };
+            assert_eq!(Record::decode(&odd.encode()), None, "{first} {n}");
+        }
         let mut big = r;
         big.entries = vec![(1, 1); CHUNK + 1];
         assert_eq!(Record::decode(&big.encode()), None);
