@@ -28,6 +28,8 @@ pub struct InOptions {
     pub max_ack_pending: i64,
     /// Messages committed together, at most.
     pub batch: usize,
+    /// `--slots` / `--candles`: what to mirror from the journal (see `mirror.rs`).
+    pub mirror: crate::MirrorOptions,
 }
 
 /// What `bridge in` did.
@@ -45,6 +47,8 @@ pub struct InStats {
     pub stream_seq: u64,
     /// Payload bytes of the messages written (gap frames aside).
     pub bytes: u64,
+    /// What the mirror did, with `--slots` or `--candles`.
+    pub mirror: Option<crate::MirrorStats>,
 }
 
 impl std::fmt::Display for InStats {
@@ -53,7 +57,11 @@ impl std::fmt::Display for InStats {
             f,
             "stored {}, gap frames {}, redeliveries dropped {}, stream sequences skipped {}, last stream sequence {}",
             self.stored, self.gaps, self.redeliveries, self.skipped, self.stream_seq
-        )
+        )?;
+        match &self.mirror {
+            Some(m) => write!(f, "; {m}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -124,6 +132,9 @@ pub async fn run_in(o: &InOptions, mut stop: watch::Receiver<bool>) -> Result<In
         ..InStats::default()
     };
     crate::ops::in_update(st.status(), &stats, w.next_seq(), 0);
+    // The mirror catches up with what the journal holds before anything new is stored.
+    let mut mirror = crate::Mirror::open(&o.mirror, &o.journal, w.next_seq())?;
+    stats.mirror = mirror.as_ref().map(|m| m.stats().clone());
     let client = crate::connect_with(&o.url, &o.auth).await?;
     let js = jetstream::new(client);
     let s = match js.get_stream(&o.stream).await {
@@ -224,7 +235,7 @@ pub async fn run_in(o: &InOptions, mut stop: watch::Receiver<bool>) -> Result<In
             backoff = Duration::from_millis(100);
             let pending = batch.last().map_or(0, |m| m.pending);
             crate::ops::in_flight(st.status(), batch.len());
-            let ok = store(&mut w, &mut st, &s, batch, &mut stats, o).await?;
+            let ok = store(&mut w, &mut st, &mut mirror, &s, batch, &mut stats, o).await?;
             crate::ops::in_update(st.status(), &stats, w.next_seq(), pending);
             if !ok {
                 // Delivered out of order: start the consumer again after what is stored.
@@ -239,6 +250,7 @@ pub async fn run_in(o: &InOptions, mut stop: watch::Receiver<bool>) -> Result<In
 async fn store(
     w: &mut JournalWriter,
     st: &mut InState,
+    mirror: &mut Option<crate::Mirror>,
     s: &jetstream::stream::Stream,
     batch: Vec<In>,
     stats: &mut InStats,
@@ -254,7 +266,7 @@ async fn store(
         let expect = stats.stream_seq + run.len() as u64 + 1;
         if m.sseq != expect {
             // A hole: the stream deleted those (limits) or the delivery is out of order.
-            commit_run(w, st, &mut run, stats, o)?;
+            commit_run(w, st, mirror, &mut run, stats, o)?;
             match s.get_raw_message(stats.stream_seq + 1).await {
                 Ok(_) => {
                     ok = false;
@@ -267,7 +279,7 @@ async fn store(
         }
         run.push(m);
     }
-    commit_run(w, st, &mut run, stats, o)?;
+    commit_run(w, st, mirror, &mut run, stats, o)?;
     // Acked only once committed: a kill before this redelivers them, and they are dropped.
     for m in &batch {
         if m.sseq <= stats.stream_seq {
@@ -280,6 +292,7 @@ async fn store(
 fn commit_run(
     w: &mut JournalWriter,
     st: &mut InState,
+    mirror: &mut Option<crate::Mirror>,
     run: &mut Vec<&In>,
     stats: &mut InStats,
     o: &InOptions,
@@ -305,6 +318,11 @@ fn commit_run(
         }
     }
     w.commit();
+    // The mirror follows the journal, after the commit and before the acks (docs/BRIDGE.md).
+    if let Some(m) = mirror {
+        m.sync(w.next_seq())?;
+        stats.mirror = Some(m.stats().clone());
+    }
     stats.stream_seq = run.last().expect("non-empty").sseq;
     run.clear();
     Ok(())

@@ -16,10 +16,14 @@
 //!
 //! Every bridge keeps its live figures in its status region (`shmbus::bridge_status`;
 //! `JOURNAL.bridge-out.STREAM` for `out`), updated by the hooks of `ops.rs`.
+//! * **mirror** (`bridge in --slots --candles`) applies the local journal's `Trade` and `Bar`
+//!   messages to a slot table and a candle region after each commit, each exactly once across
+//!   kill -9 (a progress record `JOURNAL.bridge-mirror` per chunk; see `Mirror`).
 
 #![warn(missing_docs)]
 
 mod inbound;
+mod mirror;
 pub mod nats_server;
 mod ops;
 mod outbound;
@@ -30,6 +34,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 pub use inbound::{InOptions, InStats, default_durable, run_in};
+pub use mirror::{Mirror, MirrorOptions, MirrorStats, mirror_path};
 pub use outbound::{From, OutOptions, OutStats, run_out};
 pub use state::InState;
 

@@ -133,6 +133,26 @@ pub struct InArgs {
     /// Print a line of figures (msg/s, bytes/s, in flight, lag, totals) to stderr every SECS.
     #[arg(long, value_name = "SECS", value_parser = crate::bridge_stats::parse_interval)]
     stats_interval: Option<f64>,
+    #[command(flatten)]
+    mirror: MirrorArgs,
+}
+
+/// `bridge in --slots / --candles`: the journal's Trade and Bar messages mirrored into regions.
+#[derive(Debug, clap::Args)]
+struct MirrorArgs {
+    /// Also keep this slot table at the latest TradingData of every symbol, from the Trade
+    /// messages (created if missing; an existing one must be empty or this bridge's own).
+    #[arg(long, value_name = "TABLE")]
+    slots: Option<String>,
+    /// Slots of a table --slots creates.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    slots_capacity: u32,
+    /// Also upsert the Bar messages into this candle region (created if missing).
+    #[arg(long, value_name = "REGION")]
+    candles: Option<String>,
+    /// Size of a region --candles creates, e.g. 128M.
+    #[arg(long, value_parser = parse_size, default_value_t = shmbus::candles::DEFAULT_SIZE)]
+    candles_size: u64,
 }
 
 fn parse_from(s: &str) -> Result<From, String> {
@@ -212,6 +232,12 @@ pub fn run(c: &BridgeCommand) -> Result<()> {
                 journal: a.journal.clone(),
                 max_ack_pending: i64::from(a.max_ack_pending),
                 batch: a.batch as usize,
+                mirror: shmbus_bridge::MirrorOptions {
+                    slots: a.mirror.slots.clone(),
+                    slots_capacity: a.mirror.slots_capacity,
+                    candles: a.mirror.candles.clone(),
+                    candles_size: a.mirror.candles_size,
+                },
             };
             let printer = stats_printer(&o.journal, Direction::In, &o.stream, a.stats_interval);
             let stats = run_async(async |stop| shmbus_bridge::run_in(&o, stop).await)?;

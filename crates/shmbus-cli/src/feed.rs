@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
-use shmbus::candles::{Candle, CandleWriter};
+use shmbus::candles::{BAR_TYPE, Bar, Candle, CandleWriter};
 use shmbus::journal::JournalWriter;
 use shmbus::{CandleError, RegionError, SlotError, SlotWriter, TRADE_TYPE, Trade, TradingData};
 
@@ -64,6 +64,11 @@ pub struct FeedArgs {
     /// (created if it does not exist), written every 100 ms: the live bar is rewritten in place.
     #[arg(long)]
     pub candles: Option<String>,
+    /// Also append every bar written to --candles to --journal as a `Bar` message (type 3), in
+    /// the order written, so that the journal alone rebuilds the candles (what `shmbus bridge
+    /// in --candles` does on another machine).
+    #[arg(long, requires_all = ["journal", "candles"])]
+    pub journal_bars: bool,
     /// Write a JSON summary to this file at the end.
     #[arg(long)]
     pub summary_json: Option<PathBuf>,
@@ -123,7 +128,7 @@ pub fn run(a: &FeedArgs) -> Result<()> {
         for (i, (_, price, symbol)) in book.iter().enumerate() {
             c.tick(i, symbol, *price, 0.0, now);
         }
-        c.flush(&book)?;
+        c.flush(&book, journal.as_mut().filter(|_| a.journal_bars))?;
     }
     let period = Duration::from_secs_f64(1.0 / a.rate);
     let start = Instant::now();
@@ -157,7 +162,7 @@ pub fn run(a: &FeedArgs) -> Result<()> {
         if let Some(c) = &mut candles {
             c.tick(i, symbol, *price, f64::from(volume), now);
             if c.due() {
-                c.flush(&book)?;
+                c.flush(&book, journal.as_mut().filter(|_| a.journal_bars))?;
             }
         }
         written += 1;
@@ -168,7 +173,7 @@ pub fn run(a: &FeedArgs) -> Result<()> {
         }
     }
     if let Some(c) = &mut candles {
-        c.flush(&book)?;
+        c.flush(&book, journal.as_mut().filter(|_| a.journal_bars))?;
     }
     let secs = start.elapsed().as_secs_f64();
     outln!(
@@ -262,8 +267,12 @@ impl LiveBars {
         self.last_flush.elapsed() >= BAR_FLUSH
     }
 
-    /// Writes every series that changed.
-    fn flush(&mut self, book: &[(shmbus::SlotId, f64, String)]) -> Result<()> {
+    /// Writes every series that changed; each bar written also goes to `journal` as a `Bar`.
+    fn flush(
+        &mut self,
+        book: &[(shmbus::SlotId, f64, String)],
+        mut journal: Option<&mut JournalWriter>,
+    ) -> Result<()> {
         self.last_flush = Instant::now();
         for (p2, (_, _, symbol)) in self.series.iter_mut().zip(book) {
             for (p, (interval, _)) in p2.iter_mut().zip(BAR_INTERVALS) {
@@ -281,7 +290,16 @@ impl LiveBars {
                             self.writer.name()
                         )
                     })?;
+                if let Some(j) = journal.as_deref_mut() {
+                    for c in &batch {
+                        let bar = Bar::new(symbol, interval, *c);
+                        j.append(BAR_TYPE, bytemuck::bytes_of(&bar))?;
+                    }
+                }
             }
+        }
+        if let Some(j) = journal {
+            j.commit();
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Journal messages of the record types shmbus itself writes (`Trade`, type 2, from `shmbus feed
-//! --journal`; `Bar`, type 3, from `shmbus replay`), decoded into named fields for `tail` and
-//! `dump`. A message of another type, or of a known type with the wrong length, stays bytes.
+//! --journal`; `Bar`, type 3, from `shmbus replay` and `feed --journal-bars`), decoded into named
+//! fields for `tail` and `dump`. A message of another type, or of a known type with the wrong
+//! length, stays bytes.
 
 use serde_json::{Value, json};
 use shmbus::candles::{BAR_TYPE, Bar};
