@@ -337,9 +337,29 @@ impl Setup {
         )
     }
 
+    /// Starts `bridge out` and waits until it has made (or found) the stream, so a `bridge in`
+    /// started after it finds the stream.
     fn bridge_out(&self, stream: &str) -> Proc {
         let url = self.server.url();
-        Proc::start(&out_args(&self.a, &url, stream), &self.d.0.join("out.log"))
+        let log = self.d.0.join("out.log");
+        let started = || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .matches(" -> stream ")
+                .count()
+        };
+        let before = started();
+        let mut p = Proc::start(&out_args(&self.a, &url, stream), &log);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while started() == before {
+            p.alive();
+            assert!(
+                std::time::Instant::now() < deadline,
+                "bridge out did not start"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        p
     }
 
     /// Waits for the feed to end, then for B to hold A's journal.
