@@ -41,7 +41,7 @@ use shmbus::{
 
 /// Frames applied under one progress record, at most (its slot entries fit [`REC_MAX`]).
 pub const CHUNK: usize = 256;
-const MAGIC: u32 = 0x524D_4253; // "SBMR"
+const MAGIC: u32 = shmbus::bridge_status::MIRROR_MAGIC; // "SBMR"
 /// Bytes of one record slot in the file.
 const REC_MAX: u64 = 4096;
 const HEAD: usize = 56;
@@ -194,7 +194,7 @@ impl Record {
 pub fn mirror_path(name: &str) -> Result<PathBuf> {
     let n = shmbus::RegionName::parse(name)?;
     let mut p = n.path().as_os_str().to_owned();
-    p.push(".bridge-mirror");
+    p.push(shmbus::bridge_status::MIRROR_SUFFIX);
     Ok(PathBuf::from(p))
 }
 

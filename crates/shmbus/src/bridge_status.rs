@@ -27,6 +27,11 @@ use crate::region::{OpenOptions, Region};
 pub const IN_SUFFIX: &str = ".bridge-in";
 /// What follows the journal's name, before the stream's, in the name of a `bridge out` region.
 pub const OUT_INFIX: &str = ".bridge-out.";
+/// What follows the journal's name in the name of the progress file of `bridge in --slots
+/// --candles` (two CRC'd records, not a region: docs/BRIDGE.md); removed with the journal.
+pub const MIRROR_SUFFIX: &str = ".bridge-mirror";
+/// The first four bytes of that file, little-endian (`SBMR`): `rm` removes only such a file.
+pub const MIRROR_MAGIC: u32 = 0x524D_4253;
 /// Bytes of one intent slot of `bridge in`.
 pub const SLOT_LEN: usize = 48;
 /// Longest stream name and subject kept (longer ones are cut, at a character boundary).
@@ -555,12 +560,65 @@ pub(crate) fn remove_bridges(journal: &str) -> Result<(), RegionError> {
             Err(e) => return Err(io(e)),
         }
     }
+    remove_mirror_progress(journal)
+}
+
+/// Removes the journal's mirror progress file, if it is one (starts with [`MIRROR_MAGIC`], or is
+/// empty: created and never written). Anything else under that name is left alone.
+fn remove_mirror_progress(journal: &str) -> Result<(), RegionError> {
+    use std::os::unix::fs::FileExt;
+    let mut path = RegionName::parse(journal)?.path().as_os_str().to_owned();
+    path.push(MIRROR_SUFFIX);
+    let path = std::path::PathBuf::from(path);
+    let io = |error| RegionError::Io {
+        op: "remove",
+        path: path.clone(),
+        error,
+    };
+    let fd = match os::open(&path, os::OpenMode::Read) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        // Not a regular file (a FIFO, a directory...): not ours.
+        Err(e) if os::not_regular(&e).is_some() => return Ok(()),
+        Err(e) => return Err(io(e)),
+    };
+    let st = os::stat(&fd).map_err(io)?;
+    let mut magic = [0u8; 4];
+    let ours = st.size == 0
+        || (std::fs::File::from(fd).read_exact_at(&mut magic, 0).is_ok()
+            && u32::from_le_bytes(magic) == MIRROR_MAGIC);
+    if ours {
+        crate::region::unlink_same(&path, &st).map_err(io)?;
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_mirror_progress_file_is_removed_with_the_journal() {
+        let dir = std::env::temp_dir().join(format!("shmbus-mirror-rm-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let journal = format!("{}/j", dir.display());
+        let progress = dir.join(format!("j{MIRROR_SUFFIX}"));
+        // Another program's file under that name stays.
+        std::fs::write(&progress, b"not a mirror record").unwrap();
+        remove_mirror_progress(&journal).unwrap();
+        assert!(progress.exists());
+        // The mirror's own (its magic first) goes; so does an empty one; none is fine.
+        let mut rec = MIRROR_MAGIC.to_le_bytes().to_vec();
+        rec.resize(64, 0);
+        std::fs::write(&progress, &rec).unwrap();
+        remove_mirror_progress(&journal).unwrap();
+        assert!(!progress.exists());
+        std::fs::write(&progress, b"").unwrap();
+        remove_mirror_progress(&journal).unwrap();
+        assert!(!progress.exists());
+        remove_mirror_progress(&journal).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn names_parse_back() {
