@@ -1,0 +1,198 @@
+//! Hostile operations on `shmbus bridge out|in` (real processes, real nats-servers on loopback):
+//! kill -9 of either bridge at random points, the server frozen by SIGSTOP, repeated kill -9 of a
+//! cluster's stream leader, TLS with a private CA and client certificates, `.creds` against a
+//! server in operator (JWT) mode, and the one-line errors of refused and unreachable servers.
+//!
+//! `SHMBUS_BRIDGE_KILLS` sets how many times each bridge is killed (default 6; `make
+//! test-bridge-kills` runs 20); `SHMBUS_BRIDGE_SEED` replays a run (every test prints its seed).
+
+mod bridge_support;
+
+use std::time::{Duration, Instant};
+
+use bridge_support::*;
+use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use shmbus_bridge::nats_server::{NatsCluster, NatsServer};
+
+/// The run's seed: `SHMBUS_BRIDGE_SEED` or a random one, printed so that a failure can be
+/// replayed.
+fn seed() -> u64 {
+    let seed = std::env::var("SHMBUS_BRIDGE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random::<u64>);
+    eprintln!("seed {seed} (replay with SHMBUS_BRIDGE_SEED={seed})");
+    seed
+}
+
+fn kills() -> usize {
+    std::env::var("SHMBUS_BRIDGE_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6)
+}
+
+#[test]
+fn kill_9_of_either_bridge_at_random_points_loses_nothing_and_stores_nothing_twice() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let d = Dir::new("kill");
+    let (a, b) = (d.name("A"), d.name("B"));
+    let k = kills();
+    let n = (2500 * k as u64).max(20_000);
+    let seed = seed();
+    let mut rng = SmallRng::seed_from_u64(seed);
+    // Small segments: restarts resume in segments other than the first.
+    let w = create_pair(&a, &b, 1 << 20);
+    let log = d.0.join("log");
+    let outa = out_args(&a, &url, "KILL", "kill.a");
+    let inb = in_args(&b, &url, "KILL");
+    let mut out = Bridge::start_out(&outa, &log);
+    let mut inp = Bridge::start(&inb, &log);
+    // k kills of each, in a random order, each after a random time (0 included: a bridge
+    // killed while it connects, resumes or creates its consumer).
+    let mut order: Vec<bool> = (0..2 * k).map(|i| i < k).collect();
+    order.shuffle(&mut rng);
+    // The writer appends all along (the kills take about 2k x 250 ms).
+    let writer = paced_writer_for(
+        w,
+        seed ^ 1,
+        n,
+        4 * k as u64,
+        Duration::from_millis(110),
+    );
+    let mut at = Vec::new();
+    for kill_out in order {
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..450)));
+        at.push((if kill_out { "out" } else { "in" }, next_seq(&b)));
+        if kill_out {
+            out.alive();
+            out.kill9();
+            // Not waiting for it to start: the next kill may come before it is connected.
+            out = Bridge::start(&outa, &log);
+        } else {
+            inp.alive();
+            inp.kill9();
+            inp = Bridge::start(&inb, &log);
+        }
+    }
+    writer.join().unwrap();
+    drain(&b, n, out, inp);
+    eprintln!("killed each bridge {k} times, at (bridge, B's messages): {at:?}");
+    assert_eq!(next_seq(&b), n);
+    assert_same(&a, &b);
+}
+
+#[test]
+fn a_server_frozen_by_sigstop_for_2_s_mid_stream_is_backpressure_not_loss() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let d = Dir::new("stop");
+    let (a, b) = (d.name("A"), d.name("B"));
+    let n = 20_000u64;
+    let seed = seed();
+    let w = create_pair(&a, &b, 4 << 20);
+    let log = d.0.join("log");
+    let mut out = Bridge::start_out(&out_args(&a, &url, "FROZEN", "frozen.a"), &log);
+    let mut inp = Bridge::start(&in_args(&b, &url, "FROZEN"), &log);
+    // 4 s of appends; the server is frozen for 2 s in the middle of them.
+    let writer = paced_writer_for(w, seed, n, 40, Duration::from_millis(100));
+    std::thread::sleep(Duration::from_millis(1000));
+    let pid = server.pid().unwrap() as i32;
+    // SAFETY: kill(2) on the server we started (our child, not reaped).
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    // While it is frozen, B gets nothing (after what was in flight) and A keeps growing.
+    std::thread::sleep(Duration::from_millis(200));
+    let (b0, a0) = (next_seq(&b), next_seq(&a));
+    std::thread::sleep(Duration::from_millis(1800));
+    let (b1, a1) = (next_seq(&b), next_seq(&a));
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    eprintln!("while frozen: A {a0} -> {a1}, B {b0} -> {b1}");
+    assert_eq!(b0, b1, "B grew while the server was frozen");
+    assert!(a1 > a0, "the writer went on");
+    out.alive();
+    inp.alive();
+    writer.join().unwrap();
+    wait_for(&b, n, &mut [&mut out, &mut inp], Duration::from_secs(60));
+    let o = out.stop();
+    let i = inp.stop();
+    eprintln!("{o}\n{i}");
+    // Every message published once and stored once: nothing lost, no gap.
+    assert!(
+        o.contains(&format!("published {n},")) && o.contains("gap markers 0"),
+        "{o}"
+    );
+    assert!(i.contains(&format!("stored {n},")), "{i}");
+    assert_same(&a, &b);
+}
+
+/// Starts `bridge out` on a fresh cluster: until JetStream has elected its meta leader,
+/// creating the stream fails and the bridge says so and exits; this starts it again until not.
+fn start_out_on_cluster(args: &[&str], log: &std::path::Path) -> Bridge {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut b = Bridge::try_start_out(args, log);
+        if b.child.try_wait().unwrap().is_none() {
+            return b;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(
+            Instant::now() < deadline,
+            "bridge out never started:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    }
+}
+
+#[test]
+fn a_3_server_cluster_loses_nothing_when_the_stream_leader_is_killed_3_times() {
+    let mut cluster = NatsCluster::start(3);
+    let url = cluster.url();
+    let d = Dir::new("cluster");
+    let (a, b) = (d.name("A"), d.name("B"));
+    let n = 15_000u64;
+    let seed = seed();
+    let w = create_pair(&a, &b, 4 << 20);
+    let log = d.0.join("log");
+    let mut args = out_args(&a, &url, "CL", "cl.a");
+    args.extend(["--replicas", "3"]);
+    let mut out = start_out_on_cluster(&args, &log);
+    let mut inp = Bridge::start(&in_args(&b, &url, "CL"), &log);
+    // About 7 s of appends, across the kills.
+    let writer = paced_writer_for(w, seed, n, 70, Duration::from_millis(100));
+    // Three times: kill -9 of the stream's leader mid-stream (two of three remain, a quorum,
+    // and elect another leader; the bridges' publishes and pulls fail meanwhile and are
+    // retried), then the killed server is started again on its store and catches up.
+    let mut killed = Vec::new();
+    for _ in 0..3 {
+        // B moves before each kill: the bridges are through the previous failover.
+        let before = next_seq(&b);
+        wait_for(
+            &b,
+            (before + 500).min(n),
+            &mut [&mut out, &mut inp],
+            Duration::from_secs(60),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let leader = loop {
+            if let Some(l) = cluster.stream_leader("CL") {
+                break l;
+            }
+            assert!(Instant::now() < deadline, "the stream has no leader");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        eprintln!("killing s{leader}, the stream's leader, with B at {}", next_seq(&b));
+        cluster.servers[leader].kill();
+        killed.push(leader);
+        std::thread::sleep(Duration::from_millis(500));
+        cluster.servers[leader].restart();
+    }
+    writer.join().unwrap();
+    drain(&b, n, out, inp);
+    eprintln!("killed leaders {killed:?}");
+    assert_eq!(next_seq(&b), n);
+    assert_same(&a, &b);
+}
