@@ -10,8 +10,8 @@ mod bridge_support;
 use std::time::{Duration, Instant};
 
 use bridge_support::*;
-use rand::rngs::SmallRng;
 use rand::SeedableRng;
+use rand::rngs::SmallRng;
 use shmbus::journal::{JournalReader, JournalWriter, Start};
 use shmbus_bridge::nats_server::NatsServer;
 

@@ -14,6 +14,7 @@ use bridge_support::*;
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use shmbus::journal::JournalWriter;
 use shmbus_bridge::nats_server::{NatsCluster, NatsServer};
 
 /// The run's seed: `SHMBUS_BRIDGE_SEED` or a random one, printed so that a failure can be
@@ -55,14 +56,8 @@ fn kill_9_of_either_bridge_at_random_points_loses_nothing_and_stores_nothing_twi
     // killed while it connects, resumes or creates its consumer).
     let mut order: Vec<bool> = (0..2 * k).map(|i| i < k).collect();
     order.shuffle(&mut rng);
-    // The writer appends all along (the kills take about 2k x 250 ms).
-    let writer = paced_writer_for(
-        w,
-        seed ^ 1,
-        n,
-        4 * k as u64,
-        Duration::from_millis(110),
-    );
+    // The writer appends all along (the kills take about 2k x 250 ms, it 4k x 170 ms).
+    let writer = paced_writer_for(w, seed ^ 1, n, 4 * k as u64, Duration::from_millis(170));
     let mut at = Vec::new();
     for kill_out in order {
         std::thread::sleep(Duration::from_millis(rng.random_range(0..450)));
@@ -184,7 +179,10 @@ fn a_3_server_cluster_loses_nothing_when_the_stream_leader_is_killed_3_times() {
             assert!(Instant::now() < deadline, "the stream has no leader");
             std::thread::sleep(Duration::from_millis(100));
         };
-        eprintln!("killing s{leader}, the stream's leader, with B at {}", next_seq(&b));
+        eprintln!(
+            "killing s{leader}, the stream's leader, with B at {}",
+            next_seq(&b)
+        );
         cluster.servers[leader].kill();
         killed.push(leader);
         std::thread::sleep(Duration::from_millis(500));
@@ -195,4 +193,143 @@ fn a_3_server_cluster_loses_nothing_when_the_stream_leader_is_killed_3_times() {
     eprintln!("killed leaders {killed:?}");
     assert_eq!(next_seq(&b), n);
     assert_same(&a, &b);
+}
+
+/// A journal A with `n` small messages and an empty B, in `d`.
+fn small_pair(d: &Dir, n: u32) -> (String, String) {
+    let (a, b) = (d.name("A"), d.name("B"));
+    let mut w = create_pair(&a, &b, 1 << 20);
+    for i in 0..n {
+        w.append(7, &i.to_le_bytes()).unwrap();
+    }
+    w.commit();
+    (a, b)
+}
+
+#[test]
+fn tls_with_a_private_ca_and_client_certificates_and_clear_refusals() {
+    let d = Dir::new("tls");
+    let pki = bridge_support::tls::Pki::make(&d.0);
+    let p = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let (ca, other_ca) = (p(&pki.ca), p(&pki.other_ca));
+    let (cert, key) = (p(&pki.client.0), p(&pki.client.1));
+    let (a, b) = small_pair(&d, 100);
+    let log = d.0.join("log");
+
+    // A TLS-only server (it does not verify clients).
+    let server = NatsServer::start_with(&[
+        "--tls",
+        "--tlscert",
+        &p(&pki.server.0),
+        "--tlskey",
+        &p(&pki.server.1),
+    ]);
+    let tls_url = format!("tls://127.0.0.1:{}", server.port);
+    let plain_url = server.url();
+    // Round trip: out by a tls:// URL, in by a nats:// URL that follows the server's demand.
+    let mut out = out_args(&a, &tls_url, "TLS", "tls.a");
+    out.extend(["--tls-ca", &ca]);
+    let mut inp = in_args(&b, &plain_url, "TLS");
+    inp.extend(["--tls-ca", &ca]);
+    drain(
+        &b,
+        100,
+        Bridge::start_out(&out, &log),
+        Bridge::start(&inp, &log),
+    );
+    assert_same(&a, &b);
+    // Not trusting the private CA: by either URL, for either command, or trusting another CA.
+    for args in [
+        out_args(&a, &tls_url, "TLS", "tls.a"),
+        out_args(&a, &plain_url, "TLS", "tls.a"),
+        in_args(&b, &plain_url, "TLS"),
+    ] {
+        let e = cli_error(&args);
+        assert!(
+            e.contains("cannot connect to NATS at")
+                && e.contains("TLS certificate is signed by a CA this client does not trust")
+                && e.contains("pass --tls-ca FILE"),
+            "{e}"
+        );
+    }
+    let mut wrong = out_args(&a, &tls_url, "TLS", "tls.a");
+    wrong.extend(["--tls-ca", &other_ca]);
+    let e = cli_error(&wrong);
+    assert!(e.contains("does not trust"), "{e}");
+    // Files that are not there or not PEM.
+    let mut missing = out_args(&a, &tls_url, "TLS", "tls.a");
+    let nothing = d.name("nothing.pem");
+    missing.extend(["--tls-ca", &nothing]);
+    let e = cli_error(&missing);
+    assert!(
+        e.contains("cannot read the TLS CA file") && e.contains("nothing.pem"),
+        "{e}"
+    );
+    let mut not_pem = out_args(&a, &tls_url, "TLS", "tls.a");
+    let log_path = p(&log);
+    not_pem.extend(["--tls-ca", &ca, "--tls-cert", &log_path, "--tls-key", &key]);
+    let e = cli_error(&not_pem);
+    assert!(
+        e.contains("the TLS client certificate file") && e.contains("no PEM"),
+        "{e}"
+    );
+    drop(server);
+
+    // A server that verifies clients: without a client certificate refused, with one through.
+    let server = NatsServer::start_with(&[
+        "--tlsverify",
+        "--tlscert",
+        &p(&pki.server.0),
+        "--tlskey",
+        &p(&pki.server.1),
+        "--tlscacert",
+        &ca,
+    ]);
+    let tls_url = format!("tls://127.0.0.1:{}", server.port);
+    let mut out = out_args(&a, &tls_url, "MTLS", "mtls.a");
+    out.extend(["--tls-ca", &ca]);
+    let e = cli_error(&out);
+    assert!(
+        e.contains("the server wants a TLS client certificate")
+            && e.contains("--tls-cert FILE --tls-key FILE"),
+        "{e}"
+    );
+    let mut other = out.clone();
+    let (ocert, okey) = (p(&pki.other_client.0), p(&pki.other_client.1));
+    other.extend(["--tls-cert", &ocert, "--tls-key", &okey]);
+    let e = cli_error(&other);
+    assert!(
+        e.contains("the server refused the TLS client certificate")
+            && e.contains("other-client.pem"),
+        "{e}"
+    );
+    out.extend(["--tls-cert", &cert, "--tls-key", &key]);
+    let b2 = d.name("B2");
+    JournalWriter::builder(&b2)
+        .segment_size(1 << 20)
+        .create()
+        .unwrap();
+    let mut inp = in_args(&b2, &tls_url, "MTLS");
+    inp.extend(["--tls-ca", &ca, "--tls-cert", &cert, "--tls-key", &key]);
+    drain(
+        &b2,
+        100,
+        Bridge::start_out(&out, &log),
+        Bridge::start(&inp, &log),
+    );
+    assert_same(&a, &b2);
+    drop(server);
+
+    // A tls:// URL (or a --tls-ca) against a server without TLS.
+    let server = NatsServer::start();
+    let e = cli_error(&out_args(
+        &a,
+        &format!("tls://127.0.0.1:{}", server.port),
+        "PLAIN",
+        "plain.a",
+    ));
+    assert!(
+        e.contains("the TLS handshake failed") && e.contains("nats-server --tls"),
+        "{e}"
+    );
 }

@@ -14,6 +14,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use shmbus::journal::{JournalReader, JournalWriter, Start};
 
+pub mod tls;
+
 pub fn shmbus(args: &[&str]) -> Output {
     shmbus_env(args, &[])
 }
@@ -258,7 +260,11 @@ pub fn paced_writer_for(
     std::thread::spawn(move || {
         let mut rng = SmallRng::seed_from_u64(seed);
         for i in 0..bursts {
-            let k = if i + 1 == bursts { n - n / bursts * i } else { n / bursts };
+            let k = if i + 1 == bursts {
+                n - n / bursts * i
+            } else {
+                n / bursts
+            };
             write_mixed(&mut w, &mut rng, k);
             std::thread::sleep(pause);
         }
