@@ -333,3 +333,34 @@ fn tls_with_a_private_ca_and_client_certificates_and_clear_refusals() {
         "{e}"
     );
 }
+
+#[test]
+fn creds_against_a_server_in_operator_jwt_mode() {
+    let d = Dir::new("creds");
+    let op = bridge_support::creds::Operator::make(&d.0);
+    let server = NatsServer::start_with(&["-c", op.config.to_str().unwrap()]);
+    let url = server.url();
+    let (a, b) = small_pair(&d, 100);
+    let log = d.0.join("log");
+    let user = op.user.to_str().unwrap();
+    // Round trip: out with --creds, in with NATS_CREDS.
+    let mut out = out_args(&a, &url, "CREDS", "creds.a");
+    out.extend(["--creds", user]);
+    drain(
+        &b,
+        100,
+        Bridge::start_out(&out, &log),
+        Bridge::start_env(&in_args(&b, &url, "CREDS"), &log, &[("NATS_CREDS", user)]),
+    );
+    assert_same(&a, &b);
+    // A user of an account the server does not know; no credentials at all.
+    let mut stranger = out_args(&a, &url, "CREDS", "creds.a");
+    stranger.extend(["--creds", op.stranger.to_str().unwrap()]);
+    let e = cli_error(&stranger);
+    assert!(
+        e.contains("the server refused the credentials file") && e.contains("--creds"),
+        "{e}"
+    );
+    let e = cli_error(&in_args(&b, &url, "CREDS"));
+    assert!(e.contains("the server refused no credentials"), "{e}");
+}

@@ -14,6 +14,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use shmbus::journal::{JournalReader, JournalWriter, Start};
 
+pub mod creds;
 pub mod tls;
 
 pub fn shmbus(args: &[&str]) -> Output {
@@ -45,6 +46,12 @@ pub fn cli_error_env(args: &[&str], envs: &[(&str, &str)]) -> String {
     assert!(!o.status.success(), "shmbus {args:?} succeeded");
     let e = String::from_utf8_lossy(&o.stderr).into_owned();
     assert_eq!(e.trim_end().lines().count(), 1, "one line: {e}");
+    // Shown with --nocapture, for reviewing the wording.
+    eprintln!(
+        "shmbus {}: {}",
+        args[..2.min(args.len())].join(" "),
+        e.trim_end()
+    );
     e.trim_end()
         .strip_prefix("shmbus: error: ")
         .unwrap_or_else(|| panic!("an error line: {e}"))
