@@ -202,7 +202,12 @@ fn refused(url: &str, auth: &Auth, tls: bool, e: &async_nats::ConnectError) -> a
         )
     } else if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
         format!(
-            "the server's TLS certificate is signed by a CA this client does not trust ({text}): pass --tls-ca FILE with that CA's certificate (PEM)"
+            "{}the server's TLS certificate is signed by a CA this client does not trust ({text}): pass --tls-ca FILE with that CA's certificate (PEM)",
+            if tls {
+                ""
+            } else {
+                "the server requires TLS, and "
+            }
         )
     } else if lower.contains("notvalidforname") || lower.contains("not valid for name") {
         format!(

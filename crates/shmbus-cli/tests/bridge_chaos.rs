@@ -364,3 +364,62 @@ fn creds_against_a_server_in_operator_jwt_mode() {
     let e = cli_error(&in_args(&b, &url, "CREDS"));
     assert!(e.contains("the server refused no credentials"), "{e}");
 }
+
+#[test]
+fn refused_at_start_ends_the_command_and_lost_after_start_is_retried() {
+    let d = Dir::new("fail");
+    let (a, b) = small_pair(&d, 0);
+    // Nothing listens there: each command ends with one line saying what to check.
+    let dead = format!(
+        "nats://127.0.0.1:{}",
+        shmbus_bridge::nats_server::free_port()
+    );
+    for args in [out_args(&a, &dead, "F", "f.a"), in_args(&b, &dead, "F")] {
+        let e = cli_error(&args);
+        assert!(
+            e.starts_with(&format!("cannot connect to NATS at {dead}: "))
+                && e.contains("check the URL and that nats-server runs there"),
+            "{e}"
+        );
+    }
+    // Wrong credentials, for either command: one line naming what was refused.
+    let server = NatsServer::start_with(&["--user", "alice", "--pass", "wonderland"]);
+    let url = server.url();
+    let wrong = [("NATS_USER", "alice"), ("NATS_PASSWORD", "rabbit")];
+    for args in [out_args(&a, &url, "F", "f.a"), in_args(&b, &url, "F")] {
+        let e = cli_error_env(&args, &wrong);
+        assert!(
+            e.contains("the server refused the user and password") && e.contains("check --token"),
+            "{e}"
+        );
+    }
+    drop(server);
+
+    // Lost after start: the server is killed and stays down 3 s (several reconnect attempts);
+    // both bridges wait, retry, and carry on when it is back.
+    let mut server = NatsServer::start();
+    let url = server.url();
+    let seed = seed();
+    let (a, b) = (d.name("A2"), d.name("B2"));
+    let w = create_pair(&a, &b, 1 << 20);
+    let log = d.0.join("log");
+    let mut out = Bridge::start_out(&out_args(&a, &url, "LOST", "lost.a"), &log);
+    let mut inp = Bridge::start(&in_args(&b, &url, "LOST"), &log);
+    let n = 10_000u64;
+    let writer = paced_writer_for(w, seed, n, 50, Duration::from_millis(100));
+    std::thread::sleep(Duration::from_millis(800));
+    server.kill();
+    let down = Instant::now();
+    while down.elapsed() < Duration::from_secs(3) {
+        out.alive();
+        inp.alive();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.restart();
+    writer.join().unwrap();
+    wait_for(&b, n, &mut [&mut out, &mut inp], Duration::from_secs(60));
+    let o = out.stop();
+    let i = inp.stop();
+    eprintln!("{o}\n{i}");
+    assert_same(&a, &b);
+}
