@@ -144,6 +144,7 @@ pub async fn run_in(o: &InOptions, mut stop: watch::Receiver<bool>) -> Result<In
     // Bytes committed together at most: a ring refuses a batch larger than itself.
     let max_batch_bytes = (w.capacity() / 4).max(1);
     let mut backoff = Duration::from_millis(100);
+    let mut first = true;
     'session: loop {
         // The journal is the truth: the consumer restarts right after what it holds (a
         // durable's own redeliveries would come after newer messages, out of order).
@@ -164,7 +165,7 @@ pub async fn run_in(o: &InOptions, mut stop: watch::Receiver<bool>) -> Result<In
                 continue;
             }
         }
-        let c = s
+        let c = match s
             .create_consumer(consumer::pull::Config {
                 durable_name: Some(durable.clone()),
                 ack_policy: consumer::AckPolicy::Explicit,
@@ -176,14 +177,37 @@ pub async fn run_in(o: &InOptions, mut stop: watch::Receiver<bool>) -> Result<In
                 ..Default::default()
             })
             .await
-            .with_context(|| format!("cannot create consumer {durable} on stream {}", o.stream))?;
-        let mut msgs = c
+            .with_context(|| format!("cannot create consumer {durable} on stream {}", o.stream))
+        {
+            Ok(c) => c,
+            // Refused at start ends the command; after that (a leader election, a server
+            // restarting) it is retried like a lost pull.
+            Err(e) if !first && !*stop.borrow() => {
+                eprintln!("bridge in: {e:#}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let mut msgs = match c
             .stream()
             .max_messages_per_batch(o.batch.clamp(1, 10_000))
             .heartbeat(Duration::from_secs(5))
             .messages()
             .await
-            .with_context(|| format!("cannot pull from consumer {durable}"))?;
+            .with_context(|| format!("cannot pull from consumer {durable}"))
+        {
+            Ok(m) => m,
+            Err(e) if !first && !*stop.borrow() => {
+                eprintln!("bridge in: {e:#}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        first = false;
         loop {
             let first = tokio::select! {
                 m = msgs.next() => m,

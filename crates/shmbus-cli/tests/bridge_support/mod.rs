@@ -300,11 +300,20 @@ pub fn wait_for(b: &str, n: u64, bridges: &mut [&mut Bridge], limit: Duration) {
         for x in bridges.iter_mut() {
             x.alive();
         }
-        assert!(
-            Instant::now() < deadline,
-            "{b} holds {} of {n} messages after {limit:?}",
-            next_seq(b)
-        );
+        if Instant::now() >= deadline {
+            // The bridges' logs (their last lines) say what they were doing.
+            let logs: std::collections::BTreeSet<_> = bridges.iter().map(|x| &x.log).collect();
+            let text: String = logs
+                .iter()
+                .map(|l| std::fs::read_to_string(l).unwrap_or_default())
+                .collect();
+            let tail: Vec<_> = text.lines().rev().take(40).collect();
+            panic!(
+                "{b} holds {} of {n} messages after {limit:?}; the bridges logged last:\n{}",
+                next_seq(b),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
