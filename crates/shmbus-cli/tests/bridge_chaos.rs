@@ -156,12 +156,14 @@ fn a_3_server_cluster_loses_nothing_when_the_stream_leader_is_killed_3_times() {
     args.extend(["--replicas", "3"]);
     let mut out = start_out_on_cluster(&args, &log);
     let mut inp = Bridge::start(&in_args(&b, &url, "CL"), &log);
-    // About 7 s of appends, across the kills.
-    let writer = paced_writer_for(w, seed, n, 70, Duration::from_millis(100));
+    // About 40 s of appends, across the kills (each failover takes 10-15 s: the publish ack
+    // timeout, the election, the bridges' backoff).
+    let writer = paced_writer_for(w, seed, n, 160, Duration::from_millis(250));
     // Three times: kill -9 of the stream's leader mid-stream (two of three remain, a quorum,
     // and elect another leader; the bridges' publishes and pulls fail meanwhile and are
     // retried), then the killed server is started again on its store and catches up.
     let mut killed = Vec::new();
+    let t0 = Instant::now();
     for _ in 0..3 {
         // B moves before each kill: the bridges are through the previous failover.
         let before = next_seq(&b);
@@ -180,7 +182,8 @@ fn a_3_server_cluster_loses_nothing_when_the_stream_leader_is_killed_3_times() {
             std::thread::sleep(Duration::from_millis(100));
         };
         eprintln!(
-            "killing s{leader}, the stream's leader, with B at {}",
+            "{:.1?}: killing s{leader}, the stream's leader, with B at {}",
+            t0.elapsed(),
             next_seq(&b)
         );
         cluster.servers[leader].kill();
@@ -189,8 +192,20 @@ fn a_3_server_cluster_loses_nothing_when_the_stream_leader_is_killed_3_times() {
         cluster.servers[leader].restart();
     }
     writer.join().unwrap();
+    // The stream first (which bridge would be stuck), then B.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while cluster.stream_last_seq("CL") != Some(n) {
+        out.alive();
+        assert!(
+            Instant::now() < deadline,
+            "the stream holds {:?} of {n} messages",
+            cluster.stream_last_seq("CL")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("{:.1?}: the stream holds all {n}", t0.elapsed());
     drain(&b, n, out, inp);
-    eprintln!("killed leaders {killed:?}");
+    eprintln!("{:.1?}: killed leaders {killed:?}", t0.elapsed());
     assert_eq!(next_seq(&b), n);
     assert_same(&a, &b);
 }
