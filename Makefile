@@ -7,7 +7,7 @@ export DEMO_SECONDS
 
 .PHONY: demo test setup build fmt-check clippy test-rust test-python test-node test-c test-interop \
 	test-readme test-loom doc test-sweep bench sweep clean \
-	bench-gateway test-bench-gateway build-gateway-bench test-bridge-long test-browser
+	bench-gateway test-bench-gateway build-gateway-bench test-bridge-long test-bridge-kills test-browser
 
 setup:
 	@bash scripts/setup.sh
@@ -99,3 +99,8 @@ clean:
 # the same test with 20,000).
 test-bridge-long: build
 	SHMBUS_BRIDGE_MESSAGES=1000000 $(CARGO) test --release -p shmbus-cli --test bridge round_trip -- --nocapture
+
+# kill -9 of `bridge out` 20 times and of `bridge in` 20 times at seeded random points while a
+# writer appends (make test runs 6 of each); SHMBUS_BRIDGE_SEED=N replays a run's points.
+test-bridge-kills: build
+	SHMBUS_BRIDGE_KILLS=20 $(CARGO) test --release -p shmbus-cli --test bridge_chaos kill_9 -- --nocapture

@@ -41,6 +41,15 @@ if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; t
     exit 1
   fi
 fi
+# The openssl CLI: the bridge's TLS test makes its CA and certificates with it.
+if ! command -v openssl >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl
+  else
+    echo "setup: please install openssl (apt-get install openssl)" >&2
+    exit 1
+  fi
+fi
 # The real-browser test of the dashboard (tests/browser): Debian's chromium, and the test's npm
 # packages (playwright-core, pinned in tests/browser/package-lock.json) under tests/browser/node_modules.
 if [ ! -x /usr/bin/chromium ]; then

@@ -65,6 +65,10 @@ impl std::fmt::Display for InStats {
     }
 }
 
+/// A consumer that delivers nothing for this long while the stream holds newer messages is
+/// started again.
+const STALL: Duration = Duration::from_secs(5);
+
 /// The default durable name for a journal: `shmbus-in-` and its name's letters and digits.
 pub fn default_durable(journal: &str) -> String {
     let tail: String = journal
@@ -158,6 +162,7 @@ pub async fn run_in(o: &InOptions, mut stop: watch::Receiver<bool>) -> Result<In
     // Bytes committed together at most: a ring refuses a batch larger than itself.
     let max_batch_bytes = (w.capacity() / 4).max(1);
     let mut backoff = Duration::from_millis(100);
+    let mut at_start = true;
     'session: loop {
         // The journal is the truth: the consumer restarts right after what it holds (a
         // durable's own redeliveries would come after newer messages, out of order).
@@ -178,7 +183,7 @@ pub async fn run_in(o: &InOptions, mut stop: watch::Receiver<bool>) -> Result<In
                 continue;
             }
         }
-        let c = s
+        let c = match s
             .create_consumer(consumer::pull::Config {
                 durable_name: Some(durable.clone()),
                 ack_policy: consumer::AckPolicy::Explicit,
@@ -190,18 +195,60 @@ pub async fn run_in(o: &InOptions, mut stop: watch::Receiver<bool>) -> Result<In
                 ..Default::default()
             })
             .await
-            .with_context(|| format!("cannot create consumer {durable} on stream {}", o.stream))?;
-        let mut msgs = c
+            .with_context(|| format!("cannot create consumer {durable} on stream {}", o.stream))
+        {
+            Ok(c) => c,
+            // Refused at start ends the command; after that (a leader election, a server
+            // restarting) it is retried like a lost pull.
+            Err(e) if !at_start && !*stop.borrow() => {
+                eprintln!("bridge in: {e:#}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let mut msgs = match c
             .stream()
             .max_messages_per_batch(o.batch.clamp(1, 10_000))
             .heartbeat(Duration::from_secs(5))
             .messages()
             .await
-            .with_context(|| format!("cannot pull from consumer {durable}"))?;
+            .with_context(|| format!("cannot pull from consumer {durable}"))
+        {
+            Ok(m) => m,
+            Err(e) if !at_start && !*stop.borrow() => {
+                eprintln!("bridge in: {e:#}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        at_start = false;
         loop {
             let first = tokio::select! {
                 m = msgs.next() => m,
                 _ = stop.changed() => return Ok(stats),
+                () = tokio::time::sleep(STALL) => {
+                    // Nothing delivered for a while: fine if the stream holds nothing newer;
+                    // otherwise the consumer lost track (acks or pull requests sent to a leader
+                    // that died, seen in the cluster failover test) and starts again.
+                    match s.get_info().await {
+                        Ok(i) if i.state.last_sequence > stats.stream_seq => {
+                            eprintln!(
+                                "bridge in: nothing delivered for {STALL:?} while the stream holds up to sequence {} (the journal up to {}); restarting consumer {durable}",
+                                i.state.last_sequence, stats.stream_seq
+                            );
+                            continue 'session;
+                        }
+                        Ok(_) => continue,
+                        Err(e) => {
+                            eprintln!("bridge in: nothing delivered for {STALL:?} and cannot ask stream {} how far it goes ({e}); restarting consumer {durable}", o.stream);
+                            continue 'session;
+                        }
+                    }
+                }
             };
             let mut batch = Vec::new();
             let mut bytes = 0;
@@ -239,6 +286,10 @@ pub async fn run_in(o: &InOptions, mut stop: watch::Receiver<bool>) -> Result<In
             crate::ops::in_update(st.status(), &stats, w.next_seq(), pending);
             if !ok {
                 // Delivered out of order: start the consumer again after what is stored.
+                eprintln!(
+                    "bridge in: a delivery skipped stream sequence {}, which the stream holds; restarting consumer {durable}",
+                    stats.stream_seq + 1
+                );
                 continue 'session;
             }
         }

@@ -29,6 +29,7 @@ mod ops;
 mod outbound;
 mod state;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -74,8 +75,9 @@ pub async fn connect(url: &str) -> Result<async_nats::Client> {
 }
 
 /// How the bridge proves who it is to the NATS server: at most one of a token, a user and
-/// password, or a `.creds` file (JWT + NKey seed). TLS follows the URL (`tls://`) or the server's
-/// demand, with the system's roots.
+/// password, or a `.creds` file (JWT + NKey seed); and TLS. TLS follows the URL (`tls://`), the
+/// server's demand or [`Tls`] (any of its files asks for it), with the system's roots and
+/// [`Tls::ca`].
 #[derive(Clone, Default)]
 pub struct Auth {
     /// A bearer token (`nats-server --auth TOKEN`).
@@ -84,6 +86,49 @@ pub struct Auth {
     pub user: Option<(String, String)>,
     /// A credentials file (`nsc` makes them).
     pub creds: Option<std::path::PathBuf>,
+    /// A private CA to trust and a client certificate to show.
+    pub tls: Tls,
+}
+
+/// TLS beyond the system's roots (PEM files).
+#[derive(Clone, Debug, Default)]
+pub struct Tls {
+    /// CA certificates to trust besides the system's (a private CA that signed the server's).
+    pub ca: Option<PathBuf>,
+    /// A client certificate (chain) and its private key, for servers that verify clients.
+    pub cert: Option<(PathBuf, PathBuf)>,
+}
+
+impl Tls {
+    /// Any TLS file given: the connection must then be TLS.
+    fn wanted(&self) -> bool {
+        self.ca.is_some() || self.cert.is_some()
+    }
+
+    /// Checks that the files are readable PEM of the right kind, so that a wrong path is one
+    /// line naming the file (the client would only report a failed handshake).
+    fn check(&self) -> Result<()> {
+        let pem = |path: &Path, what: &str, marker: &str| -> Result<()> {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the TLS {what} file {}", path.display()))?;
+            anyhow::ensure!(
+                text.contains("-----BEGIN") && text.contains(marker),
+                "the TLS {what} file {} holds no PEM {}: give a PEM file (-----BEGIN {}...)",
+                path.display(),
+                marker.to_ascii_lowercase(),
+                marker
+            );
+            Ok(())
+        };
+        if let Some(ca) = &self.ca {
+            pem(ca, "CA", "CERTIFICATE")?;
+        }
+        if let Some((cert, key)) = &self.cert {
+            pem(cert, "client certificate", "CERTIFICATE")?;
+            pem(key, "client key", "PRIVATE KEY")?;
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for Auth {
@@ -93,6 +138,7 @@ impl std::fmt::Debug for Auth {
             .field("token", &self.token.as_ref().map(|_| "<secret>"))
             .field("user", &self.user.as_ref().map(|(u, _)| u))
             .field("creds", &self.creds)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -116,7 +162,8 @@ pub async fn connect_with(url: &str, auth: &Auth) -> Result<async_nats::Client> 
         .map(|u| u.trim().parse::<async_nats::ServerAddr>())
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("cannot connect to NATS at {url}: the URL is malformed (e.g. nats://127.0.0.1:4222, comma-separated for several servers)"))?;
-    let tls = servers.iter().any(|s| s.tls_required());
+    auth.tls.check()?;
+    let tls = servers.iter().any(|s| s.tls_required()) || auth.tls.wanted();
     let mut options = match &auth.creds {
         Some(path) => async_nats::ConnectOptions::with_credentials_file(path)
             .await
@@ -134,6 +181,12 @@ pub async fn connect_with(url: &str, auth: &Auth) -> Result<async_nats::Client> 
     if let Some((u, p)) = &auth.user {
         options = options.user_and_password(u.clone(), p.clone());
     }
+    if let Some(ca) = &auth.tls.ca {
+        options = options.add_root_certificates(ca.clone());
+    }
+    if let Some((cert, key)) = &auth.tls.cert {
+        options = options.add_client_certificate(cert.clone(), key.clone());
+    }
     options
         .name("shmbus-bridge")
         .require_tls(tls)
@@ -142,19 +195,66 @@ pub async fn connect_with(url: &str, auth: &Auth) -> Result<async_nats::Client> 
         .event_callback(ops::on_event)
         .connect(servers)
         .await
-        .map_err(|e| {
-            let text = e.to_string();
-            if text.to_ascii_lowercase().contains("authoriz") {
-                anyhow::anyhow!(
-                    "cannot connect to NATS at {url}: the server refused {} ({text}): check --token, --user/--password or --creds (or NATS_TOKEN, NATS_USER/NATS_PASSWORD, NATS_CREDS)",
-                    auth.describe()
-                )
+        .map_err(|e| refused(url, auth, tls, &e))
+}
+
+/// The one line for a connection refused at start: what failed and what to pass.
+fn refused(url: &str, auth: &Auth, tls: bool, e: &async_nats::ConnectError) -> anyhow::Error {
+    use async_nats::ConnectErrorKind as K;
+    // Its Display carries its source (e.g. the rustls error).
+    let text = e.to_string();
+    let lower = text.to_ascii_lowercase();
+    let at = format!("cannot connect to NATS at {url}");
+    let what = if lower.contains("authoriz") || matches!(e.kind(), K::AuthorizationViolation) {
+        format!(
+            "the server refused {} ({text}): check --token, --user/--password or --creds (or NATS_TOKEN, NATS_USER/NATS_PASSWORD, NATS_CREDS)",
+            auth.describe()
+        )
+    } else if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
+        format!(
+            "{}the server's TLS certificate is signed by a CA this client does not trust ({text}): pass --tls-ca FILE with that CA's certificate (PEM)",
+            if tls {
+                ""
             } else {
-                anyhow::Error::new(e).context(format!(
-                    "cannot connect to NATS at {url}: check the URL and that nats-server runs there (with -js)"
-                ))
+                "the server requires TLS, and "
             }
-        })
+        )
+    } else if lower.contains("notvalidforname") || lower.contains("not valid for name") {
+        format!(
+            "the server's TLS certificate does not name the host in the URL ({text}): connect by a name (or IP) the certificate lists"
+        )
+    } else if lower.contains("alert: certificaterequired")
+        || lower.contains("alert: badcertificate")
+        || lower.contains("alert: unknownca")
+    {
+        // A server that verifies clients ends the handshake with one of these alerts.
+        match &auth.tls.cert {
+            None => format!(
+                "the server wants a TLS client certificate ({text}): pass --tls-cert FILE --tls-key FILE"
+            ),
+            Some((cert, _)) => format!(
+                "the server refused the TLS client certificate {} ({text}): it must be signed by a CA the server trusts (nats-server --tlscacert)",
+                cert.display()
+            ),
+        }
+    } else if tls
+        && (matches!(e.kind(), K::Tls)
+            || lower.contains("corrupt message")
+            || lower.contains("peer misbehaved")
+            || lower.contains("peer is incompatible"))
+    {
+        // rustls reads the server's plain INFO line as a corrupt TLS record.
+        format!(
+            "the TLS handshake failed ({text}): check that the server has TLS on (nats-server --tls) and that --tls-ca, --tls-cert and --tls-key are the right files"
+        )
+    } else if matches!(e.kind(), K::Tls) {
+        format!(
+            "the server requires TLS and the handshake failed ({text}): use a tls:// URL and pass --tls-ca FILE if a private CA signed its certificate"
+        )
+    } else {
+        format!("{text}: check the URL and that nats-server runs there (with -js)")
+    };
+    anyhow::anyhow!("{at}: {what}")
 }
 
 /// Parses a header value as a number.

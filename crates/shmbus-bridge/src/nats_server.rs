@@ -261,6 +261,16 @@ impl NatsCluster {
     /// The index of the member that leads `stream` (its RAFT leader), asked through the
     /// members still running; `None` if none answers.
     pub fn stream_leader(&self, stream: &str) -> Option<usize> {
+        let leader = self.ask(stream, |i| i.cluster.clone()?.leader)?;
+        leader.strip_prefix('s')?.parse().ok()
+    }
+
+    /// `f` of `stream`'s info, asked through the members still running.
+    fn ask<T>(
+        &self,
+        stream: &str,
+        f: impl FnOnce(&async_nats::jetstream::stream::Info) -> Option<T>,
+    ) -> Option<T> {
         let url = self
             .servers
             .iter()
@@ -272,12 +282,17 @@ impl NatsCluster {
             .enable_all()
             .build()
             .ok()?;
-        let leader = rt.block_on(async {
+        rt.block_on(async {
             let js = async_nats::jetstream::new(crate::connect(&url).await.ok()?);
             let mut s = js.get_stream(stream).await.ok()?;
-            s.info().await.ok()?.cluster.clone()?.leader
-        })?;
-        leader.strip_prefix('s')?.parse().ok()
+            f(s.info().await.ok()?)
+        })
+    }
+
+    /// The last sequence of `stream`, asked through the members still running; `None` if none
+    /// answers.
+    pub fn stream_last_seq(&self, stream: &str) -> Option<u64> {
+        self.ask(stream, |i| Some(i.state.last_sequence))
     }
 
     /// The store directory of every member.

@@ -26,6 +26,35 @@ struct ServerArgs {
     nats: String,
     #[command(flatten)]
     auth: AuthArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// TLS beyond the URL's `tls://` and the system's roots.
+#[derive(Debug, clap::Args)]
+struct TlsArgs {
+    /// Trust the CA certificates in this PEM file (a private CA that signed the server's
+    /// certificate); asks for TLS.
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// Show this client certificate (PEM) to servers that verify clients; asks for TLS.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+impl ServerArgs {
+    fn auth(&self) -> Result<shmbus_bridge::Auth> {
+        Ok(shmbus_bridge::Auth {
+            tls: shmbus_bridge::Tls {
+                ca: self.tls.tls_ca.clone(),
+                cert: self.tls.tls_cert.clone().zip(self.tls.tls_key.clone()),
+            },
+            ..self.auth.auth()?
+        })
+    }
 }
 
 /// Credentials for the NATS server: at most one kind. From the environment too, so that they
@@ -75,6 +104,7 @@ impl AuthArgs {
             token,
             user,
             creds: self.creds.clone(),
+            ..Default::default()
         })
     }
 }
@@ -203,7 +233,7 @@ pub fn run(c: &BridgeCommand) -> Result<()> {
             let o = OutOptions {
                 journal: a.journal.clone(),
                 url: a.server.nats.clone(),
-                auth: a.server.auth.auth()?,
+                auth: a.server.auth()?,
                 stream: a.stream.clone(),
                 subject: a.subject.clone(),
                 from: a.from,
@@ -226,7 +256,7 @@ pub fn run(c: &BridgeCommand) -> Result<()> {
         BridgeCommand::In(a) => {
             let o = InOptions {
                 url: a.server.nats.clone(),
-                auth: a.server.auth.auth()?,
+                auth: a.server.auth()?,
                 stream: a.stream.clone(),
                 durable: a.durable.clone(),
                 journal: a.journal.clone(),
