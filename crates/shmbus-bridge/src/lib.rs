@@ -13,9 +13,12 @@
 //!   intent record (`JOURNAL.bridge-in`) before committing a batch and acks after the commit;
 //!   on start it derives the last stored stream sequence from that record and the journal's
 //!   own newest sequence, and restarts the consumer just after it.
+//! * **`--core`** ([`run_out_core`], [`run_in_core`]) carries the same messages over a plain
+//!   NATS subject: lower latency, loss on a disconnect accepted but never silent (gap frames).
 
 #![warn(missing_docs)]
 
+mod core_mode;
 mod inbound;
 pub mod nats_server;
 mod outbound;
@@ -25,6 +28,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+pub use core_mode::{CoreInOptions, CoreInStats, core_state_path, run_in_core, run_out_core};
 pub use inbound::{InOptions, InStats, default_durable, run_in};
 pub use outbound::{From, OutOptions, OutStats, run_out};
 pub use state::{InState, state_path};

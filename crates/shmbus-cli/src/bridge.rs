@@ -85,11 +85,15 @@ pub struct OutArgs {
     #[command(flatten)]
     server: ServerArgs,
     /// Stream name (created if missing; an existing one must have exactly --subject).
-    #[arg(long)]
-    stream: String,
+    #[arg(long, required_unless_present = "core")]
+    stream: Option<String>,
     /// Subject to publish on.
     #[arg(long)]
     subject: String,
+    /// Publish on the plain NATS subject (no stream, no acks): lower latency; a disconnect loses
+    /// messages, which `bridge in --core` records as gap frames.
+    #[arg(long, conflicts_with_all = ["stream", "replicas", "max_age", "max_bytes"])]
+    core: bool,
     /// Where to start when the stream holds nothing from this journal: start, end or a
     /// sequence (otherwise the bridge goes on after the stream's last message).
     #[arg(long, default_value = "start", value_parser = parse_from)]
@@ -115,8 +119,15 @@ pub struct InArgs {
     #[command(flatten)]
     server: ServerArgs,
     /// Stream to read.
+    #[arg(long, required_unless_present = "core")]
+    stream: Option<String>,
+    /// Subscribe to the plain NATS subject --subject that `bridge out --core` publishes on;
+    /// a jump in its sequences is written as a gap frame with the range lost.
+    #[arg(long, requires = "subject", conflicts_with_all = ["stream", "durable", "max_ack_pending"])]
+    core: bool,
+    /// The subject to subscribe to (with --core).
     #[arg(long)]
-    stream: String,
+    subject: Option<String>,
     /// Durable consumer name (default: shmbus-in- and the journal's name).
     #[arg(long)]
     durable: Option<String>,
@@ -166,7 +177,7 @@ pub fn run(c: &BridgeCommand) -> Result<()> {
                 journal: a.journal.clone(),
                 url: a.server.nats.clone(),
                 auth: a.server.auth.auth()?,
-                stream: a.stream.clone(),
+                stream: a.stream.clone().unwrap_or_default(),
                 subject: a.subject.clone(),
                 from: a.from,
                 window: a.window as usize,
@@ -178,14 +189,34 @@ pub fn run(c: &BridgeCommand) -> Result<()> {
                     .transpose()
                     .context("--max-bytes is too large")?,
             };
-            let stats = run_async(async |stop| shmbus_bridge::run_out(&o, stop).await)?;
+            let stats = if a.core {
+                run_async(async |stop| shmbus_bridge::run_out_core(&o, stop).await)?
+            } else {
+                run_async(async |stop| shmbus_bridge::run_out(&o, stop).await)?
+            };
             errln!("shmbus bridge out: stopped: {stats}");
         }
+        BridgeCommand::In(a) if a.core => {
+            let o = shmbus_bridge::CoreInOptions {
+                url: a.server.nats.clone(),
+                auth: a.server.auth.auth()?,
+                subject: a.subject.clone().unwrap_or_default(),
+                journal: a.journal.clone(),
+                batch: a.batch as usize,
+            };
+            let stats = run_async(async |stop| shmbus_bridge::run_in_core(&o, stop).await)?;
+            errln!("shmbus bridge in: stopped: {stats}");
+        }
         BridgeCommand::In(a) => {
+            if a.subject.is_some() {
+                anyhow::bail!(
+                    "bridge in: --subject is for --core only (without it, the stream given by --stream is read)"
+                );
+            }
             let o = InOptions {
                 url: a.server.nats.clone(),
                 auth: a.server.auth.auth()?,
-                stream: a.stream.clone(),
+                stream: a.stream.clone().unwrap_or_default(),
                 durable: a.durable.clone(),
                 journal: a.journal.clone(),
                 max_ack_pending: i64::from(a.max_ack_pending),
