@@ -56,6 +56,10 @@ struct Cli {
     /// The `shmbus` binary (default: the one next to this binary).
     #[arg(long, value_name = "PATH")]
     shmbus: Option<PathBuf>,
+    /// The streams' duplicate window in seconds (`Nats-Msg-Id` dedupe; default: the server's,
+    /// 2 minutes).
+    #[arg(long)]
+    duplicate_window: Option<f64>,
     /// Only these measurements (comma-separated: out, latency, core).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -282,19 +286,12 @@ fn age(payload: &[u8]) -> Option<u64> {
     Some(shmbus::now_unix_ns().saturating_sub(t))
 }
 
-/// Waits until `target`: sleeps when far from it, yields when near (a paced sender).
+/// Waits until `target`, sleeping (a spinning sender would take one of the machine's two cpus
+/// from the processes measured); the schedule is absolute, so the rate holds.
 fn pace(target: Instant) {
-    loop {
-        let now = Instant::now();
-        if now >= target {
-            return;
-        }
-        let left = target - now;
-        if left > Duration::from_micros(200) {
-            std::thread::sleep(left - Duration::from_micros(100));
-        } else {
-            std::thread::yield_now();
-        }
+    let now = Instant::now();
+    if target > now {
+        std::thread::sleep(target - now);
     }
 }
 
@@ -335,14 +332,21 @@ impl Bench {
     /// A stream with the bridge's settings (file storage, limits, one replica) on `subject`.
     fn create_stream(&self, name: &str, subject: &str) -> Result<stream::Stream> {
         self.rt
-            .block_on(self.js.create_stream(stream::Config {
-                name: name.to_owned(),
-                subjects: vec![subject.to_owned()],
-                storage: stream::StorageType::File,
-                retention: stream::RetentionPolicy::Limits,
-                num_replicas: 1,
-                ..Default::default()
-            }))
+            .block_on(
+                self.js.create_stream(stream::Config {
+                    name: name.to_owned(),
+                    subjects: vec![subject.to_owned()],
+                    storage: stream::StorageType::File,
+                    retention: stream::RetentionPolicy::Limits,
+                    num_replicas: 1,
+                    duplicate_window: self
+                        .cli
+                        .duplicate_window
+                        .map(Duration::from_secs_f64)
+                        .unwrap_or_default(),
+                    ..Default::default()
+                }),
+            )
             .with_context(|| format!("cannot create stream {name}"))
     }
 
@@ -366,7 +370,12 @@ impl Bench {
             w.append(1, &buf)?;
         }
         w.commit();
-        let kinds = ["bridge out", "plain", "plain + Nats-Msg-Id", "plain + bridge headers"];
+        let kinds = [
+            "bridge out",
+            "plain",
+            "plain + Nats-Msg-Id",
+            "plain + bridge headers",
+        ];
         let mut rates = vec![Vec::new(); kinds.len()];
         for round in 0..runs {
             for (k, kind) in kinds.iter().enumerate() {
@@ -403,11 +412,21 @@ impl Bench {
 
     /// Seconds from `bridge out`'s start line until the stream holds all `n` messages.
     fn bridge_out_run(&mut self, a: &str, stream: &str, subject: &str, n: u64) -> Result<f64> {
+        // The same stream settings as the plain publisher's (the bridge accepts the stream).
+        self.create_stream(stream, subject)?;
         let window = self.cli.window.to_string();
         let url = self.server.url();
         let log = self.log("out");
         let args = [
-            "out", a, "--nats", &url, "--stream", stream, "--subject", subject, "--window",
+            "out",
+            a,
+            "--nats",
+            &url,
+            "--stream",
+            stream,
+            "--subject",
+            subject,
+            "--window",
             &window,
         ];
         let mut b = Bridge::start(&self.shmbus, &args, log, " -> stream ")?;
@@ -416,7 +435,10 @@ impl Bench {
         while self.stream_last(stream)? < n {
             b.alive()?;
             if Instant::now() > deadline {
-                bail!("bridge out published {} of {n} in 120 s", self.stream_last(stream)?);
+                bail!(
+                    "bridge out published {} of {n} in 120 s",
+                    self.stream_last(stream)?
+                );
             }
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -428,7 +450,13 @@ impl Bench {
     /// Seconds for a plain async-nats JetStream publisher with the same window to publish `n`
     /// messages and have them all acked. `kind`: 1 no headers, 2 `Nats-Msg-Id`, 3 the bridge's
     /// headers (chained).
-    fn plain_publish_run(&mut self, stream: &str, subject: &str, n: u64, kind: usize) -> Result<f64> {
+    fn plain_publish_run(
+        &mut self,
+        stream: &str,
+        subject: &str,
+        n: u64,
+        kind: usize,
+    ) -> Result<f64> {
         self.create_stream(stream, subject)?;
         let js = self.js.clone();
         let window = self.cli.window;
@@ -479,7 +507,7 @@ impl Bench {
 
     fn latency(&mut self, runs: usize, core: bool) -> Result<()> {
         let rates = [1_000.0, 10_000.0];
-        let mut got = vec![[Vec::new(), Vec::new()]; rates.len()];
+        let mut got = vec![[Vec::new(), Vec::new(), Vec::new()]; rates.len()];
         for round in 0..runs {
             for (i, &rate) in rates.iter().enumerate() {
                 let bridge = self.bridge_latency_run(rate, core)?;
@@ -488,6 +516,15 @@ impl Bench {
                 } else {
                     self.js_latency_run(rate)?
                 };
+                if !core {
+                    let o = self.out_only_latency_run(rate)?;
+                    println!(
+                        "  round {round}: {rate:>6} msg/s  bridge out -> plain pull consumer p50 {} p99 {}",
+                        fmt_us(o.p50),
+                        fmt_us(o.p99)
+                    );
+                    got[i][2].push(o);
+                }
                 println!(
                     "  round {round}: {:>6} msg/s  bridge p50 {} p99 {} ({} samples)   plain p50 {} p99 {} ({} samples)",
                     rate,
@@ -513,7 +550,10 @@ impl Bench {
                 "plain JetStream publish -> pull consumer",
             )
         };
-        println!("\n{what}, {PAYLOAD} B (median of {runs} runs of {} s):", self.seconds);
+        println!(
+            "\n{what}, {PAYLOAD} B (median of {runs} runs of {} s):",
+            self.seconds
+        );
         println!("| rate | bridge p50 | bridge p99 | {base} p50 | p99 | p50 ratio |");
         println!("| --- | --- | --- | --- | --- | --- |");
         for (i, &rate) in rates.iter().enumerate() {
@@ -530,8 +570,61 @@ impl Bench {
                 b50 / p50
             );
         }
+        if !core {
+            println!("where it goes: bridge out -> the same plain pull consumer (no bridge in):");
+            for (i, &rate) in rates.iter().enumerate() {
+                let v = &got[i][2];
+                println!(
+                    "  {} msg/s: p50 {} p99 {}",
+                    rate as u64,
+                    fmt_us(median(v.iter().map(|l| l.p50).collect())),
+                    fmt_us(median(v.iter().map(|l| l.p99).collect()))
+                );
+            }
+        }
         println!();
         Ok(())
+    }
+
+    /// A paced writer on A, `bridge out` only, a plain pull consumer: where the end-to-end
+    /// latency goes (the out side's share).
+    fn out_only_latency_run(&mut self, rate: f64) -> Result<Lat> {
+        let count = (rate * self.seconds) as u64;
+        let (a, mut w) = self.files.ring("lo", 64 << 20)?;
+        let url = self.server.url();
+        let stream = self.unique("BO");
+        let subject = format!("bo.{stream}");
+        let s = self.create_stream(&stream, &subject)?;
+        let window = self.cli.window.to_string();
+        let out = Bridge::start(
+            &self.shmbus,
+            &[
+                "out",
+                &a,
+                "--nats",
+                &url,
+                "--stream",
+                &stream,
+                "--subject",
+                &subject,
+                "--window",
+                &window,
+            ],
+            self.log("out"),
+            " -> stream ",
+        )?;
+        let reader = self.pull_reader(&s, count)?;
+        let t0 = Instant::now();
+        let mut buf = [0u8; PAYLOAD];
+        for i in 0..count {
+            pace(t0 + Duration::from_secs_f64(i as f64 / rate));
+            stamped(&mut buf);
+            w.append_commit(1, &buf)?;
+        }
+        let h = self.rt.block_on(reader)??;
+        out.stop()?;
+        self.delete_stream(&stream);
+        Ok(lat_of(&h))
     }
 
     /// A paced writer on A, both bridges, a reader on B: write-to-B latency.
@@ -557,12 +650,21 @@ impl Bench {
             )?;
             (out, inp)
         } else {
+            self.create_stream(&stream, &subject)?;
             let window = self.cli.window.to_string();
             let out = Bridge::start(
                 &self.shmbus,
                 &[
-                    "out", &a, "--nats", &url, "--stream", &stream, "--subject", &subject,
-                    "--window", &window,
+                    "out",
+                    &a,
+                    "--nats",
+                    &url,
+                    "--stream",
+                    &stream,
+                    "--subject",
+                    &subject,
+                    "--window",
+                    &window,
                 ],
                 self.log("out"),
                 " -> stream ",
@@ -611,13 +713,13 @@ impl Bench {
         Ok(lat_of(&h))
     }
 
-    /// A paced plain JetStream publisher (acks awaited in order by a task) and a pull consumer
-    /// with explicit acks, as `bridge in` has: publish-to-consumer latency.
-    fn js_latency_run(&mut self, rate: f64) -> Result<Lat> {
-        let count = (rate * self.seconds) as u64;
-        let stream = self.unique("PL");
-        let subject = format!("pl.{stream}");
-        let s = self.create_stream(&stream, &subject)?;
+    /// A pull consumer with explicit acks (as `bridge in` has) on `s`, on a task: the ages of
+    /// the stamped payloads of `count` messages (the first tenth is warm-up).
+    fn pull_reader(
+        &self,
+        s: &stream::Stream,
+        count: u64,
+    ) -> Result<tokio::task::JoinHandle<Result<Histogram<u64>>>> {
         let messages = self.rt.block_on(async {
             let c = s
                 .create_consumer(consumer::pull::Config {
@@ -629,7 +731,7 @@ impl Bench {
                 .await?;
             anyhow::Ok(c.stream().max_messages_per_batch(256).messages().await?)
         })?;
-        let reader = self.rt.spawn(async move {
+        Ok(self.rt.spawn(async move {
             let mut messages = messages;
             let mut h = new_hist();
             let warm = count / 10;
@@ -645,8 +747,19 @@ impl Bench {
                 m.ack().await.map_err(|e| anyhow::anyhow!("ack: {e}"))?;
             }
             anyhow::Ok(h)
-        });
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<jetstream::context::PublishAckFuture>();
+        }))
+    }
+
+    /// A paced plain JetStream publisher (acks awaited in order by a task) and a pull consumer
+    /// with explicit acks, as `bridge in` has: publish-to-consumer latency.
+    fn js_latency_run(&mut self, rate: f64) -> Result<Lat> {
+        let count = (rate * self.seconds) as u64;
+        let stream = self.unique("PL");
+        let subject = format!("pl.{stream}");
+        let s = self.create_stream(&stream, &subject)?;
+        let reader = self.pull_reader(&s, count)?;
+        let (tx, mut rx) =
+            tokio::sync::mpsc::unbounded_channel::<jetstream::context::PublishAckFuture>();
         let acks = self.rt.spawn(async move {
             while let Some(f) = rx.recv().await {
                 f.await?;
@@ -736,9 +849,20 @@ impl Bench {
         );
         println!("| path | rate | messages lost (all runs) |");
         println!("| --- | --- | --- |");
-        println!("| bridge out --core -> bridge in --core | {} | {} |", fmt_rate(b), lost[0]);
-        println!("| plain core publish -> subscribe | {} | {} |", fmt_rate(p), lost[1]);
-        println!("bridge --core: {:.2}x the plain publisher -> subscriber\n", b / p);
+        println!(
+            "| bridge out --core -> bridge in --core | {} | {} |",
+            fmt_rate(b),
+            lost[0]
+        );
+        println!(
+            "| plain core publish -> subscribe | {} | {} |",
+            fmt_rate(p),
+            lost[1]
+        );
+        println!(
+            "bridge --core: {:.2}x the plain publisher -> subscriber\n",
+            b / p
+        );
         Ok(())
     }
 
