@@ -790,7 +790,8 @@ impl Bench {
         let url = self.server.url();
         let sub_client = self.rt.block_on(shmbus_bridge::connect(&url))?;
         let mut sub = self.rt.block_on(sub_client.subscribe(subject.clone()))?;
-        self.rt.block_on(sub_client.flush())?;
+        self.rt
+            .block_on(shmbus_bridge::server_round_trip(&sub_client))?;
         let reader = self.rt.spawn(async move {
             let mut h = new_hist();
             let warm = count / 10;
@@ -916,7 +917,7 @@ impl Bench {
         self.rt.block_on(async move {
             let sub_client = shmbus_bridge::connect(&url).await?;
             let mut sub = sub_client.subscribe(subject.clone()).await?;
-            sub_client.flush().await?;
+            shmbus_bridge::server_round_trip(&sub_client).await?;
             let t0 = Instant::now();
             let publisher = tokio::spawn(async move {
                 let payload = Bytes::from_static(&[7u8; PAYLOAD]);

@@ -93,6 +93,24 @@ pub async fn run_out_core(o: &OutOptions, mut stop: watch::Receiver<bool>) -> Re
     Ok(stats)
 }
 
+/// Returns once the server has processed everything this client sent before (a subscription
+/// is then in place on the server): a message to our own inbox comes back. (`flush` only
+/// writes the socket.)
+///
+/// # Errors
+///
+/// The connection fails or nothing comes back within 10 s.
+pub async fn server_round_trip(client: &async_nats::Client) -> Result<()> {
+    let inbox = client.new_inbox();
+    let mut probe = client.subscribe(inbox.clone()).await?;
+    client.publish(inbox, Bytes::new()).await?;
+    tokio::time::timeout(std::time::Duration::from_secs(10), probe.next())
+        .await
+        .context("the NATS server did not answer within 10 s")?
+        .context("the connection closed")?;
+    Ok(())
+}
+
 /// What `bridge in --core` does.
 #[derive(Debug, Clone)]
 pub struct CoreInOptions {
@@ -213,9 +231,7 @@ pub async fn run_in_core(
         .subscribe(o.subject.clone())
         .await
         .with_context(|| format!("cannot subscribe to {}", o.subject))?;
-    // The subscription is in place once the server has our SUB (a round trip).
-    client
-        .flush()
+    server_round_trip(&client)
         .await
         .with_context(|| format!("cannot subscribe to {}", o.subject))?;
     eprintln!(

@@ -28,7 +28,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-pub use core_mode::{CoreInOptions, CoreInStats, core_state_path, run_in_core, run_out_core};
+pub use core_mode::{
+    CoreInOptions, CoreInStats, core_state_path, run_in_core, run_out_core, server_round_trip,
+};
 pub use inbound::{InOptions, InStats, default_durable, run_in};
 pub use outbound::{From, OutOptions, OutStats, run_out};
 pub use state::{InState, state_path};
