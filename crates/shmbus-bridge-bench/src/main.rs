@@ -77,7 +77,7 @@ impl Drop for Cleanup {
         for n in &self.names {
             if let Ok(r) = shmbus::RegionName::parse(n) {
                 let p = r.path();
-                let _ = std::fs::remove_file(&p);
+                let _ = std::fs::remove_file(p);
                 for tail in [".bridge-in", ".bridge-in-core"] {
                     let mut s = p.as_os_str().to_owned();
                     s.push(tail);

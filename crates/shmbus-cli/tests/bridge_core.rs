@@ -180,7 +180,7 @@ fn cover(a: &str, b: &str) -> (u64, u64, u64, u64) {
             let x = ra.next().unwrap().expect("B holds more than A");
             assert_eq!(x.seq, next);
             assert!(
-                (x.ty, &x.payload[..]) == (m.ty, &m.payload[..]),
+                (x.ty, x.payload) == (m.ty, m.payload),
                 "B's frame {} is not A's message {next}",
                 m.seq
             );
