@@ -95,8 +95,8 @@ test-bench-gateway: build-gateway-bench
 
 # The bridge benchmark (crates/shmbus-bridge-bench): `shmbus bridge out|in` (JetStream and
 # --core) against plain async-nats publishers and consumers on the same nats-server, in the same
-# run. About 4 minutes; needs nats-server (scripts/setup.sh installs it). make test runs the quick
-# version (about 20 s) so that it cannot rot.
+# run. About 10 minutes; needs nats-server (scripts/setup.sh installs it). make test runs the
+# quick version (about 20 s) so that it cannot rot.
 BRIDGE_BENCH_ARGS ?=
 build-bridge-bench: setup
 	$(CARGO) build --release -p shmbus-cli -p shmbus-bridge-bench
