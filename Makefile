@@ -7,7 +7,8 @@ export DEMO_SECONDS
 
 .PHONY: demo test setup build fmt-check clippy test-rust test-python test-node test-c test-interop \
 	test-readme test-loom doc test-sweep bench sweep clean \
-	bench-gateway test-bench-gateway build-gateway-bench test-bridge-long test-bridge-kills test-browser
+	bench-gateway test-bench-gateway build-gateway-bench test-bridge-long test-bridge-kills test-browser \
+	bench-bridge test-bench-bridge build-bridge-bench
 
 setup:
 	@bash scripts/setup.sh
@@ -19,7 +20,7 @@ demo: build
 	./target/release/shmbus demo --seconds $(DEMO_SECONDS)
 
 test: setup fmt-check clippy test-rust test-python test-node test-c test-interop test-readme test-loom doc test-sweep \
-	test-bench-gateway test-browser
+	test-bench-gateway test-bench-bridge test-browser
 	@echo "make test: all checks passed"
 
 fmt-check:
@@ -91,6 +92,20 @@ bench-gateway: build-gateway-bench
 
 test-bench-gateway: build-gateway-bench
 	timeout 120 ./target/release/shmbus-gateway-bench --quick
+
+# The bridge benchmark (crates/shmbus-bridge-bench): `shmbus bridge out|in` (JetStream and
+# --core) against plain async-nats publishers and consumers on the same nats-server, in the same
+# run. About 10 minutes; needs nats-server (scripts/setup.sh installs it). make test runs the
+# quick version (about 20 s) so that it cannot rot.
+BRIDGE_BENCH_ARGS ?=
+build-bridge-bench: setup
+	$(CARGO) build --release -p shmbus-cli -p shmbus-bridge-bench
+
+bench-bridge: build-bridge-bench
+	./target/release/shmbus-bridge-bench $(BRIDGE_BENCH_ARGS)
+
+test-bench-bridge: build-bridge-bench
+	timeout 90 ./target/release/shmbus-bridge-bench --quick
 
 clean:
 	$(CARGO) clean

@@ -19,9 +19,12 @@
 //! * **mirror** (`bridge in --slots --candles`) applies the local journal's `Trade` and `Bar`
 //!   messages to a slot table and a candle region after each commit, each exactly once across
 //!   kill -9 (a progress record `JOURNAL.bridge-mirror` per chunk; see `Mirror`).
+//! * **`--core`** ([`run_out_core`], [`run_in_core`]) carries the same messages over a plain
+//!   NATS subject: lower latency, loss on a disconnect accepted but never silent (gap frames).
 
 #![warn(missing_docs)]
 
+mod core_mode;
 mod inbound;
 mod mirror;
 pub mod nats_server;
@@ -34,6 +37,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+pub use core_mode::{CoreInOptions, CoreInStats, run_in_core, run_out_core, server_round_trip};
 pub use inbound::{InOptions, InStats, default_durable, run_in};
 pub use mirror::{Mirror, MirrorOptions, MirrorStats, mirror_path};
 pub use outbound::{From, OutOptions, OutStats, run_out};

@@ -90,7 +90,7 @@ impl std::fmt::Display for OutStats {
 
 /// One thing to publish.
 #[derive(Debug)]
-enum Item {
+pub(crate) enum Item {
     Msg {
         seq: u64,
         ty: u16,
@@ -265,7 +265,7 @@ async fn resume(s: &stream::Stream, o: &OutOptions) -> Result<Resume> {
 }
 
 /// Opens the reader at `start`; a start the ring has overwritten since becomes a gap.
-fn open_reader(o: &OutOptions, start: Start) -> Result<(JournalReader, Option<Item>)> {
+pub(crate) fn open_reader(o: &OutOptions, start: Start) -> Result<(JournalReader, Option<Item>)> {
     match JournalReader::open(&o.journal, start) {
         Ok(r) => Ok((r, None)),
         Err(JournalError::TooOld { seq, .. }) if matches!(start, Start::Seq(_)) => {
@@ -282,7 +282,7 @@ fn open_reader(o: &OutOptions, start: Start) -> Result<(JournalReader, Option<It
     }
 }
 
-fn headers(item: &Item, expected_last: Option<&str>) -> (HeaderMap, String) {
+pub(crate) fn headers(item: &Item, expected_last: Option<&str>) -> (HeaderMap, String) {
     let mut h = HeaderMap::new();
     let id = match item {
         Item::Msg { seq, ty, jid, .. } => {
@@ -458,7 +458,7 @@ pub async fn run_out(o: &OutOptions, mut stop: watch::Receiver<bool>) -> Result<
 }
 
 /// A journal read as an item to publish; an overrun (the ring lapped the bridge) as a gap.
-fn to_item(
+pub(crate) fn to_item(
     m: Option<Result<shmbus::journal::OwnedMessage, JournalError>>,
     messages: &shmbus::journal::JournalStream,
     o: &OutOptions,
