@@ -6,7 +6,6 @@ mod output;
 mod bench;
 mod bridge;
 mod candles_cmd;
-mod csv_import;
 mod demo;
 mod feed;
 mod journal_cmd;
@@ -15,7 +14,6 @@ mod records;
 mod region_cmd;
 mod replay;
 mod serve;
-mod size;
 mod slot_cmd;
 mod top;
 mod watch;
@@ -24,6 +22,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+// The parsers of sizes, durations and CSV bars live in a library of their own (the fuzz targets
+// use it); `crate::size` and `crate::csv_import` name them here.
+use shmbus_input::{csv_import, size};
 
 /// shmbus: a shared-memory market-data bus.
 ///
