@@ -123,6 +123,14 @@ fn journal_seeds(out: &mut Corpus, tmp: &Path) {
         drop(w);
         let bytes = read(&ring);
         out.seed("journal_file", label, &bytes);
+        if label == "few" {
+            // The first finding (journal_corrupt.rs, a_damaged_sequence_word_is_a_gap_backward_too):
+            // the second frame's sequence word says 0, still published; backward reads returned it.
+            let mut damaged = bytes.clone();
+            let second = u64_at(&bytes, 144) as usize + 64;
+            damaged[second + 8..second + 16].copy_from_slice(&(1u64 << 63).to_le_bytes());
+            out.seed("journal_file", "regress-prev-gap", &damaged);
+        }
         // The same ring for journal_frames: its commit line as raw words, then the data area.
         let d = u64_at(&bytes, 144) as usize;
         let head = FramesHead {
