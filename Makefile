@@ -7,7 +7,7 @@ export DEMO_SECONDS
 
 .PHONY: demo test setup build fmt-check clippy test-rust test-python test-node test-c test-interop \
 	test-readme test-loom doc test-sweep bench sweep clean \
-	bench-gateway test-bench-gateway build-gateway-bench test-bridge-long test-browser
+	bench-gateway test-bench-gateway build-gateway-bench test-bridge-long test-browser fuzz test-fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -19,7 +19,7 @@ demo: build
 	./target/release/shmbus demo --seconds $(DEMO_SECONDS)
 
 test: setup fmt-check clippy test-rust test-python test-node test-c test-interop test-readme test-loom doc test-sweep \
-	test-bench-gateway test-browser
+	test-bench-gateway test-browser test-fuzz
 	@echo "make test: all checks passed"
 
 fmt-check:
@@ -99,3 +99,14 @@ clean:
 # the same test with 20,000).
 test-bridge-long: build
 	SHMBUS_BRIDGE_MESSAGES=1000000 $(CARGO) test --release -p shmbus-cli --test bridge round_trip -- --nocapture
+
+# The fuzz targets (fuzz/, cargo-fuzz on stable with RUSTC_BOOTSTRAP=1; scripts/ci/fuzz.sh installs
+# cargo-fuzz when missing): each target FUZZ_SECONDS (default 600) from the seed corpus and the
+# working corpus in fuzz/target/corpus; executions go to fuzz/target/fuzz-runs.tsv. make test runs
+# each for 8 s (48 s of fuzzing; the first build takes a few minutes).
+FUZZ_SECONDS ?= 600
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/ci/fuzz.sh
+
+test-fuzz:
+	FUZZ_SECONDS=8 bash scripts/ci/fuzz.sh

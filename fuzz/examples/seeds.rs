@@ -19,7 +19,10 @@ fn main() {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
     let tmp = shmbus_fuzz::scratch().join("seeds");
     std::fs::create_dir_all(&tmp).expect("scratch");
-    let mut out = Corpus { root: corpus, written: 0 };
+    let mut out = Corpus {
+        root: corpus,
+        written: 0,
+    };
     region_seeds(&mut out, &tmp);
     journal_seeds(&mut out, &tmp);
     candle_seeds(&mut out, &tmp);
@@ -54,19 +57,35 @@ fn read(p: &Path) -> Vec<u8> {
 
 fn region_seeds(out: &mut Corpus, tmp: &Path) {
     let raw = tmp.join("raw");
-    drop(Region::builder(path_name(&raw)).kind(RegionKind::Raw).size(4096).create().expect("raw"));
+    drop(
+        Region::builder(path_name(&raw))
+            .kind(RegionKind::Raw)
+            .size(4096)
+            .create()
+            .expect("raw"),
+    );
     out.seed("region_open", "raw", &read(&raw));
 
     let slots = tmp.join("slots");
-    let mut w = SlotWriter::<TradingData>::builder(path_name(&slots)).capacity(4).create().expect("slots");
+    let mut w = SlotWriter::<TradingData>::builder(path_name(&slots))
+        .capacity(4)
+        .create()
+        .expect("slots");
     for (i, key) in ["BTCUSD", "ETHUSD", "GOOG"].iter().enumerate() {
-        w.put(key, &TradingData::new(100.0 + i as f64, 7 + i as i32, 1_700_000_000_000_000_000)).expect("put");
+        w.put(
+            key,
+            &TradingData::new(100.0 + i as f64, 7 + i as i32, 1_700_000_000_000_000_000),
+        )
+        .expect("put");
     }
     drop(w);
     out.seed("region_open", "slots", &read(&slots));
 
     let ring = tmp.join("region-ring");
-    let mut j = JournalWriter::builder(path_name(&ring)).ring(4096).create().expect("ring");
+    let mut j = JournalWriter::builder(path_name(&ring))
+        .ring(4096)
+        .create()
+        .expect("ring");
     j.append(1, b"hello").expect("append");
     j.commit();
     drop(j);
@@ -79,8 +98,12 @@ fn region_seeds(out: &mut Corpus, tmp: &Path) {
     out.seed("region_open", "readers", &read(Path::new(&registry)));
 
     let candles = tmp.join("region-candles");
-    let mut c = CandleWriter::builder(path_name(&candles)).size(20 << 10).create().expect("candles");
-    c.write_candles("BTCUSD", "1d", &bars(1_700_000_000_000, 86_400_000, 3)).expect("write");
+    let mut c = CandleWriter::builder(path_name(&candles))
+        .size(20 << 10)
+        .create()
+        .expect("candles");
+    c.write_candles("BTCUSD", "1d", &bars(1_700_000_000_000, 86_400_000, 3))
+        .expect("write");
     drop(c);
     out.seed("region_open", "candles", &read(&candles));
 }
@@ -111,7 +134,11 @@ fn journal_seeds(out: &mut Corpus, tmp: &Path) {
         ("large", false, 3, 900),
     ] {
         let ring = tmp.join(format!("ring-{label}"));
-        let mut w = JournalWriter::builder(path_name(&ring)).ring(4096).crc(crc).create().expect("ring");
+        let mut w = JournalWriter::builder(path_name(&ring))
+            .ring(4096)
+            .crc(crc)
+            .create()
+            .expect("ring");
         for i in 0..messages {
             let payload: Vec<u8> = (0..len + i % 13).map(|k| (k + i) as u8).collect();
             w.append((i % 5) as u16, &payload).expect("append");
@@ -137,7 +164,12 @@ fn journal_seeds(out: &mut Corpus, tmp: &Path) {
             persisted: false,
             crc,
             raw: true,
-            words: [u64_at(&bytes, 192), u64_at(&bytes, 256), u64_at(&bytes, 264), 0],
+            words: [
+                u64_at(&bytes, 192),
+                u64_at(&bytes, 256),
+                u64_at(&bytes, 264),
+                0,
+            ],
         };
         let mut seed = head.encode();
         assert_eq!(seed.len(), FRAMES_PREFIX);
@@ -147,10 +179,14 @@ fn journal_seeds(out: &mut Corpus, tmp: &Path) {
     // Persisted journals of two 4096-byte segments (what journal_frames builds them from).
     for (label, crc) in [("seg", false), ("seg-crc", true)] {
         let dir = tmp.join(format!("persisted-{label}"));
-        let mut w = JournalWriter::builder(path_name(&dir)).segment_size(4096).crc(crc).create().expect("persisted");
+        let mut w = JournalWriter::builder(path_name(&dir))
+            .segment_size(4096)
+            .crc(crc)
+            .create()
+            .expect("persisted");
         let seg1 = dir.join("0000000001.seg");
         let mut i = 0u64;
-        while !seg1.exists() || i % 7 != 0 {
+        while !seg1.exists() || !i.is_multiple_of(7) {
             let payload: Vec<u8> = (0..60 + i % 50).map(|k| (k ^ i) as u8).collect();
             w.append(2, &payload).expect("append");
             if i % 4 == 3 {
@@ -173,7 +209,12 @@ fn journal_seeds(out: &mut Corpus, tmp: &Path) {
         // instead, which keeps both commits near their data.
         let derived = FramesHead {
             raw: false,
-            words: [u64_at(&s0, 192), 0, i, ((u64_at(&s1, 192) - u64_at(&s1, 176)) << 1) | 1],
+            words: [
+                u64_at(&s0, 192),
+                0,
+                i,
+                ((u64_at(&s1, 192) - u64_at(&s1, 176)) << 1) | 1,
+            ],
             ..head
         };
         let mut seed = derived.encode();
@@ -187,25 +228,34 @@ fn journal_seeds(out: &mut Corpus, tmp: &Path) {
 fn candle_seeds(out: &mut Corpus, tmp: &Path) {
     let store = |label: &str, fill: &dyn Fn(&mut CandleWriter)| {
         let p = tmp.join(format!("candles-{label}"));
-        let mut w = CandleWriter::builder(path_name(&p)).size(24 << 10).max_candles(64).create().expect("candles");
+        let mut w = CandleWriter::builder(path_name(&p))
+            .size(24 << 10)
+            .max_candles(64)
+            .create()
+            .expect("candles");
         fill(&mut w);
         drop(w);
         read(&p)
     };
     out.seed("candles", "empty", &store("empty", &|_| {}));
     let one = store("one", &|w| {
-        w.write_candles("BTCUSD", "1d", &bars(1_700_000_000_000, 86_400_000, 5)).expect("write");
+        w.write_candles("BTCUSD", "1d", &bars(1_700_000_000_000, 86_400_000, 5))
+            .expect("write");
     });
     out.seed("candles", "one", &one);
     out.seed(
         "candles",
         "several",
         &store("several", &|w| {
-            w.write_candles("BTCUSD", "1d", &bars(1_700_000_000_000, 86_400_000, 5)).expect("write");
-            w.write_candles("BTCUSD", "1h", &bars(1_700_000_000_000, 3_600_000, 3)).expect("write");
-            w.write_candles("GOOG", "1d", &bars(1_600_000_000_000, 86_400_000, 2)).expect("write");
+            w.write_candles("BTCUSD", "1d", &bars(1_700_000_000_000, 86_400_000, 5))
+                .expect("write");
+            w.write_candles("BTCUSD", "1h", &bars(1_700_000_000_000, 3_600_000, 3))
+                .expect("write");
+            w.write_candles("GOOG", "1d", &bars(1_600_000_000_000, 86_400_000, 2))
+                .expect("write");
             // Grows BTCUSD 1d past its first block: the block moves, its old space is free.
-            w.write_candles("BTCUSD", "1d", &bars(1_700_432_000_000, 86_400_000, 40)).expect("write");
+            w.write_candles("BTCUSD", "1d", &bars(1_700_432_000_000, 86_400_000, 40))
+                .expect("write");
         }),
     );
     // As the original QuantNexus writer leaves a region: no shmbus header, zeros from 44 on.
@@ -215,18 +265,39 @@ fn candle_seeds(out: &mut Corpus, tmp: &Path) {
 }
 
 fn csv_seeds(out: &mut Corpus) {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/shmbus-cli/tests/fixtures");
+    let fixtures =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/shmbus-cli/tests/fixtures");
     for (zone, file) in [(0u8, "GOOG.csv"), (2, "BTCUSD.csv")] {
         let text = std::fs::read_to_string(fixtures.join(file)).expect("fixture");
         let head: String = text.lines().take(12).map(|l| format!("{l}\n")).collect();
         out.seed("csv_rows", file, &[&[zone][..], head.as_bytes()].concat());
     }
     for (name, zone, text) in [
-        ("unix-seconds", 0u8, "timestamp,open,high,low,close,volume\n1704067200,1,2,0.5,1.5,10\n1704070800,1.5,2,1,1.2,3.25\n"),
-        ("unix-ms-desc", 0, "Date,O,H,L,C,V\n1704070800000,1.5,2,1,1.2,3\n1704067200000,1,2,0.5,1.5,10\n"),
-        ("datetime-tz", 1, "datetime,Open,High,Low,Close\n2024-01-01 01:00:00,1,2,0.5,1.5\n2024-01-01T02:00,1,2,0.5,1.5\n"),
-        ("offsets", 2, "time,open,high,low,close,vol\n2024-01-01T02:00:00+01:00,1,2,0.5,1.5,1\n2024-01-01T03:00:00Z,1,2,0.5,1.5,2\n"),
-        ("quoted", 3, "\"date\",\"open\",\"high\",\"low\",\"close\",\"volume\"\n\"2024-01-02\",\"1\",\"2\",\"0.5\",\"1.5\",\"7\"\n\n2024-01-03,1,2,0.5,1.5,8\n"),
+        (
+            "unix-seconds",
+            0u8,
+            "timestamp,open,high,low,close,volume\n1704067200,1,2,0.5,1.5,10\n1704070800,1.5,2,1,1.2,3.25\n",
+        ),
+        (
+            "unix-ms-desc",
+            0,
+            "Date,O,H,L,C,V\n1704070800000,1.5,2,1,1.2,3\n1704067200000,1,2,0.5,1.5,10\n",
+        ),
+        (
+            "datetime-tz",
+            1,
+            "datetime,Open,High,Low,Close\n2024-01-01 01:00:00,1,2,0.5,1.5\n2024-01-01T02:00,1,2,0.5,1.5\n",
+        ),
+        (
+            "offsets",
+            2,
+            "time,open,high,low,close,vol\n2024-01-01T02:00:00+01:00,1,2,0.5,1.5,1\n2024-01-01T03:00:00Z,1,2,0.5,1.5,2\n",
+        ),
+        (
+            "quoted",
+            3,
+            "\"date\",\"open\",\"high\",\"low\",\"close\",\"volume\"\n\"2024-01-02\",\"1\",\"2\",\"0.5\",\"1.5\",\"7\"\n\n2024-01-03,1,2,0.5,1.5,8\n",
+        ),
     ] {
         out.seed("csv_rows", name, &[&[zone][..], text.as_bytes()].concat());
     }
@@ -239,13 +310,35 @@ fn parser_seeds(out: &mut Corpus) {
         (2, &["5000", "0.001", "1e9"]),
         (3, &["max", "86400", "0.000001"]),
         (4, &["UTC", "+05:30", "-0500", "America/New_York", "Z"]),
-        (5, &["2024-01-01", "2024-01-01 01:00:00", "2024-01-01T02:00:00+01:00", "1704067200", "1704067200000"]),
-        (6, &["prices", "/prices", "./data/prices.shm", "/tmp/x/j", "a.b_c-d"]),
+        (
+            5,
+            &[
+                "2024-01-01",
+                "2024-01-01 01:00:00",
+                "2024-01-01T02:00:00+01:00",
+                "1704067200",
+                "1704067200000",
+            ],
+        ),
+        (
+            6,
+            &[
+                "prices",
+                "/prices",
+                "./data/prices.shm",
+                "/tmp/x/j",
+                "a.b_c-d",
+            ],
+        ),
         (7, &["trades", "./data/journal", "/dev/shm/trades"]),
     ];
     for (which, list) in values {
         for (i, v) in list.iter().enumerate() {
-            out.seed("cli_parsers", &format!("{which}-{i}"), &[&[which][..], v.as_bytes()].concat());
+            out.seed(
+                "cli_parsers",
+                &format!("{which}-{i}"),
+                &[&[which][..], v.as_bytes()].concat(),
+            );
         }
     }
 }

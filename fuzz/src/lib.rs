@@ -127,10 +127,18 @@ pub fn walk_journal(name: &str, hint: u64) {
         for _ in 0..STEPS {
             match r.next() {
                 Ok(Some(m)) => {
-                    assert!(m.payload.len() <= MAX_MESSAGE, "payload of {}", m.payload.len());
+                    assert!(
+                        m.payload.len() <= MAX_MESSAGE,
+                        "payload of {}",
+                        m.payload.len()
+                    );
                     if let Some((seq, pos)) = last {
                         assert_eq!(m.seq, seq + 1, "forward after seq {seq} at {pos}");
-                        assert!(m.position > pos, "forward: position {} after {pos}", m.position);
+                        assert!(
+                            m.position > pos,
+                            "forward: position {} after {pos}",
+                            m.position
+                        );
                     }
                     last = Some((m.seq, m.position));
                     let seq = m.seq;
@@ -229,7 +237,11 @@ impl Template {
         let name = dir.join("j");
         let name = name_of(&name);
         let b = JournalWriter::builder(name).crc(crc);
-        let b = if persisted { b.segment_size(4096) } else { b.ring(4096) };
+        let b = if persisted {
+            b.segment_size(4096)
+        } else {
+            b.ring(4096)
+        };
         let mut w = b.create().expect("cannot create the template journal");
         let files: Vec<PathBuf> = if persisted {
             let seg1 = Path::new(name).join("0000000001.seg");
@@ -296,7 +308,8 @@ impl FramesHead {
 
     /// The prefix that [`journal_frames`] reads back as `self`.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = vec![u8::from(self.persisted) | u8::from(self.crc) << 1 | u8::from(self.raw) << 2];
+        let mut out =
+            vec![u8::from(self.persisted) | u8::from(self.crc) << 1 | u8::from(self.raw) << 2];
         for w in self.words {
             out.extend_from_slice(&w.to_le_bytes());
         }
@@ -385,7 +398,9 @@ pub fn candles(data: &[u8]) {
             if let Some(s) = series.first() {
                 let ts = s.end_ts.saturating_add(60_000);
                 let bar = Candle::new(ts, 1.0, 2.0, 0.5, 1.5, 10.0);
-                let _ = w.write_candles(&s.symbol, &s.interval, &[bar]).map_err(|e| show(&e));
+                let _ = w
+                    .write_candles(&s.symbol, &s.interval, &[bar])
+                    .map_err(|e| show(&e));
             }
             let bar = Candle::new(1_700_000_000_000, 1.0, 2.0, 0.5, 1.5, 10.0);
             let _ = w.write_candles("FUZZ", "1m", &[bar]).map_err(|e| show(&e));
@@ -413,8 +428,16 @@ fn read_candles(name: &str) {
             Ok(bars) => {
                 // (A corrupt index may list a series twice: the reader reads the first.)
                 let same = |o: &&SeriesInfo| o.symbol == s.symbol && o.interval == s.interval;
-                let most = list.iter().filter(same).map(|o| o.capacity).max().unwrap_or(0);
-                assert!(bars.len() <= most as usize, "more bars than the block holds");
+                let most = list
+                    .iter()
+                    .filter(same)
+                    .map(|o| o.capacity)
+                    .max()
+                    .unwrap_or(0);
+                assert!(
+                    bars.len() <= most as usize,
+                    "more bars than the block holds"
+                );
             }
             Err(e) => show(&e),
         }
@@ -447,10 +470,17 @@ pub fn csv_rows(data: &[u8]) {
     match csv_import::read_csv(input, &tz, |_| {}) {
         Ok(rows) => {
             for pair in rows.windows(2) {
-                assert!(pair[0].1.timestamp < pair[1].1.timestamp, "rows out of order");
+                assert!(
+                    pair[0].1.timestamp < pair[1].1.timestamp,
+                    "rows out of order"
+                );
             }
             for (_, c) in &rows {
-                assert!(c.timestamp <= csv_import::max_timestamp_ms(), "{}", c.timestamp);
+                assert!(
+                    c.timestamp <= csv_import::max_timestamp_ms(),
+                    "{}",
+                    c.timestamp
+                );
             }
         }
         Err(e) => show(&e),
@@ -501,7 +531,11 @@ pub fn cli_parsers(data: &[u8]) {
         6 => match RegionName::parse(s) {
             Ok(n) => {
                 if n.is_shm() {
-                    assert_eq!(n.path(), Path::new(shmbus::SHM_DIR).join(n.as_str()), "{s:?}");
+                    assert_eq!(
+                        n.path(),
+                        Path::new(shmbus::SHM_DIR).join(n.as_str()),
+                        "{s:?}"
+                    );
                     assert!(!n.as_str().contains('/'), "{s:?}");
                 } else {
                     let parent = std::path::Component::ParentDir;

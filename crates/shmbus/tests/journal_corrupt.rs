@@ -821,9 +821,7 @@ fn a_damaged_sequence_word_is_a_gap_backward_too() {
     let path = Path::new(&name);
     let frame = read_u64(path, DATA_OFF) + 50 * 88;
     write_u64(path, frame + 8, (1 << 63) | 7);
-    let is_gap_at_50 = |e: &JournalError| {
-        matches!(e, JournalError::Corrupt { position, .. } if *position == 50 * 88)
-    };
+    let is_gap_at_50 = |e: &JournalError| matches!(e, JournalError::Corrupt { position, .. } if *position == 50 * 88);
 
     let mut r = JournalReader::open(&name, Start::End).unwrap();
     for seq in (51..100).rev() {
