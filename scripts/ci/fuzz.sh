@@ -64,6 +64,7 @@ for t in "${TARGETS[@]}"; do
     exit 2
   fi
   log=fuzz/target/logs/$t.log
+  [ $mode = replay ] && log=fuzz/target/logs/$t.replay.log
   mkdir -p "fuzz/target/corpus/$t" "fuzz/artifacts/$t"
   if [ $mode = replay ]; then
     inputs=("fuzz/corpus/$t")
