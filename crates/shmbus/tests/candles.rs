@@ -1123,12 +1123,14 @@ fn a_write_count_at_its_maximum_does_not_overflow() {
     let dir = TestDir::new("candles-write-count");
     let name = dir.name("count");
     let mut w = CandleWriter::builder(&name).size(1 << 20).create().unwrap();
-    w.write_candles("AAA", "1h", &bars(FIRST_TS, 1000, 3, 1)).unwrap();
+    w.write_candles("AAA", "1h", &bars(FIRST_TS, 1000, 3, 1))
+        .unwrap();
     drop(w);
     // S_WRITE_COUNT (docs/FORMAT.md 6.1).
     patch(&name, 200, &u64::MAX.to_le_bytes());
     let mut w = CandleWriter::open(&name).unwrap();
-    w.write_candles("AAA", "1h", &bars(FIRST_TS + 3000, 1000, 2, 2)).unwrap();
+    w.write_candles("AAA", "1h", &bars(FIRST_TS + 3000, 1000, 2, 2))
+        .unwrap();
     assert_eq!(w.stats().write_count, u64::MAX);
     drop(w);
     let r = CandleReader::open(&name).unwrap();
