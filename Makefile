@@ -8,7 +8,7 @@ export DEMO_SECONDS
 .PHONY: demo test setup build fmt-check clippy test-rust test-python test-node test-c test-interop \
 	test-readme test-loom doc test-sweep bench sweep clean \
 	bench-gateway test-bench-gateway build-gateway-bench test-bridge-long test-bridge-kills test-browser \
-	bench-bridge test-bench-bridge build-bridge-bench
+	bench-bridge test-bench-bridge build-bridge-bench fuzz test-fuzz
 
 setup:
 	@bash scripts/setup.sh
@@ -20,7 +20,7 @@ demo: build
 	./target/release/shmbus demo --seconds $(DEMO_SECONDS)
 
 test: setup fmt-check clippy test-rust test-python test-node test-c test-interop test-readme test-loom doc test-sweep \
-	test-bench-gateway test-bench-bridge test-browser
+	test-bench-gateway test-bench-bridge test-browser test-fuzz
 	@echo "make test: all checks passed"
 
 fmt-check:
@@ -119,3 +119,14 @@ test-bridge-long: build
 # writer appends (make test runs 6 of each); SHMBUS_BRIDGE_SEED=N replays a run's points.
 test-bridge-kills: build
 	SHMBUS_BRIDGE_KILLS=20 $(CARGO) test --release -p shmbus-cli --test bridge_chaos kill_9 -- --nocapture
+
+# The fuzz targets (fuzz/, cargo-fuzz on stable with RUSTC_BOOTSTRAP=1; scripts/ci/fuzz.sh installs
+# cargo-fuzz when missing): each target FUZZ_SECONDS (default 600) from the seed corpus and the
+# working corpus in fuzz/target/corpus; executions go to fuzz/target/fuzz-runs.tsv. make test runs
+# each for 8 s (48 s of fuzzing; the first build takes a few minutes).
+FUZZ_SECONDS ?= 600
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/ci/fuzz.sh
+
+test-fuzz:
+	FUZZ_SECONDS=8 bash scripts/ci/fuzz.sh

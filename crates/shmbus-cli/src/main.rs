@@ -7,7 +7,6 @@ mod bench;
 mod bridge;
 mod bridge_stats;
 mod candles_cmd;
-mod csv_import;
 mod demo;
 mod feed;
 mod journal_cmd;
@@ -16,7 +15,6 @@ mod records;
 mod region_cmd;
 mod replay;
 mod serve;
-mod size;
 mod slot_cmd;
 mod top;
 mod watch;
@@ -25,6 +23,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+// The parsers of sizes, durations and CSV bars live in a library of their own (the fuzz targets
+// use it); `crate::size` and `crate::csv_import` name them here.
+use shmbus_input::{csv_import, size};
 
 /// shmbus: a shared-memory market-data bus.
 ///

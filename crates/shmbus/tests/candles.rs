@@ -1114,6 +1114,30 @@ fn a_reopened_writer_keeps_everything() {
     );
 }
 
+/// The write count is read from the region when a writer opens it: whatever it holds, a write
+/// adds one without overflowing (it stays at u64::MAX). (Found by the `candles` fuzz target:
+/// `attempt to add with overflow` with overflow checks, a count back at 0 without.)
+#[test]
+fn a_write_count_at_its_maximum_does_not_overflow() {
+    let _dog = Watchdog::new("write_count_max", LIMIT);
+    let dir = TestDir::new("candles-write-count");
+    let name = dir.name("count");
+    let mut w = CandleWriter::builder(&name).size(1 << 20).create().unwrap();
+    w.write_candles("AAA", "1h", &bars(FIRST_TS, 1000, 3, 1))
+        .unwrap();
+    drop(w);
+    // S_WRITE_COUNT (docs/FORMAT.md 6.1).
+    patch(&name, 200, &u64::MAX.to_le_bytes());
+    let mut w = CandleWriter::open(&name).unwrap();
+    w.write_candles("AAA", "1h", &bars(FIRST_TS + 3000, 1000, 2, 2))
+        .unwrap();
+    assert_eq!(w.stats().write_count, u64::MAX);
+    drop(w);
+    let r = CandleReader::open(&name).unwrap();
+    assert_eq!(r.read_series("AAA", "1h").unwrap().len(), 5);
+    assert_eq!(r.stats().unwrap().write_count, u64::MAX);
+}
+
 /// A writer reopened after a crash mid-write (odd sequence) repairs the sequence.
 #[test]
 fn a_reopened_writer_repairs_an_odd_sequence() {

@@ -518,7 +518,8 @@ impl CandleWriter {
         map.u64_at(H_LAST_UPDATE_US)
             .expect("in header")
             .store(now, Ordering::Relaxed);
-        self.write_count += 1;
+        // Read from the region at open (any value): a count, never an overflow.
+        self.write_count = self.write_count.saturating_add(1);
         map.u64_at(S_WRITE_COUNT)
             .expect("in header")
             .store(self.write_count, Ordering::Relaxed);

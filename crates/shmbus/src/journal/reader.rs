@@ -677,6 +677,19 @@ impl JournalReader {
             }
             let commit = self.seg.commit();
             match self.seg.read_at(start, commit, &mut self.buf)? {
+                // The frame before the cursor carries the sequence before it: the gap check
+                // of `advance`, backward (a damaged sequence word is corruption both ways).
+                At::Frame(f) if f.next == self.pos && f.seq + 1 != self.next_seq => {
+                    return Err(JournalError::Corrupt {
+                        journal: self.name.clone(),
+                        position: start,
+                        what: format!(
+                            "sequence gap backward: expected {}, found {}",
+                            self.next_seq.wrapping_sub(1),
+                            f.seq
+                        ),
+                    });
+                }
                 At::Frame(f) if f.next == self.pos => {
                     self.pos = start;
                     self.next_seq = f.seq;

@@ -36,6 +36,27 @@ pub struct CsvInput {
     pub len: Option<u64>,
 }
 
+impl fmt::Debug for CsvInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CsvInput")
+            .field("label", &self.label)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CsvInput {
+    /// An input of any bytes, called `label` in messages (tests and fuzz targets give
+    /// [`read_csv`] bytes in memory this way).
+    pub fn from_reader(label: &str, reader: impl Read + 'static) -> Self {
+        Self {
+            label: label.to_owned(),
+            reader: Box::new(reader),
+            len: None,
+        }
+    }
+}
+
 /// Opens a CSV input: `-` is stdin; a path must be a regular file, or a pipe or FIFO (opened
 /// without blocking, so a FIFO nobody writes to reads as empty instead of hanging the open).
 ///
