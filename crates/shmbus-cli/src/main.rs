@@ -80,7 +80,7 @@ enum Command {
     Top(top::TopArgs),
     /// Carry journals to and from NATS JetStream, exactly once (`bridge out`, `bridge in`).
     #[command(subcommand)]
-    Bridge(bridge::BridgeCommand),
+    Bridge(Box<bridge::BridgeCommand>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
