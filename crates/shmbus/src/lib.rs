@@ -39,8 +39,8 @@
 #[cfg(target_endian = "big")]
 compile_error!("shmbus regions are little-endian; big-endian targets are not supported");
 
-#[cfg(not(loom))]
 pub mod bridge_status;
+#[cfg(not(loom))]
 pub mod candles;
 mod clock;
 mod error;
