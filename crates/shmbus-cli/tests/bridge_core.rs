@@ -2,132 +2,53 @@
 //! nats-server on a free loopback port: a round trip equals A exactly when nothing is lost, and
 //! what a server restart loses is written as gap frames covering exactly what B lacks.
 
+mod bridge_support;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use bridge_support::{Bridge, Dir, mixed_len, next_seq, shmbus};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use shmbus::journal::{JournalReader, JournalWriter, Start};
 use shmbus_bridge::GAP_TYPE;
 use shmbus_bridge::nats_server::NatsServer;
 
-/// A temporary directory for the test's journals, removed when dropped.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let d = std::env::temp_dir().join(format!(
-            "shmbus-bridge-core-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Self(d)
+/// Starts `shmbus bridge KIND JOURNAL --nats URL --core --subject SUBJECT [extra]` (its log
+/// `JOURNAL.KIND.log`, appended to across restarts) and waits for its new start line.
+fn start(kind: &str, journal: &str, url: &str, subject: &str, extra: &[&str]) -> Bridge {
+    let log = PathBuf::from(format!("{journal}.{kind}.log"));
+    let want = if kind == "out" {
+        " -> subject "
+    } else {
+        " (core NATS) -> "
+    };
+    let starts = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches(want)
+            .count()
+    };
+    let before = starts();
+    let mut args = vec![
+        "bridge",
+        kind,
+        journal,
+        "--nats",
+        url,
+        "--core",
+        "--subject",
+        subject,
+    ];
+    args.extend_from_slice(extra);
+    let mut b = Bridge::start(&args, &log);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while starts() == before {
+        b.alive();
+        assert!(Instant::now() < deadline, "bridge {kind} did not start");
+        std::thread::sleep(Duration::from_millis(10));
     }
-
-    fn name(&self, n: &str) -> String {
-        self.0.join(n).display().to_string()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A `shmbus bridge ... --core` process, killed when dropped; its stderr goes to a log file.
-struct Bridge {
-    child: Child,
-    log: PathBuf,
-    kind: &'static str,
-}
-
-impl Bridge {
-    /// Starts `shmbus bridge KIND JOURNAL --nats URL --core --subject SUBJECT [extra]` and waits
-    /// for its start line.
-    fn start(kind: &'static str, journal: &str, url: &str, subject: &str, extra: &[&str]) -> Self {
-        let log = PathBuf::from(format!("{journal}.{kind}.log"));
-        let f = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_shmbus"))
-            .args(["bridge", kind, journal, "--nats", url, "--core"])
-            .args(["--subject", subject])
-            .args(extra)
-            .env_remove("NATS_TOKEN")
-            .env_remove("NATS_USER")
-            .env_remove("NATS_CREDS")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(f)
-            .spawn()
-            .unwrap();
-        let mut b = Self { child, log, kind };
-        let want = if kind == "out" {
-            " -> subject "
-        } else {
-            " (core NATS) -> "
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !b.text().contains(want) {
-            b.alive();
-            assert!(Instant::now() < deadline, "bridge {kind} did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        b
-    }
-
-    fn text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn alive(&mut self) {
-        if let Ok(Some(s)) = self.child.try_wait() {
-            panic!("bridge {} exited ({s}):\n{}", self.kind, self.text());
-        }
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on our own child's pid (not yet reaped, so not reused).
-        unsafe { libc::kill(self.child.id() as i32, sig) };
-    }
-
-    /// SIGTERM; waits for a clean exit and returns its "stopped" line.
-    fn stop(mut self) -> String {
-        self.signal(libc::SIGTERM);
-        let status = self.child.wait().unwrap();
-        let log = self.text();
-        assert!(
-            status.success(),
-            "bridge did not stop cleanly ({status}):\n{log}"
-        );
-        let tag = format!("shmbus bridge {}: stopped: ", self.kind);
-        log.lines()
-            .rev()
-            .find(|l| l.starts_with(&tag))
-            .unwrap_or_else(|| panic!("no {tag:?} line in:\n{log}"))
-            .to_owned()
-    }
-}
-
-impl Drop for Bridge {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A payload length: mostly small, some up to 4 KiB, a few up to 64 KiB, and empty ones.
-fn mixed_len(rng: &mut SmallRng) -> usize {
-    match rng.random_range(0..100) {
-        0..5 => 0,
-        5..85 => rng.random_range(1..256),
-        85..99 => rng.random_range(256..4096),
-        _ => rng.random_range(4096..=65536),
-    }
+    b
 }
 
 /// Appends `bursts` bursts of `per` mixed-size messages, `pause` apart (on a thread).
@@ -191,10 +112,6 @@ fn cover(a: &str, b: &str) -> (u64, u64, u64, u64) {
     (next, msgs, gaps, lost)
 }
 
-fn next_seq(name: &str) -> u64 {
-    JournalReader::open(name, Start::End).unwrap().next_seq()
-}
-
 /// Waits until B covers A's first `n` sequences (messages and gaps).
 fn wait_cover(a: &str, b: &str, n: u64, bridges: &mut [&mut Bridge]) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -233,8 +150,8 @@ fn core_round_trip_of_mixed_sizes_equals_a_when_nothing_is_lost() {
     let seed = rand::random::<u64>();
     eprintln!("seed {seed}");
     let subject = format!("core.rt.{}", std::process::id());
-    let mut inp = Bridge::start("in", &b, &url, &subject, &[]);
-    let mut out = Bridge::start("out", &a, &url, &subject, &[]);
+    let mut inp = start("in", &b, &url, &subject, &[]);
+    let mut out = start("out", &a, &url, &subject, &[]);
     let n = 20 * 250;
     writer(w, seed, 20, 250, Duration::from_millis(20))
         .join()
@@ -261,8 +178,8 @@ fn core_nats_restart_mid_stream_becomes_gap_frames_covering_exactly_what_b_lacks
     let seed = rand::random::<u64>();
     eprintln!("seed {seed}");
     let subject = format!("core.rs.{}", std::process::id());
-    let mut inp = Bridge::start("in", &b, &url, &subject, &[]);
-    let mut out = Bridge::start("out", &a, &url, &subject, &[]);
+    let mut inp = start("in", &b, &url, &subject, &[]);
+    let mut out = start("out", &a, &url, &subject, &[]);
     // About 2,000 msg/s for 4 s.
     let wr = writer(w, seed, 80, 100, Duration::from_millis(50));
     std::thread::sleep(Duration::from_millis(500));
@@ -311,8 +228,8 @@ fn core_lapped_ring_and_restarts_are_gap_frames_with_the_exact_range() {
         w.append(7, &i.to_le_bytes()).unwrap();
     }
     w.commit();
-    let mut inp = Bridge::start("in", &b, &url, &subject, &[]);
-    let mut out = Bridge::start("out", &a, &url, &subject, &[]);
+    let mut inp = start("in", &b, &url, &subject, &[]);
+    let mut out = start("out", &a, &url, &subject, &[]);
     wait_cover(&a, &b, 10, &mut [&mut out, &mut inp]);
     out.stop();
     // While `bridge out` is down the ring laps it; it starts again where it stood (--from 10),
@@ -325,7 +242,7 @@ fn core_lapped_ring_and_restarts_are_gap_frames_with_the_exact_range() {
         .unwrap()
         .next_seq();
     assert!(oldest > 10);
-    let mut out = Bridge::start("out", &a, &url, &subject, &["--from", "10"]);
+    let mut out = start("out", &a, &url, &subject, &["--from", "10"]);
     let total = 10 + 1 + (2000 - oldest);
     let deadline = Instant::now() + Duration::from_secs(30);
     while next_seq(&b) < total {
@@ -342,13 +259,13 @@ fn core_lapped_ring_and_restarts_are_gap_frames_with_the_exact_range() {
     // `bridge in` restarted misses what is published meanwhile: its state file says where it
     // stood, so the next message it sees becomes a gap frame for exactly those.
     inp.stop();
-    let mut out = Bridge::start("out", &a, &url, &subject, &["--from", "end"]);
+    let mut out = start("out", &a, &url, &subject, &["--from", "end"]);
     for i in 2000..2100u64 {
         w.append(7, &i.to_le_bytes()).unwrap();
     }
     w.commit();
     std::thread::sleep(Duration::from_millis(300));
-    let mut inp = Bridge::start("in", &b, &url, &subject, &[]);
+    let mut inp = start("in", &b, &url, &subject, &[]);
     for i in 2100..2110u64 {
         w.append(7, &i.to_le_bytes()).unwrap();
     }
@@ -391,10 +308,7 @@ fn core_lapped_ring_and_restarts_are_gap_frames_with_the_exact_range() {
 #[test]
 fn core_options_that_need_a_stream_are_refused() {
     let run = |args: &[&str]| {
-        let o = Command::new(env!("CARGO_BIN_EXE_shmbus"))
-            .args(args)
-            .output()
-            .unwrap();
+        let o = shmbus(args);
         assert!(!o.status.success(), "{args:?} succeeded");
         String::from_utf8_lossy(&o.stderr).into_owned()
     };

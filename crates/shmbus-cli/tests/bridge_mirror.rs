@@ -5,11 +5,13 @@
 //! slot's `seq` counts its writes, so a trade applied twice or not at all shows), also through
 //! kill -9 of `bridge in` at random points; malformed payloads are journalled and counted.
 
+mod bridge_support;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::Path;
 use std::time::{Duration, Instant};
+
+use bridge_support::{Bridge as Proc, Dir, next_seq, shmbus};
 
 use rand::Rng;
 use serde_json::Value;
@@ -17,14 +19,6 @@ use shmbus::candles::{BAR_TYPE, Bar, Candle};
 use shmbus::journal::{JournalReader, JournalWriter, Start};
 use shmbus::{TRADE_TYPE, Trade};
 use shmbus_bridge::nats_server::NatsServer;
-
-fn shmbus(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shmbus"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run shmbus")
-}
 
 /// The JSON a successful `shmbus` run prints.
 fn cli_json(args: &[&str]) -> Value {
@@ -37,111 +31,9 @@ fn cli_json(args: &[&str]) -> Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
-/// A temporary directory for the test's journals, tables and regions (all file paths), removed
-/// when dropped, also when the test fails.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let d = std::env::temp_dir().join(format!(
-            "shmbus-mirror-test-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Self(d)
-    }
-
-    fn name(&self, n: &str) -> String {
-        self.0.join(n).display().to_string()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A `shmbus` process, killed when dropped; its stderr goes to a log file shown on failure.
-struct Proc {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn start(args: &[&str], log: &Path) -> Self {
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_shmbus"))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(f)
-            .spawn()
-            .unwrap();
-        Self {
-            child,
-            log: log.to_owned(),
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn alive(&mut self) {
-        if let Ok(Some(s)) = self.child.try_wait() {
-            panic!("a process exited ({s}):\n{}", self.log());
-        }
-    }
-
-    fn kill9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM; waits for a clean exit and returns its log.
-    fn stop(mut self) -> String {
-        // SAFETY: kill(2) on our own child's pid (not yet reaped, so not reused).
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let status = self.child.wait().unwrap();
-        let log = self.log();
-        assert!(status.success(), "did not stop cleanly ({status}):\n{log}");
-        log
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn next_seq(name: &str) -> u64 {
-    JournalReader::open(name, Start::End).unwrap().next_seq()
-}
-
-/// Waits until journal `b` holds `n` messages, checking that the processes stay alive.
+/// Waits (60 s at most) until journal `b` holds `n` messages, the processes alive.
 fn wait_for(b: &str, n: u64, procs: &mut [&mut Proc]) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while next_seq(b) < n {
-        for p in procs.iter_mut() {
-            p.alive();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{b} holds {} of {n} messages",
-            next_seq(b)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    bridge_support::wait_for(b, n, procs, Duration::from_secs(60));
 }
 
 /// A's and B's journals: persisted, 1 MiB segments (a restart resumes in a later segment).
@@ -373,7 +265,7 @@ impl Setup {
             std::thread::sleep(Duration::from_millis(20));
         }
         let status = feed.child.wait().unwrap();
-        assert!(status.success(), "feed failed:\n{}", feed.log());
+        assert!(status.success(), "feed failed:\n{}", feed.text());
         let n = next_seq(&self.a);
         wait_for(&self.b, n, procs);
         n
@@ -401,7 +293,7 @@ fn b_sees_the_slots_and_candles_of_a_feed_on_a() {
     let mut out = s.bridge_out("MIRROR");
     let mut inp = s.bridge_in("MIRROR");
     let n = s.finish_feed(feed, &mut [&mut out, &mut inp]);
-    let log = inp.stop();
+    let log = inp.stop_log();
     out.stop();
     let (trades, bars) = count_types(&s.a);
     assert!(trades > 1000 && bars > 50, "{trades} trades, {bars} bars");
@@ -419,7 +311,7 @@ fn b_sees_the_slots_and_candles_of_a_feed_on_a() {
     let mut inp = s.bridge_in("MIRROR");
     std::thread::sleep(Duration::from_millis(1500));
     inp.alive();
-    let log = inp.stop();
+    let log = inp.stop_log();
     assert_eq!(counter(&log, "slot writes"), 0, "{log}");
     assert_eq!(counter(&log, "bar writes"), 0, "{log}");
     assert_eq!(counter(&log, "stored"), 0, "{log}");
@@ -444,7 +336,7 @@ fn kill_9_of_bridge_in_leaves_the_mirror_exact() {
         inp = s.bridge_in("MKILL");
     }
     let n = s.finish_feed(feed, &mut [&mut out, &mut inp]);
-    let log = inp.stop();
+    let log = inp.stop_log();
     out.stop();
     // How many kills landed inside a mirror chunk (random; the unit test cuts chunks on purpose).
     let redone = log
@@ -489,7 +381,7 @@ fn malformed_trades_and_bars_are_journalled_counted_and_not_applied() {
     let mut out = s.bridge_out("MBAD");
     let mut inp = s.bridge_in("MBAD");
     wait_for(&s.b, 11, &mut [&mut out, &mut inp]);
-    let log = inp.stop();
+    let log = inp.stop_log();
     out.stop();
     assert_eq!(counter(&log, "malformed"), 4, "{log}");
     assert_eq!(counter(&log, "slot writes"), 3, "{log}");

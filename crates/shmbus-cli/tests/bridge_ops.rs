@@ -3,41 +3,18 @@
 //! gateway's `/metrics`, as real processes against a real nats-server (started by each test on
 //! a free loopback port).
 
+mod bridge_support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
+use bridge_support::{Bridge, Dir, assert_same, cli_error, next_seq, shmbus};
 use serde_json::Value;
-use shmbus::journal::{JournalReader, JournalWriter, Start};
+use shmbus::journal::JournalWriter;
 use shmbus_bridge::nats_server::NatsServer;
-
-fn shmbus(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shmbus"))
-        .args(args)
-        .env_remove("NATS_TOKEN")
-        .env_remove("NATS_USER")
-        .env_remove("NATS_PASSWORD")
-        .env_remove("NATS_CREDS")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run shmbus")
-}
-
-/// The one-line error of a failed run.
-fn cli_error(args: &[&str]) -> String {
-    let o = shmbus(args);
-    assert!(!o.status.success(), "shmbus {args:?} succeeded");
-    let e = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert_eq!(e.trim_end().lines().count(), 1, "one line: {e}");
-    assert!(!e.contains("panicked"), "{e}");
-    e.trim_end()
-        .strip_prefix("shmbus: error: ")
-        .unwrap_or_else(|| panic!("an error line: {e}"))
-        .to_owned()
-}
 
 /// `shmbus inspect NAME --json`'s `bridge` object.
 fn status(name: &str) -> Value {
@@ -80,173 +57,23 @@ impl Drop for Shm {
     }
 }
 
-/// A temporary directory for the test's journals, removed when dropped.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let d = std::env::temp_dir().join(format!(
-            "shmbus-bridge-ops-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Self(d)
-    }
-
-    fn name(&self, n: &str) -> String {
-        self.0.join(n).display().to_string()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A bridge process, killed when dropped; its stderr goes to its own log file.
-struct Bridge {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Bridge {
-    fn start(args: &[&str], log: &Path) -> Self {
-        let f = std::fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_shmbus"))
-            .args(args)
-            .env_remove("NATS_TOKEN")
-            .env_remove("NATS_USER")
-            .env_remove("NATS_PASSWORD")
-            .env_remove("NATS_CREDS")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(f)
-            .spawn()
-            .unwrap();
-        Self {
-            child,
-            log: log.to_owned(),
-        }
-    }
-
-    /// Starts `bridge out` and waits until it says where it starts (its stream exists then).
-    fn start_out(args: &[&str], log: &Path) -> Self {
-        let mut b = Self::start(args, log);
-        b.wait_line(|l| l.contains(" -> stream "));
-        b
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn alive(&mut self) {
-        if let Ok(Some(s)) = self.child.try_wait() {
-            panic!("a bridge exited ({s}):\n{}", self.log());
-        }
-    }
-
-    fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on our own child's pid (not yet reaped, so not reused).
-        unsafe { libc::kill(self.child.id() as i32, sig) };
-    }
-
-    /// Waits for a line of its log that satisfies `ok`; returns it.
-    fn wait_line(&mut self, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(l) = self.log().lines().rev().find(|l| ok(l)) {
-                return l.to_owned();
-            }
-            self.alive();
-            assert!(
-                Instant::now() < deadline,
-                "no such stats line in:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn kill9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM; waits for a clean exit and returns its log.
-    fn stop(mut self) -> String {
-        self.signal(libc::SIGTERM);
-        let status = self.child.wait().unwrap();
-        let log = self.log();
-        assert!(
-            status.success(),
-            "bridge did not stop cleanly ({status}):\n{log}"
-        );
-        log
-    }
-}
-
-impl Drop for Bridge {
-    fn drop(&mut self) {
-        // A stopped (SIGSTOP) child must be continued to die of SIGKILL promptly everywhere.
-        self.signal(libc::SIGCONT);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// `bridge out`'s arguments with a stats line every 100 ms.
 fn out_args<'a>(a: &'a str, url: &'a str, stream: &'a str, subject: &'a str) -> Vec<&'a str> {
-    vec![
-        "bridge",
-        "out",
-        a,
-        "--nats",
-        url,
-        "--stream",
-        stream,
-        "--subject",
-        subject,
-        "--stats-interval",
-        "0.1",
-    ]
+    let mut v = bridge_support::out_args(a, url, stream, subject);
+    v.extend(["--stats-interval", "0.1"]);
+    v
 }
 
+/// `bridge in`'s arguments with a stats line every 100 ms.
 fn in_args<'a>(b: &'a str, url: &'a str, stream: &'a str) -> Vec<&'a str> {
-    vec![
-        "bridge",
-        "in",
-        b,
-        "--nats",
-        url,
-        "--stream",
-        stream,
-        "--stats-interval",
-        "0.1",
-    ]
+    let mut v = bridge_support::in_args(b, url, stream);
+    v.extend(["--stats-interval", "0.1"]);
+    v
 }
 
-fn next_seq(name: &str) -> u64 {
-    JournalReader::open(name, Start::End).unwrap().next_seq()
-}
-
-/// Waits until journal `b` holds `n` messages, checking that the bridges stay alive.
+/// Waits (60 s at most) until journal `b` holds `n` messages, the bridges alive.
 fn wait_for(b: &str, n: u64, bridges: &mut [&mut Bridge]) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while next_seq(b) < n {
-        for x in bridges.iter_mut() {
-            x.alive();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{b} holds {} of {n} messages",
-            next_seq(b)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    bridge_support::wait_for(b, n, bridges, Duration::from_secs(60));
 }
 
 /// Appends `n` messages of `len` bytes (type 7), committed every 50.
@@ -259,26 +86,6 @@ fn append(w: &mut JournalWriter, n: u64, len: usize) {
         }
     }
     w.commit();
-}
-
-/// B holds exactly A's frames: same sequences, types and payloads, in order.
-fn assert_same(a: &str, b: &str) {
-    let mut ra = JournalReader::open(a, Start::Beginning).unwrap();
-    let mut rb = JournalReader::open(b, Start::Beginning).unwrap();
-    loop {
-        let ma = ra
-            .next()
-            .unwrap()
-            .map(|m| (m.seq, m.ty, m.payload.to_vec()));
-        let mb = rb
-            .next()
-            .unwrap()
-            .map(|m| (m.seq, m.ty, m.payload.to_vec()));
-        assert_eq!(ma, mb);
-        if ma.is_none() {
-            break;
-        }
-    }
 }
 
 /// The number after `key ` in a stats line (`published 12,` -> 12).
@@ -381,7 +188,7 @@ fn stats_lines_and_status_agree_with_what_was_sent() {
     assert!(field(&lo, "in flight") == 0, "{lo}");
     inp.wait_line(|l| is_stats(l, "in") && field(l, "stored") == n + m && field(l, "lag") == 0);
     // A clean stop: a final line, then the stop line; the regions say stopped.
-    let log = out.stop();
+    let log = out.stop_log();
     let fin = log
         .lines()
         .find(|l| l.starts_with("shmbus bridge out: final: "))
@@ -393,7 +200,7 @@ fn stats_lines_and_status_agree_with_what_was_sent() {
         log[fin_at..].contains("shmbus bridge out: stopped: "),
         "{log}"
     );
-    let log = inp.stop();
+    let log = inp.stop_log();
     assert!(log.contains("shmbus bridge in: final: "), "{log}");
     for (name, want) in [
         (format!("{a}.bridge-out.OPS"), n + m),

@@ -1,4 +1,4 @@
-//! Shared by the bridge tests (tests/bridge.rs, tests/bridge_chaos.rs): the `shmbus` binary as a
+//! Shared by the bridge tests (tests/bridge*.rs): the `shmbus` binary as a
 //! child process, bridge processes killed when dropped, temporary directories, mixed-size
 //! journals and the byte-for-byte comparison of two journals.
 
@@ -46,6 +46,7 @@ pub fn cli_error_env(args: &[&str], envs: &[(&str, &str)]) -> String {
     assert!(!o.status.success(), "shmbus {args:?} succeeded");
     let e = String::from_utf8_lossy(&o.stderr).into_owned();
     assert_eq!(e.trim_end().lines().count(), 1, "one line: {e}");
+    assert!(!e.contains("panicked"), "{e}");
     // Shown with --nocapture, for reviewing the wording.
     eprintln!(
         "shmbus {}: {}",
@@ -85,12 +86,15 @@ impl Drop for Dir {
     }
 }
 
-/// A bridge process, killed when dropped; its stderr goes to a file shown on failure.
+/// A bridge (or other `shmbus`) process, killed when dropped; its stderr goes to a file shown
+/// on failure.
 pub struct Bridge {
     pub child: Child,
     pub log: PathBuf,
-    /// "out" or "in".
+    /// "out" or "in" (the second argument).
     pub kind: String,
+    /// The command, for messages: `shmbus` and its first two arguments.
+    pub what: String,
 }
 
 impl Bridge {
@@ -150,16 +154,41 @@ impl Bridge {
         Self {
             child,
             log: log.to_owned(),
-            kind: args[1].to_owned(),
+            kind: args.get(1).copied().unwrap_or_default().to_owned(),
+            what: format!("shmbus {}", args[..2.min(args.len())].join(" ")),
         }
+    }
+
+    /// Its log so far.
+    pub fn text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     pub fn alive(&mut self) {
         if let Ok(Some(s)) = self.child.try_wait() {
-            panic!(
-                "a bridge exited ({s}):\n{}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
+            panic!("{} exited ({s}):\n{}", self.what, self.text());
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid (not yet reaped, so not reused).
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Waits (30 s at most) for the newest line of its log that satisfies `ok`; returns it.
+    pub fn wait_line(&mut self, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(l) = self.text().lines().rev().find(|l| ok(l)) {
+                return l.to_owned();
+            }
+            self.alive();
+            assert!(
+                Instant::now() < deadline,
+                "no such line in:\n{}",
+                self.text()
             );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -168,17 +197,23 @@ impl Bridge {
         let _ = self.child.wait();
     }
 
-    /// SIGTERM; waits for a clean exit and returns its last "stopped" line.
-    pub fn stop(mut self) -> String {
-        // SAFETY: kill(2) on our own child's pid (not yet reaped, so not reused).
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+    /// SIGTERM; waits for a clean exit and returns its whole log.
+    pub fn stop_log(mut self) -> String {
+        self.signal(libc::SIGTERM);
         let status = self.child.wait().unwrap();
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let log = self.text();
         assert!(
             status.success(),
-            "bridge did not stop cleanly ({status}):\n{log}"
+            "{} did not stop cleanly ({status}):\n{log}",
+            self.what
         );
+        log
+    }
+
+    /// SIGTERM; waits for a clean exit and returns its last "stopped" line.
+    pub fn stop(self) -> String {
         let tag = format!("shmbus bridge {}: stopped: ", self.kind);
+        let log = self.stop_log();
         log.lines()
             .rev()
             .find(|l| l.starts_with(&tag))
@@ -189,6 +224,8 @@ impl Bridge {
 
 impl Drop for Bridge {
     fn drop(&mut self) {
+        // A stopped (SIGSTOP) child must be continued to die of SIGKILL promptly everywhere.
+        self.signal(libc::SIGCONT);
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
