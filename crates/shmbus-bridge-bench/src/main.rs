@@ -314,6 +314,28 @@ impl Bench {
         format!("{tag}{}x{}", std::process::id(), self.n)
     }
 
+    /// `shmbus bridge out JOURNAL` into `stream` on `subject` with the bench's window, started.
+    fn start_out(&self, journal: &str, stream: &str, subject: &str) -> Result<Bridge> {
+        let (url, window) = (self.server.url(), self.cli.window.to_string());
+        Bridge::start(
+            &self.shmbus,
+            &[
+                "out",
+                journal,
+                "--nats",
+                &url,
+                "--stream",
+                stream,
+                "--subject",
+                subject,
+                "--window",
+                &window,
+            ],
+            self.log("out"),
+            " -> stream ",
+        )
+    }
+
     fn log(&self, tag: &str) -> PathBuf {
         std::env::temp_dir().join(format!(
             "shmbus-bridge-bench-{}-{tag}-{}.log",
@@ -584,28 +606,10 @@ impl Bench {
     fn out_only_latency_run(&mut self, rate: f64) -> Result<Lat> {
         let count = (rate * self.seconds) as u64;
         let (a, mut w) = self.files.ring("lo", 64 << 20)?;
-        let url = self.server.url();
         let stream = self.unique("BO");
         let subject = format!("bo.{stream}");
         let s = self.create_stream(&stream, &subject)?;
-        let window = self.cli.window.to_string();
-        let out = Bridge::start(
-            &self.shmbus,
-            &[
-                "out",
-                &a,
-                "--nats",
-                &url,
-                "--stream",
-                &stream,
-                "--subject",
-                &subject,
-                "--window",
-                &window,
-            ],
-            self.log("out"),
-            " -> stream ",
-        )?;
+        let out = self.start_out(&a, &stream, &subject)?;
         let reader = self.pull_reader(&s, count)?;
         let t0 = Instant::now();
         let mut buf = [0u8; PAYLOAD];
@@ -644,24 +648,7 @@ impl Bench {
             (out, inp)
         } else {
             self.create_stream(&stream, &subject)?;
-            let window = self.cli.window.to_string();
-            let out = Bridge::start(
-                &self.shmbus,
-                &[
-                    "out",
-                    &a,
-                    "--nats",
-                    &url,
-                    "--stream",
-                    &stream,
-                    "--subject",
-                    &subject,
-                    "--window",
-                    &window,
-                ],
-                self.log("out"),
-                " -> stream ",
-            )?;
+            let out = self.start_out(&a, &stream, &subject)?;
             let inp = Bridge::start(
                 &self.shmbus,
                 &["in", &b, "--nats", &url, "--stream", &stream],
