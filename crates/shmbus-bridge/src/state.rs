@@ -106,11 +106,18 @@ impl InState {
         let name = shmbus::bridge_status::status_name(journal, Direction::In, stream)?;
         if let Ok(b) = shmbus::bridge_status::read_status(&name, &shmbus::Region::open_options()) {
             if b.stream_seq > 0 && !b.stream.is_empty() && b.stream != stream {
+                // `bridge in --core` records its subject as `core:SUBJECT` (another sequence space).
+                let source = |label: &str| match label.strip_prefix("core:") {
+                    Some(subject) => (
+                        format!("the core NATS subject {subject}"),
+                        format!("--core --subject {subject}"),
+                    ),
+                    None => (format!("stream {label}"), format!("--stream {label}")),
+                };
+                let ((held, option), (reads, _)) = (source(&b.stream), source(stream));
                 bail!(
-                    "{name} records that journal {journal} holds stream {} up to sequence {}, and this bridge reads stream {stream}: use --stream {}, or remove the journal (which removes {name}) to start over",
-                    b.stream,
-                    b.stream_seq,
-                    b.stream
+                    "{name} records that journal {journal} holds {held} up to sequence {}, and this bridge reads {reads}: use {option}, or remove the journal (which removes {name}) to start over",
+                    b.stream_seq
                 );
             }
         }
