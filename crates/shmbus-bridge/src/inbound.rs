@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use async_nats::jetstream::stream::RawMessageErrorKind;
 use async_nats::jetstream::{self, consumer};
 use futures_util::{FutureExt, StreamExt};
 use shmbus::journal::JournalWriter;
@@ -286,10 +287,8 @@ pub async fn run_in(o: &InOptions, mut stop: watch::Receiver<bool>) -> Result<In
             crate::ops::in_update(st.status(), &stats, w.next_seq(), pending);
             if !ok {
                 // Delivered out of order: start the consumer again after what is stored.
-                eprintln!(
-                    "bridge in: a delivery skipped stream sequence {}, which the stream holds; restarting consumer {durable}",
-                    stats.stream_seq + 1
-                );
+                eprintln!("bridge in: restarting consumer {durable}");
+                tokio::time::sleep(backoff).await;
                 continue 'session;
             }
         }
@@ -297,7 +296,8 @@ pub async fn run_in(o: &InOptions, mut stop: watch::Receiver<bool>) -> Result<In
 }
 
 /// Writes a batch: runs of consecutive stream sequences, each recorded, appended and
-/// committed, then acked. `false` if a delivery skipped a message the stream still holds.
+/// committed, then acked. `false` if a delivery skipped a message the stream holds, or may
+/// hold (it could not say): the consumer restarts after what is stored.
 async fn store(
     w: &mut JournalWriter,
     st: &mut InState,
@@ -318,12 +318,30 @@ async fn store(
         if m.sseq != expect {
             // A hole: the stream deleted those (limits) or the delivery is out of order.
             commit_run(w, st, mirror, &mut run, stats, o)?;
+            // Only the stream's own "no message found" proves the hole was deleted; any other
+            // answer (a timeout while a new leader is elected) restarts the consumer, which
+            // asks again: taking it for a deletion would lose the messages (the cluster test).
             match s.get_raw_message(stats.stream_seq + 1).await {
+                Err(e) if matches!(e.kind(), RawMessageErrorKind::NoMessageFound) => {
+                    stats.skipped += m.sseq - stats.stream_seq - 1;
+                }
                 Ok(_) => {
+                    eprintln!(
+                        "bridge in: a delivery skipped stream sequence {}, which the stream holds",
+                        stats.stream_seq + 1
+                    );
                     ok = false;
                     break;
                 }
-                Err(_) => stats.skipped += m.sseq - stats.stream_seq - 1,
+                Err(e) => {
+                    eprintln!(
+                        "bridge in: a delivery skipped stream sequence {} and stream {} cannot say whether it holds it ({e})",
+                        stats.stream_seq + 1,
+                        o.stream
+                    );
+                    ok = false;
+                    break;
+                }
             }
             // The run starts after the hole.
             stats.stream_seq = m.sseq - 1;

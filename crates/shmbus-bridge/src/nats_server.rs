@@ -108,6 +108,13 @@ impl NatsServer {
         self.child.as_ref().map(Child::id)
     }
 
+    /// The first and the last sequence `stream` holds; `None` if the server does not answer.
+    pub fn stream_range(&self, stream: &str) -> Option<(u64, u64)> {
+        ask_stream(&self.url(), stream, |i| {
+            Some((i.state.first_sequence, i.state.last_sequence))
+        })
+    }
+
     fn spawn(&mut self) {
         let bin = binary().expect("nats-server is not installed: run scripts/setup.sh");
         let log = std::fs::File::create(&self.log).expect("server log file");
@@ -278,15 +285,7 @@ impl NatsCluster {
             .map(NatsServer::url)
             .collect::<Vec<_>>()
             .join(",");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .ok()?;
-        rt.block_on(async {
-            let js = async_nats::jetstream::new(crate::connect(&url).await.ok()?);
-            let mut s = js.get_stream(stream).await.ok()?;
-            f(s.info().await.ok()?)
-        })
+        ask_stream(&url, stream, f)
     }
 
     /// The last sequence of `stream`, asked through the members still running; `None` if none
@@ -307,4 +306,21 @@ impl Drop for NatsCluster {
         self.servers.clear();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// `f` of `stream`'s info, asked through `url`; `None` if no server answers.
+fn ask_stream<T>(
+    url: &str,
+    stream: &str,
+    f: impl FnOnce(&async_nats::jetstream::stream::Info) -> Option<T>,
+) -> Option<T> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    rt.block_on(async {
+        let js = async_nats::jetstream::new(crate::connect(url).await.ok()?);
+        let mut s = js.get_stream(stream).await.ok()?;
+        f(s.info().await.ok()?)
+    })
 }

@@ -116,6 +116,67 @@ fn a_lapped_ring_sends_a_gap_marker_with_the_exact_range() {
     assert!(want.next().is_none());
 }
 
+/// Messages the stream's age limit removed before `bridge in` read them are counted as skipped
+/// (only the stream's own "no message found" says so); the rest are stored in order.
+#[test]
+fn messages_the_stream_expired_are_counted_and_the_rest_stored() {
+    let server = NatsServer::start();
+    let url = server.url();
+    let d = Dir::new("expired");
+    let (a, b) = (d.name("A"), d.name("B"));
+    let mut w = create_pair(&a, &b, 1 << 20);
+    let log = d.0.join("log");
+    let mut args = out_args(&a, &url, "EXP", "exp.a");
+    args.extend(["--max-age", "1"]);
+    let mut out = Bridge::start_out(&args, &log);
+    let wait_stream = |out: &mut Bridge, last: u64| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while server.stream_range("EXP").map(|r| r.1) != Some(last) {
+            out.alive();
+            assert!(
+                Instant::now() < deadline,
+                "{:?}",
+                server.stream_range("EXP")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    for i in 0..100u64 {
+        w.append(7, &i.to_le_bytes()).unwrap();
+    }
+    w.commit();
+    wait_stream(&mut out, 100);
+    // The first 100 expire (max age 1 s) before the next 50 are published.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.stream_range("EXP").map(|r| r.0) != Some(101) {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            server.stream_range("EXP")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for i in 100..150u64 {
+        w.append(7, &i.to_le_bytes()).unwrap();
+    }
+    w.commit();
+    wait_stream(&mut out, 150);
+    let mut inp = Bridge::start(&in_args(&b, &url, "EXP"), &log);
+    wait_for(&b, 50, &mut [&mut out, &mut inp], Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(300));
+    out.stop();
+    let line = inp.stop();
+    assert!(line.contains("stored 50,"), "{line}");
+    assert!(line.contains("stream sequences skipped 100,"), "{line}");
+    let mut rb = JournalReader::open(&b, Start::Beginning).unwrap();
+    for i in 100..150u64 {
+        let m = rb.next().unwrap().expect("50 messages");
+        assert_eq!(m.ty, 7);
+        assert_eq!(m.payload, i.to_le_bytes());
+    }
+    assert!(rb.next().unwrap().is_none());
+}
+
 #[test]
 fn bad_input_gives_one_clear_line() {
     let server = NatsServer::start();
