@@ -53,9 +53,14 @@
 //! so tools show every registered reader and its lag ([`list_readers`]). The journal itself is
 //! not touched.
 
+mod doorbell;
 mod format;
+mod frame;
 #[cfg(all(test, loom))]
-mod loom_model;
+mod loom_publish;
+#[cfg(all(test, loom))]
+mod loom_readers;
+mod publish;
 mod reader;
 mod readers;
 mod segment;
