@@ -24,7 +24,7 @@
 //! ```
 //!
 //! That is the seqlock of `seqlock.rs`, with the state word as its sequence: a lister that saw
-//! any field of a newer claim sees its state word change and retries (`loom_model.rs` checks
+//! any field of a newer claim sees its state word change and retries (`loom_readers.rs` checks
 //! it, and that it fails without (C3)). The position and update time change afterwards as
 //! single words of their own (Relaxed stores, Relaxed loads: each is a snapshot by itself and
 //! publishes nothing else).
