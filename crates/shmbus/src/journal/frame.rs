@@ -140,6 +140,9 @@ pub(crate) fn decode(
         // A pad of 8 bytes at the very end has no room for the second word.
         return decode_pad(map, off, pos, avail, to_end).map(Found::Pad);
     };
+    // Relaxed, every load of the decoder: the caller's Acquire load of the frame's sequence word
+    // or of the commit (`publish::published`, `publish::committed`) came before and pairs with
+    // the writer's publishing store; in a ring, `publish::lapped` validates the copy after.
     let w0 = w0.load(Ordering::Relaxed);
     let w1 = w1.load(Ordering::Relaxed);
     let len = w0 as u32;
@@ -171,6 +174,7 @@ pub(crate) fn decode(
     }
     let Some(trailer) = map
         .u64_at(off + FRAME_HEADER + words * 8)
+        // Relaxed: as the header loads above.
         .map(|w| w.load(Ordering::Relaxed))
     else {
         return Err(Fault::TrailerOutside);
@@ -205,6 +209,7 @@ fn decode_pad(
     avail: u64,
     to_end: Option<u64>,
 ) -> Result<u64, Fault> {
+    // Relaxed: as in `decode`.
     let w = map.u32_at(off).map(|w| w.load(Ordering::Relaxed));
     let pad = w.filter(|w| w & PAD != 0).map(|w| u64::from(w & !PAD));
     match (pad, to_end) {
@@ -215,6 +220,7 @@ fn decode_pad(
 
 /// The length of the frame or padding whose trailing word is at `off` (walking backward).
 pub(crate) fn len_before(map: &Mapping, off: usize, limits: Limits) -> Result<u64, Fault> {
+    // Relaxed: a committed frame's trailer, below a commit loaded with Acquire by the caller.
     let Some(word) = map.u32_at(off).map(|w| w.load(Ordering::Relaxed)) else {
         return Err(Fault::TrailerOutside);
     };
@@ -235,6 +241,7 @@ pub(crate) fn span_at(
     off: usize,
     limits: Limits,
 ) -> Result<(u64, Option<u64>), Fault> {
+    // Relaxed: the writer reads frames it wrote itself (program order), both loads.
     let lead = map
         .u32_at(off)
         .ok_or(Fault::FrameOutside)?
@@ -301,6 +308,8 @@ pub(crate) unsafe fn payload_mut(map: &Mapping, off: usize, len: u32) -> &mut [u
 #[inline]
 fn store_header(map: &Mapping, off: usize, len: u32, ty: u16, seq: u64, publish: bool) {
     let w0 = u64::from(len) | (u64::from(ty) << 32);
+    // Relaxed, both: published to readers by the batch's publishing store (Release) or the
+    // commit swap that follows (`publish.rs`), which readers pair with Acquire loads.
     map.u64_at(off)
         .expect("checked by the writer")
         .store(w0, Ordering::Relaxed);
@@ -371,6 +380,7 @@ pub(crate) fn finish(
     crc: u32,
 ) {
     let w = u64::from(len) | (u64::from(crc) << 32);
+    // Relaxed: published as the header words are (see `store_header`).
     map.u64_at(off + FRAME_HEADER + round8(len as usize))
         .expect("checked by the writer")
         .store(w, Ordering::Relaxed);
@@ -381,6 +391,7 @@ pub(crate) fn finish(
 /// last 8 bytes.
 pub(crate) fn encode_pad(map: &Mapping, off: usize, bytes: u64) {
     let word = PAD | bytes as u32;
+    // Relaxed, both: published by the next commit, as a frame's words (see `store_header`).
     map.u32_at(off)
         .expect("in ring")
         .store(word, Ordering::Relaxed);

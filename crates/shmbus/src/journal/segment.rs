@@ -98,7 +98,7 @@ impl Segment {
             .populate(spec.populate)
             .create_unpublished()?;
         let map = region.map();
-        // Geometry::for_capacity puts the data (and the header) far past the header's end.
+        // The region is `g.total` bytes, past the index at 8192: the header lies inside.
         let h = JournalHeader::view(map).expect("the header fits the geometry");
         // Relaxed, all of them: published to other processes by `region.publish()` below.
         let mode = match spec.mode {
@@ -477,6 +477,7 @@ impl Segment {
             .region
             .map()
             .u32_at(off - 8)
+            // Relaxed: a hint only; a frame is read after an Acquire (`publish::published`).
             .is_some_and(|w| w.load(Ordering::Relaxed) & PAD == 0);
         // A lapped reader must go the slow way, which reports the overrun. The horizon sits on
         // its own line, written once per 1/32 of the ring.
@@ -503,6 +504,7 @@ impl Segment {
         while line < end {
             // Out of the mapping (the ring's end): nothing to touch.
             if let Some(w) = map.u64_at(line) {
+                // Relaxed: a prefetch, the value is discarded (no partner).
                 std::hint::black_box(w.load(Ordering::Relaxed));
             }
             line += LINE;
