@@ -4,23 +4,27 @@
 //! (`publish.rs`) on its commit and horizon lines (it implements [`Shared`]), the doorbell
 //! (`doorbell.rs`) on its doorbell page.
 //!
-//! Rules it keeps: nothing is read from the header but through the view validated at open; every
-//! position is checked against the data area before it becomes an offset (a damaged position is
-//! a `Corrupt` error, never an access outside the mapping); the writer stores header words only
-//! through named protocol operations.
+//! What readers and the writer do with a segment is in `segment/read.rs` and
+//! `segment/write.rs`.
+//!
+//! Rules it keeps: nothing is read from the header but through the view validated at open;
+//! every position is checked against the data area before it becomes an offset (a damaged
+//! position is a `Corrupt` error, never an access outside the mapping); the writer stores header
+//! words only through named protocol operations.
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering, fence};
-use std::time::{Duration, Instant};
 
-use super::doorbell::{self, Doorbell};
 use super::format::*;
-use super::frame::{self, Fault, Found, FrameInfo, Limits};
+use super::frame::{Fault, Limits};
 use super::publish::{self, Line, Shared};
 use crate::error::{JournalError, RegionError};
 use crate::header::RegionKind;
 use crate::mapping::Mapping;
 use crate::region::{OpenOptions, Region};
+
+mod read;
+mod write;
 
 /// How a segment's data area is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,32 +236,39 @@ impl Segment {
         unsafe { self.header.0.as_ref() }
     }
 
+    #[inline]
     pub(crate) fn mode(&self) -> Mode {
         self.mode
     }
 
+    #[inline]
     pub(crate) fn crc(&self) -> bool {
         self.limits.crc
     }
 
     /// Bytes of the data area.
+    #[inline]
     pub(crate) fn capacity(&self) -> u64 {
         self.limits.capacity
     }
 
+    #[inline]
     pub(crate) fn max_message(&self) -> u32 {
         self.limits.max_message
     }
 
     /// This segment's number (0 for a ring).
+    #[inline]
     pub(crate) fn segment(&self) -> u32 {
         self.segment
     }
 
+    #[inline]
     pub(crate) fn base_pos(&self) -> u64 {
         self.base_pos
     }
 
+    #[inline]
     pub(crate) fn base_seq(&self) -> u64 {
         self.base_seq
     }
@@ -346,19 +357,23 @@ impl Segment {
         publish::committed(self)
     }
 
+    #[inline]
     pub(crate) fn commit_seq(&self) -> u64 {
         publish::load(self, Line::CommitSeq)
     }
 
+    #[inline]
     pub(crate) fn oldest(&self) -> u64 {
         publish::load(self, Line::Oldest)
     }
 
+    #[inline]
     pub(crate) fn oldest_seq(&self) -> u64 {
         publish::load(self, Line::OldestSeq)
     }
 
     /// The final position, once the writer has rolled to the next segment.
+    #[inline]
     pub(crate) fn sealed(&self) -> Option<u64> {
         publish::sealed(self)
     }
@@ -394,295 +409,6 @@ impl Segment {
             lost: 0,
             expected_seq: 0,
             resume_seq: 0,
-        }
-    }
-
-    // ----- readers -----
-
-    /// What lies at `pos`: the journal's one decoder (`frame::decode`), with the ring's horizon
-    /// checked before and after the copy. A frame's facts go to `out`, its payload to `buf`.
-    ///
-    /// `bound` is how far a frame at `pos` may reach: the reader's snapshot of the commit
-    /// position (nothing lies at or past it), or [`Segment::published_bound`] for a frame
-    /// [`Segment::published`] said is published.
-    #[inline(always)]
-    pub(crate) fn read(
-        &self,
-        pos: u64,
-        bound: u64,
-        buf: &mut Vec<u64>,
-        out: &mut FrameInfo,
-    ) -> Result<Found, JournalError> {
-        if pos >= bound {
-            return Ok(Found::End);
-        }
-        if self.mode == Mode::Ring {
-            let oldest = self.oldest();
-            if oldest > pos {
-                return Err(self.overrun_marker());
-            }
-            // The writer advances `oldest` before it commits past it, so a commit loaded before
-            // this load is never more than a ring ahead. One that is would make the ring look
-            // endless (every lap reads the same bytes again).
-            if bound - oldest > self.limits.capacity {
-                return Err(self.corrupt(pos, Fault::CommitAheadOfRing));
-            }
-        }
-        if pos % 8 != 0 {
-            return Err(self.corrupt(pos, Fault::Misaligned));
-        }
-        let Some(off) = self.phys(pos) else {
-            return Err(self.corrupt(pos, Fault::OutsideSegment));
-        };
-        let map = self.region.map();
-        let to_end = self.to_ring_end(pos);
-        match frame::decode(map, off, pos, bound - pos, to_end, self.limits, buf, out) {
-            // Validates the copy: the writer did not overwrite it meanwhile.
-            Ok(found) if !publish::lapped(self, pos) => Ok(found),
-            Ok(_) => Err(self.overrun_marker()),
-            Err(fault) => Err(self.fault(pos, fault)),
-        }
-    }
-
-    /// How far a published frame at `pos` may reach, for [`Segment::read`]: bounded by the
-    /// largest frame and, in a ring, by one ring past the horizon.
-    #[inline]
-    pub(crate) fn published_bound(&self, pos: u64) -> u64 {
-        let bound = pos.saturating_add(frame_len(self.limits.max_message as usize) as u64);
-        match self.mode {
-            Mode::Ring => bound.min(self.oldest().saturating_add(self.limits.capacity)),
-            Mode::Segment => bound.min(self.base_pos + self.limits.capacity),
-        }
-    }
-
-    /// Whether the frame at `pos` is published with sequence `seq` (`publish::published`).
-    #[inline]
-    pub(crate) fn published(&self, pos: u64, seq: u64) -> bool {
-        publish::published(self, pos, seq)
-    }
-
-    /// Ring: whether the unpublished position `pos` certainly holds nothing to read yet, judged
-    /// from its own header line alone. Every committed frame is published through its sequence
-    /// word, so only a padding word (the wrap), the ring's last 8 bytes or a lap (the horizon
-    /// passed `pos`) need the slow path.
-    #[inline]
-    pub(crate) fn nothing_at(&self, pos: u64) -> bool {
-        if self.mode != Mode::Ring {
-            return false;
-        }
-        let Some(off) = self.seq_word_offset(pos) else {
-            return false;
-        };
-        let quiet = self
-            .region
-            .map()
-            .u32_at(off - 8)
-            // Relaxed: a hint only; a frame is read after an Acquire (`publish::published`).
-            .is_some_and(|w| w.load(Ordering::Relaxed) & PAD == 0);
-        // A lapped reader must go the slow way, which reports the overrun. The horizon sits on
-        // its own line, written once per 1/32 of the ring.
-        quiet && !publish::lapped(self, pos)
-    }
-
-    /// Busy-poll companion of [`Segment::nothing_at`]: if a frame of `guess` bytes at `pos` is
-    /// small (at most [`TOUCH_MAX`]), loads one word from each further cache line it would cover,
-    /// so that when the writer publishes, those lines travel to this core alongside the header's
-    /// instead of one after it (64 B payloads: one-way p50 1.29x the message floor against 1.48x
-    /// without, interleaved runs). The loaded values are discarded: this is a prefetch, the frame
-    /// is read (and validated) by [`Segment::read`] as always.
-    #[inline]
-    pub(crate) fn touch_ahead(&self, pos: u64, guess: usize) {
-        if guess > TOUCH_MAX {
-            return;
-        }
-        let Some(off) = self.phys(pos) else {
-            return;
-        };
-        let map = self.region.map();
-        let end = off + guess;
-        let mut line = (off | (LINE - 1)) + 1;
-        while line < end {
-            // Out of the mapping (the ring's end): nothing to touch.
-            if let Some(w) = map.u64_at(line) {
-                // Relaxed: a prefetch, the value is discarded (no partner).
-                std::hint::black_box(w.load(Ordering::Relaxed));
-            }
-            line += LINE;
-        }
-    }
-
-    /// The start of the frame (or pad) that ends at `end`, read from its trailing word.
-    pub(crate) fn start_before(&self, end: u64) -> Result<u64, JournalError> {
-        let off = end
-            .checked_sub(8)
-            .and_then(|p| self.phys(p).map(|o| (p, o)))
-            .filter(|(p, _)| self.mode == Mode::Ring || *p >= self.base_pos);
-        let Some((_, off)) = off else {
-            return Err(self.corrupt(end, Fault::NothingBefore));
-        };
-        let total = frame::len_before(self.region.map(), off, self.limits)
-            .map_err(|f| self.corrupt(end, f))?;
-        end.checked_sub(total)
-            .ok_or_else(|| self.corrupt(end, Fault::BeforeJournal))
-    }
-
-    /// The writer's walk over its own old frames (ring): where the frame or padding at `pos`
-    /// ends, and the sequence of a frame. Reads only the leading words; still bounds-checked,
-    /// since another process could have damaged them.
-    #[inline]
-    pub(crate) fn frame_span(&self, pos: u64) -> Result<(u64, Option<u64>), JournalError> {
-        let off = self
-            .phys(pos)
-            .ok_or_else(|| self.corrupt(pos, Fault::OutsideSegment))?;
-        let (len, seq) = frame::span_at(self.region.map(), off, self.limits)
-            .map_err(|f| self.corrupt(pos, f))?;
-        Ok((pos + len, seq))
-    }
-
-    /// The position of the frame with sequence `k * INDEX_EVERY`, if the index has it.
-    pub(crate) fn index_lookup(&self, k: u64) -> Option<u64> {
-        let slot = self.index_off + (k % u64::from(self.index_n)) as usize * 8;
-        // Relaxed: a hint, checked against the frame it names before use.
-        let v = self.region.map().u64_at(slot)?.load(Ordering::Relaxed);
-        (v != INDEX_EMPTY).then_some(v)
-    }
-
-    /// The doorbell's words: the reader's own writable mapping of the page, or the writer's.
-    fn doorbell(&self) -> Option<Doorbell<'_>> {
-        let (map, base) = match &self.doorbell {
-            Some(m) => (m, 0),
-            None if self.region.is_writer() => (self.region.map(), DOORBELL_OFFSET),
-            None => return None,
-        };
-        Some(Doorbell {
-            futex: map.u32_at(base + DB_FUTEX)?,
-            waiters: map.u32_at(base + DB_WAITERS)?,
-        })
-    }
-
-    /// Blocks until the commit word differs from `seen`, the segment is sealed, or `deadline`
-    /// (`doorbell::wait`).
-    pub(crate) fn wait_commit(&self, seen: u64, deadline: Instant, spin: Duration) {
-        // A truncated segment reads zeros: stop waiting, the caller's check reports it.
-        let changed = || self.commit() != seen || self.sealed().is_some() || self.truncated();
-        doorbell::wait(self.doorbell(), changed, deadline, spin);
-    }
-
-    // ----- writer (the writer-lock holder only) -----
-
-    #[inline]
-    pub(crate) fn index_store(&self, k: u64, pos: u64) {
-        let slot = self.index_off + (k % u64::from(self.index_n)) as usize * 8;
-        if let Some(w) = self.region.map().u64_at(slot) {
-            // Relaxed: a hint (see `index_lookup`).
-            w.store(pos, Ordering::Relaxed);
-        }
-    }
-
-    /// The payload bytes of a frame of `len` bytes at `pos`, its padding zeroed
-    /// (`frame::reserve`).
-    ///
-    /// # Safety
-    ///
-    /// Only the writer-lock holder calls this, for a range beyond the committed end (and, in a
-    /// ring, past the `oldest` horizon already advanced and fenced), so nobody else uses it.
-    #[allow(clippy::mut_from_ref)]
-    #[inline]
-    pub(crate) unsafe fn reserve(&self, pos: u64, len: u32) -> &mut [u8] {
-        // SAFETY: this function's contract is `frame::reserve`'s.
-        unsafe { frame::reserve(self.region.map(), self.writer_phys(pos), len) }
-    }
-
-    /// The payload bytes of the frame being written at `pos`.
-    ///
-    /// # Safety
-    ///
-    /// As [`Segment::reserve`].
-    #[allow(clippy::mut_from_ref)]
-    #[inline]
-    pub(crate) unsafe fn payload_mut(&self, pos: u64, len: u32) -> &mut [u8] {
-        // SAFETY: this function's contract is `frame::payload_mut`'s.
-        unsafe { frame::payload_mut(self.region.map(), self.writer_phys(pos), len) }
-    }
-
-    /// Writes a whole frame at `pos` (`frame::encode`).
-    ///
-    /// # Safety
-    ///
-    /// As [`Segment::reserve`].
-    #[inline]
-    pub(crate) unsafe fn write_frame(
-        &self,
-        pos: u64,
-        ty: u16,
-        seq: u64,
-        publish: bool,
-        payload: &[u8],
-        crc: u32,
-    ) {
-        let off = self.writer_phys(pos);
-        // SAFETY: this function's contract is `frame::encode`'s.
-        unsafe { frame::encode(self.region.map(), off, ty, seq, publish, payload, crc) }
-    }
-
-    /// Completes the frame reserved at `pos` (`frame::finish`).
-    #[inline]
-    pub(crate) fn finish_frame(
-        &self,
-        pos: u64,
-        len: u32,
-        ty: u16,
-        seq: u64,
-        publish: bool,
-        crc: u32,
-    ) {
-        let off = self.writer_phys(pos);
-        frame::finish(self.region.map(), off, len, ty, seq, publish, crc);
-    }
-
-    /// Writes a padding of `bytes` at `pos` (ring only).
-    pub(crate) fn write_pad(&self, pos: u64, bytes: u64) {
-        frame::encode_pad(self.region.map(), self.writer_phys(pos), bytes);
-    }
-
-    /// `publish::clear_seq`.
-    #[inline]
-    pub(crate) fn clear_seq(&self, pos: u64) {
-        publish::clear_seq(self, pos);
-    }
-
-    /// `publish::advance_horizon`.
-    #[inline]
-    pub(crate) fn advance_horizon(&self, oldest: u64, oldest_seq: u64) {
-        publish::advance_horizon(self, oldest, oldest_seq);
-    }
-
-    /// Publishes a batch up to `end` whose first frame, if any, is `first` (position, sequence),
-    /// then wakes sleeping readers. The word at `end` is zero already (see `publish.rs`).
-    #[inline]
-    pub(crate) fn publish(&self, first: Option<(u64, u64)>, end: u64, next_seq: u64) {
-        if let Some((pos, seq)) = first {
-            publish::publish_batch(self, pos, seq);
-        }
-        publish::publish_commit(self, end, next_seq);
-        self.ring_doorbell();
-    }
-
-    /// Marks the segment final at `pos` (`publish::seal`) and wakes sleeping readers.
-    pub(crate) fn seal(&self, pos: u64) {
-        publish::seal(self, pos);
-        self.ring_doorbell();
-    }
-
-    #[inline]
-    fn ring_doorbell(&self) {
-        let map = self.region.map();
-        // The writer's own mapping holds the doorbell page (validated: it lies before the data).
-        if let (Some(futex), Some(waiters)) = (
-            map.u32_at(DOORBELL_OFFSET + DB_FUTEX),
-            map.u32_at(DOORBELL_OFFSET + DB_WAITERS),
-        ) {
-            Doorbell { futex, waiters }.ring();
         }
     }
 

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use super::format::*;
 use super::frame::{Found, FrameInfo};
+use super::publish;
 use super::segment::{Mode, Segment, SegmentSpec};
 use super::store::{io_err, journal_path, list_segments, seg_name};
 use crate::error::{JournalError, RegionError};
@@ -611,7 +612,7 @@ impl JournalWriter {
     #[inline]
     fn clear_next(&mut self, pos: u64) {
         self.zeroed = pos;
-        self.seg.clear_seq(pos);
+        publish::clear_seq(&self.seg, pos);
     }
 
     /// Zeroes the sequence word at the write position, where the next batch starts, when
@@ -705,8 +706,8 @@ impl JournalWriter {
                 what: "the frames to overwrite do not lead to the committed end".into(),
             });
         }
-        // Before any overwriting store (`publish::advance_horizon`).
-        self.seg.advance_horizon(self.oldest, self.oldest_seq);
+        // Before any overwriting store.
+        publish::advance_horizon(&self.seg, self.oldest, self.oldest_seq);
         Ok(())
     }
 
