@@ -814,8 +814,8 @@ impl JournalWriter {
 
     /// Publishes every message appended so far, at once: the word after the batch is zeroed,
     /// then the batch's first sequence word is stored (Release; busy readers poll it), then the
-    /// commit word is swapped (blocking readers, tools), as `publish.rs` describes. Wakes blocked
-    /// readers, paying a system call only if some reader sleeps.
+    /// commit word is swapped (blocking readers, tools); docs/FORMAT.md 5.5 gives the steps.
+    /// Wakes blocked readers, paying a system call only if some reader sleeps.
     #[inline]
     pub fn commit(&mut self) {
         if self.pos != self.committed {
