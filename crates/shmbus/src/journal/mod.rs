@@ -23,13 +23,14 @@
 //! ## Where things are
 //!
 //! * `format.rs`: the byte layout of a segment, and the typed view of its header.
-//! * `segment.rs`: one region file: geometry validated once at open, positions mapped to bytes.
+//! * `segment.rs`: one region file: geometry validated once at open, positions mapped to bytes;
+//!   `segment/read.rs` and `segment/write.rs`: what readers and the writer do with it.
 //! * `frame.rs`: the frame codec, encoder and the one decoder (docs/FORMAT.md 5.5).
 //! * `publish.rs`: the publication protocol: how a commit makes a batch visible at once (the
 //!   first frame's sequence word, stored with Release, which a busy reader polls), the commit
 //!   word, and the ring's `oldest` horizon that tells a lapped reader to discard its copy
-//!   ([`JournalError::Overrun`](crate::JournalError::Overrun)). `loom_publish.rs` runs it
-//!   under loom.
+//!   ([`JournalError::Overrun`](crate::JournalError::Overrun)): nothing a reader returns is
+//!   uncommitted, or a mix of old and new bytes. `loom_publish.rs` runs it under loom.
 //! * `doorbell.rs`: waiting. A reader sleeps on a futex in the journal's doorbell page, shared
 //!   across processes; the writer pays the wake-up system call only when someone sleeps. Every
 //!   wait has a deadline, so a dead writer cannot hang a reader.
