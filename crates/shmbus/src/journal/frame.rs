@@ -399,3 +399,176 @@ pub(crate) fn encode_pad(map: &Mapping, off: usize, bytes: u64) {
         .expect("in ring")
         .store(word, Ordering::Relaxed);
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A writable mapping of a fresh 4 KiB file (removed on drop).
+    struct Scratch {
+        path: std::path::PathBuf,
+        map: Mapping,
+    }
+
+    impl Scratch {
+        fn new(tag: &str) -> Self {
+            let path =
+                std::env::temp_dir().join(format!("shmbus-frame-{}-{tag}", std::process::id()));
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .expect("create the scratch file");
+            file.set_len(4096).expect("size the scratch file");
+            let map = Mapping::new(&file, 4096, true, false).expect("map the scratch file");
+            Self { path, map }
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+
+    const LIMITS: Limits = Limits {
+        max_message: 1024,
+        capacity: 4096,
+        crc: true,
+    };
+
+    fn write(s: &Scratch, off: usize, seq: u64, publish: bool, payload: &[u8]) {
+        let crc = frame_crc(payload.len() as u32, 7, 0, seq, payload);
+        // SAFETY: the scratch mapping is this test's alone.
+        unsafe { encode(&s.map, off, 7, seq, publish, payload, crc) };
+    }
+
+    fn decode_at(
+        s: &Scratch,
+        off: usize,
+        avail: u64,
+        to_end: Option<u64>,
+        limits: Limits,
+    ) -> Result<(Found, FrameInfo, Vec<u64>), Fault> {
+        let (mut buf, mut out) = (Vec::new(), FrameInfo::default());
+        let found = decode(
+            &s.map,
+            off,
+            1000 + off as u64,
+            avail,
+            to_end,
+            limits,
+            &mut buf,
+            &mut out,
+        )?;
+        Ok((found, out, buf))
+    }
+
+    #[test]
+    fn a_frame_decodes_as_it_was_encoded() {
+        let s = Scratch::new("roundtrip");
+        write(&s, 64, 42, true, b"hello");
+        let (found, f, buf) = decode_at(&s, 64, 4000, None, LIMITS).expect("a valid frame");
+        assert_eq!(found, Found::Frame);
+        let total = frame_len(5) as u64;
+        assert_eq!(
+            (f.seq, f.len, f.ty, f.pos, f.next),
+            (42, 5, 7, 1064, 1064 + total)
+        );
+        assert_eq!(&bytemuck::cast_slice::<u64, u8>(&buf)[..5], b"hello");
+        // Walking back from its end, and the writer's walk over its leading words.
+        let trailer = 64 + total as usize - 8;
+        assert_eq!(len_before(&s.map, trailer, LIMITS), Ok(total));
+        assert_eq!(span_at(&s.map, 64, LIMITS), Ok((total, Some(42))));
+    }
+
+    #[test]
+    fn every_fault_is_reported() {
+        let s = Scratch::new("faults");
+        write(&s, 0, 1, false, b"unpublished");
+        assert_eq!(
+            decode_at(&s, 0, 4000, None, LIMITS).err(),
+            Some(Fault::NotPublished)
+        );
+        write(&s, 0, 1, true, b"0123456789");
+        let total = frame_len(10) as u64;
+        let small = Limits {
+            max_message: 9,
+            ..LIMITS
+        };
+        assert_eq!(
+            decode_at(&s, 0, 4000, None, small).err(),
+            Some(Fault::TooLong { len: 10 })
+        );
+        assert_eq!(
+            decode_at(&s, 0, total - 8, None, LIMITS).err(),
+            Some(Fault::TooLong { len: 10 })
+        );
+        assert_eq!(
+            decode_at(&s, 0, 4000, Some(total - 8), LIMITS).err(),
+            Some(Fault::CrossesRingEnd)
+        );
+        // A payload byte changed: the CRC says so.
+        s.map
+            .write_bytes(FRAME_HEADER, b"X")
+            .expect("in the scratch mapping");
+        assert_eq!(
+            decode_at(&s, 0, 4000, None, LIMITS).err(),
+            Some(Fault::Crc { seq: 1 })
+        );
+        // The trailing length changed.
+        let trailer = total as usize - 8;
+        s.map.store_u32(trailer, 3).expect("in the scratch mapping");
+        assert_eq!(
+            decode_at(&s, 0, 4000, None, LIMITS).err(),
+            Some(Fault::LengthMismatch { lead: 10, trail: 3 })
+        );
+        // A frame whose payload would run past the mapping.
+        write(&s, 4096 - 32, 2, true, b"");
+        s.map
+            .store_u32(4096 - 32, 100)
+            .expect("in the scratch mapping");
+        assert_eq!(
+            decode_at(&s, 4096 - 32, 4000, None, LIMITS).err(),
+            Some(Fault::PayloadOutside)
+        );
+        assert_eq!(
+            span_at(
+                &s.map,
+                4096 - 32,
+                Limits {
+                    max_message: 99,
+                    ..LIMITS
+                }
+            ),
+            Err(Fault::ExceedsMaxMessage { len: 100 })
+        );
+    }
+
+    #[test]
+    fn padding_is_valid_only_to_the_end_of_a_ring() {
+        let s = Scratch::new("pad");
+        encode_pad(&s.map, 4096 - 32, 32);
+        let off = 4096 - 32;
+        let (found, ..) = decode_at(&s, off, 4000, Some(32), LIMITS).expect("a valid pad");
+        assert_eq!(found, Found::Pad(1000 + off as u64 + 32));
+        assert_eq!(
+            decode_at(&s, off, 4000, None, LIMITS).err(),
+            Some(Fault::BadPad)
+        );
+        assert_eq!(
+            decode_at(&s, off, 4000, Some(40), LIMITS).err(),
+            Some(Fault::BadPad)
+        );
+        assert_eq!(
+            decode_at(&s, off, 16, Some(32), LIMITS).err(),
+            Some(Fault::BadPad)
+        );
+        assert_eq!(len_before(&s.map, 4096 - 8, LIMITS), Ok(32));
+        // The last 8 bytes: a pad of 8 has no room for a second header word.
+        encode_pad(&s.map, 4096 - 8, 8);
+        let (found, ..) = decode_at(&s, 4096 - 8, 8, Some(8), LIMITS).expect("a valid pad");
+        assert_eq!(found, Found::Pad(1000 + 4096));
+    }
+}
