@@ -56,6 +56,7 @@ pub mod seqlock;
 mod sigbus;
 #[cfg(not(loom))]
 pub mod slots;
+mod sync;
 mod trade;
 mod trading;
 

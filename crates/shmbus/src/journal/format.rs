@@ -14,28 +14,129 @@
 //! A padding frame (ring wrap-around) is a lead word `PAD | bytes` with the same word in the last
 //! 8 bytes it covers.
 
+use core::mem::offset_of;
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
+use crate::mapping::Mapping;
 use crate::record::{Field, FieldType, RecordLayout};
 
-/// Journal header, relative to the body offset (128).
-pub(crate) const J_MODE: usize = 0;
-pub(crate) const J_FLAGS: usize = 4;
-pub(crate) const J_CAPACITY: usize = 8;
-pub(crate) const J_DATA_OFF: usize = 16;
-pub(crate) const J_INDEX_OFF: usize = 24;
-pub(crate) const J_INDEX_N: usize = 32;
-pub(crate) const J_INDEX_EVERY: usize = 36;
-pub(crate) const J_MAX_MSG: usize = 40;
-pub(crate) const J_SEGMENT: usize = 44;
-pub(crate) const J_BASE_POS: usize = 48;
-pub(crate) const J_BASE_SEQ: usize = 56;
-// The commit line (absolute offset 192), written by the writer only.
-pub(crate) const J_COMMIT: usize = 64;
-pub(crate) const J_COMMIT_SEQ: usize = 72;
-pub(crate) const J_SEALED: usize = 96;
-// The ring's overwrite horizon, on a cache line of its own (absolute offset 256): readers check
-// it after every frame, and the writer moves it only once per 1/32 of the ring.
-pub(crate) const J_OLDEST: usize = 128;
-pub(crate) const J_OLDEST_SEQ: usize = 136;
+/// The journal header (docs/FORMAT.md 5.2 and 5.3), at the body offset (128): the configuration
+/// line, written once before the region is published, then the commit line and the ring's
+/// horizon line, written by the writer only (the protocol over them is in `publish.rs`).
+///
+/// A typed view over the mapping: [`JournalHeader::view`] checks once, at open, that it lies in
+/// the region; every field is an atomic, because other processes read the header while the
+/// writer stores into it.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct JournalHeader {
+    /// [`MODE_SEGMENT`] or [`MODE_RING`].
+    pub mode: AtomicU32,
+    /// [`FLAG_CRC`].
+    pub flags: AtomicU32,
+    /// Bytes of the data area.
+    pub capacity: AtomicU64,
+    /// Where the data area starts (from the start of the region file).
+    pub data_off: AtomicU64,
+    /// Where the sparse index starts ([`INDEX_OFFSET`]).
+    pub index_off: AtomicU64,
+    /// Slots of the sparse index.
+    pub index_n: AtomicU32,
+    /// [`INDEX_EVERY`].
+    pub index_every: AtomicU32,
+    /// The largest payload.
+    pub max_message: AtomicU32,
+    /// This segment's number (0 for a ring).
+    pub segment: AtomicU32,
+    /// Logical position of the first data byte.
+    pub base_pos: AtomicU64,
+    /// Sequence of the first message of this segment.
+    pub base_seq: AtomicU64,
+    // The commit line (absolute offset 192), written by the writer only.
+    /// End of the committed frames.
+    pub commit: AtomicU64,
+    /// The sequence the next message will get (informational).
+    pub commit_seq: AtomicU64,
+    _reserved0: [AtomicU64; 2],
+    /// 0 while the segment is open; its final position + 1 once sealed.
+    pub sealed: AtomicU64,
+    _reserved1: [AtomicU64; 3],
+    // The ring's overwrite horizon, on a cache line of its own (absolute offset 256): readers
+    // check it after every frame, and the writer moves it only once per 1/32 of the ring.
+    /// Ring: position of the oldest intact frame.
+    pub oldest: AtomicU64,
+    /// Ring: sequence of the frame at `oldest`.
+    pub oldest_seq: AtomicU64,
+    _reserved2: [AtomicU64; 6],
+}
+
+const _: () = {
+    assert!(size_of::<JournalHeader>() == 192);
+    assert!(align_of::<JournalHeader>() == 8);
+    // docs/FORMAT.md 5.2 and 5.3, offsets from 128.
+    assert!(offset_of!(JournalHeader, mode) == 0);
+    assert!(offset_of!(JournalHeader, flags) == 4);
+    assert!(offset_of!(JournalHeader, capacity) == 8);
+    assert!(offset_of!(JournalHeader, data_off) == 16);
+    assert!(offset_of!(JournalHeader, index_off) == 24);
+    assert!(offset_of!(JournalHeader, index_n) == 32);
+    assert!(offset_of!(JournalHeader, index_every) == 36);
+    assert!(offset_of!(JournalHeader, max_message) == 40);
+    assert!(offset_of!(JournalHeader, segment) == 44);
+    assert!(offset_of!(JournalHeader, base_pos) == 48);
+    assert!(offset_of!(JournalHeader, base_seq) == 56);
+    assert!(BODY_OFFSET + offset_of!(JournalHeader, commit) == 192);
+    assert!(offset_of!(JournalHeader, commit_seq) == 72);
+    assert!(offset_of!(JournalHeader, sealed) == 96);
+    assert!(BODY_OFFSET + offset_of!(JournalHeader, oldest) == 256);
+    assert!(offset_of!(JournalHeader, oldest_seq) == 136);
+    assert!(BODY_OFFSET + size_of::<JournalHeader>() <= DOORBELL_OFFSET);
+};
+
+impl JournalHeader {
+    /// The header of the journal region mapped by `map`, or `None` if the mapping is too short
+    /// to hold it.
+    pub(crate) fn view(map: &Mapping) -> Option<&Self> {
+        let bytes = map.bytes(BODY_OFFSET, size_of::<Self>())?;
+        let p = bytes.as_ptr().cast::<Self>();
+        if !p.is_aligned() {
+            return None;
+        }
+        // SAFETY: (1) `bytes` covers exactly `size_of::<Self>()` bytes inside the mapping and
+        // lives as long as `map`, and so does the returned reference; (2) `p` is aligned (checked
+        // above); (3) `Self` is `repr(C)` of atomics only, for which every bit
+        // pattern is valid, with no padding (the assertions above); (4) other processes change
+        // these words concurrently, which the atomics allow (the `_reserved` words are never
+        // read or written).
+        Some(unsafe { &*p })
+    }
+}
+
+/// Field offsets of [`JournalHeader`], relative to the body offset (128), for code that names
+/// them by offset (tests, tools).
+#[allow(dead_code)]
+pub(crate) mod offsets {
+    use super::JournalHeader;
+    use core::mem::offset_of;
+    pub(crate) const J_MODE: usize = offset_of!(JournalHeader, mode);
+    pub(crate) const J_FLAGS: usize = offset_of!(JournalHeader, flags);
+    pub(crate) const J_CAPACITY: usize = offset_of!(JournalHeader, capacity);
+    pub(crate) const J_DATA_OFF: usize = offset_of!(JournalHeader, data_off);
+    pub(crate) const J_INDEX_OFF: usize = offset_of!(JournalHeader, index_off);
+    pub(crate) const J_INDEX_N: usize = offset_of!(JournalHeader, index_n);
+    pub(crate) const J_INDEX_EVERY: usize = offset_of!(JournalHeader, index_every);
+    pub(crate) const J_MAX_MSG: usize = offset_of!(JournalHeader, max_message);
+    pub(crate) const J_SEGMENT: usize = offset_of!(JournalHeader, segment);
+    pub(crate) const J_BASE_POS: usize = offset_of!(JournalHeader, base_pos);
+    pub(crate) const J_BASE_SEQ: usize = offset_of!(JournalHeader, base_seq);
+    pub(crate) const J_COMMIT: usize = offset_of!(JournalHeader, commit);
+    pub(crate) const J_COMMIT_SEQ: usize = offset_of!(JournalHeader, commit_seq);
+    pub(crate) const J_SEALED: usize = offset_of!(JournalHeader, sealed);
+    pub(crate) const J_OLDEST: usize = offset_of!(JournalHeader, oldest);
+    pub(crate) const J_OLDEST_SEQ: usize = offset_of!(JournalHeader, oldest_seq);
+}
+#[allow(unused_imports)]
+pub(crate) use offsets::*;
 
 pub(crate) const BODY_OFFSET: usize = 128;
 pub(crate) const DOORBELL_OFFSET: usize = 4096;
@@ -66,11 +167,8 @@ pub(crate) const FRAME_TRAILER: usize = 8;
 pub(crate) const MIN_FRAME: usize = FRAME_HEADER + FRAME_TRAILER;
 /// Marks a padding word (lead and trailing) at the end of a ring's data area.
 pub(crate) const PAD: u32 = 1 << 31;
-/// The top bit of a frame's sequence word: set once the frame is published. The first frame of
-/// a batch gets its sequence word last, at commit (Release), so a reader that polls that word
-/// sees the whole batch at once. The word after a batch is zeroed before the batch is published
-/// (as its first frame is written, for a batch of one; at commit otherwise), so it never looks
-/// published.
+/// The top bit of a frame's sequence word: set once the frame is published (how and when:
+/// `publish.rs`).
 pub(crate) const PUBLISHED: u64 = 1 << 63;
 
 /// The sequence word of a published frame.

@@ -20,26 +20,22 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! ## Protocol
+//! ## Where things are
 //!
-//! The writer (one at a time, by the writer lock) writes frames past the committed end. A commit
-//! publishes them all at once with one Release store: the sequence word of the batch's first
-//! frame, which readers load with Acquire at the position they wait at (so a busy reader polls
-//! the cache line it will read next, not a shared word). The commit word is then updated with a
-//! `swap` for blocking readers and tools. Uncommitted frames are never read. docs/FORMAT.md 5.5
-//! gives the details, and `loom_model.rs` checks them.
-//!
-//! In a **ring**, before overwriting old frames the writer advances the `oldest` horizon and
-//! issues a Release fence; a reader copies a frame with atomic loads, then issues an Acquire fence
-//! and re-reads `oldest`: if the horizon passed the frame, the copy is discarded and the reader
-//! gets [`JournalError::Overrun`](crate::JournalError::Overrun) with the number of messages lost.
-//! Nothing a lapped reader returns is a mix of old and new bytes. (The writer fills payloads with
-//! plain stores while a lapped reader may be loading the same bytes atomically; like crossbeam's
-//! `AtomicCell`, we accept this race because its result is always detected and discarded.)
-//!
-//! **Waiting** sleeps on a futex in the journal's doorbell page, shared across processes. A
-//! sleeping reader increments the waiter count first, so the writer pays the wake-up system call
-//! only when someone sleeps. Every wait has a deadline, so a dead writer cannot hang a reader.
+//! * `format.rs`: the byte layout of a segment, and the typed view of its header.
+//! * `segment.rs`: one region file: geometry validated once at open, positions mapped to bytes;
+//!   `segment/read.rs` and `segment/write.rs`: what readers and the writer do with it.
+//! * `frame.rs`: the frame codec, encoder and the one decoder (docs/FORMAT.md 5.5).
+//! * `publish.rs`: the publication protocol: how a commit makes a batch visible at once (the
+//!   first frame's sequence word, stored with Release, which a busy reader polls), the commit
+//!   word, and the ring's `oldest` horizon that tells a lapped reader to discard its copy
+//!   ([`JournalError::Overrun`](crate::JournalError::Overrun)): nothing a reader returns is
+//!   uncommitted, or a mix of old and new bytes. `loom_publish.rs` runs it under loom.
+//! * `doorbell.rs`: waiting. A reader sleeps on a futex in the journal's doorbell page, shared
+//!   across processes; the writer pays the wake-up system call only when someone sleeps. Every
+//!   wait has a deadline, so a dead writer cannot hang a reader.
+//! * `writer.rs`, `reader.rs`: the public cursors; `store.rs`: persisted journals' files;
+//!   `readers.rs`: the registry of known readers.
 //!
 //! A **persisted** journal is a directory of segment files `0000000000.seg`, `0000000001.seg`, ...
 //! When a segment is full the writer creates the next one, then seals the full one; readers follow
@@ -53,9 +49,14 @@
 //! so tools show every registered reader and its lag ([`list_readers`]). The journal itself is
 //! not touched.
 
+mod doorbell;
 mod format;
+mod frame;
 #[cfg(all(test, loom))]
-mod loom_model;
+mod loom_publish;
+#[cfg(all(test, loom))]
+mod loom_readers;
+mod publish;
 mod reader;
 mod readers;
 mod segment;

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::format::{INDEX_EVERY, frame_len};
+use super::frame::{Found, FrameInfo};
 use super::readers::{ReaderInfo, Registration, list_readers};
-use super::segment::{At, FrameInfo, Mode, Segment, Step};
+use super::segment::{Mode, Segment};
 use super::store::{list_segments, seg_name};
 use crate::error::{JournalError, RegionError};
 use crate::region::{OpenOptions, Region};
@@ -18,10 +19,10 @@ use crate::region::{OpenOptions, Region};
 fn open_numbered(dir: &Path, index: u32, opts: OpenOptions) -> Result<Segment, JournalError> {
     let name = seg_name(dir, index);
     let seg = Segment::open(&name, false, opts)?;
-    if seg.segment != index {
+    if seg.segment() != index {
         return Err(JournalError::Region(RegionError::Corrupt {
             path: name.into(),
-            what: format!("segment file {index} says it is segment {}", seg.segment),
+            what: format!("segment file {index} says it is segment {}", seg.segment()),
         }));
     }
     Ok(seg)
@@ -296,18 +297,18 @@ impl JournalReader {
     }
 
     fn lower_bound(&self) -> u64 {
-        match self.seg.mode {
+        match self.seg.mode() {
             Mode::Ring => self.seg.oldest(),
-            Mode::Segment => self.seg.base_pos,
+            Mode::Segment => self.seg.base_pos(),
         }
     }
 
     /// Moves to the oldest stored message. In a ring, the horizon moves under us: the sequence is
     /// taken from the frame found there, retrying while the writer laps us.
     fn seek_oldest(&mut self) {
-        if self.seg.mode == Mode::Segment {
-            self.pos = self.seg.base_pos;
-            self.next_seq = self.seg.base_seq;
+        if self.seg.mode() == Mode::Segment {
+            self.pos = self.seg.base_pos();
+            self.next_seq = self.seg.base_seq();
             return;
         }
         for _ in 0..1000 {
@@ -315,14 +316,15 @@ impl JournalReader {
             self.next_seq = self.seg.oldest_seq();
             let commit = self.seg.commit();
             let mut pos = self.pos;
+            let mut f = FrameInfo::default();
             loop {
-                match self.seg.read_at(pos, commit, &mut self.buf) {
-                    Ok(At::Frame(f)) => {
+                match self.seg.read(pos, commit, &mut self.buf, &mut f) {
+                    Ok(Found::Frame) => {
                         self.next_seq = f.seq;
                         return;
                     }
-                    Ok(At::Pad { next }) => pos = next,
-                    Ok(At::End) => return,
+                    Ok(Found::Pad(next)) => pos = next,
+                    Ok(Found::End) => return,
                     Err(_) => break,
                 }
             }
@@ -336,23 +338,24 @@ impl JournalReader {
     fn seek_end(&mut self) {
         'again: for _ in 0..1000 {
             let commit = self.seg.commit();
-            let (lower, lower_seq) = match self.seg.mode {
+            let (lower, lower_seq) = match self.seg.mode() {
                 Mode::Ring => (self.seg.oldest(), self.seg.oldest_seq()),
-                Mode::Segment => (self.seg.base_pos, self.seg.base_seq),
+                Mode::Segment => (self.seg.base_pos(), self.seg.base_seq()),
             };
             self.pos = commit;
             let mut end = commit;
+            let mut f = FrameInfo::default();
             while end > lower {
                 let at = self
                     .seg
                     .start_before(end)
-                    .and_then(|s| Ok((s, self.seg.read_at(s, commit, &mut self.buf)?)));
+                    .and_then(|s| Ok((s, self.seg.read(s, commit, &mut self.buf, &mut f)?)));
                 match at {
-                    Ok((_, At::Frame(f))) if f.next == end => {
+                    Ok((_, Found::Frame)) if f.next == end => {
                         self.next_seq = f.seq + 1;
                         return;
                     }
-                    Ok((s, At::Pad { next })) if next == end => end = s,
+                    Ok((s, Found::Pad(next))) if next == end => end = s,
                     // Lapped while looking (ring): look again.
                     Err(JournalError::Overrun { .. }) => continue 'again,
                     // Malformed: reading from here will say so.
@@ -364,7 +367,7 @@ impl JournalReader {
                 self.next_seq = lower_seq;
                 return;
             }
-            if self.seg.mode == Mode::Segment {
+            if self.seg.mode() == Mode::Segment {
                 break;
             }
         }
@@ -455,15 +458,15 @@ impl JournalReader {
         };
         let first = first.unwrap_or_else(|| self.seg.clone());
         let last = last.unwrap_or_else(|| self.seg.clone());
-        let (oldest_position, oldest_seq) = match first.mode {
+        let (oldest_position, oldest_seq) = match first.mode() {
             Mode::Ring => (first.oldest(), first.oldest_seq()),
-            Mode::Segment => (first.base_pos, first.base_seq),
+            Mode::Segment => (first.base_pos(), first.base_seq()),
         };
         Ok(JournalInfo {
-            mode: last.mode,
-            capacity: last.capacity,
-            max_message: last.max_message,
-            crc: last.crc,
+            mode: last.mode(),
+            capacity: last.capacity(),
+            max_message: last.max_message(),
+            crc: last.crc(),
             oldest_seq,
             next_seq: last.commit_seq(),
             oldest_position,
@@ -526,7 +529,7 @@ impl JournalReader {
             };
             let step = match self
                 .seg
-                .read_frame(self.pos, bound, &mut self.buf, &mut self.frame)
+                .read(self.pos, bound, &mut self.buf, &mut self.frame)
             {
                 Err(e) => return Err(self.failed(e)),
                 Ok(step) => step,
@@ -534,7 +537,7 @@ impl JournalReader {
             // Zeros from a truncated file are never returned as a frame or as "nothing yet".
             self.seg.intact()?;
             match step {
-                Step::Frame => {
+                Found::Frame => {
                     let (seq, next) = (self.frame.seq, self.frame.next);
                     if seq != self.next_seq {
                         return Err(self.gap(seq));
@@ -546,8 +549,8 @@ impl JournalReader {
                     }
                     return Ok(true);
                 }
-                Step::Pad(next) => self.pos = next,
-                Step::End => {
+                Found::Pad(next) => self.pos = next,
+                Found::End => {
                     if self.dir.is_some() && self.seg.sealed() == Some(self.pos) {
                         self.next_segment()?;
                         continue;
@@ -610,7 +613,7 @@ impl JournalReader {
 
     /// Moves into the segment after a sealed one; if retention removed it, to the oldest one.
     fn next_segment(&mut self) -> Result<(), JournalError> {
-        let Some(want) = self.seg.segment.checked_add(1) else {
+        let Some(want) = self.seg.segment().checked_add(1) else {
             return Err(JournalError::Layout {
                 journal: self.name.clone(),
                 what: "sealed segment has the last possible number".into(),
@@ -658,10 +661,10 @@ impl JournalReader {
     fn prev_frame(&mut self) -> Result<Option<FrameInfo>, JournalError> {
         loop {
             if self.pos <= self.lower_bound() {
-                if self.dir.is_none() || self.seg.segment == 0 {
+                if self.dir.is_none() || self.seg.segment() == 0 {
                     return Ok(None);
                 }
-                let Some(prev) = self.open_segment(self.seg.segment - 1)? else {
+                let Some(prev) = self.open_segment(self.seg.segment() - 1)? else {
                     return Ok(None);
                 };
                 let Some(end) = prev.sealed() else {
@@ -676,10 +679,11 @@ impl JournalReader {
                 return Ok(None);
             }
             let commit = self.seg.commit();
-            match self.seg.read_at(start, commit, &mut self.buf)? {
+            let mut f = FrameInfo::default();
+            match self.seg.read(start, commit, &mut self.buf, &mut f)? {
                 // The frame before the cursor carries the sequence before it: the gap check
                 // of `advance`, backward (a damaged sequence word is corruption both ways).
-                At::Frame(f) if f.next == self.pos && f.seq + 1 != self.next_seq => {
+                Found::Frame if f.next == self.pos && f.seq + 1 != self.next_seq => {
                     return Err(JournalError::Corrupt {
                         journal: self.name.clone(),
                         position: start,
@@ -690,12 +694,12 @@ impl JournalReader {
                         ),
                     });
                 }
-                At::Frame(f) if f.next == self.pos => {
+                Found::Frame if f.next == self.pos => {
                     self.pos = start;
                     self.next_seq = f.seq;
                     return Ok(Some(f));
                 }
-                At::Pad { next } if next == self.pos => self.pos = start,
+                Found::Pad(next) if next == self.pos => self.pos = start,
                 _ => {
                     return Err(JournalError::Corrupt {
                         journal: self.name.clone(),
@@ -752,7 +756,7 @@ impl JournalReader {
                     other => other?,
                 };
                 if let Some(s) = s {
-                    if s.base_seq <= seq {
+                    if s.base_seq() <= seq {
                         chosen = Some(s);
                         break;
                     }
@@ -762,7 +766,7 @@ impl JournalReader {
                 Some(s) => s,
                 None => {
                     let oldest = match segs.first() {
-                        Some(&i) => self.open_segment(i)?.map_or(0, |s| s.base_seq),
+                        Some(&i) => self.open_segment(i)?.map_or(0, |s| s.base_seq()),
                         None => 0,
                     };
                     return Err(JournalError::TooOld {
@@ -777,9 +781,9 @@ impl JournalReader {
         let mut commit = self.seg.commit();
         let next = self.seg.commit_seq();
         let sealed = self.seg.sealed();
-        let (lower, lower_seq) = match self.seg.mode {
+        let (lower, lower_seq) = match self.seg.mode() {
             Mode::Ring => (self.seg.oldest(), self.seg.oldest_seq()),
-            Mode::Segment => (self.seg.base_pos, self.seg.base_seq),
+            Mode::Segment => (self.seg.base_pos(), self.seg.base_seq()),
         };
         if seq < lower_seq {
             return Err(JournalError::TooOld {
@@ -807,13 +811,14 @@ impl JournalReader {
         // Start from the index entry at or before seq, if it is valid; else from the bottom.
         let k = seq / INDEX_EVERY;
         let mut start = (lower, lower_seq);
+        let mut f = FrameInfo::default();
         if k * INDEX_EVERY >= lower_seq {
             if let Some(p) = self
                 .seg
                 .index_lookup(k)
                 .filter(|p| (lower..commit).contains(p))
             {
-                if let Ok(At::Frame(f)) = self.seg.read_at(p, commit, &mut self.buf) {
+                if let Ok(Found::Frame) = self.seg.read(p, commit, &mut self.buf, &mut f) {
                     if f.seq == k * INDEX_EVERY {
                         start = (p, f.seq);
                     }
@@ -823,14 +828,14 @@ impl JournalReader {
         self.pos = start.0;
         self.next_seq = start.1;
         while self.next_seq < seq {
-            let at = self.seg.read_at(self.pos, commit, &mut self.buf);
+            let at = self.seg.read(self.pos, commit, &mut self.buf, &mut f);
             match at {
-                Ok(At::Frame(f)) => {
+                Ok(Found::Frame) => {
                     self.pos = f.next;
                     self.next_seq = f.seq + 1;
                 }
-                Ok(At::Pad { next }) => self.pos = next,
-                Ok(At::End) => break,
+                Ok(Found::Pad(next)) => self.pos = next,
+                Ok(Found::End) => break,
                 Err(JournalError::Overrun { .. }) => return Err(self.resync()),
                 Err(e) => return Err(e),
             }

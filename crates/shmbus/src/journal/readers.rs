@@ -24,7 +24,7 @@
 //! ```
 //!
 //! That is the seqlock of `seqlock.rs`, with the state word as its sequence: a lister that saw
-//! any field of a newer claim sees its state word change and retries (`loom_model.rs` checks
+//! any field of a newer claim sees its state word change and retries (`loom_readers.rs` checks
 //! it, and that it fails without (C3)). The position and update time change afterwards as
 //! single words of their own (Relaxed stores, Relaxed loads: each is a snapshot by itself and
 //! publishes nothing else).
@@ -165,6 +165,8 @@ impl Registry {
         };
         let body = region.header().body_offset as usize;
         let map = region.map();
+        // Relaxed: the table header is written before the region is published, and the open
+        // loaded the region header with Acquire (`Region::open`).
         let u32_at = |o: usize| map.u32_at(body + o).map(|w| w.load(Ordering::Relaxed));
         let (Some(capacity), Some(entry_len)) = (u32_at(T_CAPACITY), u32_at(T_ENTRY_LEN)) else {
             return Err(corrupt(format!(
@@ -283,6 +285,7 @@ impl Registry {
             self.map()
                 .write_bytes(e + E_NAME, &bytes)
                 .expect("the registry is mapped writable and bounds-checked");
+            // Relaxed: published by (C4); a lister's (L2) catches a copy torn by a newer claim.
             self.word(i, E_POSITION).store(position, Ordering::Relaxed);
             self.word(i, E_UPDATED).store(now, Ordering::Relaxed);
             self.word(i, E_REGISTERED).store(now, Ordering::Relaxed);
@@ -311,11 +314,13 @@ impl Registry {
                     .map()
                     .read_bytes(e + E_NAME, 32)
                     .expect("entries were bounds-checked on open");
+                // Relaxed: ordered after (L1) by its Acquire, validated by (L2) below.
                 let position = self.word(i, E_POSITION).load(Ordering::Relaxed);
                 let updated_ns = self.word(i, E_UPDATED).load(Ordering::Relaxed);
                 let registered_ns = self.word(i, E_REGISTERED).load(Ordering::Relaxed);
                 // (L2) pairs with (C3).
                 fence(Ordering::Acquire);
+                // Relaxed: ordered after the field loads by (L2).
                 if state.load(Ordering::Relaxed) != s1 {
                     continue;
                 }

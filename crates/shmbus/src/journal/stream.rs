@@ -85,6 +85,8 @@ impl Stream for JournalStream {
             Ok(None) => {}
         }
         *this.waker.lock().unwrap_or_else(|p| p.into_inner()) = Some(cx.waker().clone());
+        // AcqRel: the Acquire pairs with the waiting thread's Release store of `false` below (its
+        // wait is over before another starts); the Release orders the waker stored above.
         if !this.waiting.swap(true, Ordering::AcqRel) {
             let (seg, pos) = (this.reader.segment(), this.reader.wait_token());
             let (waiting, waker) = (this.waiting.clone(), this.waker.clone());
@@ -92,6 +94,7 @@ impl Stream for JournalStream {
             // landed since returns at once, so no wake-up is lost.
             let wait = move || {
                 seg.wait_commit(pos, Instant::now() + MAX_WAIT, Duration::ZERO);
+                // Release: pairs with the AcqRel swap above.
                 waiting.store(false, Ordering::Release);
                 if let Some(w) = waker.lock().unwrap_or_else(|p| p.into_inner()).take() {
                     w.wake();

@@ -1,12 +1,14 @@
-//! The journal writer: appends frames in place, commits with one Release store, wraps (ring) or
-//! rolls to a new segment file (persisted), enforces retention, and recovers after a crash.
+//! The journal writer: appends frames in place, commits (publishes each batch as `publish.rs`
+//! says), wraps (ring) or rolls to a new segment file (persisted), enforces retention, and
+//! recovers after a crash.
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::sync::atomic::{Ordering, fence};
 
 use super::format::*;
-use super::segment::{At, Mode, Segment, SegmentSpec};
+use super::frame::{Found, FrameInfo};
+use super::publish;
+use super::segment::{Mode, Segment, SegmentSpec};
 use super::store::{io_err, journal_path, list_segments, seg_name};
 use crate::error::{JournalError, RegionError};
 use crate::os;
@@ -194,7 +196,7 @@ fn orphan_segment(
             Err(JournalError::Region(
                 RegionError::Truncated { .. } | RegionError::NotReady { .. },
             )) => true,
-            Ok(l) => l.commit() == l.base_pos && l.base_pos != p.commit(),
+            Ok(l) => l.commit() == l.base_pos() && l.base_pos() != p.commit(),
             Err(_) => false,
         },
     )
@@ -228,7 +230,7 @@ pub struct JournalWriter {
     /// word is stored last, at commit, and publishes the batch.
     batch_first: Option<(u64, u64)>,
     /// A position whose sequence word this writer has zeroed since it last wrote there (see
-    /// `zero_at`): if it is the write position at commit, the word after the batch is zero.
+    /// `clear_next`): if it is the write position at commit, the word after the batch is zero.
     zeroed: u64,
     /// The frame a live [`Reservation`] fills (kept here, not in the reservation, so that
     /// `reserve` returns a single pointer: a wider value returned through memory is read back
@@ -272,7 +274,7 @@ impl JournalWriter {
     }
 
     fn new(name: String, persisted: Option<Persisted>, seg: Segment) -> Self {
-        let (pos, seq) = (seg.base_pos, seg.base_seq);
+        let (pos, seq) = (seg.base_pos(), seg.base_seq());
         Self {
             name,
             persisted,
@@ -328,11 +330,11 @@ impl JournalWriter {
                 });
             };
             let seg = Segment::open(&seg_name(&path, last), true, opts.clone())?;
-            if seg.segment != last {
+            if seg.segment() != last {
                 // It would roll into a wrongly numbered file.
                 return Err(RegionError::Corrupt {
                     path: super::store::segment_file(&path, last),
-                    what: format!("segment file {last} says it is segment {}", seg.segment),
+                    what: format!("segment file {last} says it is segment {}", seg.segment()),
                 }
                 .into());
             }
@@ -348,10 +350,10 @@ impl JournalWriter {
             let persisted = Persisted {
                 dir: path,
                 _lock: lock,
-                segment_size: seg.capacity,
+                segment_size: seg.capacity(),
                 retain_segments: None,
                 retain_bytes: None,
-                crc: seg.crc,
+                crc: seg.crc(),
                 // Segments it rolls to stay as shared as the directory (0770 for a group
                 // journal), whoever the writer is.
                 group_shared: std::os::unix::fs::MetadataExt::mode(&meta) & 0o070 == 0o070,
@@ -383,37 +385,37 @@ impl JournalWriter {
         self.committed = commit;
         self.oldest = self.seg.oldest();
         self.oldest_seq = self.seg.oldest_seq();
-        let lower = if self.seg.mode == Mode::Ring {
+        let lower = if self.seg.mode() == Mode::Ring {
             self.oldest
         } else {
-            self.seg.base_pos
+            self.seg.base_pos()
         };
         // The writer writes at the commit position: it must be a frame boundary in the data
         // area (a damaged commit word would otherwise send it outside).
         if commit % 8 != 0
             || commit < lower
-            || commit - lower > self.seg.capacity
-            || commit.checked_add(2 * self.seg.capacity).is_none()
+            || commit - lower > self.seg.capacity()
+            || commit.checked_add(2 * self.seg.capacity()).is_none()
         {
             return Err(JournalError::Corrupt {
                 journal: self.name.clone(),
                 position: commit,
                 what: format!(
                     "commit position outside the data area (from {lower}, {} bytes)",
-                    self.seg.capacity
+                    self.seg.capacity()
                 ),
             });
         }
         self.next_seq = if commit > lower {
             // The last committed frame says where the sequence stands (the commit_seq word may
             // be ahead of the commit if the writer died between the two stores).
-            let mut buf = Vec::new();
+            let (mut buf, mut f) = (Vec::new(), FrameInfo::default());
             let mut end = commit;
             loop {
                 let start = self.seg.start_before(end)?;
                 let at = self
                     .seg
-                    .read_at(start, commit, &mut buf)
+                    .read(start, commit, &mut buf, &mut f)
                     .map_err(|e| match e {
                         // Before the horizon: the commit and the frames do not agree.
                         JournalError::Overrun { .. } => JournalError::Corrupt {
@@ -424,22 +426,23 @@ impl JournalWriter {
                         e => e,
                     })?;
                 match at {
-                    At::Frame(f) if f.next == end => break f.seq + 1,
-                    At::Pad { next } if next == end && start > lower && start < end => end = start,
+                    Found::Frame if f.next == end => break f.seq + 1,
+                    Found::Pad(next) if next == end && start > lower && start < end => end = start,
                     _ => break self.seg.commit_seq(),
                 }
             }
-        } else if self.seg.mode == Mode::Ring {
+        } else if self.seg.mode() == Mode::Ring {
             self.oldest_seq
         } else {
-            self.seg.base_seq
+            self.seg.base_seq()
         };
         // A writer that died between publishing a batch (its first sequence word) and storing
         // the commit word: readers may have read that batch, so it is committed.
-        let mut buf = Vec::new();
+        let (mut buf, mut f) = (Vec::new(), FrameInfo::default());
         while self.seg.published(self.pos, self.next_seq) {
-            match self.seg.read_published(self.pos, &mut buf) {
-                Ok(At::Frame(f)) if f.seq == self.next_seq => {
+            let bound = self.seg.published_bound(self.pos);
+            match self.seg.read(self.pos, bound, &mut buf, &mut f) {
+                Ok(Found::Frame) if f.seq == self.next_seq => {
                     self.pos = f.next;
                     self.next_seq += 1;
                 }
@@ -453,9 +456,9 @@ impl JournalWriter {
     /// generation and pid), then makes its end a clean place to write.
     fn resume(&mut self) {
         self.seg.claim_writer();
-        // The dead writer's uncommitted tail may hold a published-looking word here. (Zeroed
-        // before `committed` moves past the adopted frames, as in `commit`.)
-        self.zero_end();
+        // The dead writer's uncommitted tail may hold a published-looking word here (see
+        // `publish.rs`).
+        self.clear_end();
         self.committed = self.pos;
         self.publish(None);
     }
@@ -473,12 +476,12 @@ impl JournalWriter {
     /// Data bytes of the ring, or of each segment: the size asked for, rounded up (a ring to a
     /// power of two, a segment to whole pages).
     pub fn capacity(&self) -> u64 {
-        self.seg.capacity
+        self.seg.capacity()
     }
 
     /// The largest message this journal accepts.
     pub fn max_message(&self) -> usize {
-        self.seg.max_message as usize
+        self.seg.max_message() as usize
     }
 
     /// Bytes appended but not yet committed.
@@ -504,7 +507,7 @@ impl JournalWriter {
         let (pos, seq, first) = self
             .begin(payload.len())
             .map_err(|e| self.seg.or_truncated(e))?;
-        let crc = if self.seg.crc {
+        let crc = if self.seg.crc() {
             frame_crc(payload.len() as u32, ty, 0, seq, payload)
         } else {
             0
@@ -539,7 +542,7 @@ impl JournalWriter {
         self.seg.intact()?;
         // SAFETY: we hold the writer lock; [pos, pos + frame) lies beyond the committed end and,
         // in a ring, behind the `oldest` horizon that `make_room` advanced and fenced.
-        let _ = unsafe { self.seg.frame_mut(pos, len as u32) };
+        let _ = unsafe { self.seg.reserve(pos, len as u32) };
         self.open = OpenFrame {
             pos,
             seq,
@@ -556,16 +559,16 @@ impl JournalWriter {
     /// is the first frame of the batch).
     #[inline(always)]
     fn begin(&mut self, len: usize) -> Result<(u64, u64, bool), JournalError> {
-        if len > self.seg.max_message as usize {
+        if len > self.seg.max_message() as usize {
             return Err(self.too_large(len));
         }
         let need = frame_len(len) as u64;
         // The first frame of a batch stays unpublished until the commit publishes the batch
         // (decided before any padding, which does not count as a frame).
         let mut first = self.pos == self.committed;
-        match self.seg.mode {
+        match self.seg.mode() {
             Mode::Ring => {
-                let cap = self.seg.capacity;
+                let cap = self.seg.capacity();
                 let to_end = cap - self.seg.ring_offset(self.pos);
                 if to_end < need {
                     self.make_room(self.pos + to_end)?;
@@ -577,19 +580,19 @@ impl JournalWriter {
                     // zeroed now. (Never too large for a ring: a frame is at most a quarter of
                     // it, and padding is shorter than the frame.)
                     self.make_room(self.pos + need + FRAME_HEADER as u64)?;
-                    self.zero_ahead(need);
+                    self.clear_next(self.pos + need);
                 } else {
                     self.make_room(self.pos + need)?;
                 }
             }
             Mode::Segment => {
-                if self.pos + need > self.seg.base_pos + self.seg.capacity {
+                if self.pos + need > self.seg.base_pos() + self.seg.capacity() {
                     // The roll commits what is pending: this frame starts a new batch.
                     self.roll()?;
                     first = true;
                 }
                 if first {
-                    self.zero_ahead(need);
+                    self.clear_next(self.pos + need);
                 }
             }
         }
@@ -600,35 +603,29 @@ impl JournalWriter {
         Ok((self.pos, seq, first))
     }
 
-    /// Zeroes the sequence word where a frame of `need` bytes at the write position ends (its
-    /// bytes, and in a ring the next 16, are free). Done for the first frame of a batch before
-    /// its own bytes: for a batch of one, `publish` then stores nothing but the publishing word
-    /// after the frame, so a busy reader polling the frame's line gets it in one transfer.
+    /// Zeroes the sequence word at `pos`, where the batch being written will end (free already:
+    /// past the commit, and in a ring behind the horizon), and remembers it in `zeroed`. Done for
+    /// the first frame of a batch before its own bytes (`publish.rs` says why the word is zeroed;
+    /// doing it this early means a batch of one frame stores nothing at commit but the
+    /// publishing word after the frame, so a busy reader polling the frame's line gets it in one
+    /// transfer).
     #[inline]
-    fn zero_ahead(&mut self, need: u64) {
-        self.zero_at(self.pos + need);
-    }
-
-    /// Zeroes the sequence word at `pos` (free already) and remembers it in `zeroed`.
-    #[inline]
-    fn zero_at(&mut self, pos: u64) {
+    fn clear_next(&mut self, pos: u64) {
         self.zeroed = pos;
-        self.seg.zero_seq(pos);
+        publish::clear_seq(&self.seg, pos);
     }
 
-    /// Zeroes the sequence word at the write position, where the next frame starts, so that no
-    /// stale bytes there look published (a dead writer's uncommitted frames have the very
-    /// sequence numbers the next frames get). It belongs to the next frame: in a ring, free it
-    /// first, up to `committed` at most. If that fails, leave it alone: either the ring's old
-    /// frames are damaged (the next append reports it), or the batch fills the ring to within
-    /// 16 bytes and the word lies in the batch's own first header (its `len`/`type` word, or its
-    /// sequence word, which will read "published" with the batch's first sequence, not the
-    /// next one).
+    /// Zeroes the sequence word at the write position, where the next batch starts, when
+    /// `begin` did not (a batch of more than one frame, or a new writer at the end of what it
+    /// adopts). In a ring, frees it first, up to `committed` at most; if that fails, leaves it
+    /// alone: either the ring's old frames are damaged (the next append reports it), or the
+    /// batch fills the ring to within 16 bytes and the word lies in the batch's own first header
+    /// (see `publish.rs`).
     // Out of line: a batch of one frame (the latency path) has its word zeroed in `begin`.
     #[inline(never)]
-    fn zero_end(&mut self) {
-        if self.seg.mode != Mode::Ring || self.make_room(self.pos + FRAME_HEADER as u64).is_ok() {
-            self.zero_at(self.pos);
+    fn clear_end(&mut self) {
+        if self.seg.mode() != Mode::Ring || self.make_room(self.pos + FRAME_HEADER as u64).is_ok() {
+            self.clear_next(self.pos);
         }
     }
 
@@ -638,7 +635,7 @@ impl JournalWriter {
         JournalError::MessageTooLarge {
             journal: self.name.clone(),
             len,
-            max: self.seg.max_message as usize,
+            max: self.seg.max_message() as usize,
         }
     }
 
@@ -659,7 +656,7 @@ impl JournalWriter {
     /// than once per append; the ring keeps at least 31/32 of its capacity of history.
     #[inline(always)]
     fn make_room(&mut self, end: u64) -> Result<(), JournalError> {
-        if end.saturating_sub(self.seg.capacity) <= self.oldest {
+        if end.saturating_sub(self.seg.capacity()) <= self.oldest {
             return Ok(());
         }
         self.free_to(end)
@@ -681,7 +678,7 @@ impl JournalWriter {
 
     /// [`JournalWriter::free_to`], leaving `oldest` wherever the walk stopped on failure.
     fn free_to_unchecked(&mut self, end: u64) -> Result<(), JournalError> {
-        let cap = self.seg.capacity;
+        let cap = self.seg.capacity();
         let floor = end.saturating_sub(cap);
         if floor > self.committed {
             return Err(JournalError::BatchTooLarge {
@@ -709,11 +706,8 @@ impl JournalWriter {
                 what: "the frames to overwrite do not lead to the committed end".into(),
             });
         }
-        self.seg.store(super::format::J_OLDEST_SEQ, self.oldest_seq);
-        self.seg.store(super::format::J_OLDEST, self.oldest);
-        // SYNC POINT: orders the horizon stores before the overwriting stores that follow;
-        // pairs with the Acquire fence in `Segment::lapped`.
-        fence(Ordering::Release);
+        // Before any overwriting store.
+        publish::advance_horizon(&self.seg, self.oldest, self.oldest_seq);
         Ok(())
     }
 
@@ -750,14 +744,14 @@ impl JournalWriter {
                     .into(),
             });
         };
-        let Some(next) = self.seg.segment.checked_add(1) else {
+        let Some(next) = self.seg.segment().checked_add(1) else {
             return Err(JournalError::Layout {
                 journal: self.name.clone(),
                 what: format!(
                     "segment {} is full and is the last segment number a journal can have \
                      ({}): this message was not appended, and no later one can be; start a new \
                      journal",
-                    self.seg.segment,
+                    self.seg.segment(),
                     u32::MAX
                 ),
             });
@@ -798,7 +792,7 @@ impl JournalWriter {
         for &i in &segs {
             let over_count = p.retain_segments.is_some_and(|n| count > u64::from(n));
             let over_bytes = p.retain_bytes.is_some_and(|b| total > b);
-            if i >= self.seg.segment || !(over_count || over_bytes) {
+            if i >= self.seg.segment() || !(over_count || over_bytes) {
                 break;
             }
             let path = super::store::segment_file(&p.dir, i);
@@ -818,9 +812,10 @@ impl JournalWriter {
         }
     }
 
-    /// Publishes every message appended so far, at once: one Release store of the commit
-    /// position (paired with the readers' Acquire load). Wakes blocked readers, paying a system
-    /// call only if some reader sleeps.
+    /// Publishes every message appended so far, at once: the word after the batch is zeroed,
+    /// then the batch's first sequence word is stored (Release; busy readers poll it), then the
+    /// commit word is swapped (blocking readers, tools); docs/FORMAT.md 5.5 gives the steps.
+    /// Wakes blocked readers, paying a system call only if some reader sleeps.
     #[inline]
     pub fn commit(&mut self) {
         if self.pos != self.committed {
@@ -828,7 +823,7 @@ impl JournalWriter {
             // commit readers know (a horizon stored past it, and a crash before the commit
             // word, would leave a journal no writer can reopen).
             if self.zeroed != self.pos {
-                self.zero_end();
+                self.clear_end();
             }
             self.committed = self.pos;
             let first = self.batch_first.take();
@@ -836,16 +831,11 @@ impl JournalWriter {
         }
     }
 
-    /// Publishes up to `self.pos` (whose sequence word the caller has zeroed: `begin` for a
-    /// batch of one frame, `commit` or `recover` otherwise): stores the batch's first sequence
-    /// word (Release; busy readers poll it), then the commit word (blocking readers, tools) and
-    /// wakes sleepers.
+    /// Publishes up to `self.pos`, whose sequence word is zero already (`clear_next`), and
+    /// wakes sleepers (`Segment::publish`).
     #[inline]
     fn publish(&mut self, first: Option<(u64, u64)>) {
-        if let Some((pos, seq)) = first {
-            self.seg.publish_batch(pos, seq);
-        }
-        self.seg.publish_commit(self.pos, self.next_seq);
+        self.seg.publish(first, self.pos, self.next_seq);
     }
 }
 
@@ -855,7 +845,7 @@ impl Reservation<'_> {
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         let f = self.writer.open;
         // SAFETY: as in `JournalWriter::reserve`: the range is the writer's alone until commit.
-        unsafe { self.writer.seg.frame_payload(f.pos, f.len) }
+        unsafe { self.writer.seg.payload_mut(f.pos, f.len) }
     }
 
     /// The sequence number of this message.
@@ -878,9 +868,9 @@ impl Reservation<'_> {
             return;
         }
         w.open.finished = true;
-        let crc = if w.seg.crc {
+        let crc = if w.seg.crc() {
             // SAFETY: as above; read back the payload just written for its checksum.
-            let payload = unsafe { w.seg.frame_payload(f.pos, f.len) };
+            let payload = unsafe { w.seg.payload_mut(f.pos, f.len) };
             frame_crc(f.len, f.ty, 0, f.seq, payload)
         } else {
             0
