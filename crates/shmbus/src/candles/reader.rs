@@ -1,11 +1,12 @@
 //! Reading a candle region: shmbus's own, or one written by the original QuantNexus writer.
 //!
-//! Every read runs under the region's seqlock (the QNXS header sequence): load it (Acquire;
-//! odd means a write is in progress), copy with atomic loads, fence (Acquire), load it again;
-//! a change means the copy may be torn, so it is retried. Every offset and count read from the
+//! Every read runs under the region's seqlock (the QNXS header sequence), with the one read
+//! loop of [`crate::seqlock`] (`read_retrying`): load it (Acquire; odd means a write is in
+//! progress), copy with atomic loads, fence (Acquire), load it again; a change means the copy
+//! may be torn, so it is retried. Every offset and count read from the
 //! region is bounds-checked before use, so a corrupt index gives [`CandleError::Corrupt`].
 
-use std::sync::atomic::{AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::format::*;
 use crate::error::{CandleError, RegionError};
@@ -13,6 +14,7 @@ use crate::header::{QNXS_MAGIC, RegionKind};
 use crate::mapping::Mapping;
 use crate::name::RegionName;
 use crate::region::{OpenOptions, Region};
+use crate::seqlock::{self, Contended};
 
 /// One series of a candle region.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -303,37 +305,36 @@ impl View<'_> {
         self.map().u64_at(H_SEQUENCE).expect("checked at open")
     }
 
-    /// Runs `read` under the seqlock until it sees a stable copy.
+    /// Runs `read` under the seqlock ([`seqlock::read_retrying`]) until it sees a stable copy:
+    /// spins while a write is in progress, yields after 1000 attempts, and gives up with
+    /// [`CandleError::Busy`] after [`MAX_ATTEMPTS`] (a writer stuck mid-write, or one that died).
     pub(crate) fn consistent<R>(
         &self,
         mut read: impl FnMut(&Self) -> Result<R, CandleError>,
     ) -> Result<R, CandleError> {
-        let seq = self.seq_word();
-        for attempt in 0..MAX_ATTEMPTS {
-            let s1 = seq.load(Ordering::Acquire);
-            if s1 & 1 == 1 {
-                if attempt > 1000 {
-                    std::thread::yield_now();
-                } else {
-                    std::hint::spin_loop();
+        let (_, result) = seqlock::read_retrying(
+            self.seq_word(),
+            || read(self),
+            |attempt, why| {
+                if attempt + 1 >= MAX_ATTEMPTS {
+                    return Err(CandleError::Busy {
+                        region: self.name.to_owned(),
+                        attempts: MAX_ATTEMPTS,
+                    });
                 }
-                continue;
-            }
-            let result = read(self);
-            // Pairs with the writer's Release fence after it makes the sequence odd: if the
-            // copy saw any store of a later write, s2 sees that write's odd sequence.
-            fence(Ordering::Acquire);
-            let s2 = seq.load(Ordering::Relaxed);
-            if s1 == s2 {
-                // A truncated file reads zeros, a plausible empty region: never return them.
-                self.intact()?;
-                return result;
-            }
-        }
-        Err(CandleError::Busy {
-            region: self.name.to_owned(),
-            attempts: MAX_ATTEMPTS,
-        })
+                if let Contended::InProgress(_) = why {
+                    if attempt > 1000 {
+                        std::thread::yield_now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        // A truncated file reads zeros, a plausible empty region: never return them.
+        self.intact()?;
+        result
     }
 
     fn u32_at(&self, off: usize) -> Result<u32, CandleError> {

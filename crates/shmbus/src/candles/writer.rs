@@ -293,10 +293,12 @@ impl CandleWriter {
             w.region.claim_writer();
         }
         let seq = w.region.map().u64_at(H_SEQUENCE).expect("in header");
+        // Only the writer (who now holds the lock) stores the sequence.
         let s = seq.load(Ordering::Relaxed);
         if s & 1 == 1 {
-            // The previous writer died mid-write; the index is what it is: make it readable.
-            seq.store(s.wrapping_add(1), Ordering::Release);
+            // The previous writer died mid-write; the index is what it is: make it readable
+            // (the Release store (W3) that ends a write).
+            seqlock::end_write(seq, s);
         }
         // The QNXS header names the writer.
         w.region

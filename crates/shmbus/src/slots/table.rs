@@ -11,7 +11,7 @@ use super::{SlotId, Versioned};
 use crate::error::{RegionError, SlotError};
 use crate::record::{Record, RecordLayoutBuf};
 use crate::region::Region;
-use crate::seqlock::{self, ReadAttempt};
+use crate::seqlock::{self, Contended, ReadAttempt};
 
 /// Spins before a reader of a mid-write slot starts checking that the writer lives.
 const SPINS_BEFORE_CHECK: u32 = 1 << 12;
@@ -293,49 +293,50 @@ impl Table {
         }
     }
 
-    /// Retries a slot that is being written: spins, then checks that the writer lives, then
-    /// yields until the timeout.
+    /// Retries a slot that is being written ([`seqlock::read_retrying`]): spins, then checks
+    /// that the writer lives, then yields until the timeout.
     #[cold]
     #[inline(never)]
     fn read_slow(&self, id: SlotId, out: &mut [u8]) -> Result<Option<u64>, SlotError> {
         let (seq, words) = self.slot(id)?;
-        let mut attempts = 0u32;
+        let mut spins = 0u32;
         let mut waiting_since: Option<Instant> = None;
-        loop {
-            let attempt = seqlock::try_read(seq, words, out);
-            self.intact()?;
-            match attempt {
-                ReadAttempt::Stable(0) => return Ok(None),
-                ReadAttempt::Stable(seq) => return Ok(Some(seq)),
-                attempt => {
-                    attempts += 1;
-                    if attempts < SPINS_BEFORE_CHECK {
-                        std::hint::spin_loop();
-                        continue;
-                    }
-                    // Slow path: the slot stays busy. A dead writer never finishes.
-                    if let ReadAttempt::InProgress(odd) = attempt {
-                        if !self.region.writer_alive()? && seq.load(Ordering::Acquire) == odd {
-                            return Err(SlotError::WriterDied {
-                                region: self.region.name().to_string(),
-                                key: self.key(id)?,
-                                seq: odd,
-                            });
-                        }
-                    }
-                    let since = *waiting_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() > self.timeout {
-                        return Err(SlotError::Busy {
+        let (stable, ()) = seqlock::read_retrying(
+            seq,
+            || seqlock::load_words(words, out),
+            |_, why| {
+                self.intact()?;
+                spins += 1;
+                if spins < SPINS_BEFORE_CHECK {
+                    std::hint::spin_loop();
+                    return Ok(());
+                }
+                // Slow path: the slot stays busy. A dead writer never finishes.
+                if let Contended::InProgress(odd) = why {
+                    // Pairs with the writer's Release store (W3) in `seqlock::end_write`.
+                    if !self.region.writer_alive()? && seq.load(Ordering::Acquire) == odd {
+                        return Err(SlotError::WriterDied {
                             region: self.region.name().to_string(),
                             key: self.key(id)?,
-                            waited_ms: since.elapsed().as_millis() as u64,
+                            seq: odd,
                         });
                     }
-                    std::thread::yield_now();
-                    attempts = SPINS_BEFORE_CHECK / 2;
                 }
-            }
-        }
+                let since = *waiting_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > self.timeout {
+                    return Err(SlotError::Busy {
+                        region: self.region.name().to_string(),
+                        key: self.key(id)?,
+                        waited_ms: since.elapsed().as_millis() as u64,
+                    });
+                }
+                std::thread::yield_now();
+                spins = SPINS_BEFORE_CHECK / 2;
+                Ok(())
+            },
+        )?;
+        self.intact()?;
+        Ok((stable != 0).then_some(stable))
     }
 
     /// As `read_into` if the slot's sequence differs from `since`; `None` if unchanged.
