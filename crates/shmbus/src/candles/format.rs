@@ -143,6 +143,71 @@ pub const MAX_SERIES: usize = 256;
 pub(crate) const DATA_OFFSET: usize = 16640;
 pub(crate) const BLOCK_HEADER: usize = size_of::<BlockHeader>();
 
+/// Byte offsets of the QNXS layout (docs/FORMAT.md §6), for tools and tests that read or forge
+/// a candle region's bytes. They are taken (`offset_of!`, `size_of`) from the `#[repr(C)]`
+/// views the crate reads and writes the region through, whose every field is pinned by a
+/// compile-time assertion.
+pub mod layout {
+    use super::{BlockHeader, IndexEntry, QnxsHeader, SymbolIndex, offset_of};
+
+    /// QNXS header: the magic (u32).
+    pub const MAGIC: usize = offset_of!(QnxsHeader, magic);
+    /// QNXS header: the version (u32).
+    pub const VERSION: usize = offset_of!(QnxsHeader, version);
+    /// QNXS header: the writer's pid (u32).
+    pub const WRITER_PID: usize = offset_of!(QnxsHeader, writer_pid);
+    /// QNXS header: the last update, µs since the Unix epoch (u64).
+    pub const LAST_UPDATE_US: usize = offset_of!(QnxsHeader, last_update_us);
+    /// QNXS header: the region's seqlock sequence (u64).
+    pub const SEQUENCE: usize = offset_of!(QnxsHeader, sequence);
+    /// QNXS header: series in the index (u32).
+    pub const SYMBOL_COUNT: usize = offset_of!(QnxsHeader, symbol_count);
+    /// shmbus state: the end of the highest block in use (u64).
+    pub const ALLOC_TOP: usize = offset_of!(QnxsHeader, alloc_top);
+    /// shmbus state: writes since creation (u64).
+    pub const WRITE_COUNT: usize = offset_of!(QnxsHeader, write_count);
+    /// shmbus state: the per-series limit (u32, 0 = the default).
+    pub const MAX_CANDLES: usize = offset_of!(QnxsHeader, max_candles);
+
+    /// The symbol index; its count (u32) is its first field.
+    pub const INDEX: usize = super::INDEX_OFFSET;
+    /// The symbol index's count (u32).
+    pub const INDEX_COUNT: usize = INDEX + offset_of!(SymbolIndex, count);
+    /// The first index entry.
+    pub const INDEX_ENTRIES: usize = INDEX + offset_of!(SymbolIndex, entries);
+    /// Bytes of one index entry.
+    pub const ENTRY_LEN: usize = size_of::<IndexEntry>();
+    /// Index entry: the symbol (16 bytes, NUL-padded).
+    pub const ENTRY_SYMBOL: usize = offset_of!(IndexEntry, symbol);
+    /// Index entry: the block's offset from the region start (u64).
+    pub const ENTRY_DATA_OFFSET: usize = offset_of!(IndexEntry, data_offset);
+    /// Index entry: the block's size in bytes (u32).
+    pub const ENTRY_DATA_SIZE: usize = offset_of!(IndexEntry, data_size);
+    /// Index entry: the candle count (u32).
+    pub const ENTRY_COUNT: usize = offset_of!(IndexEntry, count);
+    /// Index entry: the last update, µs since the Unix epoch (u64).
+    pub const ENTRY_LAST_UPDATE_US: usize = offset_of!(IndexEntry, last_update_us);
+
+    /// Where the data blocks start.
+    pub const DATA_OFFSET: usize = super::DATA_OFFSET;
+    /// Bytes of a block header; the candles follow it.
+    pub const BLOCK_HEADER_LEN: usize = size_of::<BlockHeader>();
+    /// Block header: the symbol (16 bytes, NUL-padded).
+    pub const BLOCK_SYMBOL: usize = offset_of!(BlockHeader, symbol);
+    /// Block header: the interval (8 bytes, NUL-padded).
+    pub const BLOCK_INTERVAL: usize = offset_of!(BlockHeader, interval);
+    /// Block header: the candle count (u32).
+    pub const BLOCK_COUNT: usize = offset_of!(BlockHeader, count);
+    /// Block header: the capacity in candles (u32).
+    pub const BLOCK_CAPACITY: usize = offset_of!(BlockHeader, capacity);
+    /// Block header: the first candle's timestamp, ms (u64).
+    pub const BLOCK_START_TS: usize = offset_of!(BlockHeader, start_ts);
+    /// Block header: the last candle's timestamp, ms (u64).
+    pub const BLOCK_END_TS: usize = offset_of!(BlockHeader, end_ts);
+    /// Bytes of one candle.
+    pub const CANDLE_LEN: usize = size_of::<super::Candle>();
+}
+
 /// The fixed area of a candle region: the QNXS header and the symbol index.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fixed<'a> {

@@ -17,7 +17,7 @@ use crate::mapping::AtomicView;
 use crate::record::Record;
 
 /// Bytes of the key field, NUL included.
-pub(super) const KEY_LEN: usize = 32;
+pub const KEY_LEN: usize = 32;
 /// Longest key in bytes.
 pub const KEY_MAX: usize = KEY_LEN - 1;
 
@@ -41,14 +41,25 @@ pub(super) struct TableHeader {
 // SAFETY: `#[repr(C)]`, only `AtomicU32` fields and an array of them.
 unsafe impl AtomicView for TableHeader {}
 
-pub(super) const TABLE_HEADER_LEN: usize = size_of::<TableHeader>();
+/// Bytes of the table header (at the region's body offset); slot 0 follows it.
+pub const TABLE_HEADER_LEN: usize = size_of::<TableHeader>();
+/// Table header, from the body offset: the number of slots (u32).
+pub const TABLE_CAPACITY: usize = offset_of!(TableHeader, capacity);
+/// Table header, from the body offset: bytes per slot (u32).
+pub const TABLE_STRIDE: usize = offset_of!(TableHeader, stride);
+/// Table header, from the body offset: the record size (u32).
+pub const TABLE_RECORD_SIZE: usize = offset_of!(TableHeader, record_size);
+/// Table header, from the body offset: bytes of the key field (u32).
+pub const TABLE_KEY_LEN: usize = offset_of!(TableHeader, key_len);
+/// Table header, from the body offset: slots in use (u32).
+pub const TABLE_COUNT: usize = offset_of!(TableHeader, count);
 const _: () = {
     assert!(TABLE_HEADER_LEN == 64);
-    assert!(offset_of!(TableHeader, capacity) == 0);
-    assert!(offset_of!(TableHeader, stride) == 4);
-    assert!(offset_of!(TableHeader, record_size) == 8);
-    assert!(offset_of!(TableHeader, key_len) == 12);
-    assert!(offset_of!(TableHeader, count) == 16);
+    assert!(TABLE_CAPACITY == 0);
+    assert!(TABLE_STRIDE == 4);
+    assert!(TABLE_RECORD_SIZE == 8);
+    assert!(TABLE_KEY_LEN == 12);
+    assert!(TABLE_COUNT == 16);
 };
 
 /// The fixed head of every slot; the record follows it.
@@ -64,10 +75,12 @@ pub(super) struct SlotHead {
 // SAFETY: `#[repr(C)]`, only `AtomicU64` fields and an array of them.
 unsafe impl AtomicView for SlotHead {}
 
-pub(super) const SLOT_SEQ: usize = offset_of!(SlotHead, seq);
-pub(super) const SLOT_KEY: usize = offset_of!(SlotHead, key);
-/// Where the record starts in a slot.
-pub(super) const SLOT_RECORD: usize = size_of::<SlotHead>();
+/// Slot, from its start: the seqlock sequence (u64).
+pub const SLOT_SEQ: usize = offset_of!(SlotHead, seq);
+/// Slot, from its start: the key ([`KEY_LEN`] bytes, NUL-padded).
+pub const SLOT_KEY: usize = offset_of!(SlotHead, key);
+/// Slot, from its start: the record.
+pub const SLOT_RECORD: usize = size_of::<SlotHead>();
 const _: () = {
     assert!(SLOT_SEQ == 0);
     assert!(SLOT_KEY == 8);

@@ -35,7 +35,7 @@
 //! u64 at 0, key (32 bytes, NUL-padded UTF-8) at 8, record at 40.
 
 mod builder;
-mod layout;
+pub mod layout;
 mod reader;
 mod table;
 mod writer;
