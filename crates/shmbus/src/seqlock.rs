@@ -1,4 +1,5 @@
-//! The seqlock protocol of a slot: one writer, any number of readers, never a torn value.
+//! The seqlock protocol of a slot and of a candle region: one writer, any number of readers,
+//! never a torn value.
 //!
 //! The algorithm is the one of crossbeam-utils' `seq_lock.rs` and of Boehm, "Can seqlocks get
 //! along with programming language memory models?" (MSPC 2012): the payload is copied as

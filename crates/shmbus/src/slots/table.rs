@@ -1,6 +1,6 @@
 //! A slot table validated once at open: the geometry, the key lookup and the seqlock reads and
 //! writes of one slot, for records of a size known at run time. The typed API passes its
-//! record size as a constant (`read_as`, `write_as`), so its copies unroll.
+//! record size as a constant (`read_as`, and `write` of a `T`'s bytes), so its copies unroll.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
