@@ -192,6 +192,18 @@ impl Mapping {
         Some(())
     }
 
+    /// The `#[repr(C)]` layout `T` at `off` (a table or block header), or `None` if it is out of
+    /// bounds or misaligned for `T`.
+    #[inline]
+    pub(crate) fn view<T: AtomicView>(&self, off: usize) -> Option<&T> {
+        let p = self.checked(off, size_of::<T>(), 1, align_of::<T>())?;
+        // SAFETY: as in `u64_at`: (1) `p..p + size_of::<T>()` lies inside the mapping, which
+        // lives as long as `&self`; (2) `p` is aligned for `T` (checked; the mapping is
+        // page-aligned); (3) `T: AtomicView` is made only of atomics, so every bit pattern is a
+        // valid `T` and other processes changing it concurrently is what its atomics are for.
+        Some(unsafe { &*p.cast::<T>() })
+    }
+
     /// `count` consecutive 64-bit words from `off`, or `None` if out of bounds or misaligned.
     #[inline]
     pub(crate) fn u64_slice(&self, off: usize, count: usize) -> Option<&[AtomicU64]> {
@@ -257,3 +269,13 @@ impl Mapping {
         Some(())
     }
 }
+
+/// A `#[repr(C)]` layout of shared-memory fields that [`Mapping::view`] may hand out (the slot
+/// table header, the candle block header and index entries).
+///
+/// # Safety
+///
+/// The type is `#[repr(C)]` and made only of atomics (`AtomicU8`, `AtomicU32`, `AtomicU64` and
+/// arrays of them): every bit pattern is valid, it has no padding that could hold a pointer, and
+/// every access to it is an atomic operation, so another process may change it at any time.
+pub(crate) unsafe trait AtomicView: Sized {}

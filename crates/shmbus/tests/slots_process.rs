@@ -504,9 +504,9 @@ fn a_slot_held_mid_write_by_a_live_writer_is_busy() {
 
 // Slot table header fields, relative to the body offset (which follows the 128-byte header).
 const BODY: u64 = HEADER_LEN as u64;
-const T_CAPACITY: u64 = BODY;
-const T_STRIDE: u64 = BODY + 4;
-const T_COUNT: u64 = BODY + 16;
+const T_CAPACITY: u64 = BODY + shmbus::slots::layout::TABLE_CAPACITY as u64;
+const T_STRIDE: u64 = BODY + shmbus::slots::layout::TABLE_STRIDE as u64;
+const T_COUNT: u64 = BODY + shmbus::slots::layout::TABLE_COUNT as u64;
 const OFF_BODY_OFFSET: u64 = 68;
 
 /// A closed table of 8 TradingData slots holding `A` = 1.

@@ -39,7 +39,7 @@ mod writer;
 
 pub use format::{
     BAR_TYPE, Bar, Candle, DEFAULT_MAX_CANDLES, DEFAULT_SIZE, INTERVAL_MAX, MAX_SERIES, MIN_SIZE,
-    SYMBOL_MAX,
+    SYMBOL_MAX, layout,
 };
 pub use reader::{CandleReader, IndexSnapshot, SeriesInfo};
 pub use writer::{CandleStats, CandleStoreBuilder, CandleWriter, WriteReport, validate_batch};

@@ -1,11 +1,12 @@
 //! Reading a candle region: shmbus's own, or one written by the original QuantNexus writer.
 //!
-//! Every read runs under the region's seqlock (the QNXS header sequence): load it (Acquire;
-//! odd means a write is in progress), copy with atomic loads, fence (Acquire), load it again;
-//! a change means the copy may be torn, so it is retried. Every offset and count read from the
+//! Every read runs under the region's seqlock (the QNXS header sequence), with the one read
+//! loop of [`crate::seqlock`] (`read_retrying`): load it (Acquire; odd means a write is in
+//! progress), copy with atomic loads, fence (Acquire), load it again; a change means the copy
+//! may be torn, so it is retried. Every offset and count read from the
 //! region is bounds-checked before use, so a corrupt index gives [`CandleError::Corrupt`].
 
-use std::sync::atomic::{AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use super::format::*;
 use crate::error::{CandleError, RegionError};
@@ -13,6 +14,7 @@ use crate::header::{QNXS_MAGIC, RegionKind};
 use crate::mapping::Mapping;
 use crate::name::RegionName;
 use crate::region::{OpenOptions, Region};
+use crate::seqlock::{self, Contended};
 
 /// One series of a candle region.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,9 +203,9 @@ impl CandleReader {
         let index = self.index()?;
         let write_count = match &self.src {
             Source::Shmbus(_) => self
-                .map()
-                .u64_at(S_WRITE_COUNT)
-                .map_or(0, |w| w.load(Ordering::Relaxed)),
+                .view()
+                .fixed()
+                .map_or(0, |f| f.header.write_count.load(Ordering::Relaxed)),
             Source::Foreign(_) => 0,
         };
         self.view().intact()?;
@@ -246,7 +248,7 @@ pub(crate) struct View<'a> {
     pub(crate) map: &'a Mapping,
 }
 
-impl View<'_> {
+impl<'a> View<'a> {
     fn map(&self) -> &Mapping {
         self.map
     }
@@ -299,48 +301,44 @@ impl View<'_> {
         RegionError::TruncatedWhileMapped { path }.into()
     }
 
-    fn seq_word(&self) -> &AtomicU64 {
-        self.map().u64_at(H_SEQUENCE).expect("checked at open")
+    /// The QNXS header and symbol index: in bounds since open (`check_qnxs`; a mapping never
+    /// shrinks), so this fails only for a region that was never a candle region.
+    #[inline]
+    pub(crate) fn fixed(&self) -> Result<Fixed<'a>, CandleError> {
+        Fixed::of(self.map).ok_or_else(|| self.corrupt("shorter than its symbol index"))
     }
 
-    /// Runs `read` under the seqlock until it sees a stable copy.
+    /// Runs `read` under the seqlock ([`seqlock::read_retrying`]) until it sees a stable copy:
+    /// spins while a write is in progress, yields after 1000 attempts, and gives up with
+    /// [`CandleError::Busy`] after [`MAX_ATTEMPTS`] (a writer stuck mid-write, or one that died).
     pub(crate) fn consistent<R>(
         &self,
         mut read: impl FnMut(&Self) -> Result<R, CandleError>,
     ) -> Result<R, CandleError> {
-        let seq = self.seq_word();
-        for attempt in 0..MAX_ATTEMPTS {
-            let s1 = seq.load(Ordering::Acquire);
-            if s1 & 1 == 1 {
-                if attempt > 1000 {
-                    std::thread::yield_now();
-                } else {
-                    std::hint::spin_loop();
+        let fixed = self.fixed()?;
+        let (_, result) = seqlock::read_retrying(
+            &fixed.header.sequence,
+            || read(self),
+            |attempt, why| {
+                if attempt + 1 >= MAX_ATTEMPTS {
+                    return Err(CandleError::Busy {
+                        region: self.name.to_owned(),
+                        attempts: MAX_ATTEMPTS,
+                    });
                 }
-                continue;
-            }
-            let result = read(self);
-            // Pairs with the writer's Release fence after it makes the sequence odd: if the
-            // copy saw any store of a later write, s2 sees that write's odd sequence.
-            fence(Ordering::Acquire);
-            let s2 = seq.load(Ordering::Relaxed);
-            if s1 == s2 {
-                // A truncated file reads zeros, a plausible empty region: never return them.
-                self.intact()?;
-                return result;
-            }
-        }
-        Err(CandleError::Busy {
-            region: self.name.to_owned(),
-            attempts: MAX_ATTEMPTS,
-        })
-    }
-
-    fn u32_at(&self, off: usize) -> Result<u32, CandleError> {
-        self.map()
-            .u32_at(off)
-            .map(|w| w.load(Ordering::Relaxed))
-            .ok_or_else(|| self.corrupt(format!("offset {off} outside the region")))
+                if let Contended::InProgress(_) = why {
+                    if attempt > 1000 {
+                        std::thread::yield_now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        // A truncated file reads zeros, a plausible empty region: never return them.
+        self.intact()?;
+        result
     }
 
     fn u64_at(&self, off: usize) -> Result<u64, CandleError> {
@@ -350,52 +348,47 @@ impl View<'_> {
             .ok_or_else(|| self.corrupt(format!("offset {off} outside the region")))
     }
 
-    fn bytes_at<const N: usize>(&self, off: usize) -> Result<String, CandleError> {
-        let b = self
-            .map()
-            .read_bytes(off, N)
-            .ok_or_else(|| self.corrupt(format!("offset {off} outside the region")))?;
-        Ok(text(&b))
-    }
-
-    /// Whether the NUL-padded text of `N` bytes at `off` is `want`, compared in place (as
-    /// `text` would, without allocating).
-    fn name_is<const N: usize>(&self, off: usize, want: &str) -> Result<bool, CandleError> {
-        let b = self
-            .map()
-            .bytes(off, N)
-            .ok_or_else(|| self.corrupt(format!("offset {off} outside the region")))?;
+    /// Whether the NUL-padded text `field` is `want`, compared in place (as `load_text`
+    /// would, without allocating).
+    fn name_is(field: &[AtomicU8], want: &str) -> bool {
         let w = want.as_bytes();
-        if w.len() > N || w.contains(&0) {
-            return Ok(false);
+        if w.len() > field.len() || w.contains(&0) {
+            return false;
         }
         let same = w
             .iter()
-            .zip(b)
+            .zip(field)
             .all(|(x, y)| *x == y.load(Ordering::Relaxed));
-        Ok(same
-            && b.get(w.len())
-                .is_none_or(|c| c.load(Ordering::Relaxed) == 0))
+        same && field
+            .get(w.len())
+            .is_none_or(|c| c.load(Ordering::Relaxed) == 0)
     }
 
     /// Reads index entry `i` and its block header, checking every bound (no seqlock).
-    fn series_at(&self, i: usize) -> Result<SeriesInfo, CandleError> {
-        let e = entry_offset(i);
-        let symbol = self.bytes_at::<16>(e + E_SYMBOL)?;
-        let block = self.u64_at(e + E_DATA_OFFSET)?;
-        let last_update_us = self.u64_at(e + E_LAST_UPDATE_US)?;
+    fn series_at(&self, fixed: Fixed<'_>, i: usize) -> Result<SeriesInfo, CandleError> {
+        let e = fixed
+            .index
+            .entries
+            .get(i)
+            .ok_or_else(|| self.corrupt(format!("series {i} is outside the index")))?;
+        let symbol = load_text(&e.symbol);
+        let block = e.data_offset.load(Ordering::Relaxed);
+        let last_update_us = e.last_update_us.load(Ordering::Relaxed);
         let len = self.map().len() as u64;
         // Checked: a forged offset near u64::MAX must not wrap around into the header.
         let header_end = block.checked_add(BLOCK_HEADER as u64);
-        if block < DATA_OFFSET as u64 || block % 8 != 0 || header_end.is_none_or(|e| e > len) {
-            return Err(self.corrupt(format!(
+        let outside = || {
+            self.corrupt(format!(
                 "series {i} ({symbol}) has its block at {block}, outside the data area (16640..{len})"
-            )));
+            ))
+        };
+        if block < DATA_OFFSET as u64 || block % 8 != 0 || header_end.is_none_or(|e| e > len) {
+            return Err(outside());
         }
-        let b = block as usize;
-        let interval = self.bytes_at::<8>(b + B_INTERVAL)?;
-        let count = self.u32_at(b + B_COUNT)?;
-        let capacity = self.u32_at(b + B_CAPACITY)?;
+        let h = block_header(self.map(), block).ok_or_else(outside)?;
+        let interval = load_text(&h.interval);
+        let count = h.count.load(Ordering::Relaxed);
+        let capacity = h.capacity.load(Ordering::Relaxed);
         let end = block + block_len(capacity) as u64;
         if count > capacity || end > len {
             return Err(self.corrupt(format!(
@@ -408,8 +401,8 @@ impl View<'_> {
             interval,
             count,
             capacity,
-            start_ts: self.u64_at(b + B_START_TS)?,
-            end_ts: self.u64_at(b + B_END_TS)?,
+            start_ts: h.start_ts.load(Ordering::Relaxed),
+            end_ts: h.end_ts.load(Ordering::Relaxed),
             last_update_us,
             index: i,
             block,
@@ -417,8 +410,8 @@ impl View<'_> {
     }
 
     /// The index's series count, refused (as every lookup is) when it exceeds the index.
-    fn index_count(&self) -> Result<usize, CandleError> {
-        let count = self.u32_at(INDEX_OFFSET)? as usize;
+    fn index_count(&self, fixed: Fixed<'_>) -> Result<usize, CandleError> {
+        let count = fixed.index.count.load(Ordering::Relaxed) as usize;
         if count > MAX_SERIES {
             return Err(self.corrupt(format!("index count {count} exceeds {MAX_SERIES}")));
         }
@@ -426,13 +419,14 @@ impl View<'_> {
     }
 
     pub(crate) fn index_unlocked(&self) -> Result<IndexSnapshot, CandleError> {
-        let count = self.index_count()?;
+        let fixed = self.fixed()?;
+        let count = self.index_count(fixed)?;
         let series = (0..count)
-            .map(|i| self.series_at(i))
+            .map(|i| self.series_at(fixed, i))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(IndexSnapshot {
-            sequence: self.seq_word().load(Ordering::Relaxed),
-            last_update_us: self.u64_at(H_LAST_UPDATE_US)?,
+            sequence: fixed.header.sequence.load(Ordering::Relaxed),
+            last_update_us: fixed.header.last_update_us.load(Ordering::Relaxed),
             series,
         })
     }
@@ -450,11 +444,11 @@ impl View<'_> {
     /// The first series with this symbol and interval (a region written by the original writer,
     /// keyed by symbol only, holds at most one series per symbol).
     fn find_unlocked(&self, symbol: &str, interval: &str) -> Result<SeriesInfo, CandleError> {
-        let count = self.index_count()?;
-        for i in 0..count {
-            let e = entry_offset(i);
-            if self.name_is::<16>(e + E_SYMBOL, symbol)? {
-                let s = self.series_at(i)?;
+        let fixed = self.fixed()?;
+        let count = self.index_count(fixed)?;
+        for (i, e) in fixed.index.entries[..count].iter().enumerate() {
+            if Self::name_is(&e.symbol, symbol) {
+                let s = self.series_at(fixed, i)?;
                 if s.interval == interval {
                     return Ok(s);
                 }

@@ -60,18 +60,16 @@ impl CandleStoreBuilder {
             .layout(&<Candle as crate::Record>::LAYOUT)
             .group_shared(self.group_shared)
             .create_unpublished()?;
-        let map = region.map();
-        let w32 = |o: usize, v: u32| map.store_u32(o, v).expect("in header");
-        let w64 = |o: usize, v: u64| map.store_u64(o, v).expect("in header");
-        w32(H_VERSION, QNXS_VERSION);
-        w32(H_WRITER_PID, std::process::id());
-        w64(H_LAST_UPDATE_US, now_us());
-        w64(S_ALLOC_TOP, DATA_OFFSET as u64);
-        w32(S_MAX_CANDLES, self.max_candles);
+        let h = fixed_area(&self.name, &region)?.header;
+        // Relaxed: published by the Release store of the QNXS magic below (pairs with the
+        // Acquire load of the magic in `View::check_qnxs`) and then the shmbus magic.
+        h.version.store(QNXS_VERSION, Ordering::Relaxed);
+        h.writer_pid.store(std::process::id(), Ordering::Relaxed);
+        h.last_update_us.store(now_us(), Ordering::Relaxed);
+        h.alloc_top.store(DATA_OFFSET as u64, Ordering::Relaxed);
+        h.max_candles.store(self.max_candles, Ordering::Relaxed);
         // The QNXS magic first (for QuantNexus readers), then the shmbus magic (publish).
-        map.u32_at(H_MAGIC)
-            .expect("in header")
-            .store(QNXS_MAGIC, Ordering::Release);
+        h.magic.store(QNXS_MAGIC, Ordering::Release);
         region.publish();
         CandleWriter::from_region(self.name, region, self.max_candles, false)
     }
@@ -209,10 +207,8 @@ impl CandleWriter {
             .writer(true)
             .defer_claim()
             .open(name)?;
-        let max = region
-            .map()
-            .u32_at(S_MAX_CANDLES)
-            .map_or(0, |w| w.load(Ordering::Relaxed));
+        let max =
+            Fixed::of(region.map()).map_or(0, |f| f.header.max_candles.load(Ordering::Relaxed));
         let max = if max == 0 { DEFAULT_MAX_CANDLES } else { max };
         Self::from_region(name.to_owned(), region, max, true)
     }
@@ -242,10 +238,8 @@ impl CandleWriter {
             free: Vec::new(),
             alloc_top: DATA_OFFSET as u64,
             max_candles,
-            write_count: region
-                .map()
-                .u64_at(S_WRITE_COUNT)
-                .map_or(0, |v| v.load(Ordering::Relaxed)),
+            write_count: Fixed::of(region.map())
+                .map_or(0, |f| f.header.write_count.load(Ordering::Relaxed)),
             last_write_us: index.last_update_us,
             clock: crate::clock::UnixClock::new(),
             region,
@@ -292,18 +286,17 @@ impl CandleWriter {
         if claim {
             w.region.claim_writer();
         }
-        let seq = w.region.map().u64_at(H_SEQUENCE).expect("in header");
+        let h = fixed_area(&w.name, &w.region)?.header;
+        let seq = &h.sequence;
+        // Only the writer (who now holds the lock) stores the sequence.
         let s = seq.load(Ordering::Relaxed);
         if s & 1 == 1 {
-            // The previous writer died mid-write; the index is what it is: make it readable.
-            seq.store(s.wrapping_add(1), Ordering::Release);
+            // The previous writer died mid-write; the index is what it is: make it readable
+            // (the Release store (W3) that ends a write).
+            seqlock::end_write(seq, s);
         }
         // The QNXS header names the writer.
-        w.region
-            .map()
-            .u32_at(H_WRITER_PID)
-            .expect("in header")
-            .store(std::process::id(), Ordering::Relaxed);
+        h.writer_pid.store(std::process::id(), Ordering::Relaxed);
         Ok(w)
     }
 
@@ -456,32 +449,57 @@ impl CandleWriter {
                 Err(e) => return Err(e),
             };
             if let Some(i) = existing {
-                self.copy_block(&self.series[i], block, keep);
+                self.copy_block(&self.series[i], block, keep)?;
             }
             Some((block, new_cap))
         } else {
             None
         };
+        // Every view the write needs, bounds-checked before the sequence turns odd (an error
+        // past that point would leave it odd).
         let map = self.region.map();
-        let seq = map.u64_at(H_SEQUENCE).expect("in header");
+        let fixed = fixed_area(&self.name, &self.region)?;
+        let (entry_i, block) = match (existing, moved) {
+            (_, Some((block, _))) => (
+                existing.map_or(self.series.len(), |i| self.series[i].entry),
+                block,
+            ),
+            (Some(i), None) => (self.series[i].entry, self.series[i].block),
+            (None, None) => unreachable!("a new series always gets a block"),
+        };
+        let outside = |what: &str| CandleError::Corrupt {
+            region: self.name.clone(),
+            what: format!("{what} lies outside the region"),
+        };
+        let entry = fixed
+            .index
+            .entries
+            .get(entry_i)
+            .ok_or_else(|| outside("the index entry"))?;
+        let header = block_header(map, block).ok_or_else(|| outside("the block header"))?;
+        let off = block as usize + BLOCK_HEADER + keep as usize * CANDLE_LEN;
+        let words = map
+            .u64_slice(off, candles.len() * CANDLE_LEN / 8)
+            .ok_or_else(|| outside("the candles"))?;
+        let seq = &fixed.header.sequence;
         let odd = seqlock::begin_write(seq);
         let idx = match existing {
             Some(i) => i,
             None => {
-                let entry = self.series.len();
-                let (block, cap) = moved.expect("a new series always gets a block");
+                // `block` is the new one (a new series always gets a block).
+                let cap = moved.map_or(0, |(_, cap)| cap);
                 self.series.push(Series {
                     symbol: symbol.to_owned(),
                     interval: interval.to_owned(),
-                    entry,
+                    entry: entry_i,
                     block,
                     capacity: cap,
                     count: 0,
                     first_ts: 0,
                     last_ts: 0,
                 });
-                self.by_key.insert(series_key(symbol, interval), entry);
-                entry
+                self.by_key.insert(series_key(symbol, interval), entry_i);
+                entry_i
             }
         };
         let old_block = {
@@ -491,10 +509,6 @@ impl CandleWriter {
                 s.block = block;
                 s.capacity = cap;
             }
-            let off = s.block as usize + BLOCK_HEADER + keep as usize * CANDLE_LEN;
-            let words = map
-                .u64_slice(off, candles.len() * CANDLE_LEN / 8)
-                .expect("allocated inside the region");
             seqlock::store_words(words, bytemuck::cast_slice(candles));
             s.count = new_count;
             if keep == 0 {
@@ -505,23 +519,19 @@ impl CandleWriter {
         };
         self.last_series = idx;
         // Names are written with a new block only (they never change in place).
-        self.publish_series(idx, now, moved.is_some());
+        publish_series(&self.series[idx], header, entry, now, moved.is_some());
+        // Relaxed stores: published by `end_write` (W3) below.
         if existing.is_none() {
             let n = self.series.len() as u32;
-            map.u32_at(INDEX_OFFSET)
-                .expect("in index")
-                .store(n, Ordering::Relaxed);
-            map.u32_at(H_SYMBOL_COUNT)
-                .expect("in header")
-                .store(n, Ordering::Relaxed);
+            fixed.index.count.store(n, Ordering::Relaxed);
+            fixed.header.symbol_count.store(n, Ordering::Relaxed);
         }
-        map.u64_at(H_LAST_UPDATE_US)
-            .expect("in header")
-            .store(now, Ordering::Relaxed);
+        fixed.header.last_update_us.store(now, Ordering::Relaxed);
         // Read from the region at open (any value): a count, never an overflow.
         self.write_count = self.write_count.saturating_add(1);
-        map.u64_at(S_WRITE_COUNT)
-            .expect("in header")
+        fixed
+            .header
+            .write_count
             .store(self.write_count, Ordering::Relaxed);
         seqlock::end_write(seq, odd);
         self.last_write_us = now;
@@ -529,10 +539,9 @@ impl CandleWriter {
             if let Some((off, len)) = old_block {
                 self.release(off, len);
             }
-            self.region
-                .map()
-                .u64_at(S_ALLOC_TOP)
-                .expect("in header")
+            fixed_area(&self.name, &self.region)?
+                .header
+                .alloc_top
                 .store(self.alloc_top, Ordering::Relaxed);
         }
         // Another process truncated the file: the write went to zero pages.
@@ -555,46 +564,25 @@ impl CandleWriter {
         self.by_key.get(&series_key(symbol, interval)).copied()
     }
 
-    /// Writes the block header and index entry of series `i` from the writer's mirror (with
-    /// `names`, also the symbol and interval: for a new block).
-    fn publish_series(&self, i: usize, now: u64, names: bool) {
-        let s = &self.series[i];
-        let map = self.region.map();
-        let b = s.block as usize;
-        let e = entry_offset(s.entry);
-        let bytes = |o: usize, v: &[u8]| map.write_bytes(o, v).expect("in region");
-        let w32 = |o: usize, v: u32| map.store_u32(o, v).expect("in region");
-        let w64 = |o: usize, v: u64| map.store_u64(o, v).expect("in region");
-        if names {
-            bytes(b + B_SYMBOL, &fixed::<16>(&s.symbol));
-            bytes(b + B_INTERVAL, &fixed::<8>(&s.interval));
-            bytes(e + E_SYMBOL, &fixed::<16>(&s.symbol));
-        }
-        if names {
-            // A new block: where it is and how big.
-            w32(b + B_CAPACITY, s.capacity);
-            w64(e + E_DATA_OFFSET, s.block);
-            w32(e + E_DATA_SIZE, block_len(s.capacity) as u32);
-        }
-        w32(b + B_COUNT, s.count);
-        w64(b + B_START_TS, if s.count > 0 { s.first_ts } else { 0 });
-        w64(b + B_END_TS, if s.count > 0 { s.last_ts } else { 0 });
-        w32(e + E_COUNT, s.count);
-        w64(e + E_LAST_UPDATE_US, now);
-    }
-
-    fn copy_block(&self, from: &Series, to: u64, count: u32) {
+    /// Copies the first `count` candles of series `from` into the block at `to`.
+    fn copy_block(&self, from: &Series, to: u64, count: u32) -> Result<(), CandleError> {
         let map = self.region.map();
         let n = count as usize * CANDLE_LEN / 8;
-        let src = map
-            .u64_slice(from.block as usize + BLOCK_HEADER, n)
-            .expect("live block in region");
-        let dst = map
-            .u64_slice(to as usize + BLOCK_HEADER, n)
-            .expect("allocated in region");
+        let src = map.u64_slice(from.block as usize + BLOCK_HEADER, n);
+        let dst = map.u64_slice(to as usize + BLOCK_HEADER, n);
+        let (Some(src), Some(dst)) = (src, dst) else {
+            return Err(CandleError::Corrupt {
+                region: self.name.clone(),
+                what: format!(
+                    "moving a block from {} to {to}: outside the region",
+                    from.block
+                ),
+            });
+        };
         for (d, s) in dst.iter().zip(src) {
             d.store(s.load(Ordering::Relaxed), Ordering::Relaxed);
         }
+        Ok(())
     }
 
     /// The index of the first stored candle of series `i` with timestamp >= `ts`.
@@ -739,4 +727,35 @@ fn explain_invalid(candles: &[Candle]) -> CandleError {
         }
     }
     unreachable!("explain_invalid is called only for a batch that failed the fast check")
+}
+
+/// The QNXS header and symbol index of the writer's region (created or validated at open at
+/// least [`MIN_SIZE`] bytes long, and a mapping never shrinks).
+fn fixed_area<'a>(name: &str, region: &'a Region) -> Result<Fixed<'a>, CandleError> {
+    Fixed::of(region.map()).ok_or_else(|| CandleError::Corrupt {
+        region: name.to_owned(),
+        what: "shorter than its symbol index".into(),
+    })
+}
+
+/// Writes the block header and index entry of series `s` from the writer's mirror (with
+/// `names`, also the symbol and interval: for a new block). Relaxed stores, under the seqlock.
+fn publish_series(s: &Series, b: &BlockHeader, e: &IndexEntry, now: u64, names: bool) {
+    let relaxed = Ordering::Relaxed;
+    if names {
+        store_text(&b.symbol, &s.symbol);
+        store_text(&b.interval, &s.interval);
+        store_text(&e.symbol, &s.symbol);
+        // A new block: where it is and how big.
+        b.capacity.store(s.capacity, relaxed);
+        e.data_offset.store(s.block, relaxed);
+        e.data_size.store(block_len(s.capacity) as u32, relaxed);
+    }
+    b.count.store(s.count, relaxed);
+    b.start_ts
+        .store(if s.count > 0 { s.first_ts } else { 0 }, relaxed);
+    b.end_ts
+        .store(if s.count > 0 { s.last_ts } else { 0 }, relaxed);
+    e.count.store(s.count, relaxed);
+    e.last_update_us.store(now, relaxed);
 }

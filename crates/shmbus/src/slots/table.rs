@@ -1,0 +1,439 @@
+//! A slot table validated once at open: the geometry, the key lookup and the seqlock reads and
+//! writes of one slot, for records of a size known at run time. The typed API passes its
+//! record size as a constant (`read_as`, and `write` of a `T`'s bytes), so its copies unroll.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::layout::encode_key;
+use super::layout::{KEY_LEN, SLOT_KEY, SLOT_RECORD, TABLE_HEADER_LEN, TableHeader, stride_for};
+use super::{SlotId, Versioned};
+use crate::error::{RegionError, SlotError};
+use crate::record::{Record, RecordLayoutBuf};
+use crate::region::Region;
+use crate::seqlock::{self, Contended, ReadAttempt};
+
+/// Spins before a reader of a mid-write slot starts checking that the writer lives.
+const SPINS_BEFORE_CHECK: u32 = 1 << 12;
+/// How long a reader waits for a live writer to finish a write before [`SlotError::Busy`].
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Words of the slot head (sequence and key) before the record.
+const HEAD_WORDS: usize = SLOT_RECORD / 8;
+
+/// The record a table holds: its size and the layout's name (for messages).
+#[derive(Debug, Clone)]
+pub(super) struct Shape {
+    pub(super) size: usize,
+    pub(super) name: String,
+}
+
+impl Shape {
+    /// The shape of a compile-time record type.
+    pub(super) fn of<T: Record>() -> Self {
+        Self {
+            size: size_of::<T>(),
+            name: T::LAYOUT.name.to_owned(),
+        }
+    }
+
+    /// The shape of a run-time layout, refused if the layout is invalid.
+    pub(super) fn of_layout(layout: &RecordLayoutBuf) -> Result<Self, SlotError> {
+        layout.check().map_err(|reason| SlotError::InvalidLayout {
+            name: layout.name.clone(),
+            reason,
+        })?;
+        Ok(Self {
+            size: layout.size as usize,
+            name: layout.name.clone(),
+        })
+    }
+}
+
+/// The table geometry, validated against the mapping once at open.
+#[derive(Debug)]
+pub(super) struct Table {
+    pub(super) region: Region,
+    pub(super) capacity: u32,
+    pub(super) stride: usize,
+    pub(super) timeout: Duration,
+    pub(super) shape: Shape,
+    /// The region's body offset, where the table header is.
+    body: usize,
+}
+
+pub(super) fn corrupt(region: &Region, what: String) -> SlotError {
+    SlotError::Region(RegionError::Corrupt {
+        path: region.name().path().to_path_buf(),
+        what,
+    })
+}
+
+/// The table header of `region`, checked to lie inside the mapping.
+pub(super) fn table_header(region: &Region) -> Result<&TableHeader, SlotError> {
+    let body = region.header().body_offset as usize;
+    // Slot sequences are u64 words at body + 64 + i * stride (a multiple of 64): a body
+    // offset that is not 8-aligned would make every slot access fail its alignment check.
+    if body % 8 != 0 {
+        return Err(corrupt(
+            region,
+            format!("the slot table offset {body} is not 8-byte aligned"),
+        ));
+    }
+    region.map().view::<TableHeader>(body).ok_or_else(|| {
+        corrupt(
+            region,
+            "the slot table header lies outside the region".into(),
+        )
+    })
+}
+
+impl Table {
+    pub(super) fn from_region(region: Region, shape: Shape) -> Result<Self, SlotError> {
+        let h = table_header(&region)?;
+        let [capacity, stride, record, key_len] =
+            [&h.capacity, &h.stride, &h.record_size, &h.key_len].map(|w| w.load(Ordering::Relaxed));
+        let size = shape.size;
+        if stride as usize != stride_for(size)
+            || record as usize != size
+            || key_len as usize != KEY_LEN
+        {
+            return Err(corrupt(
+                &region,
+                format!(
+                    "slot geometry stride {stride}, record {record}, key {key_len} does not match \
+                     {} (stride {}, record {size}, key {KEY_LEN})",
+                    shape.name,
+                    stride_for(size),
+                ),
+            ));
+        }
+        let body = region.header().body_offset as usize;
+        let end = (capacity as u64)
+            .checked_mul(stride as u64)
+            .and_then(|n| n.checked_add((body + TABLE_HEADER_LEN) as u64));
+        if end.is_none_or(|end| end > region.len() as u64) {
+            return Err(corrupt(
+                &region,
+                format!(
+                    "{capacity} slots of {stride} bytes do not fit in {} bytes",
+                    region.len()
+                ),
+            ));
+        }
+        Ok(Self {
+            region,
+            capacity,
+            stride: stride as usize,
+            timeout: DEFAULT_READ_TIMEOUT,
+            shape,
+            body,
+        })
+    }
+
+    /// Refuses a record buffer of another size than the table's records.
+    #[inline]
+    pub(super) fn check_len(&self, len: usize) -> Result<(), SlotError> {
+        if len == self.shape.size {
+            Ok(())
+        } else {
+            Err(SlotError::RecordSize {
+                region: self.region.name().to_string(),
+                expected: self.shape.size,
+                found: len,
+            })
+        }
+    }
+
+    /// The table header; in bounds since open (a mapping never shrinks).
+    #[inline]
+    fn header(&self) -> Result<&TableHeader, SlotError> {
+        self.region
+            .map()
+            .view::<TableHeader>(self.body)
+            .ok_or_else(|| self.outside("the table header"))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn outside(&self, what: &str) -> SlotError {
+        corrupt(
+            &self.region,
+            format!("{what} lies outside the {} byte mapping", self.region.len()),
+        )
+    }
+
+    /// Fails if the file was truncated under the mapping (what was just read is zeros).
+    ///
+    /// `STABLE_IS_REAL`: a read that is stable at a nonzero sequence needs no such check. Once
+    /// the file is truncated, every access to a cut page faults, and the SIGBUS handler
+    /// replaces the whole mapping (one `mmap`, which unmaps the old pages first) with zero
+    /// pages. A copy that met a zero page anywhere loads the sequence a second time after it
+    /// (behind the Acquire fence), from the zero mapping too: 0, so it is stable only at 0,
+    /// the "never written" answer, which is checked. (The same ordering argument the mark
+    /// itself relies on; see `Mapping::truncated`.)
+    #[inline]
+    pub(super) fn intact(&self) -> Result<(), SlotError> {
+        Ok(self.region.check_intact()?)
+    }
+
+    /// Slots in use, clamped to the capacity (a corrupt count cannot send us out of bounds).
+    pub(super) fn len(&self) -> u32 {
+        // SYNC POINT: pairs with the Release store of the count in `register`: the keys of
+        // all slots below the count are written.
+        self.header()
+            .map_or(0, |h| h.count.load(Ordering::Acquire))
+            .min(self.capacity)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn bad_slot(&self, id: SlotId) -> SlotError {
+        SlotError::BadSlot {
+            region: self.region.name().to_string(),
+            index: id.0,
+            count: self.capacity,
+        }
+    }
+
+    #[inline]
+    pub(super) fn slot_offset(&self, id: SlotId) -> Result<usize, SlotError> {
+        if id.0 >= self.capacity {
+            return Err(self.bad_slot(id));
+        }
+        Ok(self.body + TABLE_HEADER_LEN + id.0 as usize * self.stride)
+    }
+
+    /// The sequence word and the first `words` record words of slot `id` (one bounds check:
+    /// the geometry was checked against the mapping at open, so it only fails for a corrupt
+    /// table).
+    #[inline(always)]
+    pub(super) fn seq_and_words(
+        &self,
+        id: SlotId,
+        words: usize,
+    ) -> Result<(&AtomicU64, &[AtomicU64]), SlotError> {
+        let off = self.slot_offset(id)?;
+        match self.region.map().u64_slice(off, HEAD_WORDS + words) {
+            Some(slot) => {
+                let (head, record) = slot.split_at(HEAD_WORDS);
+                Ok((&head[0], record))
+            }
+            None => Err(self.outside("a slot")),
+        }
+    }
+
+    /// The sequence word and the record of slot `id`.
+    #[inline]
+    pub(super) fn slot(&self, id: SlotId) -> Result<(&AtomicU64, &[AtomicU64]), SlotError> {
+        self.seq_and_words(id, self.shape.size / 8)
+    }
+
+    pub(super) fn key(&self, id: SlotId) -> Result<String, SlotError> {
+        let off = self.slot_offset(id)?;
+        let raw = self
+            .region
+            .map()
+            .read_bytes(off + SLOT_KEY, KEY_LEN)
+            .ok_or_else(|| self.outside("a slot key"))?;
+        self.intact()?;
+        let n = raw.iter().position(|&b| b == 0).unwrap_or(KEY_LEN);
+        Ok(String::from_utf8_lossy(&raw[..n]).into_owned())
+    }
+
+    pub(super) fn keys(&self) -> Vec<(String, SlotId)> {
+        (0..self.len())
+            .map(SlotId)
+            .filter_map(|id| Some((self.key(id).ok()?, id)))
+            .collect()
+    }
+
+    pub(super) fn find(&self, key: &str) -> Result<SlotId, SlotError> {
+        // Compare the key as four words in place: no copy of each stored key.
+        let want: [u64; KEY_LEN / 8] = bytemuck::cast(encode_key(key)?);
+        let map = self.region.map();
+        for i in 0..self.len() {
+            let off = self.slot_offset(SlotId(i))?;
+            let stored = map
+                .u64_slice(off + SLOT_KEY, KEY_LEN / 8)
+                .ok_or_else(|| self.outside("a slot key"))?;
+            if stored
+                .iter()
+                .zip(&want)
+                .all(|(w, k)| w.load(Ordering::Relaxed) == *k)
+            {
+                self.intact()?;
+                return Ok(SlotId(i));
+            }
+        }
+        self.intact()?;
+        Err(SlotError::UnknownKey {
+            region: self.region.name().to_string(),
+            key: key.to_owned(),
+        })
+    }
+
+    pub(super) fn sequence(&self, id: SlotId) -> Result<u64, SlotError> {
+        // Pairs with the writer's Release store (W3) in `seqlock::end_write`.
+        let seq = self.seq_and_words(id, 0)?.0.load(Ordering::Acquire);
+        self.intact()?;
+        Ok(seq)
+    }
+
+    /// The fast path: one attempt, inlined into the caller; contention goes to `read_slow`.
+    /// `out` has the record's size. Returns the sequence read at, `None` if never written.
+    #[inline(always)]
+    pub(super) fn read_into(&self, id: SlotId, out: &mut [u8]) -> Result<Option<u64>, SlotError> {
+        let (seq, words) = self.slot(id)?;
+        match seqlock::try_read(seq, words, out) {
+            ReadAttempt::Stable(0) => self.intact().map(|()| None),
+            // No truncation check needed: see `STABLE_IS_REAL`.
+            ReadAttempt::Stable(seq) => Ok(Some(seq)),
+            _ => self.read_slow(id, out),
+        }
+    }
+
+    /// Retries a slot that is being written ([`seqlock::read_retrying`]): spins, then checks
+    /// that the writer lives, then yields until the timeout.
+    #[cold]
+    #[inline(never)]
+    fn read_slow(&self, id: SlotId, out: &mut [u8]) -> Result<Option<u64>, SlotError> {
+        let (seq, words) = self.slot(id)?;
+        let mut spins = 0u32;
+        let mut waiting_since: Option<Instant> = None;
+        let (stable, ()) = seqlock::read_retrying(
+            seq,
+            || seqlock::load_words(words, out),
+            |_, why| {
+                self.intact()?;
+                spins += 1;
+                if spins < SPINS_BEFORE_CHECK {
+                    std::hint::spin_loop();
+                    return Ok(());
+                }
+                // Slow path: the slot stays busy. A dead writer never finishes.
+                if let Contended::InProgress(odd) = why {
+                    // Pairs with the writer's Release store (W3) in `seqlock::end_write`.
+                    if !self.region.writer_alive()? && seq.load(Ordering::Acquire) == odd {
+                        return Err(SlotError::WriterDied {
+                            region: self.region.name().to_string(),
+                            key: self.key(id)?,
+                            seq: odd,
+                        });
+                    }
+                }
+                let since = *waiting_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > self.timeout {
+                    return Err(SlotError::Busy {
+                        region: self.region.name().to_string(),
+                        key: self.key(id)?,
+                        waited_ms: since.elapsed().as_millis() as u64,
+                    });
+                }
+                std::thread::yield_now();
+                spins = SPINS_BEFORE_CHECK / 2;
+                Ok(())
+            },
+        )?;
+        self.intact()?;
+        Ok((stable != 0).then_some(stable))
+    }
+
+    /// As `read_into` if the slot's sequence differs from `since`; `None` if unchanged.
+    #[inline]
+    pub(super) fn read_into_if_changed(
+        &self,
+        id: SlotId,
+        since: u64,
+        out: &mut [u8],
+    ) -> Result<Option<u64>, SlotError> {
+        if self.unchanged(id, since)? {
+            return Ok(None);
+        }
+        Ok(self.read_into(id, out)?.filter(|&s| s != since))
+    }
+
+    /// Whether slot `id` is still at sequence `since` (one Acquire load).
+    #[inline(always)]
+    fn unchanged(&self, id: SlotId, since: u64) -> Result<bool, SlotError> {
+        let (seq, _) = self.seq_and_words(id, 0)?;
+        // Pairs with the writer's Release store (W3) in `seqlock::end_write`.
+        let s = seq.load(Ordering::Acquire);
+        if s == since {
+            // A truncated file reads sequence 0: only then can "unchanged" be zeros.
+            if s == 0 {
+                self.intact()?;
+            }
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Publishes `src` (the record's size) in slot `id`.
+    #[inline]
+    pub(super) fn write(&self, id: SlotId, src: &[u8]) -> Result<(), SlotError> {
+        let (seq, words) = self.seq_and_words(id, src.len() / 8)?;
+        seqlock::write(seq, words, src);
+        self.intact()
+    }
+
+    /// The typed fast path for a table whose record size was checked to be `size_of::<T>()`
+    /// at open: the number of words is a constant, so the copy unrolls. The value's buffer is
+    /// never handed to the (cold) slow path, so it can stay in registers; passing it on made
+    /// every read ~3 ns slower.
+    #[inline(always)]
+    pub(super) fn read_as<T: Record>(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotError> {
+        let (seq, words) = self.seq_and_words(id, size_of::<T>() / 8)?;
+        let mut value = T::zeroed();
+        match seqlock::try_read(seq, words, bytemuck::bytes_of_mut(&mut value)) {
+            ReadAttempt::Stable(0) => self.intact().map(|()| None),
+            // No truncation check needed: see `STABLE_IS_REAL`.
+            ReadAttempt::Stable(seq) => Ok(Some(Versioned { seq, value })),
+            _ => self.read_as_slow(id),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn read_as_slow<T: Record>(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotError> {
+        let mut value = T::zeroed();
+        Ok(self
+            .read_slow(id, bytemuck::bytes_of_mut(&mut value))?
+            .map(|seq| Versioned { seq, value }))
+    }
+
+    /// As `read_as` if the slot's sequence differs from `since`; `None` if unchanged.
+    #[inline]
+    pub(super) fn read_as_if_changed<T: Record>(
+        &self,
+        id: SlotId,
+        since: u64,
+    ) -> Result<Option<Versioned<T>>, SlotError> {
+        if self.unchanged(id, since)? {
+            return Ok(None);
+        }
+        Ok(self.read_as(id)?.filter(|v| v.seq != since))
+    }
+
+    /// Registers `key` in the next free slot (the writer only).
+    pub(super) fn register(&self, raw: &[u8; KEY_LEN]) -> Result<SlotId, SlotError> {
+        let count = self.len();
+        if count >= self.capacity {
+            return Err(SlotError::Full {
+                region: self.region.name().to_string(),
+                capacity: self.capacity,
+            });
+        }
+        let id = SlotId(count);
+        let off = self.slot_offset(id)?;
+        self.region
+            .map()
+            .write_bytes(off + SLOT_KEY, raw)
+            .ok_or_else(|| self.outside("a slot key"))?;
+        // SYNC POINT: pairs with the Acquire load in `Table::len`: readers that see the new
+        // count see the key.
+        self.header()?.count.store(count + 1, Ordering::Release);
+        self.intact()?;
+        Ok(id)
+    }
+}
