@@ -11,27 +11,19 @@
 //! discard what they read if the writer lapped them (ring journals); see `journal/mod.rs`.
 
 use std::io;
-use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering, fence};
 
-use memmap2::{Mmap, MmapMut, MmapOptions};
-
-use crate::sigbus;
-
-#[derive(Debug)]
-enum Map {
-    ReadOnly(Mmap),
-    ReadWrite(MmapMut),
-}
+use crate::os::sigbus;
+use crate::os::{AsHandle, SharedMap};
 
 /// A shared mapping of a whole region file.
 ///
-/// Registered with the SIGBUS handler for as long as it lives (see `sigbus.rs`): if another
+/// Registered with the SIGBUS handler for as long as it lives (see `os/sigbus.rs`): if another
 /// process truncates the file, an access past the new end completes on zero pages and
 /// [`Mapping::truncated`] turns true.
 #[derive(Debug)]
 pub(crate) struct Mapping {
-    map: Map,
+    map: SharedMap,
     /// The registration, `None` when the handler is disabled. Declared after `map`, but
     /// removed by `Drop::drop`, which runs before any field is dropped (so before the unmap).
     guard: Option<&'static sigbus::Slot>,
@@ -53,7 +45,7 @@ impl Mapping {
     /// The caller passes the length `fstat` reported, so no page of the mapping lies past the end
     /// of the file (the first cause of SIGBUS).
     pub(crate) fn new(
-        fd: impl AsFd,
+        fd: impl AsHandle,
         len: usize,
         writable: bool,
         populate: bool,
@@ -63,38 +55,14 @@ impl Mapping {
 
     /// Maps `len` bytes of `fd` from `offset` (a multiple of the page size).
     pub(crate) fn new_at(
-        fd: impl AsFd,
+        fd: impl AsHandle,
         offset: u64,
         len: usize,
         writable: bool,
         populate: bool,
     ) -> io::Result<Self> {
-        use std::os::fd::AsRawFd;
-        let raw = fd.as_fd().as_raw_fd();
-        let mut opts = MmapOptions::new();
-        opts.offset(offset).len(len);
-        if populate {
-            opts.populate();
-        }
-        let map = if writable {
-            // SAFETY: memmap2 calls this unsafe because another process may change or truncate
-            // the file under the mapping. Readers only use atomics on it; the writer also writes
-            // its uncommitted journal tail through `bytes_mut` (see the module docs), which other
-            // processes that follow the protocol never read non-atomically. The length comes
-            // from fstat, and shmbus never shrinks a region (create reserves the full size).
-            // Threat model: processes of the same user may corrupt the bytes (every offset read
-            // is bounds-checked, so that gives errors); one that truncates the file makes the
-            // next access past its end fault with SIGBUS, which shmbus's handler turns into zero
-            // pages and a `truncated` mark (see `sigbus.rs`).
-            Map::ReadWrite(unsafe { opts.map_mut(raw)? })
-        } else {
-            // SAFETY: as above; a read-only mapping is only ever loaded from.
-            Map::ReadOnly(unsafe { opts.map(raw)? })
-        };
-        let (base, len) = match &map {
-            Map::ReadOnly(m) => (m.as_ptr(), m.len()),
-            Map::ReadWrite(m) => (m.as_ptr(), m.len()),
-        };
+        let map = SharedMap::new(fd, offset, len, writable, populate)?;
+        let (base, len) = (map.as_ptr(), map.len());
         let guard = sigbus::register(base, len, writable);
         Ok(Self { map, guard })
     }
@@ -121,25 +89,19 @@ impl Mapping {
 
     #[inline]
     fn base(&self) -> *const u8 {
-        match &self.map {
-            Map::ReadOnly(m) => m.as_ptr(),
-            Map::ReadWrite(m) => m.as_ptr(),
-        }
+        self.map.as_ptr()
     }
 
     /// Length of the mapping in bytes.
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        match &self.map {
-            Map::ReadOnly(m) => m.len(),
-            Map::ReadWrite(m) => m.len(),
-        }
+        self.map.len()
     }
 
     /// Whether stores are allowed (readers map read-only and must never store).
     #[inline]
     pub(crate) fn writable(&self) -> bool {
-        matches!(self.map, Map::ReadWrite(_))
+        self.map.writable()
     }
 
     /// Checks that `[off, off + size * count)` lies inside the mapping and that `off` is aligned
