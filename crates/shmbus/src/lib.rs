@@ -46,6 +46,8 @@ mod clock;
 mod error;
 mod header;
 pub mod journal;
+#[doc(hidden)]
+pub mod layout;
 mod mapping;
 mod name;
 mod os;

@@ -16,6 +16,15 @@ use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering, fence};
 use crate::os::sigbus;
 use crate::os::{AsHandle, SharedMap};
 
+/// A `#[repr(C)]` view of a structure in a region ([`Mapping::view`]), e.g. the common header.
+///
+/// # Safety
+///
+/// Implement it only for a `#[repr(C)]` struct whose fields are all atomic integers
+/// (`AtomicU8/U32/U64`) or arrays of them, with no padding (assert the size), so that every bit
+/// pattern of the bytes is a valid value and every access is atomic.
+pub(crate) unsafe trait AtomicView: Sized {}
+
 /// A shared mapping of a whole region file.
 ///
 /// Registered with the SIGBUS handler for as long as it lives (see `os/sigbus.rs`): if another
@@ -152,6 +161,19 @@ impl Mapping {
         self.writable().then_some(())?;
         self.u32_at(off)?.store(v, Ordering::Relaxed);
         Some(())
+    }
+
+    /// The structure `T` at `off`, or `None` if it does not lie wholly inside the mapping or
+    /// `off` is not aligned for it.
+    #[inline]
+    pub(crate) fn view<T: AtomicView>(&self, off: usize) -> Option<&T> {
+        let p = self.checked(off, std::mem::size_of::<T>(), 1, std::mem::align_of::<T>())?;
+        // SAFETY: as in `u64_at`: `checked` proved `p..p+size_of::<T>()` lies inside the mapping,
+        // which lives as long as `&self`, and that `p` is aligned for `T` (the mapping is
+        // page-aligned); `T: AtomicView` is a padding-free struct of atomics, valid for every bit
+        // pattern and accessed only atomically, so concurrent changes by other processes are no
+        // data race. Stores are only made through writable mappings, as for `u64_at`.
+        Some(unsafe { &*p.cast::<T>() })
     }
 
     /// `count` consecutive 64-bit words from `off`, or `None` if out of bounds or misaligned.

@@ -15,7 +15,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::error::RegionError;
-use crate::header::{self, FORMAT_VERSION, HEADER_LEN, HeaderInfo, MAGIC, Probe, RegionKind};
+use crate::header::{
+    self, FORMAT_VERSION, HEADER_LEN, HeaderInfo, MAGIC, Probe, RawHeader, RegionKind,
+};
 use crate::mapping::Mapping;
 use crate::name::RegionName;
 use crate::os::{self, OpenMode};
@@ -179,9 +181,15 @@ impl RegionBuilder {
             writer_pid: os::pid(),
             body_offset: body,
         };
-        header
-            .write_unpublished(&map)
-            .expect("the header fits: size was checked against the body offset");
+        let Some(raw) = map.view::<RawHeader>(hdr) else {
+            // (Unreachable: the size was checked against the header's end above.)
+            return Err(cleanup(RegionError::SizeTooSmall {
+                kind: self.kind,
+                requested: self.size,
+                min,
+            }));
+        };
+        header.write_unpublished(raw);
         Ok(Region {
             name,
             fd,
@@ -378,7 +386,7 @@ impl Region {
                 Ok(false) => {
                     // A liveness probe (`shmbus ls`, a reader checking for a dead writer) holds a
                     // shared lock for microseconds; a real writer holds it until it exits.
-                    let pid = self.word32(header::OFF_WRITER_PID).load(Ordering::Relaxed);
+                    let pid = self.raw_header().writer_pid.load(Ordering::Relaxed);
                     let alive = pid != 0 && os::pid_alive(pid);
                     if alive || start.elapsed() > LOCK_PROBE_GRACE {
                         return Err(RegionError::WriterBusy {
@@ -399,30 +407,29 @@ impl Region {
     /// this process's pid. The first store a writer makes, after everything it validates.
     pub(crate) fn claim_writer(&mut self) {
         debug_assert!(self.writer, "claim_writer without the writer lock");
-        let word = self.header_word64(header::OFF_WRITER_GEN);
-        let generation = word.load(Ordering::Relaxed).wrapping_add(1);
-        word.store(generation, Ordering::Relaxed);
+        let raw = self.raw_header();
+        let generation = raw
+            .writer_generation
+            .load(Ordering::Relaxed)
+            .wrapping_add(1);
+        raw.writer_generation.store(generation, Ordering::Relaxed);
+        raw.writer_pid.store(os::pid(), Ordering::Relaxed);
         self.header.writer_generation = generation;
-        self.word32(header::OFF_WRITER_PID)
-            .store(os::pid(), Ordering::Relaxed);
         self.header.writer_pid = os::pid();
     }
 
-    fn header_word64(&self, field: usize) -> &std::sync::atomic::AtomicU64 {
+    /// The header in the mapping. Create and open checked that the mapping holds all of it
+    /// at `header.offset` (the file is at least `header_offset + HEADER_LEN` bytes, and a
+    /// mapping never shrinks), so the view exists for the region's whole life.
+    fn raw_header(&self) -> &RawHeader {
         self.map
-            .u64_at(self.header.offset + field)
-            .expect("the header was bounds-checked on open")
-    }
-
-    fn word32(&self, field: usize) -> &std::sync::atomic::AtomicU32 {
-        self.map
-            .u32_at(self.header.offset + field)
-            .expect("the header was bounds-checked on open")
+            .view(self.header.offset)
+            .expect("create and open checked that the mapping holds the header")
     }
 
     /// Makes a created region visible to readers (stores the magic last).
     pub(crate) fn publish(&self) {
-        HeaderInfo::publish(&self.map, self.header.offset).expect("header in bounds");
+        HeaderInfo::publish(self.raw_header());
     }
 
     /// The region's name.
@@ -437,7 +444,7 @@ impl Region {
 
     /// A fresh read of the header (writer pid and generation change over the region's life).
     pub fn read_header(&self) -> HeaderInfo {
-        HeaderInfo::read(&self.map, self.header.offset).expect("header in bounds")
+        HeaderInfo::load(self.raw_header(), self.header.offset)
     }
 
     /// The region's kind.
@@ -672,7 +679,7 @@ impl Drop for Region {
     fn drop(&mut self) {
         if self.writer {
             // A clean exit clears the writer pid; a killed writer leaves it, and its lock is gone.
-            let _ = self.word32(header::OFF_WRITER_PID).compare_exchange(
+            let _ = self.raw_header().writer_pid.compare_exchange(
                 os::pid(),
                 0,
                 Ordering::Relaxed,

@@ -20,14 +20,13 @@ use shmbus::candles::{
 use shmbus::{CandleError, QnxsCode, RegionError};
 
 // The QNXS layout, byte for byte.
-const QNXS_MAGIC: u32 = 0x514E_5853;
-const H_SEQUENCE: u64 = 24;
-const INDEX_COUNT: u64 = 256;
-const ENTRIES: u64 = 264;
-const ENTRY_LEN: u64 = 40;
-const DATA_OFFSET: u64 = 16640;
-const BLOCK_HEADER: u64 = 56;
-const CANDLE_LEN: u64 = 48;
+use shmbus::QNXS_MAGIC;
+use shmbus::layout::candles::{
+    B_CAPACITY, B_COUNT, B_END_TS, B_INTERVAL, B_START_TS, B_SYMBOL, BLOCK_HEADER, CANDLE_LEN,
+    DATA_OFFSET, E_COUNT, E_DATA_OFFSET, E_DATA_SIZE, E_LAST_UPDATE_US, E_SYMBOL, ENTRIES,
+    ENTRY_LEN, INDEX_COUNT, LAST_UPDATE_US, SEQUENCE as H_SEQUENCE, SYMBOL_COUNT, VERSION,
+    WRITE_COUNT, WRITER_PID,
+};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -897,51 +896,59 @@ fn a_corrupt_index_is_an_error_not_a_panic() {
     let variants: Vec<(&str, u64, Vec<u8>)> = vec![
         (
             "data_offset past the end",
-            e1 + 16,
+            e1 + E_DATA_OFFSET,
             (len + 4096).to_le_bytes().to_vec(),
         ),
         (
             "data_offset at the end",
-            e1 + 16,
+            e1 + E_DATA_OFFSET,
             len.to_le_bytes().to_vec(),
         ),
         (
             "data_offset near u64::MAX",
-            e1 + 16,
+            e1 + E_DATA_OFFSET,
             (u64::MAX - 7).to_le_bytes().to_vec(),
         ),
         (
             "data_offset 2^63",
-            e1 + 16,
+            e1 + E_DATA_OFFSET,
             (1u64 << 63).to_le_bytes().to_vec(),
         ),
         (
             "data_offset in the header",
-            e1 + 16,
+            e1 + E_DATA_OFFSET,
             8u64.to_le_bytes().to_vec(),
         ),
         (
             "data_offset in the index",
-            e1 + 16,
+            e1 + E_DATA_OFFSET,
             1024u64.to_le_bytes().to_vec(),
         ),
         (
             "data_offset misaligned",
-            e1 + 16,
+            e1 + E_DATA_OFFSET,
             (b + 4).to_le_bytes().to_vec(),
         ),
-        ("capacity u32::MAX", b + 28, u32::MAX.to_le_bytes().to_vec()),
+        (
+            "capacity u32::MAX",
+            b + B_CAPACITY,
+            u32::MAX.to_le_bytes().to_vec(),
+        ),
         (
             "capacity one past the region",
-            b + 28,
+            b + B_CAPACITY,
             cap_outside.to_le_bytes().to_vec(),
         ),
         (
             "count > capacity",
-            b + 24,
+            b + B_COUNT,
             (list[1].capacity + 1).to_le_bytes().to_vec(),
         ),
-        ("count u32::MAX", b + 24, u32::MAX.to_le_bytes().to_vec()),
+        (
+            "count u32::MAX",
+            b + B_COUNT,
+            u32::MAX.to_le_bytes().to_vec(),
+        ),
         (
             "index count 1000",
             INDEX_COUNT,
@@ -1002,7 +1009,7 @@ fn a_corrupt_index_is_an_error_not_a_panic() {
     // Two series sharing one block: readers cannot tell, the writer (which allocates) must.
     let name = dir.name("overlap");
     std::fs::copy(&template, &name).unwrap();
-    patch(&name, e1 + 16, &list[0].block.to_le_bytes());
+    patch(&name, e1 + E_DATA_OFFSET, &list[0].block.to_le_bytes());
     let e = CandleWriter::open(&name).unwrap_err();
     assert!(matches!(e, CandleError::Corrupt { .. }), "overlap: {e:?}");
     // The untouched template still opens.
@@ -1127,7 +1134,7 @@ fn a_write_count_at_its_maximum_does_not_overflow() {
         .unwrap();
     drop(w);
     // S_WRITE_COUNT (docs/FORMAT.md 6.1).
-    patch(&name, 200, &u64::MAX.to_le_bytes());
+    patch(&name, WRITE_COUNT, &u64::MAX.to_le_bytes());
     let mut w = CandleWriter::open(&name).unwrap();
     w.write_candles("AAA", "1h", &bars(FIRST_TS + 3000, 1000, 2, 2))
         .unwrap();
@@ -1182,34 +1189,50 @@ fn put_name(buf: &mut [u8], at: u64, name: &str, width: usize) {
 /// The bytes the original writer leaves: QNXS header, index, blocks; nothing of shmbus.
 fn original_region(series: &[ForeignSeries], sequence: u64, size: usize) -> Vec<u8> {
     let mut buf = vec![0u8; size];
-    put(&mut buf, 0, &QNXS_MAGIC.to_le_bytes());
-    put(&mut buf, 4, &1u32.to_le_bytes());
-    put(&mut buf, 8, &4242u32.to_le_bytes()); // writer_pid
-    put(&mut buf, 16, &1_704_067_200_000_000u64.to_le_bytes()); // last_update_us
+    put(
+        &mut buf,
+        shmbus::layout::candles::MAGIC,
+        &QNXS_MAGIC.to_le_bytes(),
+    );
+    put(&mut buf, VERSION, &1u32.to_le_bytes());
+    put(&mut buf, WRITER_PID, &4242u32.to_le_bytes()); // writer_pid
+    put(
+        &mut buf,
+        LAST_UPDATE_US,
+        &1_704_067_200_000_000u64.to_le_bytes(),
+    ); // last_update_us
     put(&mut buf, H_SEQUENCE, &sequence.to_le_bytes());
-    put(&mut buf, 32, &(series.len() as u32).to_le_bytes());
+    put(&mut buf, SYMBOL_COUNT, &(series.len() as u32).to_le_bytes());
     put(&mut buf, INDEX_COUNT, &(series.len() as u32).to_le_bytes());
     let mut block = DATA_OFFSET;
     for (i, s) in series.iter().enumerate() {
         let e = entry_at(i as u64);
         let count = s.candles.len() as u32;
-        put_name(&mut buf, e, s.symbol, 16);
-        put(&mut buf, e + 16, &block.to_le_bytes());
+        put_name(&mut buf, e + E_SYMBOL, s.symbol, 16);
+        put(&mut buf, e + E_DATA_OFFSET, &block.to_le_bytes());
         put(
             &mut buf,
-            e + 24,
+            e + E_DATA_SIZE,
             &(block_len(s.capacity) as u32).to_le_bytes(),
         );
-        put(&mut buf, e + 28, &count.to_le_bytes());
-        put(&mut buf, e + 32, &s.last_update_us.to_le_bytes());
-        put_name(&mut buf, block, s.symbol, 16);
-        put_name(&mut buf, block + 16, s.interval, 8);
-        put(&mut buf, block + 24, &count.to_le_bytes());
-        put(&mut buf, block + 28, &s.capacity.to_le_bytes());
-        put(&mut buf, block + 32, &s.candles[0].timestamp.to_le_bytes());
+        put(&mut buf, e + E_COUNT, &count.to_le_bytes());
         put(
             &mut buf,
-            block + 40,
+            e + E_LAST_UPDATE_US,
+            &s.last_update_us.to_le_bytes(),
+        );
+        put_name(&mut buf, block + B_SYMBOL, s.symbol, 16);
+        put_name(&mut buf, block + B_INTERVAL, s.interval, 8);
+        put(&mut buf, block + B_COUNT, &count.to_le_bytes());
+        put(&mut buf, block + B_CAPACITY, &s.capacity.to_le_bytes());
+        put(
+            &mut buf,
+            block + B_START_TS,
+            &s.candles[0].timestamp.to_le_bytes(),
+        );
+        put(
+            &mut buf,
+            block + B_END_TS,
             &s.candles[s.candles.len() - 1].timestamp.to_le_bytes(),
         );
         for (k, c) in s.candles.iter().enumerate() {

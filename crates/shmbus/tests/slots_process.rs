@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use bytemuck::{Pod, Zeroable};
 use common::{ChildProc, ShmName, TestDir, Watchdog, assert_mentions, patch, read_u32, say};
 use shmbus::{
-    Field, FieldType, HEADER_LEN, Record, RecordLayout, Region, RegionError, SlotError, SlotId,
-    SlotReader, SlotWriter, TradingData, Versioned,
+    Field, FieldType, Record, RecordLayout, Region, RegionError, SlotError, SlotId, SlotReader,
+    SlotWriter, TradingData, Versioned,
 };
 
 /// Where the TradingData table of the hammer lives.
@@ -503,11 +503,12 @@ fn a_slot_held_mid_write_by_a_live_writer_is_busy() {
 }
 
 // Slot table header fields, relative to the body offset (which follows the 128-byte header).
-const BODY: u64 = HEADER_LEN as u64;
-const T_CAPACITY: u64 = BODY;
-const T_STRIDE: u64 = BODY + 4;
-const T_COUNT: u64 = BODY + 16;
-const OFF_BODY_OFFSET: u64 = 68;
+use shmbus::layout::header::BODY_OFFSET as OFF_BODY_OFFSET;
+use shmbus::layout::slots as table;
+const BODY: u64 = table::BODY;
+const T_CAPACITY: u64 = BODY + table::T_CAPACITY;
+const T_STRIDE: u64 = BODY + table::T_STRIDE;
+const T_COUNT: u64 = BODY + table::T_COUNT;
 
 /// A closed table of 8 TradingData slots holding `A` = 1.
 fn small_table(name: &str) {
@@ -590,7 +591,13 @@ fn a_misaligned_table_is_refused_not_a_panic() {
     // otherwise consistent and fits: its sequence words would be misaligned.
     let body = 132u64;
     patch(&name, OFF_BODY_OFFSET, &(body as u32).to_le_bytes());
-    for (field, value) in [(0, 1u32), (4, 64), (8, 24), (12, 32), (16, 1)] {
+    for (field, value) in [
+        (table::T_CAPACITY, 1u32),
+        (table::T_STRIDE, 64),
+        (table::T_RECORD_SIZE, 24),
+        (table::T_KEY_LEN, 32),
+        (table::T_COUNT, 1),
+    ] {
         patch(&name, body + field, &value.to_le_bytes());
     }
     let result = std::panic::catch_unwind(|| {

@@ -53,7 +53,7 @@
 //! so tools show every registered reader and its lag ([`list_readers`]). The journal itself is
 //! not touched.
 
-mod format;
+pub(crate) mod format;
 #[cfg(all(test, loom))]
 mod loom_model;
 mod reader;
