@@ -130,6 +130,22 @@ pub mod slots {
     pub const SLOT_KEY: u64 = 8;
 }
 
+/// A journal's reader registry, `NAME.readers` (docs/FORMAT.md §7).
+pub mod readers {
+    /// The body offset of every registry shmbus creates: right after the common header.
+    pub const BODY: u64 = super::header::LEN;
+    /// Size of the table header, at the body offset.
+    pub const TABLE_LEN: u64 = 64;
+    /// `capacity` (u32), relative to the body offset.
+    pub const T_CAPACITY: u64 = 0;
+    /// `entry_len` (u32), relative to the body offset.
+    pub const T_ENTRY_LEN: u64 = 4;
+    /// Size of an entry.
+    pub const ENTRY_LEN: u64 = 64;
+    /// Where the first entry starts.
+    pub const ENTRIES: u64 = BODY + TABLE_LEN;
+}
+
 /// A QuantNexus candle region (docs/FORMAT.md §6).
 #[cfg(not(loom))]
 pub mod candles {
@@ -233,5 +249,43 @@ mod tests {
         );
         drop(w);
         crate::Region::remove(&name, true).unwrap();
+    }
+
+    /// The reader registry facts are declared here (journal/readers.rs keeps its own private
+    /// copy): check them against a registry the library made.
+    #[test]
+    fn reader_registry_facts_match_a_real_registry() {
+        use std::os::unix::fs::FileExt;
+        let path =
+            std::env::temp_dir().join(format!("shmbus-layout-readers-{}", std::process::id()));
+        let name = path.to_str().unwrap().to_owned();
+        let _ = crate::journal::remove(&name, true);
+        let _w = crate::journal::JournalWriter::builder(&name)
+            .ring(64 << 10)
+            .create()
+            .unwrap();
+        let mut r = crate::journal::JournalReader::open(&name, crate::journal::Start::End).unwrap();
+        r.register("layout").unwrap();
+        let registry = format!("{name}{}", crate::journal::REGISTRY_SUFFIX);
+        let f = std::fs::File::open(&registry).unwrap();
+        let u32_at = |off: u64| {
+            let mut b = [0u8; 4];
+            f.read_exact_at(&mut b, off).unwrap();
+            u32::from_le_bytes(b)
+        };
+        assert_eq!(u64::from(u32_at(header::BODY_OFFSET)), readers::BODY);
+        let capacity = u32_at(readers::BODY + readers::T_CAPACITY);
+        assert_eq!(capacity as usize, crate::journal::MAX_READERS);
+        assert_eq!(
+            u64::from(u32_at(readers::BODY + readers::T_ENTRY_LEN)),
+            readers::ENTRY_LEN
+        );
+        assert_eq!(
+            f.metadata().unwrap().len(),
+            readers::ENTRIES + u64::from(capacity) * readers::ENTRY_LEN
+        );
+        drop(r);
+        drop(_w);
+        crate::journal::remove(&name, true).unwrap();
     }
 }
