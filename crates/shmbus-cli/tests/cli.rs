@@ -786,3 +786,36 @@ fn bench_tools_report_and_clean_up() {
         .collect();
     assert!(after.is_empty(), "left behind: {after:?}");
 }
+
+/// A user's benchmark prints figures and ratios; the project's targets live in the README's
+/// performance section, not in the tool's output.
+#[test]
+fn bench_prints_figures_and_ratios_not_targets() {
+    let o = shmbus(&[
+        "bench",
+        "latency",
+        "--messages",
+        "1000",
+        "--warmup",
+        "200",
+        "--runs",
+        "1",
+        "--mode",
+        "both",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("journal / floor"), "{text}");
+    assert!(text.contains("journal / futex"), "{text}");
+    let o = shmbus(&["bench", "throughput", "--seconds", "0.2", "--batch", "8"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = text.into_owned() + &String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("msg/s"), "{text}");
+    for line in text.lines() {
+        let l = line.to_lowercase();
+        assert!(
+            !l.contains("target") && !l.contains(" met") && !l.contains("missed"),
+            "a target line: {line:?}"
+        );
+    }
+}

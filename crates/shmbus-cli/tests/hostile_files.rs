@@ -348,7 +348,7 @@ fn a_journal_at_the_last_segment_number_refuses_to_wrap() {
         .write(true)
         .open(&last)
         .unwrap()
-        .write_all_at(&u32::MAX.to_le_bytes(), 172)
+        .write_all_at(&u32::MAX.to_le_bytes(), shmbus::layout::journal::SEGMENT)
         .unwrap();
 
     let lines: Vec<String> = (0..200).map(|i| format!("message number {i:04}")).collect();

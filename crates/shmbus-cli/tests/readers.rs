@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use shmbus::journal::{JournalReader, JournalWriter, MAX_READERS, Start, registry_name};
+use shmbus::layout::readers as layout;
 
 const BIN: &str = env!("CARGO_BIN_EXE_shmbus");
 
@@ -286,7 +287,9 @@ fn corrupt_registries_give_errors_from_inspect_and_top_never_a_panic() {
     let mut bad_magic = good.clone();
     bad_magic[3] ^= 0x40;
     let mut bad_table = good.clone();
-    bad_table[128..132].copy_from_slice(&u32::MAX.to_le_bytes());
+    // The table header's `capacity` word.
+    let capacity = (layout::BODY + layout::T_CAPACITY) as usize;
+    bad_table[capacity..capacity + 4].copy_from_slice(&u32::MAX.to_le_bytes());
     for (what, bytes) in [
         ("random", random),
         ("truncated", good[..100].to_vec()),

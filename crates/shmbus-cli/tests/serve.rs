@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use shmbus::layout;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
@@ -1638,10 +1639,10 @@ async fn damaged_regions_give_errors_never_a_panic() {
     )
     .await;
     // Frames, index and commit line overwritten by a hostile or broken writer.
-    scribble(&j.0, 8192, 64 << 10, 0xab);
-    scribble(&j.0, 192, 64, 0xff);
+    scribble(&j.0, layout::journal::INDEX, 64 << 10, 0xab);
+    scribble(&j.0, layout::journal::COMMIT, 64, 0xff);
     // Slot keys and records overwritten too.
-    scribble(&s.0, 128, 4096, 0xcd);
+    scribble(&s.0, layout::slots::BODY, 4096, 0xcd);
     let mut statuses = Vec::new();
     for path in [
         format!("/api/journal/{}?from=start", j.0),

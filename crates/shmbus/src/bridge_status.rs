@@ -227,13 +227,13 @@ pub fn list_bridges(journal: &str) -> Vec<String> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let Ok(rd) = std::fs::read_dir(dir) else {
+    let Ok(rd) = os::list_dir(dir) else {
         return Vec::new();
     };
     let mut out: Vec<String> = rd
         .filter_map(Result::ok)
         .filter_map(|e| {
-            let f = e.file_name().into_string().ok()?;
+            let f = e.name.into_string().ok()?;
             let rest = f.strip_prefix(file)?;
             let ok = rest == IN_SUFFIX
                 || rest
@@ -361,10 +361,7 @@ impl BridgeStatus {
         let name = status_name(journal, direction, stream)?;
         let jpath = RegionName::parse(journal)?.path().to_path_buf();
         // Whoever may read the journal may read what its bridges did.
-        let mode = std::fs::symlink_metadata(&jpath).map_or(0o600, |m| {
-            use std::os::unix::fs::PermissionsExt;
-            m.permissions().mode() & 0o666
-        }) | 0o600;
+        let mode = os::path_stat(&jpath).map_or(0o600, |m| m.mode() & 0o666) | 0o600;
         let mut waited = 0;
         let region = loop {
             let opened = Region::open_options()
@@ -556,7 +553,7 @@ pub(crate) fn remove_bridges(journal: &str) -> Result<(), RegionError> {
                 unlink_same(&path, &st).map_err(io)?;
             }
             Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if os::failure(&e) == os::Failure::NotFound => {}
             Err(e) => return Err(io(e)),
         }
     }
@@ -566,7 +563,6 @@ pub(crate) fn remove_bridges(journal: &str) -> Result<(), RegionError> {
 /// Removes the journal's mirror progress file, if it is one (starts with [`MIRROR_MAGIC`], or is
 /// empty: created and never written). Anything else under that name is left alone.
 fn remove_mirror_progress(journal: &str) -> Result<(), RegionError> {
-    use std::os::unix::fs::FileExt;
     let mut path = RegionName::parse(journal)?.path().as_os_str().to_owned();
     path.push(MIRROR_SUFFIX);
     let path = std::path::PathBuf::from(path);
@@ -577,7 +573,7 @@ fn remove_mirror_progress(journal: &str) -> Result<(), RegionError> {
     };
     let fd = match os::open(&path, os::OpenMode::Read) {
         Ok(fd) => fd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if os::failure(&e) == os::Failure::NotFound => return Ok(()),
         // Not a regular file (a FIFO, a directory...): not ours.
         Err(e) if os::not_regular(&e).is_some() => return Ok(()),
         Err(e) => return Err(io(e)),
@@ -585,7 +581,7 @@ fn remove_mirror_progress(journal: &str) -> Result<(), RegionError> {
     let st = os::stat(&fd).map_err(io)?;
     let mut magic = [0u8; 4];
     let ours = st.size == 0
-        || (std::fs::File::from(fd).read_exact_at(&mut magic, 0).is_ok()
+        || (os::read_exact_at(&fd, &mut magic, 0).is_ok()
             && u32::from_le_bytes(magic) == MIRROR_MAGIC);
     if ours {
         crate::region::unlink_same(&path, &st).map_err(io)?;

@@ -8,9 +8,9 @@
 //! magic with `Acquire` first, so it never sees a half-initialised header.
 
 use std::fmt;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
-use crate::mapping::Mapping;
+use crate::mapping::{AtomicView, Mapping};
 
 /// `b"SHMBUS\0\x01"` read as a little-endian u64.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SHMBUS\0\x01");
@@ -24,22 +24,73 @@ pub const LAYOUT_NAME_LEN: usize = 32;
 /// its most significant byte), stored little-endian as the bytes `53 58 4E 51`.
 pub const QNXS_MAGIC: u32 = 0x514E_5853;
 
-// Field offsets inside the common header.
-pub(crate) const OFF_MAGIC: usize = 0;
-pub(crate) const OFF_VERSION: usize = 8;
-pub(crate) const OFF_KIND: usize = 12;
-pub(crate) const OFF_HEADER_LEN: usize = 16;
-pub(crate) const OFF_FLAGS: usize = 20;
-pub(crate) const OFF_LAYOUT: usize = 24;
-pub(crate) const OFF_TOTAL_SIZE: usize = 32;
-pub(crate) const OFF_CREATOR_PID: usize = 40;
-pub(crate) const OFF_CREATOR_UID: usize = 44;
-pub(crate) const OFF_CREATED_NS: usize = 48;
-pub(crate) const OFF_WRITER_GEN: usize = 56;
-pub(crate) const OFF_WRITER_PID: usize = 64;
-pub(crate) const OFF_BODY: usize = 68;
-pub(crate) const OFF_LAYOUT_NAME: usize = 72;
-// 104..128 reserved, zero.
+/// The common header as it lies in a mapping (docs/FORMAT.md §2.2): every field an atomic word,
+/// little-endian, at the offset the format gives it. The 24 bytes after it (104..128) are
+/// reserved and zero, outside the view.
+///
+/// Only [`Mapping::view`] makes a reference to one, after checking that the whole of it lies
+/// inside the mapping and is 8-aligned; the compile-time assertions below keep each field at its
+/// documented offset.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct RawHeader {
+    /// 0: [`MAGIC`] once published, stored last with Release.
+    pub magic: AtomicU64,
+    /// 8: [`FORMAT_VERSION`].
+    pub version: AtomicU32,
+    /// 12: [`RegionKind::code`].
+    pub kind: AtomicU32,
+    /// 16: [`HEADER_LEN`].
+    pub header_len: AtomicU32,
+    /// 20: kind-specific flags.
+    pub flags: AtomicU32,
+    /// 24: record layout fingerprint, 0 if none.
+    pub layout: AtomicU64,
+    /// 32: size of the whole file.
+    pub total_size: AtomicU64,
+    /// 40: pid of the creator.
+    pub creator_pid: AtomicU32,
+    /// 44: uid of the creator.
+    pub creator_uid: AtomicU32,
+    /// 48: creation time, ns since the Unix epoch.
+    pub created_ns: AtomicU64,
+    /// 56: writer generation, 1 after create.
+    pub writer_generation: AtomicU64,
+    /// 64: pid of the current or last writer, 0 after a clean close.
+    pub writer_pid: AtomicU32,
+    /// 68: where the kind's own area begins.
+    pub body_offset: AtomicU32,
+    /// 72: the record type's name, NUL-padded.
+    pub layout_name: [AtomicU8; LAYOUT_NAME_LEN],
+}
+
+/// Bytes 104..128 of the header: reserved, zero.
+pub(crate) const RESERVED_LEN: usize = 24;
+
+// SAFETY: `#[repr(C)]`, every field an atomic integer or an array of them, and no padding (the
+// size assertion below equals the sum of the fields): every bit pattern is a valid value, and
+// shared mutation goes through the atomics.
+unsafe impl AtomicView for RawHeader {}
+
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(offset_of!(RawHeader, magic) == 0);
+    assert!(offset_of!(RawHeader, version) == 8);
+    assert!(offset_of!(RawHeader, kind) == 12);
+    assert!(offset_of!(RawHeader, header_len) == 16);
+    assert!(offset_of!(RawHeader, flags) == 20);
+    assert!(offset_of!(RawHeader, layout) == 24);
+    assert!(offset_of!(RawHeader, total_size) == 32);
+    assert!(offset_of!(RawHeader, creator_pid) == 40);
+    assert!(offset_of!(RawHeader, creator_uid) == 44);
+    assert!(offset_of!(RawHeader, created_ns) == 48);
+    assert!(offset_of!(RawHeader, writer_generation) == 56);
+    assert!(offset_of!(RawHeader, writer_pid) == 64);
+    assert!(offset_of!(RawHeader, body_offset) == 68);
+    assert!(offset_of!(RawHeader, layout_name) == 72);
+    assert!(size_of::<RawHeader>() == 72 + LAYOUT_NAME_LEN);
+    assert!(size_of::<RawHeader>() + RESERVED_LEN == HEADER_LEN);
+};
 
 /// What a region holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -175,61 +226,66 @@ impl HeaderInfo {
 
     /// Reads the header at `offset`; `None` if the mapping is too short to hold it.
     pub(crate) fn read(map: &Mapping, offset: usize) -> Option<Self> {
-        let u64_at = |o: usize| map.u64_at(offset + o).map(|w| w.load(Ordering::Relaxed));
-        let u32_at = |o: usize| map.u32_at(offset + o).map(|w| w.load(Ordering::Relaxed));
-        // SYNC POINT: pairs with the Release store of the magic in `publish`: every field read
-        // below was written before it.
-        let magic = map.u64_at(offset + OFF_MAGIC)?.load(Ordering::Acquire);
-        let name = map.read_bytes(offset + OFF_LAYOUT_NAME, LAYOUT_NAME_LEN)?;
-        let name_len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-        Some(Self {
-            offset,
-            magic,
-            version: u32_at(OFF_VERSION)?,
-            kind_code: u32_at(OFF_KIND)?,
-            header_len: u32_at(OFF_HEADER_LEN)?,
-            flags: u32_at(OFF_FLAGS)?,
-            layout: u64_at(OFF_LAYOUT)?,
-            layout_name: String::from_utf8_lossy(&name[..name_len]).into_owned(),
-            total_size: u64_at(OFF_TOTAL_SIZE)?,
-            creator_pid: u32_at(OFF_CREATOR_PID)?,
-            creator_uid: u32_at(OFF_CREATOR_UID)?,
-            created_ns: u64_at(OFF_CREATED_NS)?,
-            writer_generation: u64_at(OFF_WRITER_GEN)?,
-            writer_pid: u32_at(OFF_WRITER_PID)?,
-            body_offset: u32_at(OFF_BODY)?,
-        })
+        Some(Self::load(map.view::<RawHeader>(offset)?, offset))
     }
 
-    /// Writes every field except the magic (the header stays invisible to readers).
-    pub(crate) fn write_unpublished(&self, map: &Mapping) -> Option<()> {
-        let o = self.offset;
-        let put64 = |f: usize, v: u64| map.store_u64(o + f, v);
-        let put32 = |f: usize, v: u32| map.store_u32(o + f, v);
-        put32(OFF_VERSION, self.version)?;
-        put32(OFF_KIND, self.kind_code)?;
-        put32(OFF_HEADER_LEN, self.header_len)?;
-        put32(OFF_FLAGS, self.flags)?;
-        put64(OFF_LAYOUT, self.layout)?;
-        put64(OFF_TOTAL_SIZE, self.total_size)?;
-        put32(OFF_CREATOR_PID, self.creator_pid)?;
-        put32(OFF_CREATOR_UID, self.creator_uid)?;
-        put64(OFF_CREATED_NS, self.created_ns)?;
-        put64(OFF_WRITER_GEN, self.writer_generation)?;
-        put32(OFF_WRITER_PID, self.writer_pid)?;
-        put32(OFF_BODY, self.body_offset)?;
-        let mut name = [0u8; LAYOUT_NAME_LEN];
-        let n = self.layout_name.len().min(LAYOUT_NAME_LEN - 1);
-        name[..n].copy_from_slice(&self.layout_name.as_bytes()[..n]);
-        map.write_bytes(o + OFF_LAYOUT_NAME, &name)
+    /// A copy of the header `raw`, which lies at `offset`.
+    pub(crate) fn load(raw: &RawHeader, offset: usize) -> Self {
+        // SYNC POINT: pairs with the Release store of the magic in `publish`: every field read
+        // below was written before it.
+        let magic = raw.magic.load(Ordering::Acquire);
+        let name: Vec<u8> = raw
+            .layout_name
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let name_len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        Self {
+            offset,
+            magic,
+            version: raw.version.load(Ordering::Relaxed),
+            kind_code: raw.kind.load(Ordering::Relaxed),
+            header_len: raw.header_len.load(Ordering::Relaxed),
+            flags: raw.flags.load(Ordering::Relaxed),
+            layout: raw.layout.load(Ordering::Relaxed),
+            layout_name: String::from_utf8_lossy(&name[..name_len]).into_owned(),
+            total_size: raw.total_size.load(Ordering::Relaxed),
+            creator_pid: raw.creator_pid.load(Ordering::Relaxed),
+            creator_uid: raw.creator_uid.load(Ordering::Relaxed),
+            created_ns: raw.created_ns.load(Ordering::Relaxed),
+            writer_generation: raw.writer_generation.load(Ordering::Relaxed),
+            writer_pid: raw.writer_pid.load(Ordering::Relaxed),
+            body_offset: raw.body_offset.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Writes every field except the magic into `raw` (the header stays invisible to readers).
+    /// The caller holds the only writable mapping of a file it just created.
+    pub(crate) fn write_unpublished(&self, raw: &RawHeader) {
+        raw.version.store(self.version, Ordering::Relaxed);
+        raw.kind.store(self.kind_code, Ordering::Relaxed);
+        raw.header_len.store(self.header_len, Ordering::Relaxed);
+        raw.flags.store(self.flags, Ordering::Relaxed);
+        raw.layout.store(self.layout, Ordering::Relaxed);
+        raw.total_size.store(self.total_size, Ordering::Relaxed);
+        raw.creator_pid.store(self.creator_pid, Ordering::Relaxed);
+        raw.creator_uid.store(self.creator_uid, Ordering::Relaxed);
+        raw.created_ns.store(self.created_ns, Ordering::Relaxed);
+        raw.writer_generation
+            .store(self.writer_generation, Ordering::Relaxed);
+        raw.writer_pid.store(self.writer_pid, Ordering::Relaxed);
+        raw.body_offset.store(self.body_offset, Ordering::Relaxed);
+        let name = self.layout_name.as_bytes();
+        let n = name.len().min(LAYOUT_NAME_LEN - 1);
+        for (i, dst) in raw.layout_name.iter().enumerate() {
+            dst.store(if i < n { name[i] } else { 0 }, Ordering::Relaxed);
+        }
     }
 
     /// Publishes the header: the magic is stored last.
-    pub(crate) fn publish(map: &Mapping, offset: usize) -> Option<()> {
-        // SYNC POINT: pairs with the Acquire load of the magic in `read`.
-        map.u64_at(offset + OFF_MAGIC)?
-            .store(MAGIC, Ordering::Release);
-        Some(())
+    pub(crate) fn publish(raw: &RawHeader) {
+        // SYNC POINT: pairs with the Acquire load of the magic in `load`.
+        raw.magic.store(MAGIC, Ordering::Release);
     }
 }
 

@@ -46,6 +46,8 @@ mod clock;
 mod error;
 mod header;
 pub mod journal;
+#[doc(hidden)]
+pub mod layout;
 mod mapping;
 mod name;
 mod os;
@@ -53,7 +55,6 @@ mod record;
 mod region;
 #[doc(hidden)]
 pub mod seqlock;
-mod sigbus;
 #[cfg(not(loom))]
 pub mod slots;
 mod sync;
@@ -64,9 +65,11 @@ pub use error::{CandleError, JournalError, QnxsCode, RegionError, SlotError};
 pub use header::{FORMAT_VERSION, HEADER_LEN, HeaderInfo, MAGIC, Probe, QNXS_MAGIC, RegionKind};
 pub use name::{RegionName, SHM_DIR};
 pub use os::now_unix_ns;
+pub use os::sigbus::{NO_HANDLER_ENV as NO_SIGBUS_HANDLER_ENV, install as install_sigbus_handler};
 pub use record::{Field, FieldBuf, FieldType, Record, RecordLayout, RecordLayoutBuf};
 pub use region::{ListEntry, MAX_REGION_SIZE, OpenOptions, Region, RegionBuilder};
-pub use sigbus::{NO_HANDLER_ENV as NO_SIGBUS_HANDLER_ENV, install as install_sigbus_handler};
+// (`crate::sigbus`, as the handler was known before it moved into the OS boundary.)
+use os::sigbus;
 #[cfg(not(loom))]
 pub use slots::{
     RawSlotReader, RawSlotWriter, SlotGuard, SlotId, SlotReader, SlotWriter, Versioned,

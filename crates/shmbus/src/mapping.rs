@@ -11,27 +11,29 @@
 //! discard what they read if the writer lapped them (ring journals); see `journal/mod.rs`.
 
 use std::io;
-use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering, fence};
 
-use memmap2::{Mmap, MmapMut, MmapOptions};
+use crate::os::sigbus;
+use crate::os::{AsHandle, SharedMap};
 
-use crate::sigbus;
-
-#[derive(Debug)]
-enum Map {
-    ReadOnly(Mmap),
-    ReadWrite(MmapMut),
-}
+/// A `#[repr(C)]` view of a structure in a region ([`Mapping::view`]): the common header, the
+/// slot table header and slot heads, the candle header, index and block headers.
+///
+/// # Safety
+///
+/// Implement it only for a `#[repr(C)]` struct whose fields are all atomic integers
+/// (`AtomicU8/U32/U64`) or arrays of them, with no padding (assert the size), so that every bit
+/// pattern of the bytes is a valid value and every access is atomic.
+pub(crate) unsafe trait AtomicView: Sized {}
 
 /// A shared mapping of a whole region file.
 ///
-/// Registered with the SIGBUS handler for as long as it lives (see `sigbus.rs`): if another
+/// Registered with the SIGBUS handler for as long as it lives (see `os/sigbus.rs`): if another
 /// process truncates the file, an access past the new end completes on zero pages and
 /// [`Mapping::truncated`] turns true.
 #[derive(Debug)]
 pub(crate) struct Mapping {
-    map: Map,
+    map: SharedMap,
     /// The registration, `None` when the handler is disabled. Declared after `map`, but
     /// removed by `Drop::drop`, which runs before any field is dropped (so before the unmap).
     guard: Option<&'static sigbus::Slot>,
@@ -53,7 +55,7 @@ impl Mapping {
     /// The caller passes the length `fstat` reported, so no page of the mapping lies past the end
     /// of the file (the first cause of SIGBUS).
     pub(crate) fn new(
-        fd: impl AsFd,
+        fd: impl AsHandle,
         len: usize,
         writable: bool,
         populate: bool,
@@ -63,38 +65,14 @@ impl Mapping {
 
     /// Maps `len` bytes of `fd` from `offset` (a multiple of the page size).
     pub(crate) fn new_at(
-        fd: impl AsFd,
+        fd: impl AsHandle,
         offset: u64,
         len: usize,
         writable: bool,
         populate: bool,
     ) -> io::Result<Self> {
-        use std::os::fd::AsRawFd;
-        let raw = fd.as_fd().as_raw_fd();
-        let mut opts = MmapOptions::new();
-        opts.offset(offset).len(len);
-        if populate {
-            opts.populate();
-        }
-        let map = if writable {
-            // SAFETY: memmap2 calls this unsafe because another process may change or truncate
-            // the file under the mapping. Readers only use atomics on it; the writer also writes
-            // its uncommitted journal tail through `bytes_mut` (see the module docs), which other
-            // processes that follow the protocol never read non-atomically. The length comes
-            // from fstat, and shmbus never shrinks a region (create reserves the full size).
-            // Threat model: processes of the same user may corrupt the bytes (every offset read
-            // is bounds-checked, so that gives errors); one that truncates the file makes the
-            // next access past its end fault with SIGBUS, which shmbus's handler turns into zero
-            // pages and a `truncated` mark (see `sigbus.rs`).
-            Map::ReadWrite(unsafe { opts.map_mut(raw)? })
-        } else {
-            // SAFETY: as above; a read-only mapping is only ever loaded from.
-            Map::ReadOnly(unsafe { opts.map(raw)? })
-        };
-        let (base, len) = match &map {
-            Map::ReadOnly(m) => (m.as_ptr(), m.len()),
-            Map::ReadWrite(m) => (m.as_ptr(), m.len()),
-        };
+        let map = SharedMap::new(fd, offset, len, writable, populate)?;
+        let (base, len) = (map.as_ptr(), map.len());
         let guard = sigbus::register(base, len, writable);
         Ok(Self { map, guard })
     }
@@ -121,25 +99,19 @@ impl Mapping {
 
     #[inline]
     fn base(&self) -> *const u8 {
-        match &self.map {
-            Map::ReadOnly(m) => m.as_ptr(),
-            Map::ReadWrite(m) => m.as_ptr(),
-        }
+        self.map.as_ptr()
     }
 
     /// Length of the mapping in bytes.
     #[inline]
     pub(crate) fn len(&self) -> usize {
-        match &self.map {
-            Map::ReadOnly(m) => m.len(),
-            Map::ReadWrite(m) => m.len(),
-        }
+        self.map.len()
     }
 
     /// Whether stores are allowed (readers map read-only and must never store).
     #[inline]
     pub(crate) fn writable(&self) -> bool {
-        matches!(self.map, Map::ReadWrite(_))
+        self.map.writable()
     }
 
     /// Checks that `[off, off + size * count)` lies inside the mapping and that `off` is aligned
@@ -175,16 +147,8 @@ impl Mapping {
         Some(unsafe { &*p.cast::<AtomicU32>() })
     }
 
-    /// Stores `v` (Relaxed) in the 64-bit word at `off`; `None` if it is out of bounds,
+    /// Stores `v` (Relaxed) in the 32-bit word at `off`; `None` if it is out of bounds,
     /// misaligned, or the mapping is read-only.
-    #[inline]
-    pub(crate) fn store_u64(&self, off: usize, v: u64) -> Option<()> {
-        self.writable().then_some(())?;
-        self.u64_at(off)?.store(v, Ordering::Relaxed);
-        Some(())
-    }
-
-    /// Stores `v` (Relaxed) in the 32-bit word at `off`; `None` as for [`Mapping::store_u64`].
     #[inline]
     pub(crate) fn store_u32(&self, off: usize, v: u32) -> Option<()> {
         self.writable().then_some(())?;
@@ -201,6 +165,7 @@ impl Mapping {
         // lives as long as `&self`; (2) `p` is aligned for `T` (checked; the mapping is
         // page-aligned); (3) `T: AtomicView` is made only of atomics, so every bit pattern is a
         // valid `T` and other processes changing it concurrently is what its atomics are for.
+        // Stores are only made through writable mappings, as for `u64_at`.
         Some(unsafe { &*p.cast::<T>() })
     }
 
@@ -269,13 +234,3 @@ impl Mapping {
         Some(())
     }
 }
-
-/// A `#[repr(C)]` layout of shared-memory fields that [`Mapping::view`] may hand out (the slot
-/// table header, the candle block header and index entries).
-///
-/// # Safety
-///
-/// The type is `#[repr(C)]` and made only of atomics (`AtomicU8`, `AtomicU32`, `AtomicU64` and
-/// arrays of them): every bit pattern is valid, it has no padding that could hold a pointer, and
-/// every access to it is an atomic operation, so another process may change it at any time.
-pub(crate) unsafe trait AtomicView: Sized {}

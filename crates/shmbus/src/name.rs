@@ -6,11 +6,8 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::error::RegionError;
 
-/// Where POSIX shared-memory objects live on Linux (what `shm_open` uses).
-pub const SHM_DIR: &str = "/dev/shm";
-
-/// Longest shared-memory name, as `NAME_MAX` on Linux.
-const SHM_NAME_MAX: usize = 255;
+pub use crate::os::SHM_DIR;
+use crate::os::SHM_NAME_MAX;
 
 /// A validated region name and the file that backs it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -10,17 +10,21 @@
 //!   writer exits or is killed, so a new writer can take over at once.
 
 use std::io;
-use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::error::RegionError;
-use crate::header::{self, FORMAT_VERSION, HEADER_LEN, HeaderInfo, MAGIC, Probe, RegionKind};
+use crate::header::{
+    self, FORMAT_VERSION, HEADER_LEN, HeaderInfo, MAGIC, Probe, RawHeader, RegionKind,
+};
 use crate::mapping::Mapping;
 use crate::name::RegionName;
 use crate::os::{self, OpenMode};
 use crate::record::{RecordLayout, RecordLayoutBuf};
+
+/// (Lives in the OS boundary; named here too for the modules that call it by this path.)
+pub(crate) use crate::os::unlink_same;
 
 /// Largest region shmbus creates (1 TiB).
 pub const MAX_REGION_SIZE: u64 = 1 << 40;
@@ -34,7 +38,7 @@ const LOCK_PROBE_GRACE: Duration = Duration::from_millis(20);
 #[derive(Debug)]
 pub struct Region {
     name: RegionName,
-    fd: OwnedFd,
+    fd: os::Handle,
     map: Mapping,
     header: HeaderInfo,
     writer: bool,
@@ -138,14 +142,12 @@ impl RegionBuilder {
         };
         if let Err(e) = os::reserve(&fd, self.size) {
             let free = os::free_space(&fd);
-            return Err(cleanup(match e.raw_os_error() {
-                Some(code) if code == rustix::io::Errno::NOSPC.raw_os_error() => {
-                    RegionError::NoSpace {
-                        path: path.clone(),
-                        requested: self.size,
-                        free,
-                    }
-                }
+            return Err(cleanup(match os::failure(&e) {
+                os::Failure::NoSpace => RegionError::NoSpace {
+                    path: path.clone(),
+                    requested: self.size,
+                    free,
+                },
                 _ => io_error("reserve space for", &path, e),
             }));
         }
@@ -179,9 +181,15 @@ impl RegionBuilder {
             writer_pid: os::pid(),
             body_offset: body,
         };
-        header
-            .write_unpublished(&map)
-            .expect("the header fits: size was checked against the body offset");
+        let Some(raw) = map.view::<RawHeader>(hdr) else {
+            // (Unreachable: the size was checked against the header's end above.)
+            return Err(cleanup(RegionError::SizeTooSmall {
+                kind: self.kind,
+                requested: self.size,
+                min,
+            }));
+        };
+        header.write_unpublished(raw);
         Ok(Region {
             name,
             fd,
@@ -378,7 +386,7 @@ impl Region {
                 Ok(false) => {
                     // A liveness probe (`shmbus ls`, a reader checking for a dead writer) holds a
                     // shared lock for microseconds; a real writer holds it until it exits.
-                    let pid = self.word32(header::OFF_WRITER_PID).load(Ordering::Relaxed);
+                    let pid = self.raw_header().writer_pid.load(Ordering::Relaxed);
                     let alive = pid != 0 && os::pid_alive(pid);
                     if alive || start.elapsed() > LOCK_PROBE_GRACE {
                         return Err(RegionError::WriterBusy {
@@ -399,30 +407,29 @@ impl Region {
     /// this process's pid. The first store a writer makes, after everything it validates.
     pub(crate) fn claim_writer(&mut self) {
         debug_assert!(self.writer, "claim_writer without the writer lock");
-        let word = self.header_word64(header::OFF_WRITER_GEN);
-        let generation = word.load(Ordering::Relaxed).wrapping_add(1);
-        word.store(generation, Ordering::Relaxed);
+        let raw = self.raw_header();
+        let generation = raw
+            .writer_generation
+            .load(Ordering::Relaxed)
+            .wrapping_add(1);
+        raw.writer_generation.store(generation, Ordering::Relaxed);
+        raw.writer_pid.store(os::pid(), Ordering::Relaxed);
         self.header.writer_generation = generation;
-        self.word32(header::OFF_WRITER_PID)
-            .store(os::pid(), Ordering::Relaxed);
         self.header.writer_pid = os::pid();
     }
 
-    fn header_word64(&self, field: usize) -> &std::sync::atomic::AtomicU64 {
+    /// The header in the mapping. Create and open checked that the mapping holds all of it
+    /// at `header.offset` (the file is at least `header_offset + HEADER_LEN` bytes, and a
+    /// mapping never shrinks), so the view exists for the region's whole life.
+    fn raw_header(&self) -> &RawHeader {
         self.map
-            .u64_at(self.header.offset + field)
-            .expect("the header was bounds-checked on open")
-    }
-
-    fn word32(&self, field: usize) -> &std::sync::atomic::AtomicU32 {
-        self.map
-            .u32_at(self.header.offset + field)
-            .expect("the header was bounds-checked on open")
+            .view(self.header.offset)
+            .expect("create and open checked that the mapping holds the header")
     }
 
     /// Makes a created region visible to readers (stores the magic last).
     pub(crate) fn publish(&self) {
-        HeaderInfo::publish(&self.map, self.header.offset).expect("header in bounds");
+        HeaderInfo::publish(self.raw_header());
     }
 
     /// The region's name.
@@ -437,7 +444,7 @@ impl Region {
 
     /// A fresh read of the header (writer pid and generation change over the region's life).
     pub fn read_header(&self) -> HeaderInfo {
-        HeaderInfo::read(&self.map, self.header.offset).expect("header in bounds")
+        HeaderInfo::load(self.raw_header(), self.header.offset)
     }
 
     /// The region's kind.
@@ -615,7 +622,8 @@ impl Region {
                 // A region whose creator died before publishing is exactly what rm is for, if
                 // its unpublished header says it is one (not just any file of zeros).
                 Err(RegionError::NotReady { .. }) if what == Identity::Unpublished => {
-                    return unlink_same(&path, &st).map_err(|e| open_error(e, &parsed, "remove"));
+                    return os::unlink_same(&path, &st)
+                        .map_err(|e| open_error(e, &parsed, "remove"));
                 }
                 Err(e) => return Err(e),
             };
@@ -634,7 +642,7 @@ impl Region {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
-        unlink_same(&path, &st).map_err(|e| open_error(e, &parsed, "remove"))?;
+        os::unlink_same(&path, &st).map_err(|e| open_error(e, &parsed, "remove"))?;
         // A journal's reader registry (`NAME.readers`) goes with it.
         if what == Identity::Shmbus(Some(RegionKind::Journal)) {
             crate::journal::remove_registry(name)?;
@@ -650,19 +658,17 @@ impl Region {
     /// If the directory cannot be read. Files that cannot be opened are listed with their error.
     pub fn list(dir: &Path) -> io::Result<Vec<ListEntry>> {
         let mut out = Vec::new();
-        for entry in std::fs::read_dir(dir)? {
+        for entry in os::list_dir(dir)? {
             let entry = entry?;
-            let Ok(ft) = entry.file_type() else { continue };
-            if !ft.is_file() {
+            if !entry.is_file {
                 continue;
             }
-            let path = entry.path();
             let name = if dir == Path::new(crate::name::SHM_DIR) {
-                entry.file_name().to_string_lossy().into_owned()
+                entry.name.to_string_lossy().into_owned()
             } else {
-                path.to_string_lossy().into_owned()
+                entry.path.to_string_lossy().into_owned()
             };
-            out.push(ListEntry::read(name, &path));
+            out.push(ListEntry::read(name, &entry.path));
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
@@ -673,7 +679,7 @@ impl Drop for Region {
     fn drop(&mut self) {
         if self.writer {
             // A clean exit clears the writer pid; a killed writer leaves it, and its lock is gone.
-            let _ = self.word32(header::OFF_WRITER_PID).compare_exchange(
+            let _ = self.raw_header().writer_pid.compare_exchange(
                 os::pid(),
                 0,
                 Ordering::Relaxed,
@@ -840,18 +846,6 @@ pub(crate) fn identify(path: &Path) -> io::Result<(os::FileStat, Identity)> {
     Ok((st, what))
 }
 
-/// Unlinks `path` if it is still the file `st` describes (same device and inode): a file
-/// swapped in under the name after it was checked is left alone.
-pub(crate) fn unlink_same(path: &Path, st: &os::FileStat) -> io::Result<()> {
-    let now = rustix::fs::lstat(path)?;
-    if (now.st_dev, now.st_ino) != (st.dev, st.ino) {
-        return Err(io::Error::other(
-            "the file was replaced while it was being checked; nothing removed, retry",
-        ));
-    }
-    os::unlink(path)
-}
-
 fn io_error(op: &'static str, path: &Path, error: io::Error) -> RegionError {
     RegionError::Io {
         op,
@@ -862,22 +856,18 @@ fn io_error(op: &'static str, path: &Path, error: io::Error) -> RegionError {
 
 fn open_error(e: io::Error, name: &RegionName, op: &'static str) -> RegionError {
     let path = name.path().to_path_buf();
-    if let Some(what) = os::not_regular(&e) {
-        return RegionError::NotRegularFile { path, what };
-    }
-    match rustix::io::Errno::from_io_error(&e) {
-        Some(rustix::io::Errno::NOENT) => RegionError::NotFound {
+    match os::failure(&e) {
+        os::Failure::NotRegular(what) => RegionError::NotRegularFile { path, what },
+        os::Failure::NotFound => RegionError::NotFound {
             name: name.to_string(),
             path,
         },
-        Some(rustix::io::Errno::EXIST) => RegionError::AlreadyExists {
+        os::Failure::Exists => RegionError::AlreadyExists {
             name: name.to_string(),
             path,
         },
-        Some(rustix::io::Errno::LOOP) => RegionError::Symlink { path },
-        Some(rustix::io::Errno::ACCESS | rustix::io::Errno::PERM) => {
-            RegionError::PermissionDenied { op, path }
-        }
-        _ => io_error(op, &path, e),
+        os::Failure::Symlink => RegionError::Symlink { path },
+        os::Failure::Denied => RegionError::PermissionDenied { op, path },
+        os::Failure::NoSpace | os::Failure::Other => io_error(op, &path, e),
     }
 }

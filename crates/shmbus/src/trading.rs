@@ -23,8 +23,29 @@ pub struct TradingData {
     pub _pad: [u8; 3],
 }
 
-const _: () = assert!(std::mem::size_of::<TradingData>() == 24);
+// The layout of seed 001's C++ struct, byte for byte (bindings, seeds and the layout
+// fingerprint of docs/FORMAT.md §3.2 depend on it): the compiler checks each offset, and
+// `LAYOUT` below takes its offsets from the struct itself.
+const _: () = {
+    use std::mem::{align_of, offset_of, size_of};
+    assert!(offset_of!(TradingData, price) == 0);
+    assert!(offset_of!(TradingData, timestamp) == 8);
+    assert!(offset_of!(TradingData, volume) == 16);
+    assert!(offset_of!(TradingData, valid) == 20);
+    assert!(offset_of!(TradingData, _pad) == 21);
+    assert!(size_of::<TradingData>() == 24);
+    assert!(align_of::<TradingData>() == 8);
+};
 const _: () = assert!(TradingData::LAYOUT.is_consistent());
+// The worked value of docs/FORMAT.md §3.2: the fingerprint every binding computes for this record.
+const _: () = assert!(TradingData::LAYOUT.fingerprint() == 0x0ae3_ba91_0fd7_321d);
+
+/// The offset of a field of [`TradingData`], as the `u32` a [`Field`] stores.
+macro_rules! offset {
+    ($field:ident) => {
+        std::mem::offset_of!(TradingData, $field) as u32
+    };
+}
 
 impl TradingData {
     /// A valid record.
@@ -47,12 +68,12 @@ impl TradingData {
 impl Record for TradingData {
     const LAYOUT: RecordLayout = RecordLayout {
         name: "TradingData",
-        size: 24,
+        size: std::mem::size_of::<TradingData>() as u32,
         fields: &[
-            Field::new("price", FieldType::F64, 0),
-            Field::new("timestamp", FieldType::U64, 8),
-            Field::new("volume", FieldType::I32, 16),
-            Field::new("valid", FieldType::Bool, 20),
+            Field::new("price", FieldType::F64, offset!(price)),
+            Field::new("timestamp", FieldType::U64, offset!(timestamp)),
+            Field::new("volume", FieldType::I32, offset!(volume)),
+            Field::new("valid", FieldType::Bool, offset!(valid)),
         ],
     };
 }

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use common::{ShmName, TestDir, Watchdog};
 use shmbus::candles::{Candle, CandleWriter};
+use shmbus::layout::candles::{CANDLE_LEN, DATA_OFFSET, E_DATA_OFFSET, ENTRIES, ENTRY_LEN};
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant, "chrono-Compatible Low-Level
 /// Date Algorithms", days_from_civil).
@@ -242,7 +243,7 @@ fn a_cpp_reader_reads_every_series_exactly() {
         index
             .series
             .iter()
-            .any(|s| s.symbol == "BTCUSDT" && s.block > 16640 + 64 * 48 * 4),
+            .any(|s| s.symbol == "BTCUSDT" && s.block > DATA_OFFSET + 64 * CANDLE_LEN * 4),
         "BTCUSDT 1h should have moved past its first blocks: {:?}",
         index.series
     );
@@ -293,7 +294,7 @@ fn a_cpp_reader_reads_every_series_exactly() {
         .unwrap() as u64;
     common::patch(
         &copy,
-        264 + 40 * goog_entry + 16,
+        ENTRIES + ENTRY_LEN * goog_entry + E_DATA_OFFSET,
         &(u64::MAX - 7).to_le_bytes(),
     );
     let out = run(&exe, &copy, "GOOG", "1d");

@@ -17,11 +17,10 @@ use shmbus::{JournalError, Region, RegionError, SlotError, SlotReader, SlotWrite
 const LIMIT: Duration = Duration::from_secs(60);
 
 // Offsets from docs/FORMAT.md.
-const JOURNAL_COMMIT: u64 = 192;
-const JOURNAL_SEGMENT: u64 = 172;
-const SLOT_STRIDE: u64 = 128 + 4;
-const QNXS_SEQUENCE: u64 = 24;
-const QNXS_INDEX_COUNT: u64 = 256;
+use shmbus::layout::candles::{INDEX_COUNT as QNXS_INDEX_COUNT, SEQUENCE as QNXS_SEQUENCE};
+use shmbus::layout::journal::SEGMENT as JOURNAL_SEGMENT;
+use shmbus::layout::journal::{COMMIT as JOURNAL_COMMIT, SEALED as JOURNAL_SEALED};
+const SLOT_STRIDE: u64 = shmbus::layout::slots::BODY + shmbus::layout::slots::T_STRIDE;
 
 fn mkfifo(path: &str) {
     rustix::fs::mknodat(
@@ -223,7 +222,7 @@ fn a_writer_that_refuses_a_corrupt_region_leaves_it_unchanged() {
     assert!(segs.len() >= 2, "rolled: {segs:?}");
     let last = segs.last().unwrap().clone();
     let prev = segs[segs.len() - 2].clone();
-    patch(&prev, 128 + 96, &0u64.to_le_bytes()); // unseal it
+    patch(&prev, JOURNAL_SEALED, &0u64.to_le_bytes()); // unseal it
     patch(&last, JOURNAL_COMMIT, &3u64.to_le_bytes());
     let prev_before = std::fs::read(&prev).unwrap();
     assert_refused_unchanged(

@@ -24,8 +24,8 @@ const TASKS: usize = 32;
 /// The writer stops committing this long halfway through: every stream waits meanwhile.
 const PAUSE: Duration = Duration::from_millis(500);
 const TICK: Duration = Duration::from_millis(10);
-/// Offset of the doorbell's waiter count in a journal file.
-const DOORBELL_WAITERS: u64 = 4096 + 4;
+// Offset of the doorbell's waiter count in a journal file.
+use shmbus::layout::journal::DOORBELL_WAITERS;
 
 /// The tests of this file run one at a time (they share two cores).
 static SERIAL: Mutex<()> = Mutex::new(());

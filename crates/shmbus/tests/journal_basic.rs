@@ -24,9 +24,7 @@ fn cleanup(name: &str) {
 }
 
 // Absolute offsets in a journal file (docs/FORMAT.md, "Journal").
-const DATA_OFF: u64 = 144;
-const COMMIT: u64 = 192;
-const COMMIT_SEQ: u64 = 200;
+use shmbus::layout::journal::{COMMIT, COMMIT_SEQ, DATA_OFF};
 
 /// A journal's file opened for damage, and the offset of its data area.
 fn open_file(name: &str) -> (std::fs::File, u64) {

@@ -29,21 +29,13 @@ use shmbus::JournalError;
 use shmbus::journal::{JournalReader, JournalWriter, Start};
 
 // Absolute offsets in a journal file (docs/FORMAT.md, "Journal"; journal header at 128).
-const MODE: u64 = 128;
-const CAPACITY: u64 = 136;
-const DATA_OFF: u64 = 144;
-const INDEX_N: u64 = 160;
-const MAX_MSG: u64 = 168;
-const SEGMENT: u64 = 172;
-const BASE_POS: u64 = 176;
-const COMMIT: u64 = 192;
-const SEALED: u64 = 224;
-/// The ring's horizon (`oldest`, then `oldest_seq`), on a line of its own.
-const OLDEST: u64 = 256;
-/// End of the horizon line's words: every byte before it is a header byte.
-const HEADER_END: u64 = 272;
-const INDEX_OFF: u64 = 8192;
-const FRAME_HEADER: u64 = 16;
+// OLDEST: the ring's horizon (`oldest`, then `oldest_seq`), on a line of its own; HEADER_END:
+// the end of the horizon line's words (every byte before it is a header byte); INDEX: where the
+// sparse index starts.
+use shmbus::layout::journal::{
+    BASE_POS, CAPACITY, COMMIT, DATA_OFF, FRAME_HEADER, HEADER_END, INDEX, INDEX_N, MAX_MSG, MODE,
+    OLDEST, SEALED, SEGMENT,
+};
 
 /// The configurations under test.
 #[derive(Debug, Clone, Copy)]
@@ -487,7 +479,7 @@ fn flips(t: &Template, rng: &mut Rng, random: usize) -> Vec<Flip> {
         let (offset, payload_of) = if pick < 10 {
             (rng.below(HEADER_END), None)
         } else if pick < 15 {
-            (rng.range(INDEX_OFF, data_off), None)
+            (rng.range(INDEX, data_off), None)
         } else if pick < 55 {
             let in_file: Vec<&Loc> = t.stored.iter().filter(|l| l.file == file).collect();
             if in_file.is_empty() {
@@ -916,7 +908,7 @@ proptest! {
     ) {
         let _dog = Watchdog::new("arbitrary_bytes_after_a_valid_header", LIMIT);
         let (header, len) = small_ring_header();
-        let mut bytes = header[..128].to_vec();
+        let mut bytes = header[..shmbus::HEADER_LEN].to_vec();
         let mut rng = Rng::new(seed);
         while bytes.len() < len {
             bytes.extend_from_slice(&rng.next_u64().to_le_bytes());
@@ -948,7 +940,7 @@ proptest! {
             bytes[at..at + 8].copy_from_slice(&w.to_le_bytes());
         }
         for (k, w) in index.iter().enumerate() {
-            let at = INDEX_OFF as usize + 8 * k;
+            let at = INDEX as usize + 8 * k;
             bytes[at..at + 8].copy_from_slice(&w.to_le_bytes());
         }
         let data_off = len - 4096;
@@ -1045,7 +1037,7 @@ fn a_segment_that_lies_about_its_number_is_refused() {
 fn a_damaged_frame_on_the_writers_walk_never_lets_it_overwrite_trusted_frames() {
     const CAP: u64 = 4096;
     const BIG: usize = 800; // an 824-byte frame
-    const PUBLISHED: u64 = 1 << 63;
+    use shmbus::layout::journal::PUBLISHED;
     let dir = TestDir::new("walk-damage");
     let name = dir.name("ring");
     let mut w = JournalWriter::builder(&name).ring(CAP).create().unwrap();

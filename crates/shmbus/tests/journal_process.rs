@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use common::journal::{Rng, is_valid, msg_type, payload_into};
 use common::{ChildProc, ShmName, Watchdog, say, watchdog_note};
 use shmbus::journal::{JournalReader, JournalWriter, Start};
+use shmbus::layout::journal::{BASE_SEQ, COMMIT, COMMIT_SEQ, DATA_OFF, DOORBELL_WAITERS, SEALED};
 use shmbus::{JournalError, RegionError};
 
 /// Messages the streaming writer appends.
@@ -653,12 +654,12 @@ fn a_writer_killed_inside_a_roll_is_recovered_without_a_gap() {
         let mut buf = Vec::new();
         let mut seq = 0u64;
         // Fill segment 0 to within a few frames of its end, committed.
-        while peek(&seg0, 192) < 16 * 1024 - 400 {
+        while peek(&seg0, COMMIT) < 16 * 1024 - 400 {
             payload_into(seq, &mut buf);
             w.append_commit(msg_type(seq), &buf).unwrap();
             seq += 1;
         }
-        let (commit0, committed) = (peek(&seg0, 192), seq);
+        let (commit0, committed) = (peek(&seg0, COMMIT), seq);
         match crash {
             RollCrash::EmptyFile | RollCrash::Unpublished => {
                 drop(w);
@@ -679,19 +680,19 @@ fn a_writer_killed_inside_a_roll_is_recovered_without_a_gap() {
                 }
                 drop(w);
                 // Undo what the roll did after creating segment 1.
-                poke(&seg0, 224, 0); // not sealed
+                poke(&seg0, SEALED, 0); // not sealed
                 if let RollCrash::BeforeCommit = crash {
-                    poke(&seg0, 192, commit0);
-                    poke(&seg0, 200, committed);
+                    poke(&seg0, COMMIT, commit0);
+                    poke(&seg0, COMMIT_SEQ, committed);
                     // Before the commit, the batch's first frame is not published yet: its
                     // sequence word (at data offset + position + 8) is still 0.
-                    let data_offset = peek(&seg0, 144);
+                    let data_offset = peek(&seg0, DATA_OFF);
                     poke(&seg0, data_offset + commit0 + 8, 0);
                 }
             }
         }
         let committed = match crash {
-            RollCrash::BeforeSeal => peek(&seg1, 184), // everything up to segment 1's start
+            RollCrash::BeforeSeal => peek(&seg1, BASE_SEQ), // everything up to segment 1's start
             _ => committed,
         };
         let what = format!("{crash:?}");
@@ -787,9 +788,9 @@ fn a_reader_process_asleep_in_next_timeout_wakes_on_a_commit() {
         let mut child = ChildProc::spawn("block-reader", &shm.name, &[]);
         let next: u64 = child.expect("READY", READY_WAIT).parse().unwrap();
         assert_eq!(next, 10);
-        // Wait until it sleeps on the doorbell (its waiter count, at 4096 + 4).
+        // Wait until it sleeps on the doorbell (its waiter count, at DOORBELL_WAITERS).
         let deadline = Instant::now() + Duration::from_secs(5);
-        while common::read_u32(&file, 4096 + 4) == 0 {
+        while common::read_u32(&file, DOORBELL_WAITERS) == 0 {
             assert!(
                 Instant::now() < deadline,
                 "ring={ring}: the reader never slept"
@@ -809,6 +810,10 @@ fn a_reader_process_asleep_in_next_timeout_wakes_on_a_commit() {
             latency < Duration::from_secs(1),
             "ring={ring}: woke after {latency:?}"
         );
-        assert_eq!(common::read_u32(&file, 4096 + 4), 0, "the waiter left");
+        assert_eq!(
+            common::read_u32(&file, DOORBELL_WAITERS),
+            0,
+            "the waiter left"
+        );
     }
 }

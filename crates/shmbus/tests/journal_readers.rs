@@ -9,7 +9,16 @@ use std::sync::{Arc, Barrier};
 use shmbus::journal::{
     JournalReader, JournalWriter, MAX_READERS, PUBLISH_EVERY, Start, list_readers, registry_name,
 };
+use shmbus::layout::readers;
 use shmbus::{JournalError, Region, RegionError};
+
+/// The registry table header's `capacity` and `entry_len` words, as byte ranges of the file.
+const CAPACITY_WORD: std::ops::Range<usize> = word(readers::BODY + readers::T_CAPACITY);
+const ENTRY_LEN_WORD: std::ops::Range<usize> = word(readers::BODY + readers::T_ENTRY_LEN);
+
+const fn word(off: u64) -> std::ops::Range<usize> {
+    off as usize..off as usize + 4
+}
 
 /// A directory of its own for one test, removed at the end even on failure.
 struct TempDir(PathBuf);
@@ -186,11 +195,11 @@ fn corrupt_registries_are_errors() {
     let mut bad_magic = good.clone();
     bad_magic[0] ^= 0xff;
     let mut bad_capacity = good.clone();
-    bad_capacity[128..132].copy_from_slice(&100_000u32.to_le_bytes());
+    bad_capacity[CAPACITY_WORD].copy_from_slice(&100_000u32.to_le_bytes());
     let mut bad_entry_len = good.clone();
-    bad_entry_len[132..136].copy_from_slice(&7u32.to_le_bytes());
+    bad_entry_len[ENTRY_LEN_WORD].copy_from_slice(&7u32.to_le_bytes());
     let mut too_many = good.clone();
-    too_many[128..132].copy_from_slice(&65u32.to_le_bytes());
+    too_many[CAPACITY_WORD].copy_from_slice(&65u32.to_le_bytes());
     let cases: [(&str, Vec<u8>); 6] = [
         ("random", random),
         ("truncated", good[..50].to_vec()),

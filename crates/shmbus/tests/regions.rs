@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use bytemuck::{Pod, Zeroable};
 use common::{ShmName, TestDir, Watchdog, assert_mentions, patch};
+use shmbus::layout::header;
 use shmbus::{
     FORMAT_VERSION, Field, FieldType, MAGIC, Probe, Record, RecordLayout, Region, RegionError,
     RegionKind, SlotError, SlotReader, SlotWriter, TradingData,
@@ -278,7 +279,11 @@ fn patched_headers_give_bad_magic_version_and_kind_errors() {
 
     let magic = dir.name("magic");
     slot_table(&magic);
-    patch(&magic, 0, &0x0123_4567_89AB_CDEFu64.to_le_bytes());
+    patch(
+        &magic,
+        header::MAGIC,
+        &0x0123_4567_89AB_CDEFu64.to_le_bytes(),
+    );
     match SlotReader::<TradingData>::open(&magic) {
         Err(SlotError::Region(
             e @ RegionError::BadMagic {
@@ -293,7 +298,11 @@ fn patched_headers_give_bad_magic_version_and_kind_errors() {
 
     let version = dir.name("version");
     slot_table(&version);
-    patch(&version, 8, &(FORMAT_VERSION + 1).to_le_bytes());
+    patch(
+        &version,
+        header::VERSION,
+        &(FORMAT_VERSION + 1).to_le_bytes(),
+    );
     for result in [
         Region::open_any(&version).map(drop),
         SlotReader::<TradingData>::open(&version)
@@ -319,7 +328,7 @@ fn patched_headers_give_bad_magic_version_and_kind_errors() {
 
     let kind = dir.name("kind");
     slot_table(&kind);
-    patch(&kind, 12, &99u32.to_le_bytes());
+    patch(&kind, header::KIND, &99u32.to_le_bytes());
     match SlotReader::<TradingData>::open(&kind) {
         Err(SlotError::Region(e @ RegionError::KindMismatch { .. })) => {
             let RegionError::KindMismatch {
@@ -347,7 +356,7 @@ fn patched_headers_give_bad_magic_version_and_kind_errors() {
     // A body offset beyond the file is corrupt, not an out-of-bounds read.
     let body = dir.name("body");
     slot_table(&body);
-    patch(&body, 68, &u32::MAX.to_le_bytes());
+    patch(&body, header::BODY_OFFSET, &u32::MAX.to_le_bytes());
     match SlotReader::<TradingData>::open(&body) {
         Err(SlotError::Region(e @ RegionError::Corrupt { .. })) => {
             assert_mentions(&e.to_string(), &[&body, "corrupt", "body offset"]);
@@ -420,7 +429,7 @@ fn a_zeroed_header_is_not_ready() {
     let dir = TestDir::new("notready");
     let name = dir.name("half-made");
     slot_table(&name);
-    patch(&name, 0, &0u64.to_le_bytes());
+    patch(&name, header::MAGIC, &0u64.to_le_bytes());
     match Region::open_any(&name) {
         Err(e @ RegionError::NotReady { .. }) => {
             assert_mentions(&e.to_string(), &[&name, "not initialised", "shmbus rm"]);

@@ -342,33 +342,6 @@ struct Ratios {
 }
 
 #[derive(Debug, Clone, Serialize)]
-struct Target {
-    what: String,
-    /// The figures compared (a ratio against each floor, or a latency in ns).
-    values: Vec<f64>,
-    limit: f64,
-    /// "yes", "no", or "vs one floor only" (met against the floor before or after, not both).
-    met: &'static str,
-}
-
-fn target(what: &str, values: Vec<f64>, limit: f64) -> Target {
-    let ok = values.iter().filter(|v| **v <= limit).count();
-    let met = if ok == values.len() {
-        "yes"
-    } else if ok == 0 {
-        "no"
-    } else {
-        "vs one floor only"
-    };
-    Target {
-        what: what.to_owned(),
-        values,
-        limit,
-        met,
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
 struct Measurement {
     run: u32,
     mode: WaitMode,
@@ -393,7 +366,6 @@ struct Measurement {
     floor_drift: f64,
     reliable: bool,
     ratios: Ratios,
-    targets: Vec<Target>,
     seconds: f64,
 }
 
@@ -426,34 +398,6 @@ fn ratios(j: &Dist, b: &Around<'_>) -> Ratios {
         p50_vs_msg_floor_after: b.msg.1.map(|x| j.p50 / x.p50),
         p999_vs_msg_floor_before: b.msg.0.map(|x| j.p999 / x.p999),
         p999_vs_msg_floor_after: b.msg.1.map(|x| j.p999 / x.p999),
-    }
-}
-
-fn targets(mode: WaitMode, r: &Ratios, journal: &Dist) -> Vec<Target> {
-    match mode {
-        WaitMode::Busy => vec![
-            target(
-                "journal p50 <= 1.25x floor p50",
-                vec![r.p50_vs_floor_before, r.p50_vs_floor_after],
-                1.25,
-            ),
-            target(
-                "journal p99.9 <= 2x floor p99.9",
-                vec![r.p999_vs_floor_before, r.p999_vs_floor_after],
-                2.0,
-            ),
-        ],
-        WaitMode::Blocking => vec![
-            target(
-                "journal p50 <= 1.1x raw futex wake-up p50",
-                [r.p50_vs_futex_before, r.p50_vs_futex_after]
-                    .into_iter()
-                    .flatten()
-                    .collect(),
-                1.1,
-            ),
-            target("journal p99 <= 10 µs", vec![journal.p99], 10_000.0),
-        ],
     }
 }
 
@@ -551,7 +495,6 @@ fn measure(a: &LatencyArgs, run: u32, mode: WaitMode, pin_a: &Pinning) -> Result
     let drift = fb.p50.max(fa.p50) / fb.p50.min(fa.p50);
     let (pb, pa) = (placement(fb.p50), placement(fa.p50));
     let reliable = drift <= DRIFT;
-    let targets = targets(mode, &ratios, &journal);
     Ok(Measurement {
         run,
         mode,
@@ -570,7 +513,6 @@ fn measure(a: &LatencyArgs, run: u32, mode: WaitMode, pin_a: &Pinning) -> Result
         floor_drift: drift,
         reliable,
         ratios,
-        targets,
         seconds: started.elapsed().as_secs_f64(),
     })
 }
@@ -594,8 +536,6 @@ struct Summary {
     journal: Dist,
     /// Medians of the per-run ratios.
     ratios: Ratios,
-    /// The targets, judged on the median ratios.
-    targets: Vec<Target>,
 }
 
 fn summarize(mode: WaitMode, ms: &[&Measurement]) -> Summary {
@@ -634,7 +574,6 @@ fn summarize(mode: WaitMode, ms: &[&Measurement]) -> Summary {
         futex_after: od(|m| m.futex_after),
         msg_floor_before: od(|m| m.msg_floor_before),
         msg_floor_after: od(|m| m.msg_floor_after),
-        targets: targets(mode, &ratios, &journal),
         journal,
         ratios,
     }
@@ -686,29 +625,6 @@ fn header() -> anyhow::Result<()> {
         "p99.9",
         "max"
     );
-    Ok(())
-}
-
-fn print_targets(ts: &[Target]) -> anyhow::Result<()> {
-    for t in ts {
-        let vals: Vec<String> = t
-            .values
-            .iter()
-            .map(|v| {
-                if t.limit > 100.0 {
-                    fmt_ns(*v)
-                } else {
-                    format!("{v:.2}x")
-                }
-            })
-            .collect();
-        outln!(
-            "  target {:<42} {:<22} met: {}",
-            t.what,
-            vals.join(" / "),
-            t.met
-        );
-    }
     Ok(())
 }
 
@@ -771,7 +687,6 @@ fn print_measurement(m: &Measurement, runs: u32) -> anyhow::Result<()> {
         );
     }
     print_ratios(&m.ratios)?;
-    print_targets(&m.targets)?;
     Ok(())
 }
 
@@ -800,7 +715,6 @@ fn print_summary(s: &Summary) -> anyhow::Result<()> {
         },
     )?;
     print_ratios(&s.ratios)?;
-    print_targets(&s.targets)?;
     Ok(())
 }
 

@@ -174,15 +174,6 @@ pub fn reader(a: &ReaderArgs) -> Result<()> {
 }
 
 #[derive(Debug, Clone, Serialize)]
-struct Target {
-    what: &'static str,
-    min_msgs_per_sec: f64,
-    writer_msgs_per_sec: f64,
-    slowest_reader_msgs_per_sec: f64,
-    met: bool,
-}
-
-#[derive(Debug, Clone, Serialize)]
 struct Outcome {
     size: u32,
     frame_bytes: u64,
@@ -198,8 +189,6 @@ struct Outcome {
     writer_msgs_per_sec: f64,
     writer_mb_per_sec: f64,
     reader_reports: Vec<ReaderReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    target: Option<Target>,
 }
 
 fn frame_bytes(size: u32) -> u64 {
@@ -304,30 +293,6 @@ fn run_one(
     }
 
     let writer_msgs_per_sec = writer_messages as f64 / writer_seconds;
-    let slowest = reports
-        .iter()
-        .map(|r| r.msgs_per_sec)
-        .fold(f64::INFINITY, f64::min);
-    let target = (a.size == 64 && readers == 1).then(|| {
-        let (what, min) = if batch == 1 {
-            (
-                "per-message commit, 64 B, 1 writer + 1 reader: >= 10M msg/s",
-                10e6,
-            )
-        } else {
-            (
-                "batched commit, 64 B, 1 writer + 1 reader: >= 30M msg/s",
-                30e6,
-            )
-        };
-        Target {
-            what,
-            min_msgs_per_sec: min,
-            writer_msgs_per_sec,
-            slowest_reader_msgs_per_sec: slowest,
-            met: writer_msgs_per_sec >= min && slowest >= min,
-        }
-    });
     Ok(Outcome {
         size: a.size,
         frame_bytes: frame_bytes(a.size),
@@ -342,7 +307,6 @@ fn run_one(
         writer_msgs_per_sec,
         writer_mb_per_sec: writer_messages as f64 * f64::from(a.size) / writer_seconds / 1e6,
         reader_reports: reports,
-        target,
     })
 }
 
@@ -397,15 +361,6 @@ fn print_outcome(o: &Outcome, seconds: f64) -> anyhow::Result<()> {
             r.mb_per_sec,
             r.lost,
             r.overruns
-        );
-    }
-    if let Some(t) = &o.target {
-        outln!(
-            "  target {}: writer {}, reader {}: {}",
-            t.what,
-            millions(t.writer_msgs_per_sec),
-            millions(t.slowest_reader_msgs_per_sec),
-            if t.met { "met" } else { "MISSED" }
         );
     }
     Ok(())

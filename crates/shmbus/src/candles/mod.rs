@@ -33,7 +33,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-mod format;
+pub(crate) mod format;
 mod reader;
 mod writer;
 

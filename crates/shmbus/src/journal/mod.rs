@@ -50,7 +50,7 @@
 //! not touched.
 
 mod doorbell;
-mod format;
+pub(crate) mod format;
 mod frame;
 #[cfg(all(test, loom))]
 mod loom_publish;

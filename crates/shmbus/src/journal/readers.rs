@@ -364,10 +364,7 @@ impl Registration {
     ) -> Result<Self, JournalError> {
         check_name(name)?;
         let reg_name = registry_name(journal)?;
-        let mode = std::fs::symlink_metadata(path).map_or(0o600, |m| {
-            use std::os::unix::fs::PermissionsExt;
-            m.permissions().mode() & 0o666
-        });
+        let mode = crate::os::path_stat(path).map_or(0o600, |m| m.mode() & 0o666);
         let registry = Registry::create_or_open(&reg_name, mode | 0o600, foreign)?;
         registry.region.check_intact()?;
         match registry.claim(name, position) {
@@ -459,7 +456,7 @@ pub(crate) fn remove_registry(journal: &str) -> Result<(), RegionError> {
             unlink_same(&path, &st).map_err(io)
         }
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) if crate::os::failure(&e) == crate::os::Failure::NotFound => Ok(()),
         Err(e) => Err(io(e)),
     }
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{JournalError, RegionError};
 use crate::header::RegionKind;
 use crate::name::RegionName;
+use crate::os;
 
 /// Segment files are named by their number, zero-padded so that names sort in order.
 pub(crate) fn segment_file(dir: &Path, index: u32) -> PathBuf {
@@ -18,11 +19,11 @@ pub(crate) fn journal_path(name: &str) -> Result<PathBuf, JournalError> {
 
 /// The journal's path and what is there (a ring file or a persisted journal's directory),
 /// without following a symbolic link.
-pub(crate) fn journal_meta(name: &str) -> Result<(PathBuf, std::fs::Metadata), JournalError> {
+pub(crate) fn journal_meta(name: &str) -> Result<(PathBuf, os::PathStat), JournalError> {
     let path = journal_path(name)?;
-    match std::fs::symlink_metadata(&path) {
+    match os::path_stat(&path) {
         Ok(meta) => Ok((path, meta)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if os::failure(&e) == os::Failure::NotFound => {
             Err(JournalError::Region(RegionError::NotFound {
                 name: name.to_owned(),
                 path,
@@ -34,10 +35,10 @@ pub(crate) fn journal_meta(name: &str) -> Result<(PathBuf, std::fs::Metadata), J
 
 /// The segment numbers present in `dir`, sorted.
 pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u32>, JournalError> {
-    let rd = std::fs::read_dir(dir).map_err(|e| io_err(dir, "list", e))?;
+    let rd = os::list_dir(dir).map_err(|e| io_err(dir, "list", e))?;
     let mut out: Vec<u32> = rd
         .filter_map(Result::ok)
-        .filter_map(|e| segment_number(&e.file_name()))
+        .filter_map(|e| segment_number(&e.name))
         .collect();
     out.sort_unstable();
     Ok(out)
@@ -90,9 +91,9 @@ pub fn remove(name: &str, force: bool) -> Result<(), JournalError> {
         })
     };
     let mut segments = Vec::new();
-    for entry in std::fs::read_dir(&path).map_err(|e| io_err(&path, "list", e))? {
+    for entry in os::list_dir(&path).map_err(|e| io_err(&path, "list", e))? {
         let entry = entry.map_err(|e| io_err(&path, "list", e))?;
-        let file = entry.path();
+        let file = entry.path;
         let foreign = |what: String| JournalError::Layout {
             journal: name.to_owned(),
             what: format!(
@@ -102,7 +103,7 @@ pub fn remove(name: &str, force: bool) -> Result<(), JournalError> {
                 file.display()
             ),
         };
-        if segment_number(&entry.file_name()).is_none() {
+        if segment_number(&entry.name).is_none() {
             return Err(foreign("not a segment file name".into()));
         }
         match crate::region::identify(&file) {
@@ -112,12 +113,10 @@ pub fn remove(name: &str, force: bool) -> Result<(), JournalError> {
             }
             Ok((_, crate::region::Identity::Foreign(why))) => return Err(foreign(why.into())),
             Ok(_) => return Err(foreign("a shmbus region, but not a journal segment".into())),
-            Err(e) => match crate::os::not_regular(&e) {
-                Some(what) => return Err(foreign(what.into())),
-                None if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
-                    return Err(foreign("a symbolic link".into()));
-                }
-                None => return Err(io_err(&file, "read the header of", e)),
+            Err(e) => match os::failure(&e) {
+                os::Failure::NotRegular(what) => return Err(foreign(what.into())),
+                os::Failure::Symlink => return Err(foreign("a symbolic link".into())),
+                _ => return Err(io_err(&file, "read the header of", e)),
             },
         }
     }
@@ -125,8 +124,8 @@ pub fn remove(name: &str, force: bool) -> Result<(), JournalError> {
         return Err(not_journal("a directory without segment files"));
     }
     if !force {
-        let fd = crate::os::open_dir(&path).map_err(|e| io_err(&path, "open", e))?;
-        if crate::os::writer_lock_held(&fd).map_err(|e| io_err(&path, "probe the lock of", e))? {
+        let fd = os::open_dir(&path).map_err(|e| io_err(&path, "open", e))?;
+        if os::writer_lock_held(&fd).map_err(|e| io_err(&path, "probe the lock of", e))? {
             return Err(RegionError::InUse {
                 pid: super::writer::dir_writer_pid(&path),
                 path,
@@ -135,9 +134,9 @@ pub fn remove(name: &str, force: bool) -> Result<(), JournalError> {
         }
     }
     for (file, st) in &segments {
-        crate::region::unlink_same(file, st).map_err(|e| io_err(file, "remove", e))?;
+        os::unlink_same(file, st).map_err(|e| io_err(file, "remove", e))?;
     }
-    std::fs::remove_dir(&path).map_err(|e| io_err(&path, "remove", e))?;
+    os::remove_dir(&path).map_err(|e| io_err(&path, "remove", e))?;
     super::readers::remove_registry(name)?;
     Ok(crate::bridge_status::remove_bridges(name)?)
 }
@@ -154,6 +153,6 @@ fn segment_number(name: &std::ffi::OsStr) -> Option<u32> {
 /// Whether `path` is a persisted journal: a directory (not a symbolic link to one, which no
 /// command would open) with at least one segment file.
 pub fn is_persisted_journal(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
+    os::path_stat(path).is_ok_and(|m| m.is_dir())
         && list_segments(path).is_ok_and(|s| !s.is_empty())
 }

@@ -2,7 +2,6 @@
 //! says), wraps (ring) or rolls to a new segment file (persisted), enforces retention, and
 //! recovers after a crash.
 
-use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use super::format::*;
@@ -110,9 +109,10 @@ impl JournalBuilder {
             return Ok(JournalWriter::new(self.name, None, seg));
         }
         let dir = journal_path(&self.name)?;
-        match std::fs::create_dir(&dir) {
+        let mode = if self.group_shared { 0o770 } else { 0o700 };
+        match os::create_dir(&dir, mode) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(e) if os::failure(&e) == os::Failure::Exists => {
                 return Err(RegionError::AlreadyExists {
                     name: self.name.clone(),
                     path: dir,
@@ -121,12 +121,10 @@ impl JournalBuilder {
             }
             Err(e) => return Err(io_err(&dir, "create directory", e)),
         }
-        let mode = if self.group_shared { 0o770 } else { 0o700 };
-        let _ = std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(mode));
         let lock = lock_dir(&self.name, &dir)?;
         let seg = Segment::create(&seg_name(&dir, 0), &spec(Mode::Segment, self.segment_size))
             .inspect_err(|_| {
-                let _ = std::fs::remove_dir(&dir);
+                let _ = os::remove_dir(&dir);
             })?;
         let persisted = Persisted {
             dir,
@@ -142,14 +140,12 @@ impl JournalBuilder {
     }
 }
 
-fn lock_dir(name: &str, dir: &std::path::Path) -> Result<OwnedFd, JournalError> {
-    let fd = os::open_dir(dir).map_err(|e| match e.raw_os_error() {
-        Some(c) if c == rustix::io::Errno::NOENT.raw_os_error() => {
-            JournalError::Region(RegionError::NotFound {
-                name: name.to_owned(),
-                path: dir.to_path_buf(),
-            })
-        }
+fn lock_dir(name: &str, dir: &std::path::Path) -> Result<os::Handle, JournalError> {
+    let fd = os::open_dir(dir).map_err(|e| match os::failure(&e) {
+        os::Failure::NotFound => JournalError::Region(RegionError::NotFound {
+            name: name.to_owned(),
+            path: dir.to_path_buf(),
+        }),
         _ => io_err(dir, "open", e),
     })?;
     match os::try_lock_exclusive(&fd) {
@@ -205,7 +201,7 @@ fn orphan_segment(
 #[derive(Debug)]
 struct Persisted {
     dir: PathBuf,
-    _lock: OwnedFd,
+    _lock: os::Handle,
     segment_size: u64,
     retain_segments: Option<u32>,
     retain_bytes: Option<u64>,
@@ -356,13 +352,13 @@ impl JournalWriter {
                 crc: seg.crc(),
                 // Segments it rolls to stay as shared as the directory (0770 for a group
                 // journal), whoever the writer is.
-                group_shared: std::os::unix::fs::MetadataExt::mode(&meta) & 0o070 == 0o070,
+                group_shared: meta.mode() & 0o070 == 0o070,
                 populate: false,
             };
             let mut w = Self::new(name.to_owned(), Some(persisted), seg);
             w.recover()?;
             if let Some(file) = orphan {
-                std::fs::remove_file(&file).map_err(|e| io_err(&file, "remove", e))?;
+                os::unlink(&file).map_err(|e| io_err(&file, "remove", e))?;
             }
             if let Some(mut p) = unsealed {
                 p.claim_writer();
@@ -784,9 +780,7 @@ impl JournalWriter {
             return Ok(());
         }
         let segs = list_segments(&p.dir)?;
-        let size = |i: u32| {
-            std::fs::metadata(super::store::segment_file(&p.dir, i)).map_or(0, |m| m.len())
-        };
+        let size = |i: u32| os::file_len(&super::store::segment_file(&p.dir, i)).unwrap_or(0);
         let mut total: u64 = segs.iter().map(|&i| size(i)).sum();
         let mut count = segs.len() as u64;
         for &i in &segs {
@@ -797,7 +791,7 @@ impl JournalWriter {
             }
             let path = super::store::segment_file(&p.dir, i);
             total -= size(i);
-            std::fs::remove_file(&path).map_err(|e| io_err(&path, "remove", e))?;
+            os::unlink(&path).map_err(|e| io_err(&path, "remove", e))?;
             count -= 1;
             self.removed_segments += 1;
         }
