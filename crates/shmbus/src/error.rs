@@ -428,6 +428,232 @@ pub enum JournalError {
     },
 }
 
+/// Declares [`ErrorCode`] from one table: variant, number, snake_case name, meaning.
+macro_rules! error_codes {
+    ($($(#[doc = $doc:literal])* $variant:ident = $number:literal, $name:literal;)*) => {
+        /// The stable code of an error: one per error variant of the core, with a snake_case
+        /// name ([`ErrorCode::as_str`]) and a number ([`ErrorCode::number`]) that never change
+        /// meaning and are never reused (`docs/ERRORS.md` lists them with what to do).
+        ///
+        /// Programs and bindings match on the code, never on the message: messages may be
+        /// reworded, codes may not. Numbers are grouped by area: 1xx regions, 2xx slot tables,
+        /// 3xx journals, 4xx candle stores; none is below 100, so a code is never mistaken for
+        /// a C status. New codes may be added.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        #[repr(u16)]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* $variant = $number,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in number order.
+            pub const ALL: &'static [ErrorCode] = &[$(Self::$variant,)*];
+
+            /// The stable snake_case name, e.g. `"writer_busy"`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// A region name breaks a naming rule.
+    InvalidName = 100, "invalid_name";
+    /// No region or journal exists under that name.
+    NotFound = 101, "not_found";
+    /// Create is exclusive and the name is taken.
+    AlreadyExists = 102, "already_exists";
+    /// The name is a symbolic link; regions are never opened through one.
+    Symlink = 103, "symlink";
+    /// The name is a FIFO, socket, device or directory, not a regular file.
+    NotRegularFile = 104, "not_regular_file";
+    /// The region belongs to another user.
+    ForeignOwner = 105, "foreign_owner";
+    /// The operating system refused access.
+    PermissionDenied = 106, "permission_denied";
+    /// The file system cannot hold the region.
+    NoSpace = 107, "no_space";
+    /// The size asked for cannot hold the region's headers and one record.
+    SizeTooSmall = 108, "size_too_small";
+    /// The size asked for is beyond what shmbus supports.
+    SizeTooLarge = 109, "size_too_large";
+    /// The file is shorter than a region header.
+    Truncated = 110, "truncated";
+    /// The region's creator has not finished setting it up, or died doing so.
+    NotReady = 111, "not_ready";
+    /// The file is not a shmbus region (wrong magic number).
+    BadMagic = 112, "bad_magic";
+    /// The region was written by an incompatible format version.
+    VersionMismatch = 113, "version_mismatch";
+    /// The region holds another kind of data.
+    KindMismatch = 114, "kind_mismatch";
+    /// The region's records have another layout than the caller's.
+    LayoutMismatch = 115, "layout_mismatch";
+    /// Another process truncated the file while it was mapped; the handle is unusable.
+    TruncatedWhileMapped = 116, "truncated_while_mapped";
+    /// The file's size disagrees with its header.
+    SizeMismatch = 117, "size_mismatch";
+    /// A region header field is impossible.
+    Corrupt = 118, "corrupt";
+    /// Another process is the writer.
+    WriterBusy = 119, "writer_busy";
+    /// Remove refused a file that is not recognisably shmbus's own.
+    NotARegion = 120, "not_a_region";
+    /// Remove refused: a writer is alive.
+    InUse = 121, "in_use";
+    /// Any other I/O failure.
+    Io = 122, "io";
+    /// No slot has this key.
+    UnknownKey = 200, "unknown_key";
+    /// A slot key that cannot be stored.
+    InvalidKey = 201, "invalid_key";
+    /// Every slot of the table is taken.
+    SlotsFull = 202, "slots_full";
+    /// The slot's writer died in the middle of writing it.
+    WriterDied = 203, "writer_died";
+    /// A live writer kept the slot mid-write for longer than the read timeout.
+    SlotBusy = 204, "slot_busy";
+    /// A slot id from another table or beyond the table.
+    BadSlot = 205, "bad_slot";
+    /// A run-time record layout that a slot table cannot hold.
+    InvalidLayout = 206, "invalid_layout";
+    /// A record buffer of the wrong size for the table.
+    RecordSize = 207, "record_size";
+    /// The message is larger than the journal accepts.
+    MessageTooLarge = 300, "message_too_large";
+    /// The uncommitted batch no longer fits in the ring.
+    BatchTooLarge = 301, "batch_too_large";
+    /// The reader was lapped or its segments removed: messages were lost.
+    Overrun = 302, "overrun";
+    /// A journal frame is malformed.
+    JournalCorrupt = 303, "journal_corrupt";
+    /// The sequence asked for is no longer stored.
+    TooOld = 304, "too_old";
+    /// The sequence asked for has not been written yet.
+    NotYet = 305, "not_yet";
+    /// The journal directory or one of its segments is unusable.
+    JournalLayout = 306, "journal_layout";
+    /// Every entry of the journal's reader registry is held by a live reader.
+    ReadersFull = 307, "readers_full";
+    /// A reader name that cannot be registered.
+    InvalidReaderName = 308, "invalid_reader_name";
+    /// A candle symbol or interval that does not fit the format.
+    InvalidSeriesName = 400, "invalid_series_name";
+    /// A candle of the batch is invalid; nothing was written.
+    InvalidCandle = 401, "invalid_candle";
+    /// The batch starts before the last stored candle; nothing was written.
+    OutOfOrder = 402, "out_of_order";
+    /// The candle region is full.
+    CandlesFull = 403, "candles_full";
+    /// No series with this symbol and interval.
+    SeriesNotFound = 404, "series_not_found";
+    /// The candle region's index already holds its maximum of series.
+    TooManySeries = 405, "too_many_series";
+    /// A series would exceed its candle limit.
+    TooManyCandles = 406, "too_many_candles";
+    /// The candle region's index or blocks are inconsistent.
+    CandlesCorrupt = 407, "candles_corrupt";
+    /// No consistent candle read: the writer kept writing, or died mid-write.
+    CandlesBusy = 408, "candles_busy";
+}
+
+impl ErrorCode {
+    /// The stable number, e.g. 119 for `writer_busy` (the C binding's
+    /// `shmbus_last_error_code()`).
+    pub const fn number(self) -> u32 {
+        self as u16 as u32
+    }
+
+    /// The code with this number, if there is one.
+    pub fn from_number(number: u32) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.number() == number)
+    }
+
+    /// The code with this snake_case name, if there is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl RegionError {
+    /// The stable code of this error (`docs/ERRORS.md`).
+    pub fn code(&self) -> ErrorCode {
+        use ErrorCode as C;
+        match self {
+            Self::InvalidName { .. } => C::InvalidName,
+            Self::NotFound { .. } => C::NotFound,
+            Self::AlreadyExists { .. } => C::AlreadyExists,
+            Self::Symlink { .. } => C::Symlink,
+            Self::NotRegularFile { .. } => C::NotRegularFile,
+            Self::ForeignOwner { .. } => C::ForeignOwner,
+            Self::PermissionDenied { .. } => C::PermissionDenied,
+            Self::NoSpace { .. } => C::NoSpace,
+            Self::SizeTooSmall { .. } => C::SizeTooSmall,
+            Self::SizeTooLarge { .. } => C::SizeTooLarge,
+            Self::Truncated { .. } => C::Truncated,
+            Self::NotReady { .. } => C::NotReady,
+            Self::BadMagic { .. } => C::BadMagic,
+            Self::VersionMismatch { .. } => C::VersionMismatch,
+            Self::KindMismatch { .. } => C::KindMismatch,
+            Self::LayoutMismatch { .. } => C::LayoutMismatch,
+            Self::TruncatedWhileMapped { .. } => C::TruncatedWhileMapped,
+            Self::SizeMismatch { .. } => C::SizeMismatch,
+            Self::Corrupt { .. } => C::Corrupt,
+            Self::WriterBusy { .. } => C::WriterBusy,
+            Self::NotARegion { .. } => C::NotARegion,
+            Self::InUse { .. } => C::InUse,
+            Self::Io { .. } => C::Io,
+        }
+    }
+}
+
+impl SlotError {
+    /// The stable code of this error (`docs/ERRORS.md`); a region error gives its own code.
+    pub fn code(&self) -> ErrorCode {
+        use ErrorCode as C;
+        match self {
+            Self::Region(e) => e.code(),
+            Self::UnknownKey { .. } => C::UnknownKey,
+            Self::InvalidKey { .. } => C::InvalidKey,
+            Self::Full { .. } => C::SlotsFull,
+            Self::WriterDied { .. } => C::WriterDied,
+            Self::Busy { .. } => C::SlotBusy,
+            Self::BadSlot { .. } => C::BadSlot,
+            Self::InvalidLayout { .. } => C::InvalidLayout,
+            Self::RecordSize { .. } => C::RecordSize,
+        }
+    }
+}
+
+impl JournalError {
+    /// The stable code of this error (`docs/ERRORS.md`); a region error gives its own code.
+    pub fn code(&self) -> ErrorCode {
+        use ErrorCode as C;
+        match self {
+            Self::Region(e) => e.code(),
+            Self::MessageTooLarge { .. } => C::MessageTooLarge,
+            Self::BatchTooLarge { .. } => C::BatchTooLarge,
+            Self::Overrun { .. } => C::Overrun,
+            Self::Corrupt { .. } => C::JournalCorrupt,
+            Self::TooOld { .. } => C::TooOld,
+            Self::NotYet { .. } => C::NotYet,
+            Self::Layout { .. } => C::JournalLayout,
+            Self::ReadersFull { .. } => C::ReadersFull,
+            Self::InvalidReaderName { .. } => C::InvalidReaderName,
+        }
+    }
+}
+
 /// QuantNexus writer error codes, kept so users of the original writer recognise them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QnxsCode {
@@ -614,6 +840,25 @@ impl CandleError {
             | RegionError::PermissionDenied { .. } => QnxsCode::CreateFailed,
             RegionError::Io { .. } => QnxsCode::MappingFailed,
             _ => QnxsCode::NotInitialized,
+        }
+    }
+
+    /// The stable code of this error (`docs/ERRORS.md`), as every core error has; a region
+    /// error gives its own code. (For candle stores, [`CandleError::code`] is the QNXS code, the
+    /// contract of the original QuantNexus writer.)
+    pub fn error_code(&self) -> ErrorCode {
+        use ErrorCode as C;
+        match self {
+            Self::Region { error } => error.code(),
+            Self::InvalidName { .. } => C::InvalidSeriesName,
+            Self::InvalidCandle { .. } => C::InvalidCandle,
+            Self::OutOfOrder { .. } => C::OutOfOrder,
+            Self::Full { .. } => C::CandlesFull,
+            Self::NotFound { .. } => C::SeriesNotFound,
+            Self::TooManySeries { .. } => C::TooManySeries,
+            Self::TooManyCandles { .. } => C::TooManyCandles,
+            Self::Corrupt { .. } => C::CandlesCorrupt,
+            Self::Busy { .. } => C::CandlesBusy,
         }
     }
 
