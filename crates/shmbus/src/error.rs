@@ -18,9 +18,7 @@ pub enum RegionError {
         reason: String,
     },
     /// No region file exists under that name.
-    #[error(
-        "no region {name:?} ({path}); create it first (e.g. `shmbus create {name} --kind slots --size 64K`) or check the name"
-    )]
+    #[error("no region {name:?} ({path}); create it first or check the name")]
     NotFound {
         /// The region's name.
         name: String,
@@ -28,9 +26,7 @@ pub enum RegionError {
         path: PathBuf,
     },
     /// Create is exclusive and the name is taken.
-    #[error(
-        "region {name:?} already exists ({path}); open it instead, or remove it with `shmbus rm {name}`"
-    )]
+    #[error("region {name:?} already exists ({path}); open it instead, or remove it first")]
     AlreadyExists {
         /// The region's name.
         name: String,
@@ -56,7 +52,7 @@ pub enum RegionError {
     },
     /// The region belongs to another user (a shared region between users must be asked for).
     #[error(
-        "{path} belongs to uid {owner}, not to you (uid {me}); pass allow_foreign_owner / --allow-foreign-owner if you trust it"
+        "{path} belongs to uid {owner}, not to you (uid {me}); if you trust that user, open it with allow_foreign_owner"
     )]
     ForeignOwner {
         /// The region file.
@@ -115,7 +111,7 @@ pub enum RegionError {
         min: u64,
     },
     /// The header is not published yet: its creator is still initialising it, or died doing so.
-    #[error("{path} is not initialised: its creator is still setting it up, or died before finishing; retry, or if no writer is alive remove it (`shmbus rm {path}`; an empty file, left by a creator killed before reserving its space, with rm(1))", path = path.display())]
+    #[error("{path} is not initialised: its creator is still setting it up, or died before finishing; retry, or if no writer is alive remove it (an empty file, left by a creator killed before reserving its space, with rm(1))", path = path.display())]
     NotReady {
         /// The region file.
         path: PathBuf,
@@ -198,17 +194,17 @@ pub enum RegionError {
         /// The writer's pid, if known.
         pid: Option<u32>,
     },
-    /// `rm` refused a file that is not recognisably shmbus's own (its header, or a persisted
-    /// journal's segment files), even with `--force`.
-    #[error("{path} is not a shmbus region or journal ({reason}); shmbus rm removes only its own files, even with --force (use rm(1) if you mean to delete it)", path = path.display())]
+    /// Remove refused a file that is not recognisably shmbus's own (its header, or a persisted
+    /// journal's segment files), even when forced.
+    #[error("{path} is not a shmbus region or journal ({reason}); shmbus removes only its own files, even with force (use rm(1) if you mean to delete it)", path = path.display())]
     NotARegion {
         /// The file or directory.
         path: PathBuf,
         /// Why it is not recognised.
         reason: &'static str,
     },
-    /// `rm` refused: a writer is alive.
-    #[error("{path} has a live writer{}; stop it first or pass --force", pid.map_or_else(String::new, |p| format!(" (pid {p})")), path = path.display())]
+    /// Remove refused: a writer is alive.
+    #[error("{path} has a live writer{}; stop it first, or remove it with force", pid.map_or_else(String::new, |p| format!(" (pid {p})")), path = path.display())]
     InUse {
         /// The region file.
         path: PathBuf,
@@ -238,7 +234,7 @@ pub enum SlotError {
     Region(#[from] RegionError),
     /// No slot has this key.
     #[error(
-        "no slot {key:?} in {region}; the writer has not published it yet (list the keys with `shmbus slot get {region}`)"
+        "no slot {key:?} in {region}; the writer has not published it yet (check the key against the table's keys)"
     )]
     UnknownKey {
         /// The region.
@@ -330,7 +326,7 @@ pub enum JournalError {
     Region(#[from] RegionError),
     /// The message is larger than this journal accepts.
     #[error(
-        "message of {len} bytes is larger than the maximum of {max} bytes for {journal} (a quarter of its data area, at most 1 GiB); create the journal with a larger --size / --segment-size"
+        "message of {len} bytes is larger than the maximum of {max} bytes for {journal} (a quarter of its data area, at most 1 GiB); create the journal with a larger size or segment size"
     )]
     MessageTooLarge {
         /// The journal.
@@ -730,7 +726,7 @@ pub enum CandleError {
     },
     /// The batch starts before the last stored candle; nothing was written.
     #[error(
-        "{}: {symbol} {interval}: candle {index} (timestamp {timestamp}) is older than the last stored candle ({last}); nothing was written (to overwrite that range use replace_candles, or --replace on the command line)",
+        "{}: {symbol} {interval}: candle {index} (timestamp {timestamp}) is older than the last stored candle ({last}); nothing was written (to overwrite that range use replace_candles)",
         QnxsCode::WriteFailed
     )]
     OutOfOrder {
