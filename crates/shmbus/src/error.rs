@@ -673,9 +673,10 @@ pub enum QnxsCode {
     NotInitialized = 9,
 }
 
-impl std::fmt::Display for QnxsCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = match self {
+impl QnxsCode {
+    /// The code's name, e.g. `"WRITE_FAILED"`.
+    pub const fn name(self) -> &'static str {
+        match self {
             Self::InvalidName => "INVALID_NAME",
             Self::InvalidSize => "INVALID_SIZE",
             Self::CreateFailed => "CREATE_FAILED",
@@ -685,8 +686,18 @@ impl std::fmt::Display for QnxsCode {
             Self::SymbolLimitExceeded => "SYMBOL_LIMIT_EXCEEDED",
             Self::CandleLimitExceeded => "CANDLE_LIMIT_EXCEEDED",
             Self::NotInitialized => "NOT_INITIALIZED",
-        };
-        write!(f, "QNXS error {} {name}", *self as u8)
+        }
+    }
+
+    /// The code's number, 1 to 9.
+    pub const fn number(self) -> u8 {
+        self as u8
+    }
+}
+
+impl std::fmt::Display for QnxsCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "QNXS error {} {}", self.number(), self.name())
     }
 }
 
