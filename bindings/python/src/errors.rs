@@ -193,7 +193,9 @@ fn describe<'py>(py: Python<'py>, failure: &Failure) -> (Exc<'py>, String) {
 fn region<'py>(py: Python<'py>, e: &RegionError) -> Exc<'py> {
     let x = || Exc::new(py, class_of(e.code()));
     match e {
-        RegionError::InvalidName { name, reason } => x().fact("name", name).fact("reason", reason),
+        RegionError::InvalidName { name, reason } => {
+            x().fact("name", name).fact("reason", reason.to_string())
+        }
         RegionError::NotFound { name, path } => x().fact("name", name).path(path),
         RegionError::AlreadyExists { name, path } => x().fact("name", name).path(path),
         RegionError::Symlink { path } => x().path(path),
@@ -286,7 +288,9 @@ fn slot<'py>(py: Python<'py>, e: &SlotError) -> Exc<'py> {
     match e {
         SlotError::Region(r) => region(py, r),
         SlotError::UnknownKey { region, key } => x().fact("region", region).fact("key", key),
-        SlotError::InvalidKey { key, reason } => x().fact("key", key).fact("reason", *reason),
+        SlotError::InvalidKey { key, reason } => {
+            x().fact("key", key).fact("reason", reason.to_string())
+        }
         SlotError::Full { region, capacity } => {
             x().fact("region", region).fact("capacity", capacity)
         }
@@ -309,7 +313,9 @@ fn slot<'py>(py: Python<'py>, e: &SlotError) -> Exc<'py> {
             .fact("region", region)
             .fact("index", index)
             .fact("count", count),
-        SlotError::InvalidLayout { name, reason } => x().fact("name", name).fact("reason", reason),
+        SlotError::InvalidLayout { name, reason } => {
+            x().fact("name", name).fact("reason", reason.to_string())
+        }
         SlotError::RecordSize {
             region,
             expected,
@@ -436,7 +442,9 @@ fn candle<'py>(py: Python<'py>, e: &CandleError) -> Exc<'py> {
             .fact("interval", interval)
             .fact("count", count)
             .fact("max", max),
-        CandleError::Corrupt { region, what } => x().fact("region", region).fact("what", what),
+        CandleError::Corrupt { region, what } => {
+            x().fact("region", region).fact("what", what.to_string())
+        }
         CandleError::Busy { region, attempts } => {
             x().fact("region", region).fact("attempts", attempts)
         }

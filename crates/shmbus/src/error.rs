@@ -201,7 +201,7 @@ pub enum RegionError {
         /// The file or directory.
         path: PathBuf,
         /// Why it is not recognised.
-        reason: &'static str,
+        reason: NotARegionReason,
     },
     /// Remove refused: a writer is alive.
     #[error("{path} has a live writer{}; stop it first, or remove it with force", pid.map_or_else(String::new, |p| format!(" (pid {p})")), path = path.display())]
@@ -249,7 +249,7 @@ pub enum SlotError {
         /// The key.
         key: String,
         /// Why.
-        reason: &'static str,
+        reason: KeyProblem,
     },
     /// Every slot is taken.
     #[error("slot table {region} is full ({capacity} slots); create a larger one")]
@@ -301,7 +301,7 @@ pub enum SlotError {
         /// The layout's name.
         name: String,
         /// Why.
-        reason: String,
+        reason: LayoutProblem,
     },
     /// A record buffer of the wrong size for the table.
     #[error(
@@ -422,6 +422,248 @@ pub enum JournalError {
         /// Why.
         reason: &'static str,
     },
+}
+
+/// Why a file is not recognisably shmbus's own, so that remove refuses it
+/// ([`RegionError::NotARegion`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NotARegionReason {
+    /// An empty file: nothing says whose it is (a creator killed before reserving its space
+    /// leaves one, but so do many other programs).
+    Empty,
+    /// Shorter than a region header.
+    ShorterThanHeader,
+    /// Long enough, but without a shmbus header.
+    NoHeader,
+    /// A directory (a persisted journal's place) without segment files.
+    NoSegments,
+}
+
+impl std::fmt::Display for NotARegionReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Empty => {
+                "an empty file; if a shmbus creator was killed before reserving its space, \
+                 remove it with rm(1)"
+            }
+            Self::ShorterThanHeader => "shorter than a shmbus header",
+            Self::NoHeader => "no shmbus header",
+            Self::NoSegments => "a directory without segment files",
+        })
+    }
+}
+
+/// Why a slot key is refused ([`SlotError::InvalidKey`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyProblem {
+    /// The key is empty.
+    Empty,
+    /// The key is longer than [`crate::slots::KEY_MAX`] bytes.
+    TooLong,
+    /// The key contains a NUL byte.
+    Nul,
+    /// A new key contains a control character (keys already in a table stay usable).
+    ControlCharacter,
+}
+
+impl std::fmt::Display for KeyProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "a key may not be empty",
+            Self::TooLong => "a key has at most 31 bytes",
+            Self::Nul => "a key may not contain NUL",
+            Self::ControlCharacter => {
+                "a new key may not contain control characters (newline, tab, escape...)"
+            }
+        })
+    }
+}
+
+/// Why a run-time record layout cannot be a slot table's ([`SlotError::InvalidLayout`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LayoutProblem {
+    /// The record name is empty, longer than 31 bytes or contains NUL.
+    Name {
+        /// The name.
+        name: String,
+    },
+    /// The record size is zero or not a multiple of 8.
+    Size {
+        /// The size.
+        size: u32,
+    },
+    /// A field ends beyond the record.
+    FieldBeyondRecord {
+        /// The field's name.
+        field: String,
+        /// Its offset.
+        offset: u32,
+        /// Its size in bytes.
+        len: u32,
+        /// The record's size.
+        size: u32,
+    },
+    /// Two fields overlap.
+    Overlap {
+        /// The first field's name.
+        first: String,
+        /// The second field's name.
+        second: String,
+    },
+    /// A field type a binding does not know (its text form, e.g. `"u128"`).
+    UnknownFieldType {
+        /// The type as given.
+        ty: String,
+    },
+}
+
+impl std::fmt::Display for LayoutProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Name { name } => {
+                write!(
+                    f,
+                    "the record name {name:?} must have 1 to 31 bytes and no NUL"
+                )
+            }
+            Self::Size { size } => write!(
+                f,
+                "the record size {size} must be a non-zero multiple of 8 (add padding)"
+            ),
+            Self::FieldBeyondRecord {
+                field,
+                offset,
+                len,
+                size,
+            } => write!(
+                f,
+                "field {field:?} (offset {offset}, {len} bytes) ends beyond the record size {size}"
+            ),
+            Self::Overlap { first, second } => write!(f, "fields {first:?} and {second:?} overlap"),
+            Self::UnknownFieldType { ty } => write!(
+                f,
+                "unknown field type {ty:?} (u8, i8, u16, i16, u32, i32, u64, i64, f32, f64, bool \
+                 or bytesN)"
+            ),
+        }
+    }
+}
+
+/// What is inconsistent in a candle region ([`CandleError::Corrupt`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CandleCorruption {
+    /// The QNXS magic number is wrong.
+    Magic {
+        /// The magic found (0 if unreadable).
+        found: u32,
+        /// The magic expected.
+        expected: u32,
+    },
+    /// The QNXS format version is not the one this library reads.
+    Version {
+        /// The version found (0 if unreadable).
+        found: u32,
+        /// The version this library reads.
+        expected: u32,
+    },
+    /// The region is shorter than its symbol index.
+    ShorterThanIndex,
+    /// An offset (of an index field or a block field) lies outside the region.
+    OffsetOutside {
+        /// The offset.
+        offset: u64,
+    },
+    /// A series' block lies outside the data area.
+    BlockOutside {
+        /// The series' index entry.
+        series: usize,
+        /// Its symbol.
+        symbol: String,
+        /// The block's offset.
+        block: u64,
+        /// The region's size.
+        len: u64,
+    },
+    /// A series' block does not fit the region, or holds more candles than its capacity.
+    BlockOverflow {
+        /// The series' index entry.
+        series: usize,
+        /// Its symbol.
+        symbol: String,
+        /// Its interval.
+        interval: String,
+        /// Candles it says it holds.
+        count: u32,
+        /// Candles its block can hold.
+        capacity: u32,
+        /// The block's offset.
+        block: u64,
+        /// The region's size.
+        len: u64,
+    },
+    /// The index says it holds more series than it can.
+    IndexCount {
+        /// The count found.
+        count: usize,
+        /// The most the index holds.
+        max: usize,
+    },
+    /// A series' candles lie outside the region.
+    CandlesOutside,
+    /// Two series' blocks overlap.
+    BlocksOverlap {
+        /// The offset of the later block.
+        block: u64,
+    },
+}
+
+impl std::fmt::Display for CandleCorruption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Magic { found, expected } => write!(
+                f,
+                "not a QNXS candle region (magic {found:#010x}, expected {expected:#010x})"
+            ),
+            Self::Version { found, expected } => write!(
+                f,
+                "QNXS version {found} (this shmbus reads version {expected})"
+            ),
+            Self::ShorterThanIndex => f.write_str("shorter than its symbol index"),
+            Self::OffsetOutside { offset } => write!(f, "offset {offset} outside the region"),
+            Self::BlockOutside {
+                series,
+                symbol,
+                block,
+                len,
+            } => write!(
+                f,
+                "series {series} ({symbol}) has its block at {block}, outside the data area \
+                 (16640..{len})"
+            ),
+            Self::BlockOverflow {
+                series,
+                symbol,
+                interval,
+                count,
+                capacity,
+                block,
+                len,
+            } => write!(
+                f,
+                "series {series} ({symbol} {interval}): {count} candles in a block of {capacity} \
+                 at {block} does not fit the region ({len} bytes)"
+            ),
+            Self::IndexCount { count, max } => write!(f, "index count {count} exceeds {max}"),
+            Self::CandlesOutside => f.write_str("candles outside the region"),
+            Self::BlocksOverlap { block } => {
+                write!(f, "the block at {block} overlaps the one before it")
+            }
+        }
+    }
 }
 
 /// Declares [`ErrorCode`] from one table: variant, number, snake_case name, meaning.
@@ -814,7 +1056,7 @@ pub enum CandleError {
         /// The region.
         region: String,
         /// What is wrong.
-        what: String,
+        what: CandleCorruption,
     },
     /// A reader could not get a consistent copy: the writer kept writing (or died mid-write).
     #[error(

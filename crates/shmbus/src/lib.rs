@@ -60,7 +60,10 @@ pub mod slots;
 mod trade;
 mod trading;
 
-pub use error::{CandleError, ErrorCode, JournalError, QnxsCode, RegionError, SlotError};
+pub use error::{
+    CandleCorruption, CandleError, ErrorCode, JournalError, KeyProblem, LayoutProblem,
+    NotARegionReason, QnxsCode, RegionError, SlotError,
+};
 pub use header::{FORMAT_VERSION, HEADER_LEN, HeaderInfo, MAGIC, Probe, QNXS_MAGIC, RegionKind};
 pub use name::{RegionName, SHM_DIR};
 pub use os::now_unix_ns;

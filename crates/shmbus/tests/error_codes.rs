@@ -5,7 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::PathBuf;
 
-use shmbus::{CandleError, ErrorCode, JournalError, RegionError, RegionKind, SlotError};
+use shmbus::{
+    CandleCorruption, CandleError, ErrorCode, JournalError, KeyProblem, LayoutProblem,
+    NotARegionReason, RegionError, RegionKind, SlotError,
+};
 
 /// One region error of every variant (a fresh set each call: `RegionError` is not `Clone`).
 fn region_samples() -> Vec<(&'static str, RegionError)> {
@@ -152,7 +155,7 @@ fn region_samples() -> Vec<(&'static str, RegionError)> {
             "RegionError::NotARegion",
             RegionError::NotARegion {
                 path: p(),
-                reason: "x",
+                reason: NotARegionReason::NoHeader,
             },
         ),
         (
@@ -188,7 +191,7 @@ fn samples() -> Vec<(&'static str, ErrorCode)> {
             "SlotError::InvalidKey",
             SlotError::InvalidKey {
                 key: s(),
-                reason: "x",
+                reason: KeyProblem::TooLong,
             },
         ),
         (
@@ -226,7 +229,7 @@ fn samples() -> Vec<(&'static str, ErrorCode)> {
             "SlotError::InvalidLayout",
             SlotError::InvalidLayout {
                 name: s(),
-                reason: s(),
+                reason: LayoutProblem::Size { size: 12 },
             },
         ),
         (
@@ -376,7 +379,7 @@ fn samples() -> Vec<(&'static str, ErrorCode)> {
             "CandleError::Corrupt",
             CandleError::Corrupt {
                 region: s(),
-                what: s(),
+                what: CandleCorruption::CandlesOutside,
             },
         ),
         (
@@ -481,5 +484,49 @@ fn docs_errors_md_lists_every_code_with_its_variant() {
     assert_eq!(
         rows, expected,
         "docs/ERRORS.md's table and ErrorCode differ"
+    );
+}
+
+#[test]
+fn typed_facts_keep_their_messages() {
+    let e = SlotError::InvalidKey {
+        key: "x".repeat(32),
+        reason: KeyProblem::TooLong,
+    };
+    assert!(
+        e.to_string().ends_with(": a key has at most 31 bytes"),
+        "{e}"
+    );
+    let e = SlotError::InvalidLayout {
+        name: "Q".into(),
+        reason: LayoutProblem::Overlap {
+            first: "bid".into(),
+            second: "ask".into(),
+        },
+    };
+    assert_eq!(
+        e.to_string(),
+        "invalid record layout \"Q\": fields \"bid\" and \"ask\" overlap"
+    );
+    let e = RegionError::NotARegion {
+        path: PathBuf::from("/tmp/notes"),
+        reason: NotARegionReason::ShorterThanHeader,
+    };
+    assert!(
+        e.to_string().starts_with(
+            "/tmp/notes is not a shmbus region or journal (shorter than a shmbus header)"
+        ),
+        "{e}"
+    );
+    let e = CandleError::Corrupt {
+        region: "ohlcv".into(),
+        what: CandleCorruption::IndexCount {
+            count: 300,
+            max: 256,
+        },
+    };
+    assert_eq!(
+        e.to_string(),
+        "QNXS error 9 NOT_INITIALIZED: ohlcv is corrupt: index count 300 exceeds 256"
     );
 }

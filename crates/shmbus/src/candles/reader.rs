@@ -251,10 +251,10 @@ impl View<'_> {
         self.map
     }
 
-    fn corrupt(&self, what: impl Into<String>) -> CandleError {
+    fn corrupt(&self, what: crate::CandleCorruption) -> CandleError {
         CandleError::Corrupt {
             region: self.name.to_owned(),
-            what: what.into(),
+            what,
         }
     }
 
@@ -263,19 +263,19 @@ impl View<'_> {
         let magic = map.u32_at(H_MAGIC).map(|w| w.load(Ordering::Acquire));
         let version = map.u32_at(H_VERSION).map(|w| w.load(Ordering::Relaxed));
         if magic != Some(QNXS_MAGIC) {
-            return Err(self.corrupt(format!(
-                "not a QNXS candle region (magic {:#010x}, expected {QNXS_MAGIC:#010x})",
-                magic.unwrap_or(0)
-            )));
+            return Err(self.corrupt(crate::CandleCorruption::Magic {
+                found: magic.unwrap_or(0),
+                expected: QNXS_MAGIC,
+            }));
         }
         if version != Some(QNXS_VERSION) {
-            return Err(self.corrupt(format!(
-                "QNXS version {} (this shmbus reads version {QNXS_VERSION})",
-                version.unwrap_or(0)
-            )));
+            return Err(self.corrupt(crate::CandleCorruption::Version {
+                found: version.unwrap_or(0),
+                expected: QNXS_VERSION,
+            }));
         }
         if map.len() < DATA_OFFSET {
-            return Err(self.corrupt("shorter than its symbol index"));
+            return Err(self.corrupt(crate::CandleCorruption::ShorterThanIndex));
         }
         Ok(())
     }
@@ -340,31 +340,33 @@ impl View<'_> {
         self.map()
             .u32_at(off)
             .map(|w| w.load(Ordering::Relaxed))
-            .ok_or_else(|| self.corrupt(format!("offset {off} outside the region")))
+            .ok_or_else(|| {
+                self.corrupt(crate::CandleCorruption::OffsetOutside { offset: off as u64 })
+            })
     }
 
     fn u64_at(&self, off: usize) -> Result<u64, CandleError> {
         self.map()
             .u64_at(off)
             .map(|w| w.load(Ordering::Relaxed))
-            .ok_or_else(|| self.corrupt(format!("offset {off} outside the region")))
+            .ok_or_else(|| {
+                self.corrupt(crate::CandleCorruption::OffsetOutside { offset: off as u64 })
+            })
     }
 
     fn bytes_at<const N: usize>(&self, off: usize) -> Result<String, CandleError> {
-        let b = self
-            .map()
-            .read_bytes(off, N)
-            .ok_or_else(|| self.corrupt(format!("offset {off} outside the region")))?;
+        let b = self.map().read_bytes(off, N).ok_or_else(|| {
+            self.corrupt(crate::CandleCorruption::OffsetOutside { offset: off as u64 })
+        })?;
         Ok(text(&b))
     }
 
     /// Whether the NUL-padded text of `N` bytes at `off` is `want`, compared in place (as
     /// `text` would, without allocating).
     fn name_is<const N: usize>(&self, off: usize, want: &str) -> Result<bool, CandleError> {
-        let b = self
-            .map()
-            .bytes(off, N)
-            .ok_or_else(|| self.corrupt(format!("offset {off} outside the region")))?;
+        let b = self.map().bytes(off, N).ok_or_else(|| {
+            self.corrupt(crate::CandleCorruption::OffsetOutside { offset: off as u64 })
+        })?;
         let w = want.as_bytes();
         if w.len() > N || w.contains(&0) {
             return Ok(false);
@@ -388,9 +390,12 @@ impl View<'_> {
         // Checked: a forged offset near u64::MAX must not wrap around into the header.
         let header_end = block.checked_add(BLOCK_HEADER as u64);
         if block < DATA_OFFSET as u64 || block % 8 != 0 || header_end.is_none_or(|e| e > len) {
-            return Err(self.corrupt(format!(
-                "series {i} ({symbol}) has its block at {block}, outside the data area (16640..{len})"
-            )));
+            return Err(self.corrupt(crate::CandleCorruption::BlockOutside {
+                series: i,
+                symbol,
+                block,
+                len,
+            }));
         }
         let b = block as usize;
         let interval = self.bytes_at::<8>(b + B_INTERVAL)?;
@@ -398,10 +403,15 @@ impl View<'_> {
         let capacity = self.u32_at(b + B_CAPACITY)?;
         let end = block + block_len(capacity) as u64;
         if count > capacity || end > len {
-            return Err(self.corrupt(format!(
-                "series {i} ({symbol} {interval}): {count} candles in a block of {capacity} at \
-                 {block} does not fit the region ({len} bytes)"
-            )));
+            return Err(self.corrupt(crate::CandleCorruption::BlockOverflow {
+                series: i,
+                symbol,
+                interval,
+                count,
+                capacity,
+                block,
+                len,
+            }));
         }
         Ok(SeriesInfo {
             symbol,
@@ -420,7 +430,10 @@ impl View<'_> {
     fn index_count(&self) -> Result<usize, CandleError> {
         let count = self.u32_at(INDEX_OFFSET)? as usize;
         if count > MAX_SERIES {
-            return Err(self.corrupt(format!("index count {count} exceeds {MAX_SERIES}")));
+            return Err(self.corrupt(crate::CandleCorruption::IndexCount {
+                count,
+                max: MAX_SERIES,
+            }));
         }
         Ok(count)
     }
@@ -481,7 +494,7 @@ impl View<'_> {
         let words = self
             .map()
             .u64_slice(off, n * WORDS)
-            .ok_or_else(|| self.corrupt("candles outside the region"))?;
+            .ok_or_else(|| self.corrupt(crate::CandleCorruption::CandlesOutside))?;
         let load = |w: &AtomicU64| w.load(Ordering::Relaxed);
         out.clear();
         out.extend(words.chunks_exact(WORDS).map(|w| Candle {

@@ -279,7 +279,7 @@ impl CandleWriter {
             if off < cursor {
                 return Err(CandleError::Corrupt {
                     region: w.name.clone(),
-                    what: format!("the block at {off} overlaps the one before it"),
+                    what: crate::CandleCorruption::BlocksOverlap { block: off },
                 });
             }
             if off > cursor {
