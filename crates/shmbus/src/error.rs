@@ -1055,8 +1055,8 @@ pub enum CandleError {
     Corrupt {
         /// The region.
         region: String,
-        /// What is wrong.
-        what: CandleCorruption,
+        /// What is wrong (boxed: it is large, and `CandleError` is returned on hot paths).
+        what: Box<CandleCorruption>,
     },
     /// A reader could not get a consistent copy: the writer kept writing (or died mid-write).
     #[error(

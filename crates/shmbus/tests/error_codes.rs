@@ -379,7 +379,7 @@ fn samples() -> Vec<(&'static str, ErrorCode)> {
             "CandleError::Corrupt",
             CandleError::Corrupt {
                 region: s(),
-                what: CandleCorruption::CandlesOutside,
+                what: Box::new(CandleCorruption::CandlesOutside),
             },
         ),
         (
@@ -488,6 +488,19 @@ fn docs_errors_md_lists_every_code_with_its_variant() {
 }
 
 #[test]
+fn errors_stay_small() {
+    // Results of hot paths carry these: the typed facts must not make them larger.
+    for (name, size) in [
+        ("RegionError", size_of::<RegionError>()),
+        ("SlotError", size_of::<SlotError>()),
+        ("JournalError", size_of::<JournalError>()),
+        ("CandleError", size_of::<CandleError>()),
+    ] {
+        assert!(size <= 88, "{name} is {size} bytes");
+    }
+}
+
+#[test]
 fn typed_facts_keep_their_messages() {
     let e = SlotError::InvalidKey {
         key: "x".repeat(32),
@@ -520,10 +533,10 @@ fn typed_facts_keep_their_messages() {
     );
     let e = CandleError::Corrupt {
         region: "ohlcv".into(),
-        what: CandleCorruption::IndexCount {
+        what: Box::new(CandleCorruption::IndexCount {
             count: 300,
             max: 256,
-        },
+        }),
     };
     assert_eq!(
         e.to_string(),

@@ -254,7 +254,7 @@ impl View<'_> {
     fn corrupt(&self, what: crate::CandleCorruption) -> CandleError {
         CandleError::Corrupt {
             region: self.name.to_owned(),
-            what,
+            what: Box::new(what),
         }
     }
 

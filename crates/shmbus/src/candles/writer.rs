@@ -279,7 +279,7 @@ impl CandleWriter {
             if off < cursor {
                 return Err(CandleError::Corrupt {
                     region: w.name.clone(),
-                    what: crate::CandleCorruption::BlocksOverlap { block: off },
+                    what: Box::new(crate::CandleCorruption::BlocksOverlap { block: off }),
                 });
             }
             if off > cursor {
