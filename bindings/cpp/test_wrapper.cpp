@@ -93,6 +93,30 @@ static void errors_and_regions() {
     CHECK(h.writer_alive);
     THROWS(SHMBUS_IN_USE, shmbus::remove(q));
 
+    // The stable error code, finer than the status and never parsed from the message.
+    try {
+        shmbus::SlotReader<shmbus::TradingData>::open(missing);
+        CHECK(false);
+    } catch (const shmbus::Error& e) {
+        CHECK(e.error_code() == SHMBUS_ERR_NOT_FOUND);
+        CHECK(std::string(e.error_code_name()) == "not_found");
+    }
+    try {
+        shmbus::SlotWriter<shmbus::TradingData>::open(q);
+        CHECK(false);
+    } catch (const shmbus::Error& e) {
+        CHECK(e.code() == SHMBUS_WRITER_BUSY);
+        CHECK(e.error_code() == SHMBUS_ERR_WRITER_BUSY);
+        CHECK(e.error_code() == 119);
+        CHECK(std::string(e.error_code_name()) == "writer_busy");
+    }
+    try {
+        shmbus::remove(q);
+        CHECK(false);
+    } catch (const shmbus::Error& e) {
+        CHECK(e.error_code() == SHMBUS_ERR_IN_USE);
+    }
+
     // Moving a handle moves the writer lock with it; destroying it releases the lock.
     auto moved = std::move(w);
     moved.put("BTCUSD", shmbus::make_trading_data(97000.5, 3, 42));

@@ -11,6 +11,11 @@ export interface ShmbusError extends Error {
   name: 'ShmbusError'
   /** e.g. 'WRITER_BUSY', 'OVERRUN', 'OUT_OF_ORDER', 'NOT_FOUND', 'ALREADY_EXISTS', 'CLOSED' */
   code: string
+  /** Errors of the core: the stable code of docs/ERRORS.md, e.g. 'writer_busy', finer than
+   * `code` (which several share, e.g. CORRUPT); match on it, never on the message. */
+  shmbusCode?: string
+  /** Its stable number, e.g. 119 for 'writer_busy'. */
+  shmbusCodeNumber?: number
   /** Candle errors: the QuantNexus error code (1 INVALID_NAME ... 9 NOT_INITIALIZED). */
   qnxsCode?: number
   qnxsName?: string

@@ -145,6 +145,125 @@ typedef int32_t shmbus_status;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// The stable error codes of docs/ERRORS.md, for C: `shmbus_last_error_code()` returns one of
+// these (or 0). They are finer than [`ShmbusStatus`] (e.g. `SHMBUS_CORRUPT` is
+// `SHMBUS_ERR_CORRUPT`, `SHMBUS_ERR_JOURNAL_CORRUPT` or `SHMBUS_ERR_CANDLES_CORRUPT`), never
+// below 100, and never reused; new codes may be added.
+enum shmbus_error_code
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    // The last failure had no core error behind it (an argument error, a bad handle, a
+    // panic), or no call has failed.
+    SHMBUS_ERR_NONE = 0,
+    // A region name breaks a naming rule (the message says which).
+    SHMBUS_ERR_INVALID_NAME = 100,
+    // No region or journal exists under that name.
+    SHMBUS_ERR_NOT_FOUND = 101,
+    // Create is exclusive and the name is taken.
+    SHMBUS_ERR_ALREADY_EXISTS = 102,
+    // The name is a symbolic link; regions are never opened through one.
+    SHMBUS_ERR_SYMLINK = 103,
+    // The name is a FIFO, socket, device or directory.
+    SHMBUS_ERR_NOT_REGULAR_FILE = 104,
+    // The region belongs to another user.
+    SHMBUS_ERR_FOREIGN_OWNER = 105,
+    // The operating system refused access.
+    SHMBUS_ERR_PERMISSION_DENIED = 106,
+    // The file system cannot hold the region (found at create, never as SIGBUS later).
+    SHMBUS_ERR_NO_SPACE = 107,
+    // The size cannot hold the headers and one record.
+    SHMBUS_ERR_SIZE_TOO_SMALL = 108,
+    // The size is beyond what shmbus supports.
+    SHMBUS_ERR_SIZE_TOO_LARGE = 109,
+    // The file is shorter than a region header.
+    SHMBUS_ERR_TRUNCATED = 110,
+    // The creator has not finished setting the region up, or died doing so.
+    SHMBUS_ERR_NOT_READY = 111,
+    // The file is not a shmbus region.
+    SHMBUS_ERR_BAD_MAGIC = 112,
+    // Written by an incompatible format version.
+    SHMBUS_ERR_VERSION_MISMATCH = 113,
+    // The region holds another kind of data (e.g. a journal opened as a slot table).
+    SHMBUS_ERR_KIND_MISMATCH = 114,
+    // The region's records have another layout than the caller's.
+    SHMBUS_ERR_LAYOUT_MISMATCH = 115,
+    // Another process truncated the file while it was mapped; its data is gone.
+    SHMBUS_ERR_TRUNCATED_WHILE_MAPPED = 116,
+    // The file's size disagrees with its header.
+    SHMBUS_ERR_SIZE_MISMATCH = 117,
+    // A header field is impossible (the error names it).
+    SHMBUS_ERR_CORRUPT = 118,
+    // Another process is the writer (one at a time).
+    SHMBUS_ERR_WRITER_BUSY = 119,
+    // Remove refused a file that is not shmbus's own, even with force.
+    SHMBUS_ERR_NOT_A_REGION = 120,
+    // Remove refused: a writer is alive.
+    SHMBUS_ERR_IN_USE = 121,
+    // Any other I/O failure (the OS error is in the message).
+    SHMBUS_ERR_IO = 122,
+    // No slot has this key (the writer has not published it yet).
+    SHMBUS_ERR_UNKNOWN_KEY = 200,
+    // A key that cannot be stored (empty, too long, NUL, control character).
+    SHMBUS_ERR_INVALID_KEY = 201,
+    // Every slot of the table is taken.
+    SHMBUS_ERR_SLOTS_FULL = 202,
+    // The writer died in the middle of writing this slot.
+    SHMBUS_ERR_WRITER_DIED = 203,
+    // A live writer kept the slot mid-write longer than the read timeout.
+    SHMBUS_ERR_SLOT_BUSY = 204,
+    // A slot id from another table or beyond the table.
+    SHMBUS_ERR_BAD_SLOT = 205,
+    // A run-time record layout a slot table cannot hold.
+    SHMBUS_ERR_INVALID_LAYOUT = 206,
+    // A record buffer of the wrong size for the table.
+    SHMBUS_ERR_RECORD_SIZE = 207,
+    // The message is larger than the journal accepts.
+    SHMBUS_ERR_MESSAGE_TOO_LARGE = 300,
+    // The uncommitted batch no longer fits in the ring.
+    SHMBUS_ERR_BATCH_TOO_LARGE = 301,
+    // The reader was lapped, or its segments removed: messages were lost.
+    SHMBUS_ERR_OVERRUN = 302,
+    // A journal frame is malformed.
+    SHMBUS_ERR_JOURNAL_CORRUPT = 303,
+    // The sequence asked for is no longer stored.
+    SHMBUS_ERR_TOO_OLD = 304,
+    // The sequence asked for has not been written yet.
+    SHMBUS_ERR_NOT_YET = 305,
+    // The journal directory or one of its segments is unusable.
+    SHMBUS_ERR_JOURNAL_LAYOUT = 306,
+    // Every entry of the reader registry is held by a live reader.
+    SHMBUS_ERR_READERS_FULL = 307,
+    // A reader name that cannot be registered.
+    SHMBUS_ERR_INVALID_READER_NAME = 308,
+    // A candle symbol or interval that does not fit the format.
+    SHMBUS_ERR_INVALID_SERIES_NAME = 400,
+    // A candle of the batch is invalid; nothing was written.
+    SHMBUS_ERR_INVALID_CANDLE = 401,
+    // The batch starts before the last stored candle; nothing was written.
+    SHMBUS_ERR_OUT_OF_ORDER = 402,
+    // The candle region is full.
+    SHMBUS_ERR_CANDLES_FULL = 403,
+    // No series with this symbol and interval.
+    SHMBUS_ERR_SERIES_NOT_FOUND = 404,
+    // The region's index already holds its maximum of series.
+    SHMBUS_ERR_TOO_MANY_SERIES = 405,
+    // A series would exceed its candle limit.
+    SHMBUS_ERR_TOO_MANY_CANDLES = 406,
+    // The candle region's index or blocks are inconsistent.
+    SHMBUS_ERR_CANDLES_CORRUPT = 407,
+    // No consistent read: the writer kept writing, or died mid-write.
+    SHMBUS_ERR_CANDLES_BUSY = 408,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum shmbus_error_code shmbus_error_code;
+#else
+typedef int32_t shmbus_error_code;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // What a region holds (`shmbus_region_info.kind`).
 enum shmbus_kind
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -1027,6 +1146,18 @@ shmbus_status shmbus_slot_reader_set_timeout(struct shmbus_slot_reader *r, uint3
 //
 // `r` is NULL or a live slot reader, not used afterwards.
 shmbus_status shmbus_slot_reader_close(struct shmbus_slot_reader *r);
+
+// The stable error code (docs/ERRORS.md, `shmbus_error_code`) of the last call that failed on
+// the calling thread, e.g. `SHMBUS_ERR_WRITER_BUSY` (119); 0 (`SHMBUS_ERR_NONE`) if that
+// failure had no core error behind it (an invalid argument, a bad handle, a small buffer) or
+// none has failed. Finer than the status: match on it rather than on the message.
+//
+// Like `errno`, successful calls leave it unchanged.
+int32_t shmbus_last_error_code(void);
+
+// The stable name of an error code as a static string, e.g. `"writer_busy"` for 119
+// (`""` for 0 or a value that is not a code).
+const char *shmbus_error_code_name(int32_t code);
 
 // The message of the last call that failed on the calling thread (any status other than
 // `SHMBUS_OK` and `SHMBUS_NO_DATA`), or `""` if none has failed.

@@ -427,6 +427,7 @@ pub unsafe extern "C" fn shmbus_candle_reader_find_series(
                         ShmbusStatus::ShmbusUnknownSeries,
                         format!("no series {symbol} {interval} in {}", r.r.name()),
                     )
+                    .with_code(shmbus::ErrorCode::SeriesNotFound)
                 })?;
         out.set((&info).into());
         OK

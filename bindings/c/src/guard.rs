@@ -22,14 +22,17 @@ pub(crate) fn call(f: impl FnOnce() -> Result<ShmbusStatus>) -> ShmbusStatus {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(status)) => status,
         Ok(Err(e)) => {
-            set_last_error(&e.message);
+            set_last_error(&e.message, e.code);
             e.status
         }
         Err(payload) => {
-            set_last_error(&format!(
-                "internal error in shmbus (please report it): {}",
-                panic_message(&*payload)
-            ));
+            set_last_error(
+                &format!(
+                    "internal error in shmbus (please report it): {}",
+                    panic_message(&*payload)
+                ),
+                None,
+            );
             ShmbusStatus::ShmbusInternal
         }
     }

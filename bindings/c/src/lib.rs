@@ -31,7 +31,9 @@
 //! * journals: `shmbus_journal_*`, `shmbus_journal_writer_*`, `shmbus_journal_reader_*`;
 //! * candle stores (seed 000's QNXS layout): `shmbus_candles_*`, `shmbus_candle_writer_*`,
 //!   `shmbus_candle_reader_*`;
-//! * errors: `shmbus_status`, `shmbus_last_error`, `shmbus_status_name`.
+//! * errors: `shmbus_status`, `shmbus_last_error`, `shmbus_status_name`, and the stable error
+//!   code of docs/ERRORS.md: `shmbus_error_code`, `shmbus_last_error_code`,
+//!   `shmbus_error_code_name`.
 
 // In this order in the header.
 mod candles;
@@ -53,7 +55,10 @@ pub use journal_writer::*;
 pub use record::*;
 pub use region::*;
 pub use slots::*;
-pub use status::{ShmbusStatus, shmbus_last_error, shmbus_status_name};
+pub use status::{
+    ShmbusErrorCode, ShmbusStatus, shmbus_error_code_name, shmbus_last_error,
+    shmbus_last_error_code, shmbus_status_name,
+};
 
 /// The version of this C ABI: incremented on every incompatible change of the header.
 pub const SHMBUS_ABI_VERSION: u32 = 1;

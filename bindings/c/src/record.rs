@@ -173,6 +173,7 @@ pub(crate) unsafe fn layout_arg(p: *const ShmbusRecordLayout) -> Result<RecordLa
             ShmbusStatus::ShmbusInvalidLayout,
             format!("invalid record layout {name:?}: {reason}"),
         )
+        .with_code(shmbus::ErrorCode::InvalidLayout)
     })?;
     Ok(buf)
 }

@@ -90,6 +90,7 @@ fn bad_slot(region: &shmbus::Region, index: u32, known: usize) -> Error {
             region.name()
         ),
     )
+    .with_code(shmbus::ErrorCode::BadSlot)
 }
 
 fn record_size(region: &shmbus::Region, expected: usize, found: usize) -> Error {
@@ -99,7 +100,7 @@ fn record_size(region: &shmbus::Region, expected: usize, found: usize) -> Error 
         expected,
         found,
     };
-    Error::new(ShmbusStatus::ShmbusRecordSize, e.to_string())
+    e.into()
 }
 
 struct SlotWriterState {

@@ -1,10 +1,11 @@
 //! Status codes, the mapping of every core error onto them, and the thread-local message of the
 //! last failed call.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{CString, c_char};
+use std::sync::LazyLock;
 
-use shmbus::{CandleError, JournalError, RegionError, SlotError};
+use shmbus::{CandleError, ErrorCode, JournalError, RegionError, SlotError};
 
 /// What a call did. Every function of the library returns one.
 ///
@@ -197,11 +198,182 @@ impl ShmbusStatus {
     }
 }
 
-/// A failed call: its status and the message `shmbus_last_error()` will return.
+/// The stable error codes of docs/ERRORS.md, for C: `shmbus_last_error_code()` returns one of
+/// these (or 0). They are finer than [`ShmbusStatus`] (e.g. `SHMBUS_CORRUPT` is
+/// `SHMBUS_ERR_CORRUPT`, `SHMBUS_ERR_JOURNAL_CORRUPT` or `SHMBUS_ERR_CANDLES_CORRUPT`), never
+/// below 100, and never reused; new codes may be added.
+/// cbindgen:rename-all=ScreamingSnakeCase
+#[repr(i32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(clippy::enum_variant_names)]
+pub enum ShmbusErrorCode {
+    /// The last failure had no core error behind it (an argument error, a bad handle, a
+    /// panic), or no call has failed.
+    ShmbusErrNone = 0,
+    /// A region name breaks a naming rule (the message says which).
+    ShmbusErrInvalidName = 100,
+    /// No region or journal exists under that name.
+    ShmbusErrNotFound = 101,
+    /// Create is exclusive and the name is taken.
+    ShmbusErrAlreadyExists = 102,
+    /// The name is a symbolic link; regions are never opened through one.
+    ShmbusErrSymlink = 103,
+    /// The name is a FIFO, socket, device or directory.
+    ShmbusErrNotRegularFile = 104,
+    /// The region belongs to another user.
+    ShmbusErrForeignOwner = 105,
+    /// The operating system refused access.
+    ShmbusErrPermissionDenied = 106,
+    /// The file system cannot hold the region (found at create, never as SIGBUS later).
+    ShmbusErrNoSpace = 107,
+    /// The size cannot hold the headers and one record.
+    ShmbusErrSizeTooSmall = 108,
+    /// The size is beyond what shmbus supports.
+    ShmbusErrSizeTooLarge = 109,
+    /// The file is shorter than a region header.
+    ShmbusErrTruncated = 110,
+    /// The creator has not finished setting the region up, or died doing so.
+    ShmbusErrNotReady = 111,
+    /// The file is not a shmbus region.
+    ShmbusErrBadMagic = 112,
+    /// Written by an incompatible format version.
+    ShmbusErrVersionMismatch = 113,
+    /// The region holds another kind of data (e.g. a journal opened as a slot table).
+    ShmbusErrKindMismatch = 114,
+    /// The region's records have another layout than the caller's.
+    ShmbusErrLayoutMismatch = 115,
+    /// Another process truncated the file while it was mapped; its data is gone.
+    ShmbusErrTruncatedWhileMapped = 116,
+    /// The file's size disagrees with its header.
+    ShmbusErrSizeMismatch = 117,
+    /// A header field is impossible (the error names it).
+    ShmbusErrCorrupt = 118,
+    /// Another process is the writer (one at a time).
+    ShmbusErrWriterBusy = 119,
+    /// Remove refused a file that is not shmbus's own, even with force.
+    ShmbusErrNotARegion = 120,
+    /// Remove refused: a writer is alive.
+    ShmbusErrInUse = 121,
+    /// Any other I/O failure (the OS error is in the message).
+    ShmbusErrIo = 122,
+    /// No slot has this key (the writer has not published it yet).
+    ShmbusErrUnknownKey = 200,
+    /// A key that cannot be stored (empty, too long, NUL, control character).
+    ShmbusErrInvalidKey = 201,
+    /// Every slot of the table is taken.
+    ShmbusErrSlotsFull = 202,
+    /// The writer died in the middle of writing this slot.
+    ShmbusErrWriterDied = 203,
+    /// A live writer kept the slot mid-write longer than the read timeout.
+    ShmbusErrSlotBusy = 204,
+    /// A slot id from another table or beyond the table.
+    ShmbusErrBadSlot = 205,
+    /// A run-time record layout a slot table cannot hold.
+    ShmbusErrInvalidLayout = 206,
+    /// A record buffer of the wrong size for the table.
+    ShmbusErrRecordSize = 207,
+    /// The message is larger than the journal accepts.
+    ShmbusErrMessageTooLarge = 300,
+    /// The uncommitted batch no longer fits in the ring.
+    ShmbusErrBatchTooLarge = 301,
+    /// The reader was lapped, or its segments removed: messages were lost.
+    ShmbusErrOverrun = 302,
+    /// A journal frame is malformed.
+    ShmbusErrJournalCorrupt = 303,
+    /// The sequence asked for is no longer stored.
+    ShmbusErrTooOld = 304,
+    /// The sequence asked for has not been written yet.
+    ShmbusErrNotYet = 305,
+    /// The journal directory or one of its segments is unusable.
+    ShmbusErrJournalLayout = 306,
+    /// Every entry of the reader registry is held by a live reader.
+    ShmbusErrReadersFull = 307,
+    /// A reader name that cannot be registered.
+    ShmbusErrInvalidReaderName = 308,
+    /// A candle symbol or interval that does not fit the format.
+    ShmbusErrInvalidSeriesName = 400,
+    /// A candle of the batch is invalid; nothing was written.
+    ShmbusErrInvalidCandle = 401,
+    /// The batch starts before the last stored candle; nothing was written.
+    ShmbusErrOutOfOrder = 402,
+    /// The candle region is full.
+    ShmbusErrCandlesFull = 403,
+    /// No series with this symbol and interval.
+    ShmbusErrSeriesNotFound = 404,
+    /// The region's index already holds its maximum of series.
+    ShmbusErrTooManySeries = 405,
+    /// A series would exceed its candle limit.
+    ShmbusErrTooManyCandles = 406,
+    /// The candle region's index or blocks are inconsistent.
+    ShmbusErrCandlesCorrupt = 407,
+    /// No consistent read: the writer kept writing, or died mid-write.
+    ShmbusErrCandlesBusy = 408,
+}
+
+#[cfg(test)]
+impl ShmbusErrorCode {
+    /// Every code, in number order (0 first).
+    pub(crate) const ALL: [ShmbusErrorCode; 50] = [
+        Self::ShmbusErrNone,
+        Self::ShmbusErrInvalidName,
+        Self::ShmbusErrNotFound,
+        Self::ShmbusErrAlreadyExists,
+        Self::ShmbusErrSymlink,
+        Self::ShmbusErrNotRegularFile,
+        Self::ShmbusErrForeignOwner,
+        Self::ShmbusErrPermissionDenied,
+        Self::ShmbusErrNoSpace,
+        Self::ShmbusErrSizeTooSmall,
+        Self::ShmbusErrSizeTooLarge,
+        Self::ShmbusErrTruncated,
+        Self::ShmbusErrNotReady,
+        Self::ShmbusErrBadMagic,
+        Self::ShmbusErrVersionMismatch,
+        Self::ShmbusErrKindMismatch,
+        Self::ShmbusErrLayoutMismatch,
+        Self::ShmbusErrTruncatedWhileMapped,
+        Self::ShmbusErrSizeMismatch,
+        Self::ShmbusErrCorrupt,
+        Self::ShmbusErrWriterBusy,
+        Self::ShmbusErrNotARegion,
+        Self::ShmbusErrInUse,
+        Self::ShmbusErrIo,
+        Self::ShmbusErrUnknownKey,
+        Self::ShmbusErrInvalidKey,
+        Self::ShmbusErrSlotsFull,
+        Self::ShmbusErrWriterDied,
+        Self::ShmbusErrSlotBusy,
+        Self::ShmbusErrBadSlot,
+        Self::ShmbusErrInvalidLayout,
+        Self::ShmbusErrRecordSize,
+        Self::ShmbusErrMessageTooLarge,
+        Self::ShmbusErrBatchTooLarge,
+        Self::ShmbusErrOverrun,
+        Self::ShmbusErrJournalCorrupt,
+        Self::ShmbusErrTooOld,
+        Self::ShmbusErrNotYet,
+        Self::ShmbusErrJournalLayout,
+        Self::ShmbusErrReadersFull,
+        Self::ShmbusErrInvalidReaderName,
+        Self::ShmbusErrInvalidSeriesName,
+        Self::ShmbusErrInvalidCandle,
+        Self::ShmbusErrOutOfOrder,
+        Self::ShmbusErrCandlesFull,
+        Self::ShmbusErrSeriesNotFound,
+        Self::ShmbusErrTooManySeries,
+        Self::ShmbusErrTooManyCandles,
+        Self::ShmbusErrCandlesCorrupt,
+        Self::ShmbusErrCandlesBusy,
+    ];
+}
+
+/// A failed call: its status, the message `shmbus_last_error()` will return and the core's
+/// error code `shmbus_last_error_code()` will return (none for the binding's own errors).
 #[derive(Debug)]
 pub(crate) struct Error {
     pub(crate) status: ShmbusStatus,
     pub(crate) message: String,
+    pub(crate) code: Option<ErrorCode>,
 }
 
 impl Error {
@@ -209,7 +381,14 @@ impl Error {
         Self {
             status,
             message: message.into(),
+            code: None,
         }
+    }
+
+    /// The same error, carrying the core's code for what it reports.
+    pub(crate) fn with_code(mut self, code: ErrorCode) -> Self {
+        self.code = Some(code);
+        self
     }
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
@@ -250,7 +429,7 @@ fn region_status(e: &RegionError) -> ShmbusStatus {
 
 impl From<RegionError> for Error {
     fn from(e: RegionError) -> Self {
-        Self::new(region_status(&e), e.to_string())
+        Self::new(region_status(&e), e.to_string()).with_code(e.code())
     }
 }
 
@@ -269,7 +448,7 @@ impl From<SlotError> for Error {
             SlotError::RecordSize { .. } => S::ShmbusRecordSize,
             _ => S::ShmbusOther,
         };
-        Self::new(status, e.to_string())
+        Self::new(status, e.to_string()).with_code(e.code())
     }
 }
 
@@ -287,6 +466,9 @@ impl From<JournalError> for Error {
             _ => S::ShmbusOther,
         };
         Self::new(status, e.to_string())
+            .with_code(e.code())
+            .with_code(e.code())
+            .with_code(e.code())
     }
 }
 
@@ -306,19 +488,58 @@ impl From<CandleError> for Error {
             CandleError::Busy { .. } => S::ShmbusBusy,
             _ => S::ShmbusOther,
         };
-        Self::new(status, e.to_string())
+        Self::new(status, e.to_string()).with_code(e.error_code())
     }
 }
 
 thread_local! {
     /// The message of the last failed call on this thread.
     static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
+    /// The core error code of the last failed call on this thread (0: none).
+    static LAST_ERROR_CODE: Cell<i32> = const { Cell::new(0) };
 }
 
-/// Records `message` as this thread's last error (NUL bytes, which C cannot carry, become `?`).
-pub(crate) fn set_last_error(message: &str) {
+/// Records `message` and `code` as this thread's last error (NUL bytes, which C cannot carry,
+/// become `?`).
+pub(crate) fn set_last_error(message: &str, code: Option<ErrorCode>) {
     let c = CString::new(message.replace('\0', "?")).unwrap_or_default();
     LAST_ERROR.with(|m| *m.borrow_mut() = Some(c));
+    let number = code.map_or(0, |c| i32::try_from(c.number()).unwrap_or(0));
+    LAST_ERROR_CODE.with(|n| n.set(number));
+}
+
+/// The stable error code (docs/ERRORS.md, `shmbus_error_code`) of the last call that failed on
+/// the calling thread, e.g. `SHMBUS_ERR_WRITER_BUSY` (119); 0 (`SHMBUS_ERR_NONE`) if that
+/// failure had no core error behind it (an invalid argument, a bad handle, a small buffer) or
+/// none has failed. Finer than the status: match on it rather than on the message.
+///
+/// Like `errno`, successful calls leave it unchanged.
+#[unsafe(no_mangle)]
+pub extern "C" fn shmbus_last_error_code() -> i32 {
+    LAST_ERROR_CODE.try_with(Cell::get).unwrap_or(0)
+}
+
+/// The snake_case names of the codes, NUL-terminated, in `ErrorCode::ALL` order.
+static CODE_NAMES: LazyLock<Vec<(i32, CString)>> = LazyLock::new(|| {
+    ErrorCode::ALL
+        .iter()
+        .filter_map(|c| {
+            Some((
+                i32::try_from(c.number()).ok()?,
+                CString::new(c.as_str()).ok()?,
+            ))
+        })
+        .collect()
+});
+
+/// The stable name of an error code as a static string, e.g. `"writer_busy"` for 119
+/// (`""` for 0 or a value that is not a code).
+#[unsafe(no_mangle)]
+pub extern "C" fn shmbus_error_code_name(code: i32) -> *const c_char {
+    CODE_NAMES
+        .iter()
+        .find(|(n, _)| *n == code)
+        .map_or(c"".as_ptr(), |(_, name)| name.as_ptr())
 }
 
 /// The message of the last call that failed on the calling thread (any status other than

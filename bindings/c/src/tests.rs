@@ -1104,3 +1104,71 @@ fn slots_of_a_custom_record() {
         );
     }
 }
+
+#[test]
+fn error_codes_match_the_core_and_the_header() {
+    use crate::status::ShmbusErrorCode;
+    let core = shmbus::ErrorCode::ALL;
+    assert_eq!(
+        ShmbusErrorCode::ALL.len(),
+        core.len() + 1,
+        "a code is missing in C"
+    );
+    assert_eq!(ShmbusErrorCode::ALL[0] as i32, 0);
+    for (c, code) in ShmbusErrorCode::ALL[1..].iter().zip(core) {
+        assert_eq!(*c as i32 as u32, code.number(), "{c:?} vs {code}");
+        let line = format!(
+            "    SHMBUS_ERR_{} = {},",
+            code.as_str().to_ascii_uppercase(),
+            code.number()
+        );
+        assert!(GENERATED.contains(&line), "the header lacks `{line}`");
+        // SAFETY: a static NUL-terminated string.
+        let name = unsafe { CStr::from_ptr(shmbus_error_code_name(*c as i32)) };
+        assert_eq!(name.to_str().unwrap(), code.as_str());
+    }
+    for n in [0, 1, 99, 12345, -1] {
+        // SAFETY: as above.
+        let name = unsafe { CStr::from_ptr(shmbus_error_code_name(n)) };
+        assert_eq!(name.to_str().unwrap(), "", "{n}");
+    }
+}
+
+/// A missing region is `not_found` and a second writer `writer_busy`, by code; an argument
+/// error has no core code (0); a success leaves the last code alone.
+#[test]
+fn last_error_code_names_the_core_error() {
+    use crate::status::ShmbusErrorCode as E;
+    let name = TempName::new("codes");
+    let (mut w, mut w2, mut r) = (null_mut(), null_mut(), null_mut());
+    // SAFETY: NUL-terminated names, out-pointers to locals, handles made by the library and
+    // closed once.
+    unsafe {
+        assert_eq!(
+            shmbus_slots_open_reader(name.c().as_ptr(), shmbus_trading_data_layout(), 0, &mut r),
+            ShmbusNotFound
+        );
+        assert_eq!(shmbus_last_error_code(), E::ShmbusErrNotFound as i32);
+        ok(shmbus_slots_create(
+            name.c().as_ptr(),
+            shmbus_trading_data_layout(),
+            4,
+            0,
+            &mut w,
+        ));
+        // Unchanged by a success.
+        assert_eq!(shmbus_last_error_code(), E::ShmbusErrNotFound as i32);
+        assert_eq!(
+            shmbus_slots_open_writer(name.c().as_ptr(), shmbus_trading_data_layout(), &mut w2),
+            ShmbusWriterBusy
+        );
+        assert_eq!(shmbus_last_error_code(), E::ShmbusErrWriterBusy as i32);
+        assert_eq!(shmbus_last_error_code(), 119);
+        assert_eq!(
+            shmbus_slots_open_reader(null(), shmbus_trading_data_layout(), 0, &mut r),
+            ShmbusInvalidArgument
+        );
+        assert_eq!(shmbus_last_error_code(), E::ShmbusErrNone as i32);
+        ok(shmbus_slot_writer_close(w));
+    }
+}

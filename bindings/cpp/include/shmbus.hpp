@@ -43,12 +43,13 @@ namespace shmbus {
 // ---------------------------------------------------------------------------------------------
 // Errors
 
-// A failed call: the C status code (e.g. SHMBUS_NOT_FOUND) and the library's message, which
-// says what to do.
+// A failed call: the C status code (e.g. SHMBUS_NOT_FOUND), the library's message, which
+// says what to do, and the core's stable error code (docs/ERRORS.md, e.g.
+// SHMBUS_ERR_WRITER_BUSY), finer than the status; 0 for the wrapper's own errors.
 class Error : public std::runtime_error {
 public:
-    Error(shmbus_status code, const std::string& message)
-        : std::runtime_error(message), code_(code) {}
+    Error(shmbus_status code, const std::string& message, std::int32_t error_code = 0)
+        : std::runtime_error(message), code_(code), error_code_(error_code) {}
 
     // The status code, one of shmbus_status.
     shmbus_status code() const noexcept { return code_; }
@@ -56,14 +57,21 @@ public:
     // The code's name, e.g. "SHMBUS_NOT_FOUND".
     const char* name() const noexcept { return shmbus_status_name(code_); }
 
+    // The stable error code, one of shmbus_error_code (SHMBUS_ERR_NONE: no core error).
+    std::int32_t error_code() const noexcept { return error_code_; }
+
+    // Its stable name, e.g. "writer_busy" ("" for SHMBUS_ERR_NONE).
+    const char* error_code_name() const noexcept { return shmbus_error_code_name(error_code_); }
+
 private:
     shmbus_status code_;
+    std::int32_t error_code_;
 };
 
 namespace detail {
 
 [[noreturn]] inline void fail(shmbus_status s) {
-    throw Error(s, shmbus_last_error());
+    throw Error(s, shmbus_last_error(), shmbus_last_error_code());
 }
 
 // SHMBUS_OK, or throws.

@@ -133,6 +133,7 @@ fn candles_from(data: &[f64]) -> Result<Vec<CoreCandle>, Facts> {
                     ),
                 )
                 .num("index", i as f64)
+                .stable(shmbus::ErrorCode::InvalidCandle)
                 .qnxs(QnxsCode::WriteFailed));
             }
             Ok(CoreCandle::new(ts as u64, c[1], c[2], c[3], c[4], c[5]))

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use napi::bindgen_prelude::{JsObjectValue, Object};
 use napi::{Env, JsValue};
-use shmbus::{CandleError, JournalError, QnxsCode, RegionError, SlotError};
+use shmbus::{CandleError, ErrorCode, JournalError, QnxsCode, RegionError, SlotError};
 
 /// A property value of an error.
 #[derive(Debug, Clone)]
@@ -24,10 +24,68 @@ pub enum Prop {
 pub struct Facts {
     /// The `code` property, e.g. `"WRITER_BUSY"`.
     pub code: &'static str,
+    /// The core's stable code (docs/ERRORS.md): the `shmbusCode` and `shmbusCodeNumber`
+    /// properties; none for the binding's own errors.
+    pub stable: Option<ErrorCode>,
     /// The message (the core's `Display`, which says what to do).
     pub message: String,
     /// Further properties.
     pub props: Vec<(&'static str, Prop)>,
+}
+
+/// The JavaScript `code` of each stable error code: the binding's SCREAMING_SNAKE codes, as
+/// they were before the stable codes, so existing `err.code` checks keep working (several
+/// stable codes share one, e.g. `CORRUPT`; `shmbusCode` tells them apart).
+pub fn js_code(code: ErrorCode) -> &'static str {
+    use ErrorCode as C;
+    match code {
+        C::InvalidName | C::InvalidSeriesName => "INVALID_NAME",
+        C::NotFound => "NOT_FOUND",
+        C::AlreadyExists => "ALREADY_EXISTS",
+        C::Symlink => "SYMLINK",
+        C::NotRegularFile => "NOT_REGULAR_FILE",
+        C::ForeignOwner => "FOREIGN_OWNER",
+        C::PermissionDenied => "PERMISSION_DENIED",
+        C::NoSpace => "NO_SPACE",
+        C::SizeTooSmall => "SIZE_TOO_SMALL",
+        C::SizeTooLarge => "SIZE_TOO_LARGE",
+        C::Truncated => "TRUNCATED",
+        C::NotReady => "NOT_READY",
+        C::BadMagic => "BAD_MAGIC",
+        C::VersionMismatch => "VERSION_MISMATCH",
+        C::KindMismatch => "KIND_MISMATCH",
+        C::LayoutMismatch => "LAYOUT_MISMATCH",
+        C::TruncatedWhileMapped => "TRUNCATED_WHILE_MAPPED",
+        C::SizeMismatch => "SIZE_MISMATCH",
+        C::Corrupt | C::JournalCorrupt | C::CandlesCorrupt => "CORRUPT",
+        C::WriterBusy => "WRITER_BUSY",
+        C::InUse => "IN_USE",
+        C::Io => "IO",
+        C::UnknownKey => "UNKNOWN_KEY",
+        C::InvalidKey => "INVALID_KEY",
+        C::SlotsFull => "SLOTS_FULL",
+        C::WriterDied => "WRITER_DIED",
+        C::SlotBusy | C::CandlesBusy => "BUSY",
+        C::BadSlot => "BAD_SLOT",
+        C::InvalidLayout => "INVALID_LAYOUT",
+        C::RecordSize => "RECORD_SIZE",
+        C::MessageTooLarge => "MESSAGE_TOO_LARGE",
+        C::BatchTooLarge => "BATCH_TOO_LARGE",
+        C::Overrun => "OVERRUN",
+        C::TooOld => "TOO_OLD",
+        C::NotYet => "NOT_YET",
+        C::JournalLayout => "LAYOUT",
+        C::InvalidCandle => "INVALID_CANDLE",
+        C::OutOfOrder => "OUT_OF_ORDER",
+        C::CandlesFull => "REGION_FULL",
+        C::SeriesNotFound => "SYMBOL_NOT_FOUND",
+        C::TooManySeries => "SYMBOL_LIMIT_EXCEEDED",
+        C::TooManyCandles => "CANDLE_LIMIT_EXCEEDED",
+        C::NotARegion => "REGION_ERROR",
+        C::ReadersFull | C::InvalidReaderName => "JOURNAL_ERROR",
+        // Codes added later: the stable name, in capitals, would need an allocation here.
+        _ => "SHMBUS_ERROR",
+    }
 }
 
 impl Facts {
@@ -35,9 +93,25 @@ impl Facts {
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             code,
+            stable: None,
             message: message.into(),
             props: Vec::new(),
         }
+    }
+
+    /// A core error: its JavaScript `code` and its stable code, both from `code`.
+    pub fn core(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            stable: Some(code),
+            ..Self::new(js_code(code), message)
+        }
+    }
+
+    /// The same error, carrying a stable code (a binding-made error that reports a core
+    /// condition).
+    pub(crate) fn stable(mut self, code: ErrorCode) -> Self {
+        self.stable = Some(code);
+        self
     }
 
     pub(crate) fn num(mut self, name: &'static str, v: impl Into<f64>) -> Self {
@@ -59,10 +133,8 @@ impl Facts {
     }
 
     pub(crate) fn qnxs(self, code: QnxsCode) -> Self {
-        let text = code.to_string();
-        // "QNXS error 5 WRITE_FAILED": the last word is the name.
-        let name = text.rsplit(' ').next().unwrap_or_default().to_owned();
-        self.num("qnxsCode", code as u8).str("qnxsName", name)
+        self.num("qnxsCode", code.number())
+            .str("qnxsName", code.name())
     }
 
     /// Builds the JavaScript `Error` object (`name` `ShmbusError`, `code`, the facts).
@@ -73,6 +145,10 @@ impl Facts {
         ))?;
         obj.set_named_property("code", self.code)?;
         obj.set_named_property("name", "ShmbusError")?;
+        if let Some(stable) = self.stable {
+            obj.set_named_property("shmbusCode", stable.as_str())?;
+            obj.set_named_property("shmbusCodeNumber", stable.number())?;
+        }
         for (k, v) in &self.props {
             match v {
                 Prop::Num(n) => obj.set_named_property(k, *n)?,
@@ -93,48 +169,43 @@ impl Facts {
 
 /// The facts of a region error.
 pub fn region(e: &RegionError) -> Facts {
-    let f = |code| Facts::new(code, e.to_string());
+    let f = || Facts::core(e.code(), e.to_string());
     match e {
-        RegionError::InvalidName { name, .. } => f("INVALID_NAME").str("region", name.clone()),
-        RegionError::NotFound { name, path } => {
-            f("NOT_FOUND").str("region", name.clone()).path(path)
+        RegionError::InvalidName { name, .. } => f().str("region", name.clone()),
+        RegionError::NotFound { name, path } => f().str("region", name.clone()).path(path),
+        RegionError::AlreadyExists { name, path } => f().str("region", name.clone()).path(path),
+        RegionError::Symlink { path } => f().path(path),
+        RegionError::NotRegularFile { path, .. } => f().path(path),
+        RegionError::ForeignOwner { path, owner, me } => {
+            f().path(path).num("owner", *owner).num("uid", *me)
         }
-        RegionError::AlreadyExists { name, path } => {
-            f("ALREADY_EXISTS").str("region", name.clone()).path(path)
-        }
-        RegionError::Symlink { path } => f("SYMLINK").path(path),
-        RegionError::NotRegularFile { path, .. } => f("NOT_REGULAR_FILE").path(path),
-        RegionError::ForeignOwner { path, owner, me } => f("FOREIGN_OWNER")
-            .path(path)
-            .num("owner", *owner)
-            .num("uid", *me),
-        RegionError::PermissionDenied { path, .. } => f("PERMISSION_DENIED").path(path),
+        RegionError::PermissionDenied { path, .. } => f().path(path),
         RegionError::NoSpace {
             path,
             requested,
             free,
         } => {
-            let x = f("NO_SPACE").path(path).u64("requested", *requested);
+            let x = f().path(path).u64("requested", *requested);
             match free {
                 Some(free) => x.u64("free", *free),
                 None => x,
             }
         }
-        RegionError::SizeTooSmall { requested, min, .. } => f("SIZE_TOO_SMALL")
-            .u64("requested", *requested)
-            .u64("min", *min),
-        RegionError::SizeTooLarge { requested, max } => f("SIZE_TOO_LARGE")
-            .u64("requested", *requested)
-            .u64("max", *max),
-        RegionError::Truncated { path, size, .. } => f("TRUNCATED").path(path).u64("size", *size),
-        RegionError::NotReady { path } => f("NOT_READY").path(path),
-        RegionError::TruncatedWhileMapped { path } => f("TRUNCATED_WHILE_MAPPED").path(path),
-        RegionError::BadMagic { path, .. } => f("BAD_MAGIC").path(path),
+        RegionError::SizeTooSmall { requested, min, .. } => {
+            f().u64("requested", *requested).u64("min", *min)
+        }
+        RegionError::SizeTooLarge { requested, max } => {
+            f().u64("requested", *requested).u64("max", *max)
+        }
+        RegionError::Truncated { path, size, .. } => f().path(path).u64("size", *size),
+        RegionError::NotReady { path } => f().path(path),
+        RegionError::TruncatedWhileMapped { path } => f().path(path),
+        RegionError::BadMagic { path, .. } => f().path(path),
         RegionError::VersionMismatch {
             path,
             expected,
             found,
-        } => f("VERSION_MISMATCH")
+        } => f()
             .path(path)
             .num("expected", *expected)
             .num("found", *found),
@@ -142,7 +213,7 @@ pub fn region(e: &RegionError) -> Facts {
             path,
             expected,
             found,
-        } => f("KIND_MISMATCH")
+        } => f()
             .path(path)
             .str("expected", expected.to_string())
             .str("found", found.clone()),
@@ -151,7 +222,7 @@ pub fn region(e: &RegionError) -> Facts {
             expected_name,
             found_name,
             ..
-        } => f("LAYOUT_MISMATCH")
+        } => f()
             .path(path)
             .str("expected", expected_name.clone())
             .str("found", found_name.clone()),
@@ -159,98 +230,90 @@ pub fn region(e: &RegionError) -> Facts {
             path,
             header_size,
             file_size,
-        } => f("SIZE_MISMATCH")
+        } => f()
             .path(path)
             .u64("headerSize", *header_size)
             .u64("fileSize", *file_size),
-        RegionError::Corrupt { path, .. } => f("CORRUPT").path(path),
+        RegionError::Corrupt { path, .. } => f().path(path),
         RegionError::WriterBusy { path, pid } => {
-            let x = f("WRITER_BUSY").path(path);
+            let x = f().path(path);
             match pid {
                 Some(pid) => x.num("pid", *pid),
                 None => x,
             }
         }
         RegionError::InUse { path, pid } => {
-            let x = f("IN_USE").path(path);
+            let x = f().path(path);
             match pid {
                 Some(pid) => x.num("pid", *pid),
                 None => x,
             }
         }
         RegionError::Io { path, error, .. } => {
-            let x = f("IO").path(path);
+            let x = f().path(path);
             match error.raw_os_error() {
                 Some(errno) => x.num("errno", errno),
                 None => x,
             }
         }
-        _ => f("REGION_ERROR"),
+        _ => f(),
     }
 }
 
 /// The facts of a slot table error.
 pub fn slot(e: &SlotError) -> Facts {
-    let f = |code| Facts::new(code, e.to_string());
+    let f = || Facts::core(e.code(), e.to_string());
     match e {
         SlotError::Region(r) => region(r),
-        SlotError::UnknownKey { key, .. } => f("UNKNOWN_KEY").str("key", key.clone()),
-        SlotError::InvalidKey { key, .. } => f("INVALID_KEY").str("key", key.clone()),
-        SlotError::Full { capacity, .. } => f("SLOTS_FULL").num("capacity", *capacity),
-        SlotError::WriterDied { key, seq, .. } => {
-            f("WRITER_DIED").str("key", key.clone()).u64("seq", *seq)
+        SlotError::UnknownKey { key, .. } => f().str("key", key.clone()),
+        SlotError::InvalidKey { key, .. } => f().str("key", key.clone()),
+        SlotError::Full { capacity, .. } => f().num("capacity", *capacity),
+        SlotError::WriterDied { key, seq, .. } => f().str("key", key.clone()).u64("seq", *seq),
+        SlotError::Busy { key, waited_ms, .. } => {
+            f().str("key", key.clone()).u64("waitedMs", *waited_ms)
         }
-        SlotError::Busy { key, waited_ms, .. } => f("BUSY")
-            .str("key", key.clone())
-            .u64("waitedMs", *waited_ms),
-        SlotError::BadSlot { index, count, .. } => {
-            f("BAD_SLOT").num("index", *index).num("count", *count)
-        }
-        SlotError::InvalidLayout { name, .. } => f("INVALID_LAYOUT").str("layout", name.clone()),
+        SlotError::BadSlot { index, count, .. } => f().num("index", *index).num("count", *count),
+        SlotError::InvalidLayout { name, .. } => f().str("layout", name.clone()),
         SlotError::RecordSize {
             expected, found, ..
-        } => f("RECORD_SIZE")
+        } => f()
             .u64("expected", *expected as u64)
             .u64("found", *found as u64),
-        _ => f("SLOT_ERROR"),
+        _ => f(),
     }
 }
 
 /// The facts of a journal error.
 pub fn journal(e: &JournalError) -> Facts {
-    let f = |code| Facts::new(code, e.to_string());
+    let f = || Facts::core(e.code(), e.to_string());
     match e {
         JournalError::Region(r) => region(r),
-        JournalError::MessageTooLarge { len, max, .. } => f("MESSAGE_TOO_LARGE")
-            .u64("length", *len as u64)
-            .u64("max", *max as u64),
+        JournalError::MessageTooLarge { len, max, .. } => {
+            f().u64("length", *len as u64).u64("max", *max as u64)
+        }
         JournalError::BatchTooLarge {
             pending, capacity, ..
-        } => f("BATCH_TOO_LARGE")
-            .u64("pending", *pending)
-            .u64("capacity", *capacity),
+        } => f().u64("pending", *pending).u64("capacity", *capacity),
         JournalError::Overrun {
             lost,
             expected_seq,
             resume_seq,
             ..
-        } => f("OVERRUN")
+        } => f()
             .u64("lost", *lost)
             .u64("expectedSeq", *expected_seq)
             .u64("resumeSeq", *resume_seq),
-        JournalError::Corrupt { position, .. } => f("CORRUPT").u64("position", *position),
-        JournalError::TooOld { seq, oldest, .. } => {
-            f("TOO_OLD").u64("seq", *seq).u64("oldest", *oldest)
-        }
-        JournalError::NotYet { seq, next, .. } => f("NOT_YET").u64("seq", *seq).u64("next", *next),
-        JournalError::Layout { .. } => f("LAYOUT"),
-        _ => f("JOURNAL_ERROR"),
+        JournalError::Corrupt { position, .. } => f().u64("position", *position),
+        JournalError::TooOld { seq, oldest, .. } => f().u64("seq", *seq).u64("oldest", *oldest),
+        JournalError::NotYet { seq, next, .. } => f().u64("seq", *seq).u64("next", *next),
+        JournalError::Layout { .. } => f(),
+        _ => f(),
     }
 }
 
 /// The facts of a candle store error, with its QNXS code (`qnxsCode`, `qnxsName`).
 pub fn candle(e: &CandleError) -> Facts {
-    let f = |code| Facts::new(code, e.to_string());
+    let f = || Facts::core(e.error_code(), e.to_string());
     let facts = match e {
         CandleError::Region { error } => {
             // The core's message (with its QNXS prefix), the region error's code and facts.
@@ -258,20 +321,18 @@ pub fn candle(e: &CandleError) -> Facts {
             r.message = e.to_string();
             r
         }
-        CandleError::InvalidName { what, value, .. } => f("INVALID_NAME")
-            .str("what", *what)
-            .str("value", value.clone()),
+        CandleError::InvalidName { what, value, .. } => {
+            f().str("what", *what).str("value", value.clone())
+        }
         CandleError::InvalidCandle {
             index, timestamp, ..
-        } => f("INVALID_CANDLE")
-            .u64("index", *index as u64)
-            .u64("timestamp", *timestamp),
+        } => f().u64("index", *index as u64).u64("timestamp", *timestamp),
         CandleError::OutOfOrder {
             index,
             timestamp,
             last,
             ..
-        } => f("OUT_OF_ORDER")
+        } => f()
             .u64("index", *index as u64)
             .u64("timestamp", *timestamp)
             .u64("last", *last),
@@ -281,25 +342,21 @@ pub fn candle(e: &CandleError) -> Facts {
             size,
             suggested,
             ..
-        } => f("REGION_FULL")
+        } => f()
             .u64("needed", *needed)
             .u64("free", *free)
             .u64("size", *size)
             .u64("suggested", *suggested),
         CandleError::NotFound {
             symbol, interval, ..
-        } => f("SYMBOL_NOT_FOUND")
+        } => f()
             .str("symbol", symbol.clone())
             .str("interval", interval.clone()),
-        CandleError::TooManySeries { max, .. } => {
-            f("SYMBOL_LIMIT_EXCEEDED").u64("max", *max as u64)
-        }
-        CandleError::TooManyCandles { count, max, .. } => f("CANDLE_LIMIT_EXCEEDED")
-            .u64("count", *count)
-            .num("max", *max),
-        CandleError::Corrupt { .. } => f("CORRUPT"),
-        CandleError::Busy { attempts, .. } => f("BUSY").num("attempts", *attempts),
-        _ => f("CANDLE_ERROR"),
+        CandleError::TooManySeries { max, .. } => f().u64("max", *max as u64),
+        CandleError::TooManyCandles { count, max, .. } => f().u64("count", *count).num("max", *max),
+        CandleError::Corrupt { .. } => f(),
+        CandleError::Busy { attempts, .. } => f().num("attempts", *attempts),
+        _ => f(),
     };
     facts.qnxs(e.code())
 }

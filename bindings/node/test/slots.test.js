@@ -136,3 +136,29 @@ test('a writer process updating fast, a reader here: every read is one consisten
   assert.equal((await within(10_000, c.exited, 'writer exit')).code, 0)
   assert.equal(changes, 1000, `${changes} changes seen in ${reads} reads of ${written} writes`)
 })
+
+test('stable codes: shmbusCode and shmbusCodeNumber, from the core error, not its message', (t) => {
+  const name = shmName(t)
+  assert.throws(() => new SlotReader(name), {
+    code: 'NOT_FOUND',
+    shmbusCode: 'not_found',
+    shmbusCodeNumber: 101,
+  })
+  const w = SlotWriter.create(name, 2)
+  assert.throws(() => SlotWriter.open(name), {
+    code: 'WRITER_BUSY',
+    shmbusCode: 'writer_busy',
+    shmbusCodeNumber: 119,
+  })
+  assert.throws(() => new SlotReader(name).get('NOPE'), { shmbusCode: 'unknown_key' })
+  // A journal's corrupt frame and a region's corrupt header share `code` CORRUPT; the stable
+  // codes differ. An error of the binding itself has none.
+  w.close()
+  try {
+    w.slot('A')
+    assert.fail('expected CLOSED')
+  } catch (e) {
+    assert.equal(e.code, 'CLOSED')
+    assert.equal(e.shmbusCode, undefined)
+  }
+})

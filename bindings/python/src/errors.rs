@@ -1,14 +1,15 @@
 //! Rust errors as Python exceptions: one class per error kind, all under `shmbus.ShmbusError`.
 //!
 //! The classes live in `shmbus/errors.py` (so they can also derive from the matching built-in
-//! exception, e.g. `RegionNotFound` is a `FileNotFoundError`); this module maps every variant of
-//! the core's error enums explicitly to its class, with the variant's facts as keyword
-//! attributes and the Rust message as `str()`.
+//! exception, e.g. `RegionNotFound` is a `FileNotFoundError`). The class is chosen by the error's
+//! stable code ([`class_of`], docs/ERRORS.md), never by its message; the variant's facts become
+//! keyword attributes, the code's name and number the attributes `code` and `code_number`, and
+//! the Rust message is `str()`.
 
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyModule};
-use shmbus::{CandleError, JournalError, RegionError, SlotError};
+use shmbus::{CandleError, ErrorCode, JournalError, RegionError, SlotError};
 
 static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
@@ -82,6 +83,8 @@ struct Exc<'py> {
     py: Python<'py>,
     class: &'static str,
     facts: Bound<'py, PyDict>,
+    /// The stable code, set as the `code` and `code_number` attributes (not facts).
+    code: Option<ErrorCode>,
 }
 
 impl<'py> Exc<'py> {
@@ -90,6 +93,7 @@ impl<'py> Exc<'py> {
             py,
             class,
             facts: PyDict::new(py),
+            code: None,
         }
     }
 
@@ -111,16 +115,74 @@ impl<'py> Exc<'py> {
             .bind(self.py);
         let class = module.getattr(self.class)?;
         let instance = class.call((message,), Some(&self.facts))?;
+        if let Some(code) = self.code {
+            instance.setattr("code", code.as_str())?;
+            instance.setattr("code_number", code.number())?;
+        }
         Ok(PyErr::from_value(instance))
     }
 }
 
+/// The exception class (in `shmbus.errors`) of each stable error code.
+fn class_of(code: ErrorCode) -> &'static str {
+    use ErrorCode as C;
+    match code {
+        C::InvalidName | C::InvalidSeriesName => "InvalidName",
+        C::NotFound => "RegionNotFound",
+        C::AlreadyExists => "RegionExists",
+        C::Symlink => "SymlinkRefused",
+        C::NotRegularFile => "NotRegularFile",
+        C::ForeignOwner => "ForeignOwner",
+        C::PermissionDenied => "PermissionDenied",
+        C::NoSpace => "NoSpace",
+        C::SizeTooSmall => "SizeTooSmall",
+        C::SizeTooLarge => "SizeTooLarge",
+        C::Truncated => "Truncated",
+        C::NotReady => "NotReady",
+        C::BadMagic => "BadMagic",
+        C::VersionMismatch => "VersionMismatch",
+        C::KindMismatch => "KindMismatch",
+        C::LayoutMismatch => "LayoutMismatch",
+        C::TruncatedWhileMapped => "TruncatedWhileMapped",
+        C::SizeMismatch => "SizeMismatch",
+        C::Corrupt | C::JournalCorrupt | C::JournalLayout | C::CandlesCorrupt => "CorruptRegion",
+        C::WriterBusy => "WriterBusy",
+        C::InUse => "InUse",
+        C::Io => "IoError",
+        C::UnknownKey => "UnknownKey",
+        C::InvalidKey => "InvalidKey",
+        C::SlotsFull => "SlotTableFull",
+        C::WriterDied => "WriterDied",
+        C::SlotBusy | C::CandlesBusy => "Busy",
+        C::BadSlot => "BadSlot",
+        C::InvalidLayout => "InvalidLayout",
+        C::RecordSize => "RecordSizeMismatch",
+        C::MessageTooLarge => "MessageTooLarge",
+        C::BatchTooLarge => "BatchTooLarge",
+        C::Overrun => "Overrun",
+        C::TooOld => "TooOld",
+        C::NotYet => "NotYet",
+        C::InvalidCandle => "InvalidCandle",
+        C::OutOfOrder => "OutOfOrder",
+        C::CandlesFull => "Full",
+        C::SeriesNotFound => "SeriesNotFound",
+        C::TooManySeries => "TooManySeries",
+        C::TooManyCandles => "TooManyCandles",
+        // not_a_region, readers_full, invalid_reader_name, and codes added later.
+        _ => "ShmbusError",
+    }
+}
+
 fn describe<'py>(py: Python<'py>, failure: &Failure) -> (Exc<'py>, String) {
+    let with_code = |exc: Exc<'py>, code: ErrorCode| Exc {
+        code: Some(code),
+        ..exc
+    };
     match failure {
-        Failure::Region(e) => (region(py, e), e.to_string()),
-        Failure::Slot(e) => (slot(py, e), e.to_string()),
-        Failure::Journal(e) => (journal(py, e), e.to_string()),
-        Failure::Candle(e) => (candle(py, e), e.to_string()),
+        Failure::Region(e) => (with_code(region(py, e), e.code()), e.to_string()),
+        Failure::Slot(e) => (with_code(slot(py, e), e.code()), e.to_string()),
+        Failure::Journal(e) => (with_code(journal(py, e), e.code()), e.to_string()),
+        Failure::Candle(e) => (with_code(candle(py, e), e.error_code()), e.to_string()),
         Failure::Closed(what) => (
             Exc::new(py, "Closed").fact("object", *what),
             format!("this {what} is closed"),
@@ -129,31 +191,24 @@ fn describe<'py>(py: Python<'py>, failure: &Failure) -> (Exc<'py>, String) {
 }
 
 fn region<'py>(py: Python<'py>, e: &RegionError) -> Exc<'py> {
-    let x = |class| Exc::new(py, class);
+    let x = || Exc::new(py, class_of(e.code()));
     match e {
         RegionError::InvalidName { name, reason } => {
-            x("InvalidName").fact("name", name).fact("reason", reason)
+            x().fact("name", name).fact("reason", reason.to_string())
         }
-        RegionError::NotFound { name, path } => x("RegionNotFound").fact("name", name).path(path),
-        RegionError::AlreadyExists { name, path } => {
-            x("RegionExists").fact("name", name).path(path)
+        RegionError::NotFound { name, path } => x().fact("name", name).path(path),
+        RegionError::AlreadyExists { name, path } => x().fact("name", name).path(path),
+        RegionError::Symlink { path } => x().path(path),
+        RegionError::NotRegularFile { path, what } => x().path(path).fact("what", *what),
+        RegionError::ForeignOwner { path, owner, me } => {
+            x().path(path).fact("owner", owner).fact("me", me)
         }
-        RegionError::Symlink { path } => x("SymlinkRefused").path(path),
-        RegionError::NotRegularFile { path, what } => {
-            x("NotRegularFile").path(path).fact("what", *what)
-        }
-        RegionError::ForeignOwner { path, owner, me } => x("ForeignOwner")
-            .path(path)
-            .fact("owner", owner)
-            .fact("me", me),
-        RegionError::PermissionDenied { op, path } => {
-            x("PermissionDenied").fact("op", *op).path(path)
-        }
+        RegionError::PermissionDenied { op, path } => x().fact("op", *op).path(path),
         RegionError::NoSpace {
             path,
             requested,
             free,
-        } => x("NoSpace")
+        } => x()
             .path(path)
             .fact("requested", requested)
             .fact("free", free),
@@ -161,24 +216,23 @@ fn region<'py>(py: Python<'py>, e: &RegionError) -> Exc<'py> {
             kind,
             requested,
             min,
-        } => x("SizeTooSmall")
+        } => x()
             .fact("kind", kind.name())
             .fact("requested", requested)
             .fact("min", min),
-        RegionError::SizeTooLarge { requested, max } => x("SizeTooLarge")
-            .fact("requested", requested)
-            .fact("max", max),
-        RegionError::Truncated { path, size, min } => x("Truncated")
-            .path(path)
-            .fact("size", size)
-            .fact("min", min),
-        RegionError::NotReady { path } => x("NotReady").path(path),
-        RegionError::TruncatedWhileMapped { path } => x("TruncatedWhileMapped").path(path),
+        RegionError::SizeTooLarge { requested, max } => {
+            x().fact("requested", requested).fact("max", max)
+        }
+        RegionError::Truncated { path, size, min } => {
+            x().path(path).fact("size", size).fact("min", min)
+        }
+        RegionError::NotReady { path } => x().path(path),
+        RegionError::TruncatedWhileMapped { path } => x().path(path),
         RegionError::BadMagic {
             path,
             expected,
             found,
-        } => x("BadMagic")
+        } => x()
             .path(path)
             .fact("expected", expected)
             .fact("found", found),
@@ -186,7 +240,7 @@ fn region<'py>(py: Python<'py>, e: &RegionError) -> Exc<'py> {
             path,
             expected,
             found,
-        } => x("VersionMismatch")
+        } => x()
             .path(path)
             .fact("expected", expected)
             .fact("found", found),
@@ -194,7 +248,7 @@ fn region<'py>(py: Python<'py>, e: &RegionError) -> Exc<'py> {
             path,
             expected,
             found,
-        } => x("KindMismatch")
+        } => x()
             .path(path)
             .fact("expected", expected.name())
             .fact("found", found),
@@ -204,7 +258,7 @@ fn region<'py>(py: Python<'py>, e: &RegionError) -> Exc<'py> {
             expected,
             found_name,
             found,
-        } => x("LayoutMismatch")
+        } => x()
             .path(path)
             .fact("expected_name", expected_name)
             .fact("expected", expected)
@@ -214,43 +268,40 @@ fn region<'py>(py: Python<'py>, e: &RegionError) -> Exc<'py> {
             path,
             header_size,
             file_size,
-        } => x("SizeMismatch")
+        } => x()
             .path(path)
             .fact("header_size", header_size)
             .fact("file_size", file_size),
-        RegionError::Corrupt { path, what } => x("CorruptRegion").path(path).fact("what", what),
-        RegionError::WriterBusy { path, pid } => x("WriterBusy").path(path).fact("pid", pid),
-        RegionError::InUse { path, pid } => x("InUse").path(path).fact("pid", pid),
-        RegionError::Io { op, path, error } => x("IoError")
+        RegionError::Corrupt { path, what } => x().path(path).fact("what", what),
+        RegionError::WriterBusy { path, pid } => x().path(path).fact("pid", pid),
+        RegionError::InUse { path, pid } => x().path(path).fact("pid", pid),
+        RegionError::Io { op, path, error } => x()
             .fact("op", *op)
             .path(path)
             .fact("errno", error.raw_os_error()),
-        _ => x("ShmbusError"),
+        _ => x(),
     }
 }
 
 fn slot<'py>(py: Python<'py>, e: &SlotError) -> Exc<'py> {
-    let x = |class| Exc::new(py, class);
+    let x = || Exc::new(py, class_of(e.code()));
     match e {
         SlotError::Region(r) => region(py, r),
-        SlotError::UnknownKey { region, key } => {
-            x("UnknownKey").fact("region", region).fact("key", key)
-        }
+        SlotError::UnknownKey { region, key } => x().fact("region", region).fact("key", key),
         SlotError::InvalidKey { key, reason } => {
-            x("InvalidKey").fact("key", key).fact("reason", *reason)
+            x().fact("key", key).fact("reason", reason.to_string())
         }
-        SlotError::Full { region, capacity } => x("SlotTableFull")
-            .fact("region", region)
-            .fact("capacity", capacity),
-        SlotError::WriterDied { region, key, seq } => x("WriterDied")
-            .fact("region", region)
-            .fact("key", key)
-            .fact("seq", seq),
+        SlotError::Full { region, capacity } => {
+            x().fact("region", region).fact("capacity", capacity)
+        }
+        SlotError::WriterDied { region, key, seq } => {
+            x().fact("region", region).fact("key", key).fact("seq", seq)
+        }
         SlotError::Busy {
             region,
             key,
             waited_ms,
-        } => x("Busy")
+        } => x()
             .fact("region", region)
             .fact("key", key)
             .fact("waited_ms", waited_ms),
@@ -258,30 +309,30 @@ fn slot<'py>(py: Python<'py>, e: &SlotError) -> Exc<'py> {
             region,
             index,
             count,
-        } => x("BadSlot")
+        } => x()
             .fact("region", region)
             .fact("index", index)
             .fact("count", count),
         SlotError::InvalidLayout { name, reason } => {
-            x("InvalidLayout").fact("name", name).fact("reason", reason)
+            x().fact("name", name).fact("reason", reason.to_string())
         }
         SlotError::RecordSize {
             region,
             expected,
             found,
-        } => x("RecordSizeMismatch")
+        } => x()
             .fact("region", region)
             .fact("expected", expected)
             .fact("found", found),
-        _ => x("ShmbusError"),
+        _ => x(),
     }
 }
 
 fn journal<'py>(py: Python<'py>, e: &JournalError) -> Exc<'py> {
-    let x = |class| Exc::new(py, class);
+    let x = || Exc::new(py, class_of(e.code()));
     match e {
         JournalError::Region(r) => region(py, r),
-        JournalError::MessageTooLarge { journal, len, max } => x("MessageTooLarge")
+        JournalError::MessageTooLarge { journal, len, max } => x()
             .fact("journal", journal)
             .fact("len", len)
             .fact("max", max),
@@ -289,7 +340,7 @@ fn journal<'py>(py: Python<'py>, e: &JournalError) -> Exc<'py> {
             journal,
             pending,
             capacity,
-        } => x("BatchTooLarge")
+        } => x()
             .fact("journal", journal)
             .fact("pending", pending)
             .fact("capacity", capacity),
@@ -298,7 +349,7 @@ fn journal<'py>(py: Python<'py>, e: &JournalError) -> Exc<'py> {
             lost,
             expected_seq,
             resume_seq,
-        } => x("Overrun")
+        } => x()
             .fact("journal", journal)
             .fact("lost", lost)
             .fact("expected_seq", expected_seq)
@@ -307,7 +358,7 @@ fn journal<'py>(py: Python<'py>, e: &JournalError) -> Exc<'py> {
             journal,
             position,
             what,
-        } => x("CorruptRegion")
+        } => x()
             .fact("journal", journal)
             .fact("position", position)
             .fact("what", what),
@@ -315,30 +366,28 @@ fn journal<'py>(py: Python<'py>, e: &JournalError) -> Exc<'py> {
             journal,
             seq,
             oldest,
-        } => x("TooOld")
+        } => x()
             .fact("journal", journal)
             .fact("seq", seq)
             .fact("oldest", oldest),
-        JournalError::NotYet { journal, seq, next } => x("NotYet")
+        JournalError::NotYet { journal, seq, next } => x()
             .fact("journal", journal)
             .fact("seq", seq)
             .fact("next", next),
-        JournalError::Layout { journal, what } => x("CorruptRegion")
-            .fact("journal", journal)
-            .fact("what", what),
-        _ => x("ShmbusError"),
+        JournalError::Layout { journal, what } => x().fact("journal", journal).fact("what", what),
+        _ => x(),
     }
 }
 
 fn candle<'py>(py: Python<'py>, e: &CandleError) -> Exc<'py> {
-    let x = |class| Exc::new(py, class);
+    let x = || Exc::new(py, class_of(e.error_code()));
     let exc = match e {
         CandleError::Region { error } => region(py, error),
         CandleError::InvalidName {
             what,
             value,
             reason,
-        } => x("InvalidName")
+        } => x()
             .fact("what", *what)
             .fact("name", value)
             .fact("reason", *reason),
@@ -346,7 +395,7 @@ fn candle<'py>(py: Python<'py>, e: &CandleError) -> Exc<'py> {
             index,
             timestamp,
             reason,
-        } => x("InvalidCandle")
+        } => x()
             .fact("index", index)
             .fact("timestamp", timestamp)
             .fact("reason", reason),
@@ -356,7 +405,7 @@ fn candle<'py>(py: Python<'py>, e: &CandleError) -> Exc<'py> {
             index,
             timestamp,
             last,
-        } => x("OutOfOrder")
+        } => x()
             .fact("symbol", symbol)
             .fact("interval", interval)
             .fact("index", index)
@@ -368,7 +417,7 @@ fn candle<'py>(py: Python<'py>, e: &CandleError) -> Exc<'py> {
             free,
             size,
             suggested,
-        } => x("Full")
+        } => x()
             .fact("region", region)
             .fact("needed", needed)
             .fact("free", free)
@@ -378,33 +427,30 @@ fn candle<'py>(py: Python<'py>, e: &CandleError) -> Exc<'py> {
             region,
             symbol,
             interval,
-        } => x("SeriesNotFound")
+        } => x()
             .fact("region", region)
             .fact("symbol", symbol)
             .fact("interval", interval),
-        CandleError::TooManySeries { region, max } => {
-            x("TooManySeries").fact("region", region).fact("max", max)
-        }
+        CandleError::TooManySeries { region, max } => x().fact("region", region).fact("max", max),
         CandleError::TooManyCandles {
             symbol,
             interval,
             count,
             max,
-        } => x("TooManyCandles")
+        } => x()
             .fact("symbol", symbol)
             .fact("interval", interval)
             .fact("count", count)
             .fact("max", max),
         CandleError::Corrupt { region, what } => {
-            x("CorruptRegion").fact("region", region).fact("what", what)
+            x().fact("region", region).fact("what", what.to_string())
         }
         CandleError::Busy { region, attempts } => {
-            x("Busy").fact("region", region).fact("attempts", attempts)
+            x().fact("region", region).fact("attempts", attempts)
         }
-        _ => x("ShmbusError"),
+        _ => x(),
     };
     let code = e.code();
-    let name = code.to_string();
-    let name = name.rsplit(' ').next().unwrap_or_default().to_owned();
-    exc.fact("qnxs_code", code as u8).fact("qnxs_name", name)
+    exc.fact("qnxs_code", code.number())
+        .fact("qnxs_name", code.name())
 }

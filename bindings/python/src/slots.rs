@@ -37,10 +37,9 @@ fn field_type(layout: &str, code: &str) -> PyResult<FieldType> {
             _ => {
                 return Err(SlotError::InvalidLayout {
                     name: layout.to_owned(),
-                    reason: format!(
-                        "unknown field type {other:?} (u8, i8, u16, i16, u32, i32, u64, i64, \
-                         f32, f64, bool or bytesN)"
-                    ),
+                    reason: shmbus::LayoutProblem::UnknownFieldType {
+                        ty: other.to_owned(),
+                    },
                 })
                 .or_raise();
             }

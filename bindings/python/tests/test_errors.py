@@ -16,7 +16,7 @@ NATIVE_SRC = Path(__file__).resolve().parents[1] / "src" / "errors.rs"
 
 
 def test_every_class_the_native_code_raises_exists():
-    names = set(re.findall(r'(?:x|Exc::new\(py,)\s*\(?"(\w+)"', NATIVE_SRC.read_text()))
+    names = set(re.findall(r'(?:x|Exc::new\(py,|=>)\s*\(?"(\w+)"', NATIVE_SRC.read_text()))
     assert len(names) > 35, names
     for name in sorted(names):
         cls = getattr(errors, name, None)
@@ -77,3 +77,24 @@ def test_not_a_region(tmp_path):
     link.symlink_to(junk)
     with pytest.raises(shmbus.SymlinkRefused):
         shmbus.CandleReader(str(link))
+
+
+def test_stable_codes(region_name):
+    """The class and the ``code`` come from the error's stable code, never from its message."""
+    with pytest.raises(shmbus.RegionNotFound) as e:
+        shmbus.SlotReader(region_name)
+    assert (e.value.code, e.value.code_number) == ("not_found", 101)
+    again = pickle.loads(pickle.dumps(e.value))
+    assert (again.code, again.code_number) == ("not_found", 101)
+    w = shmbus.SlotWriter.create(region_name, capacity=4)
+    w.slot("A")
+    try:
+        with pytest.raises(shmbus.WriterBusy) as busy:
+            shmbus.SlotWriter.open(region_name)
+        assert (busy.value.code, busy.value.code_number) == ("writer_busy", 119)
+        with pytest.raises(shmbus.UnknownKey) as key:
+            shmbus.SlotReader(region_name)["NOPE"]
+        assert key.value.code == "unknown_key"
+    finally:
+        w.close()
+    assert shmbus.ShmbusError("x").code is None

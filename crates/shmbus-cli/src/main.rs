@@ -9,6 +9,7 @@ mod bridge_stats;
 mod candles_cmd;
 mod demo;
 mod feed;
+mod hints;
 mod journal_cmd;
 mod journal_watch;
 mod records;
@@ -250,7 +251,8 @@ fn main() -> ExitCode {
             }
             // One clear line: the error and its causes, never a backtrace, and nothing from a
             // name or a region that could drive the terminal.
-            errln!("shmbus: error: {}", output::esc(&format!("{e:#}")));
+            // A core error gets the command line's hint for its code (`hints`).
+            errln!("shmbus: error: {}", output::esc(&hints::render(&e)));
             ExitCode::FAILURE
         }
     }

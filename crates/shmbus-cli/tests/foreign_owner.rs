@@ -11,8 +11,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const NOBODY: u32 = 65534;
-const ADVICE: &str =
-    "belongs to uid 0, not to you (uid 65534); pass allow_foreign_owner / --allow-foreign-owner";
+const ADVICE: &str = "belongs to uid 0, not to you (uid 65534); if you trust that user, open it \
+     with allow_foreign_owner (hint: pass --allow-foreign-owner if you trust it)";
 
 fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_shmbus")

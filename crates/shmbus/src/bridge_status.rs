@@ -260,7 +260,7 @@ impl Status {
         let corrupt = |what: String| RegionError::Corrupt {
             path: region.name().path().to_path_buf(),
             what: format!(
-                "bridge status: {what}; remove it with `shmbus rm`{}",
+                "bridge status: {what}; remove the region{}",
                 if is_in {
                     " (it holds the intent record of `bridge in`: without it the journal's copy \
                      of the stream starts over, so remove the journal too)"

@@ -18,9 +18,7 @@ pub enum RegionError {
         reason: String,
     },
     /// No region file exists under that name.
-    #[error(
-        "no region {name:?} ({path}); create it first (e.g. `shmbus create {name} --kind slots --size 64K`) or check the name"
-    )]
+    #[error("no region {name:?} ({path}); create it first or check the name")]
     NotFound {
         /// The region's name.
         name: String,
@@ -28,9 +26,7 @@ pub enum RegionError {
         path: PathBuf,
     },
     /// Create is exclusive and the name is taken.
-    #[error(
-        "region {name:?} already exists ({path}); open it instead, or remove it with `shmbus rm {name}`"
-    )]
+    #[error("region {name:?} already exists ({path}); open it instead, or remove it first")]
     AlreadyExists {
         /// The region's name.
         name: String,
@@ -56,7 +52,7 @@ pub enum RegionError {
     },
     /// The region belongs to another user (a shared region between users must be asked for).
     #[error(
-        "{path} belongs to uid {owner}, not to you (uid {me}); pass allow_foreign_owner / --allow-foreign-owner if you trust it"
+        "{path} belongs to uid {owner}, not to you (uid {me}); if you trust that user, open it with allow_foreign_owner"
     )]
     ForeignOwner {
         /// The region file.
@@ -115,7 +111,7 @@ pub enum RegionError {
         min: u64,
     },
     /// The header is not published yet: its creator is still initialising it, or died doing so.
-    #[error("{path} is not initialised: its creator is still setting it up, or died before finishing; retry, or if no writer is alive remove it (`shmbus rm {path}`; an empty file, left by a creator killed before reserving its space, with rm(1))", path = path.display())]
+    #[error("{path} is not initialised: its creator is still setting it up, or died before finishing; retry, or if no writer is alive remove it (an empty file, left by a creator killed before reserving its space, with rm(1))", path = path.display())]
     NotReady {
         /// The region file.
         path: PathBuf,
@@ -198,17 +194,17 @@ pub enum RegionError {
         /// The writer's pid, if known.
         pid: Option<u32>,
     },
-    /// `rm` refused a file that is not recognisably shmbus's own (its header, or a persisted
-    /// journal's segment files), even with `--force`.
-    #[error("{path} is not a shmbus region or journal ({reason}); shmbus rm removes only its own files, even with --force (use rm(1) if you mean to delete it)", path = path.display())]
+    /// Remove refused a file that is not recognisably shmbus's own (its header, or a persisted
+    /// journal's segment files), even when forced.
+    #[error("{path} is not a shmbus region or journal ({reason}); shmbus removes only its own files, even with force (use rm(1) if you mean to delete it)", path = path.display())]
     NotARegion {
         /// The file or directory.
         path: PathBuf,
         /// Why it is not recognised.
-        reason: &'static str,
+        reason: NotARegionReason,
     },
-    /// `rm` refused: a writer is alive.
-    #[error("{path} has a live writer{}; stop it first or pass --force", pid.map_or_else(String::new, |p| format!(" (pid {p})")), path = path.display())]
+    /// Remove refused: a writer is alive.
+    #[error("{path} has a live writer{}; stop it first, or remove it with force", pid.map_or_else(String::new, |p| format!(" (pid {p})")), path = path.display())]
     InUse {
         /// The region file.
         path: PathBuf,
@@ -238,7 +234,7 @@ pub enum SlotError {
     Region(#[from] RegionError),
     /// No slot has this key.
     #[error(
-        "no slot {key:?} in {region}; the writer has not published it yet (list the keys with `shmbus slot get {region}`)"
+        "no slot {key:?} in {region}; the writer has not published it yet (check the key against the table's keys)"
     )]
     UnknownKey {
         /// The region.
@@ -253,7 +249,7 @@ pub enum SlotError {
         /// The key.
         key: String,
         /// Why.
-        reason: &'static str,
+        reason: KeyProblem,
     },
     /// Every slot is taken.
     #[error("slot table {region} is full ({capacity} slots); create a larger one")]
@@ -305,7 +301,7 @@ pub enum SlotError {
         /// The layout's name.
         name: String,
         /// Why.
-        reason: String,
+        reason: LayoutProblem,
     },
     /// A record buffer of the wrong size for the table.
     #[error(
@@ -330,7 +326,7 @@ pub enum JournalError {
     Region(#[from] RegionError),
     /// The message is larger than this journal accepts.
     #[error(
-        "message of {len} bytes is larger than the maximum of {max} bytes for {journal} (a quarter of its data area, at most 1 GiB); create the journal with a larger --size / --segment-size"
+        "message of {len} bytes is larger than the maximum of {max} bytes for {journal} (a quarter of its data area, at most 1 GiB); create the journal with a larger size or segment size"
     )]
     MessageTooLarge {
         /// The journal.
@@ -428,6 +424,474 @@ pub enum JournalError {
     },
 }
 
+/// Why a file is not recognisably shmbus's own, so that remove refuses it
+/// ([`RegionError::NotARegion`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NotARegionReason {
+    /// An empty file: nothing says whose it is (a creator killed before reserving its space
+    /// leaves one, but so do many other programs).
+    Empty,
+    /// Shorter than a region header.
+    ShorterThanHeader,
+    /// Long enough, but without a shmbus header.
+    NoHeader,
+    /// A directory (a persisted journal's place) without segment files.
+    NoSegments,
+}
+
+impl std::fmt::Display for NotARegionReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Empty => {
+                "an empty file; if a shmbus creator was killed before reserving its space, \
+                 remove it with rm(1)"
+            }
+            Self::ShorterThanHeader => "shorter than a shmbus header",
+            Self::NoHeader => "no shmbus header",
+            Self::NoSegments => "a directory without segment files",
+        })
+    }
+}
+
+/// Why a slot key is refused ([`SlotError::InvalidKey`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyProblem {
+    /// The key is empty.
+    Empty,
+    /// The key is longer than [`crate::slots::KEY_MAX`] bytes.
+    TooLong,
+    /// The key contains a NUL byte.
+    Nul,
+    /// A new key contains a control character (keys already in a table stay usable).
+    ControlCharacter,
+}
+
+impl std::fmt::Display for KeyProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Empty => "a key may not be empty",
+            Self::TooLong => "a key has at most 31 bytes",
+            Self::Nul => "a key may not contain NUL",
+            Self::ControlCharacter => {
+                "a new key may not contain control characters (newline, tab, escape...)"
+            }
+        })
+    }
+}
+
+/// Why a run-time record layout cannot be a slot table's ([`SlotError::InvalidLayout`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LayoutProblem {
+    /// The record name is empty, longer than 31 bytes or contains NUL.
+    Name {
+        /// The name.
+        name: String,
+    },
+    /// The record size is zero or not a multiple of 8.
+    Size {
+        /// The size.
+        size: u32,
+    },
+    /// A field ends beyond the record.
+    FieldBeyondRecord {
+        /// The field's name.
+        field: String,
+        /// Its offset.
+        offset: u32,
+        /// Its size in bytes.
+        len: u32,
+        /// The record's size.
+        size: u32,
+    },
+    /// Two fields overlap.
+    Overlap {
+        /// The first field's name.
+        first: String,
+        /// The second field's name.
+        second: String,
+    },
+    /// A field type a binding does not know (its text form, e.g. `"u128"`).
+    UnknownFieldType {
+        /// The type as given.
+        ty: String,
+    },
+}
+
+impl std::fmt::Display for LayoutProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Name { name } => {
+                write!(
+                    f,
+                    "the record name {name:?} must have 1 to 31 bytes and no NUL"
+                )
+            }
+            Self::Size { size } => write!(
+                f,
+                "the record size {size} must be a non-zero multiple of 8 (add padding)"
+            ),
+            Self::FieldBeyondRecord {
+                field,
+                offset,
+                len,
+                size,
+            } => write!(
+                f,
+                "field {field:?} (offset {offset}, {len} bytes) ends beyond the record size {size}"
+            ),
+            Self::Overlap { first, second } => write!(f, "fields {first:?} and {second:?} overlap"),
+            Self::UnknownFieldType { ty } => write!(
+                f,
+                "unknown field type {ty:?} (u8, i8, u16, i16, u32, i32, u64, i64, f32, f64, bool \
+                 or bytesN)"
+            ),
+        }
+    }
+}
+
+/// What is inconsistent in a candle region ([`CandleError::Corrupt`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CandleCorruption {
+    /// The QNXS magic number is wrong.
+    Magic {
+        /// The magic found (0 if unreadable).
+        found: u32,
+        /// The magic expected.
+        expected: u32,
+    },
+    /// The QNXS format version is not the one this library reads.
+    Version {
+        /// The version found (0 if unreadable).
+        found: u32,
+        /// The version this library reads.
+        expected: u32,
+    },
+    /// The region is shorter than its symbol index.
+    ShorterThanIndex,
+    /// An offset (of an index field or a block field) lies outside the region.
+    OffsetOutside {
+        /// The offset.
+        offset: u64,
+    },
+    /// A series' block lies outside the data area.
+    BlockOutside {
+        /// The series' index entry.
+        series: usize,
+        /// Its symbol.
+        symbol: String,
+        /// The block's offset.
+        block: u64,
+        /// The region's size.
+        len: u64,
+    },
+    /// A series' block does not fit the region, or holds more candles than its capacity.
+    BlockOverflow {
+        /// The series' index entry.
+        series: usize,
+        /// Its symbol.
+        symbol: String,
+        /// Its interval.
+        interval: String,
+        /// Candles it says it holds.
+        count: u32,
+        /// Candles its block can hold.
+        capacity: u32,
+        /// The block's offset.
+        block: u64,
+        /// The region's size.
+        len: u64,
+    },
+    /// The index says it holds more series than it can.
+    IndexCount {
+        /// The count found.
+        count: usize,
+        /// The most the index holds.
+        max: usize,
+    },
+    /// A series' candles lie outside the region.
+    CandlesOutside,
+    /// Two series' blocks overlap.
+    BlocksOverlap {
+        /// The offset of the later block.
+        block: u64,
+    },
+}
+
+impl std::fmt::Display for CandleCorruption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Magic { found, expected } => write!(
+                f,
+                "not a QNXS candle region (magic {found:#010x}, expected {expected:#010x})"
+            ),
+            Self::Version { found, expected } => write!(
+                f,
+                "QNXS version {found} (this shmbus reads version {expected})"
+            ),
+            Self::ShorterThanIndex => f.write_str("shorter than its symbol index"),
+            Self::OffsetOutside { offset } => write!(f, "offset {offset} outside the region"),
+            Self::BlockOutside {
+                series,
+                symbol,
+                block,
+                len,
+            } => write!(
+                f,
+                "series {series} ({symbol}) has its block at {block}, outside the data area \
+                 (16640..{len})"
+            ),
+            Self::BlockOverflow {
+                series,
+                symbol,
+                interval,
+                count,
+                capacity,
+                block,
+                len,
+            } => write!(
+                f,
+                "series {series} ({symbol} {interval}): {count} candles in a block of {capacity} \
+                 at {block} does not fit the region ({len} bytes)"
+            ),
+            Self::IndexCount { count, max } => write!(f, "index count {count} exceeds {max}"),
+            Self::CandlesOutside => f.write_str("candles outside the region"),
+            Self::BlocksOverlap { block } => {
+                write!(f, "the block at {block} overlaps the one before it")
+            }
+        }
+    }
+}
+
+/// Declares [`ErrorCode`] from one table: variant, number, snake_case name, meaning.
+macro_rules! error_codes {
+    ($($(#[doc = $doc:literal])* $variant:ident = $number:literal, $name:literal;)*) => {
+        /// The stable code of an error: one per error variant of the core, with a snake_case
+        /// name ([`ErrorCode::as_str`]) and a number ([`ErrorCode::number`]) that never change
+        /// meaning and are never reused (`docs/ERRORS.md` lists them with what to do).
+        ///
+        /// Programs and bindings match on the code, never on the message: messages may be
+        /// reworded, codes may not. Numbers are grouped by area: 1xx regions, 2xx slot tables,
+        /// 3xx journals, 4xx candle stores; none is below 100, so a code is never mistaken for
+        /// a C status. New codes may be added.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        #[repr(u16)]
+        pub enum ErrorCode {
+            $($(#[doc = $doc])* $variant = $number,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in number order.
+            pub const ALL: &'static [ErrorCode] = &[$(Self::$variant,)*];
+
+            /// The stable snake_case name, e.g. `"writer_busy"`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// A region name breaks a naming rule.
+    InvalidName = 100, "invalid_name";
+    /// No region or journal exists under that name.
+    NotFound = 101, "not_found";
+    /// Create is exclusive and the name is taken.
+    AlreadyExists = 102, "already_exists";
+    /// The name is a symbolic link; regions are never opened through one.
+    Symlink = 103, "symlink";
+    /// The name is a FIFO, socket, device or directory, not a regular file.
+    NotRegularFile = 104, "not_regular_file";
+    /// The region belongs to another user.
+    ForeignOwner = 105, "foreign_owner";
+    /// The operating system refused access.
+    PermissionDenied = 106, "permission_denied";
+    /// The file system cannot hold the region.
+    NoSpace = 107, "no_space";
+    /// The size asked for cannot hold the region's headers and one record.
+    SizeTooSmall = 108, "size_too_small";
+    /// The size asked for is beyond what shmbus supports.
+    SizeTooLarge = 109, "size_too_large";
+    /// The file is shorter than a region header.
+    Truncated = 110, "truncated";
+    /// The region's creator has not finished setting it up, or died doing so.
+    NotReady = 111, "not_ready";
+    /// The file is not a shmbus region (wrong magic number).
+    BadMagic = 112, "bad_magic";
+    /// The region was written by an incompatible format version.
+    VersionMismatch = 113, "version_mismatch";
+    /// The region holds another kind of data.
+    KindMismatch = 114, "kind_mismatch";
+    /// The region's records have another layout than the caller's.
+    LayoutMismatch = 115, "layout_mismatch";
+    /// Another process truncated the file while it was mapped; the handle is unusable.
+    TruncatedWhileMapped = 116, "truncated_while_mapped";
+    /// The file's size disagrees with its header.
+    SizeMismatch = 117, "size_mismatch";
+    /// A region header field is impossible.
+    Corrupt = 118, "corrupt";
+    /// Another process is the writer.
+    WriterBusy = 119, "writer_busy";
+    /// Remove refused a file that is not recognisably shmbus's own.
+    NotARegion = 120, "not_a_region";
+    /// Remove refused: a writer is alive.
+    InUse = 121, "in_use";
+    /// Any other I/O failure.
+    Io = 122, "io";
+    /// No slot has this key.
+    UnknownKey = 200, "unknown_key";
+    /// A slot key that cannot be stored.
+    InvalidKey = 201, "invalid_key";
+    /// Every slot of the table is taken.
+    SlotsFull = 202, "slots_full";
+    /// The slot's writer died in the middle of writing it.
+    WriterDied = 203, "writer_died";
+    /// A live writer kept the slot mid-write for longer than the read timeout.
+    SlotBusy = 204, "slot_busy";
+    /// A slot id from another table or beyond the table.
+    BadSlot = 205, "bad_slot";
+    /// A run-time record layout that a slot table cannot hold.
+    InvalidLayout = 206, "invalid_layout";
+    /// A record buffer of the wrong size for the table.
+    RecordSize = 207, "record_size";
+    /// The message is larger than the journal accepts.
+    MessageTooLarge = 300, "message_too_large";
+    /// The uncommitted batch no longer fits in the ring.
+    BatchTooLarge = 301, "batch_too_large";
+    /// The reader was lapped or its segments removed: messages were lost.
+    Overrun = 302, "overrun";
+    /// A journal frame is malformed.
+    JournalCorrupt = 303, "journal_corrupt";
+    /// The sequence asked for is no longer stored.
+    TooOld = 304, "too_old";
+    /// The sequence asked for has not been written yet.
+    NotYet = 305, "not_yet";
+    /// The journal directory or one of its segments is unusable.
+    JournalLayout = 306, "journal_layout";
+    /// Every entry of the journal's reader registry is held by a live reader.
+    ReadersFull = 307, "readers_full";
+    /// A reader name that cannot be registered.
+    InvalidReaderName = 308, "invalid_reader_name";
+    /// A candle symbol or interval that does not fit the format.
+    InvalidSeriesName = 400, "invalid_series_name";
+    /// A candle of the batch is invalid; nothing was written.
+    InvalidCandle = 401, "invalid_candle";
+    /// The batch starts before the last stored candle; nothing was written.
+    OutOfOrder = 402, "out_of_order";
+    /// The candle region is full.
+    CandlesFull = 403, "candles_full";
+    /// No series with this symbol and interval.
+    SeriesNotFound = 404, "series_not_found";
+    /// The candle region's index already holds its maximum of series.
+    TooManySeries = 405, "too_many_series";
+    /// A series would exceed its candle limit.
+    TooManyCandles = 406, "too_many_candles";
+    /// The candle region's index or blocks are inconsistent.
+    CandlesCorrupt = 407, "candles_corrupt";
+    /// No consistent candle read: the writer kept writing, or died mid-write.
+    CandlesBusy = 408, "candles_busy";
+}
+
+impl ErrorCode {
+    /// The stable number, e.g. 119 for `writer_busy` (the C binding's
+    /// `shmbus_last_error_code()`).
+    pub const fn number(self) -> u32 {
+        self as u16 as u32
+    }
+
+    /// The code with this number, if there is one.
+    pub fn from_number(number: u32) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.number() == number)
+    }
+
+    /// The code with this snake_case name, if there is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl RegionError {
+    /// The stable code of this error (`docs/ERRORS.md`).
+    pub fn code(&self) -> ErrorCode {
+        use ErrorCode as C;
+        match self {
+            Self::InvalidName { .. } => C::InvalidName,
+            Self::NotFound { .. } => C::NotFound,
+            Self::AlreadyExists { .. } => C::AlreadyExists,
+            Self::Symlink { .. } => C::Symlink,
+            Self::NotRegularFile { .. } => C::NotRegularFile,
+            Self::ForeignOwner { .. } => C::ForeignOwner,
+            Self::PermissionDenied { .. } => C::PermissionDenied,
+            Self::NoSpace { .. } => C::NoSpace,
+            Self::SizeTooSmall { .. } => C::SizeTooSmall,
+            Self::SizeTooLarge { .. } => C::SizeTooLarge,
+            Self::Truncated { .. } => C::Truncated,
+            Self::NotReady { .. } => C::NotReady,
+            Self::BadMagic { .. } => C::BadMagic,
+            Self::VersionMismatch { .. } => C::VersionMismatch,
+            Self::KindMismatch { .. } => C::KindMismatch,
+            Self::LayoutMismatch { .. } => C::LayoutMismatch,
+            Self::TruncatedWhileMapped { .. } => C::TruncatedWhileMapped,
+            Self::SizeMismatch { .. } => C::SizeMismatch,
+            Self::Corrupt { .. } => C::Corrupt,
+            Self::WriterBusy { .. } => C::WriterBusy,
+            Self::NotARegion { .. } => C::NotARegion,
+            Self::InUse { .. } => C::InUse,
+            Self::Io { .. } => C::Io,
+        }
+    }
+}
+
+impl SlotError {
+    /// The stable code of this error (`docs/ERRORS.md`); a region error gives its own code.
+    pub fn code(&self) -> ErrorCode {
+        use ErrorCode as C;
+        match self {
+            Self::Region(e) => e.code(),
+            Self::UnknownKey { .. } => C::UnknownKey,
+            Self::InvalidKey { .. } => C::InvalidKey,
+            Self::Full { .. } => C::SlotsFull,
+            Self::WriterDied { .. } => C::WriterDied,
+            Self::Busy { .. } => C::SlotBusy,
+            Self::BadSlot { .. } => C::BadSlot,
+            Self::InvalidLayout { .. } => C::InvalidLayout,
+            Self::RecordSize { .. } => C::RecordSize,
+        }
+    }
+}
+
+impl JournalError {
+    /// The stable code of this error (`docs/ERRORS.md`); a region error gives its own code.
+    pub fn code(&self) -> ErrorCode {
+        use ErrorCode as C;
+        match self {
+            Self::Region(e) => e.code(),
+            Self::MessageTooLarge { .. } => C::MessageTooLarge,
+            Self::BatchTooLarge { .. } => C::BatchTooLarge,
+            Self::Overrun { .. } => C::Overrun,
+            Self::Corrupt { .. } => C::JournalCorrupt,
+            Self::TooOld { .. } => C::TooOld,
+            Self::NotYet { .. } => C::NotYet,
+            Self::Layout { .. } => C::JournalLayout,
+            Self::ReadersFull { .. } => C::ReadersFull,
+            Self::InvalidReaderName { .. } => C::InvalidReaderName,
+        }
+    }
+}
+
 /// QuantNexus writer error codes, kept so users of the original writer recognise them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QnxsCode {
@@ -451,9 +915,10 @@ pub enum QnxsCode {
     NotInitialized = 9,
 }
 
-impl std::fmt::Display for QnxsCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = match self {
+impl QnxsCode {
+    /// The code's name, e.g. `"WRITE_FAILED"`.
+    pub const fn name(self) -> &'static str {
+        match self {
             Self::InvalidName => "INVALID_NAME",
             Self::InvalidSize => "INVALID_SIZE",
             Self::CreateFailed => "CREATE_FAILED",
@@ -463,8 +928,18 @@ impl std::fmt::Display for QnxsCode {
             Self::SymbolLimitExceeded => "SYMBOL_LIMIT_EXCEEDED",
             Self::CandleLimitExceeded => "CANDLE_LIMIT_EXCEEDED",
             Self::NotInitialized => "NOT_INITIALIZED",
-        };
-        write!(f, "QNXS error {} {name}", *self as u8)
+        }
+    }
+
+    /// The code's number, 1 to 9.
+    pub const fn number(self) -> u8 {
+        self as u8
+    }
+}
+
+impl std::fmt::Display for QnxsCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "QNXS error {} {}", self.number(), self.name())
     }
 }
 
@@ -504,7 +979,7 @@ pub enum CandleError {
     },
     /// The batch starts before the last stored candle; nothing was written.
     #[error(
-        "{}: {symbol} {interval}: candle {index} (timestamp {timestamp}) is older than the last stored candle ({last}); nothing was written (to overwrite that range use replace_candles, or --replace on the command line)",
+        "{}: {symbol} {interval}: candle {index} (timestamp {timestamp}) is older than the last stored candle ({last}); nothing was written (to overwrite that range use replace_candles)",
         QnxsCode::WriteFailed
     )]
     OutOfOrder {
@@ -580,8 +1055,8 @@ pub enum CandleError {
     Corrupt {
         /// The region.
         region: String,
-        /// What is wrong.
-        what: String,
+        /// What is wrong (boxed: it is large, and `CandleError` is returned on hot paths).
+        what: Box<CandleCorruption>,
     },
     /// A reader could not get a consistent copy: the writer kept writing (or died mid-write).
     #[error(
@@ -614,6 +1089,25 @@ impl CandleError {
             | RegionError::PermissionDenied { .. } => QnxsCode::CreateFailed,
             RegionError::Io { .. } => QnxsCode::MappingFailed,
             _ => QnxsCode::NotInitialized,
+        }
+    }
+
+    /// The stable code of this error (`docs/ERRORS.md`), as every core error has; a region
+    /// error gives its own code. (For candle stores, [`CandleError::code`] is the QNXS code, the
+    /// contract of the original QuantNexus writer.)
+    pub fn error_code(&self) -> ErrorCode {
+        use ErrorCode as C;
+        match self {
+            Self::Region { error } => error.code(),
+            Self::InvalidName { .. } => C::InvalidSeriesName,
+            Self::InvalidCandle { .. } => C::InvalidCandle,
+            Self::OutOfOrder { .. } => C::OutOfOrder,
+            Self::Full { .. } => C::CandlesFull,
+            Self::NotFound { .. } => C::SeriesNotFound,
+            Self::TooManySeries { .. } => C::TooManySeries,
+            Self::TooManyCandles { .. } => C::TooManyCandles,
+            Self::Corrupt { .. } => C::CandlesCorrupt,
+            Self::Busy { .. } => C::CandlesBusy,
         }
     }
 

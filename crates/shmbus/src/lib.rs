@@ -29,7 +29,8 @@
 //! * [`journal`]: the append-only message log ([`journal::JournalWriter`],
 //!   [`journal::JournalReader`]), and its registry of known readers and their lag
 //!   ([`journal::JournalReader::register`], [`journal::list_readers`]).
-//! * [`RegionError`], [`SlotError`], [`JournalError`]: typed errors.
+//! * [`RegionError`], [`SlotError`], [`JournalError`], [`CandleError`]: typed errors, each with
+//!   a stable [`ErrorCode`] (`docs/ERRORS.md`).
 //! * [`install_sigbus_handler`], [`NO_SIGBUS_HANDLER_ENV`]: a region that another process
 //!   truncates while it is mapped is [`RegionError::TruncatedWhileMapped`], not a SIGBUS
 //!   (`docs/SIGBUS.md`).
@@ -61,7 +62,10 @@ mod sync;
 mod trade;
 mod trading;
 
-pub use error::{CandleError, JournalError, QnxsCode, RegionError, SlotError};
+pub use error::{
+    CandleCorruption, CandleError, ErrorCode, JournalError, KeyProblem, LayoutProblem,
+    NotARegionReason, QnxsCode, RegionError, SlotError,
+};
 pub use header::{FORMAT_VERSION, HEADER_LEN, HeaderInfo, MAGIC, Probe, QNXS_MAGIC, RegionKind};
 pub use name::{RegionName, SHM_DIR};
 pub use os::now_unix_ns;

@@ -226,35 +226,34 @@ impl RecordLayoutBuf {
 
     /// Checks what a slot table needs: a name of 1 to 31 bytes, a size that is a non-zero
     /// multiple of 8, and fields inside the record that do not overlap. Returns why not.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), crate::LayoutProblem> {
+        use crate::LayoutProblem as P;
         if self.name.is_empty() || self.name.len() > 31 || self.name.contains('\0') {
-            return Err(format!(
-                "the record name {:?} must have 1 to 31 bytes and no NUL",
-                self.name
-            ));
+            return Err(P::Name {
+                name: self.name.clone(),
+            });
         }
         if self.size == 0 || self.size % 8 != 0 {
-            return Err(format!(
-                "the record size {} must be a non-zero multiple of 8 (add padding)",
-                self.size
-            ));
+            return Err(P::Size { size: self.size });
         }
         for (i, a) in self.fields.iter().enumerate() {
             if a.offset
                 .checked_add(a.ty.size())
                 .is_none_or(|end| end > self.size)
             {
-                return Err(format!(
-                    "field {:?} (offset {}, {} bytes) ends beyond the record size {}",
-                    a.name,
-                    a.offset,
-                    a.ty.size(),
-                    self.size
-                ));
+                return Err(P::FieldBeyondRecord {
+                    field: a.name.clone(),
+                    offset: a.offset,
+                    len: a.ty.size(),
+                    size: self.size,
+                });
             }
             for b in &self.fields[i + 1..] {
                 if a.offset < b.offset + b.ty.size() && b.offset < a.offset + a.ty.size() {
-                    return Err(format!("fields {:?} and {:?} overlap", a.name, b.name));
+                    return Err(P::Overlap {
+                        first: a.name.clone(),
+                        second: b.name.clone(),
+                    });
                 }
             }
         }
@@ -329,7 +328,7 @@ mod tests {
             .field("price", FieldType::F64, 0)
             .field("volume", FieldType::F64, 4);
         assert_ne!(moved.fingerprint(), A.fingerprint());
-        assert!(moved.check().unwrap_err().contains("overlap"));
+        assert!(moved.check().unwrap_err().to_string().contains("overlap"));
         assert!(RecordLayoutBuf::new("A", 12).check().is_err());
         assert!(
             RecordLayoutBuf::new("A", 8)

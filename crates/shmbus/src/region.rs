@@ -609,8 +609,7 @@ impl Region {
             Identity::Empty => {
                 return Err(RegionError::NotARegion {
                     path,
-                    reason: "an empty file; if a shmbus creator was killed before reserving its \
-                             space, remove it with rm(1)",
+                    reason: crate::NotARegionReason::Empty,
                 });
             }
             _ => {}
@@ -819,7 +818,7 @@ pub(crate) enum Identity {
     /// anything else. Only a journal directory's context makes it recognisably shmbus's.
     Empty,
     /// Not a shmbus file, and why.
-    Foreign(&'static str),
+    Foreign(crate::NotARegionReason),
 }
 
 /// Opens `path` (a regular file only, without blocking or following a link) and says whether it
@@ -831,7 +830,10 @@ pub(crate) fn identify(path: &Path) -> io::Result<(os::FileStat, Identity)> {
         return Ok((st, Identity::Empty));
     }
     if st.size < HEADER_LEN as u64 {
-        return Ok((st, Identity::Foreign("shorter than a shmbus header")));
+        return Ok((
+            st,
+            Identity::Foreign(crate::NotARegionReason::ShorterThanHeader),
+        ));
     }
     let len = usize::try_from(st.size).map_err(|_| io::Error::other("file too large to map"))?;
     let map = Mapping::new(&fd, len, false, false)?;
@@ -841,7 +843,7 @@ pub(crate) fn identify(path: &Path) -> io::Result<(os::FileStat, Identity)> {
             Identity::Unpublished
         }
         Probe::ForeignQnxs => Identity::ForeignQnxs,
-        _ => Identity::Foreign("no shmbus header"),
+        _ => Identity::Foreign(crate::NotARegionReason::NoHeader),
     };
     Ok((st, what))
 }

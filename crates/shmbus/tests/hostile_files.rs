@@ -353,7 +353,7 @@ fn a_second_writer_of_a_persisted_journal_is_told_the_holders_pid() {
     }
     match shmbus::journal::remove(&name, false) {
         Err(JournalError::Region(e @ RegionError::InUse { .. })) => {
-            assert_mentions(&e.to_string(), &[&format!("pid {me}"), "--force"]);
+            assert_mentions(&e.to_string(), &[&format!("pid {me}"), "with force"]);
         }
         other => panic!("expected InUse, got {other:?}"),
     }

@@ -149,7 +149,7 @@ fn create_refuses_an_existing_name_and_leaves_it_untouched() {
     // fail before touching the file (no truncate, no resize, no chmod).
     match Region::builder(&name).size(1 << 20).create() {
         Err(e @ RegionError::AlreadyExists { .. }) => {
-            assert_mentions(&e.to_string(), &[&name, "already exists", "shmbus rm"]);
+            assert_mentions(&e.to_string(), &[&name, "already exists", "remove it"]);
         }
         other => panic!("expected AlreadyExists, got {other:?}"),
     }
@@ -432,7 +432,7 @@ fn a_zeroed_header_is_not_ready() {
     patch(&name, header::MAGIC, &0u64.to_le_bytes());
     match Region::open_any(&name) {
         Err(e @ RegionError::NotReady { .. }) => {
-            assert_mentions(&e.to_string(), &[&name, "not initialised", "shmbus rm"]);
+            assert_mentions(&e.to_string(), &[&name, "not initialised", "remove it"]);
         }
         other => panic!("expected NotReady, got {other:?}"),
     }
@@ -759,7 +759,7 @@ fn remove_refuses_live_writers_unless_forced_and_foreign_files_always() {
                 unreachable!()
             };
             assert_eq!(*pid, Some(me));
-            assert_mentions(&e.to_string(), &[&live, &format!("pid {me}"), "--force"]);
+            assert_mentions(&e.to_string(), &[&live, &format!("pid {me}"), "with force"]);
         }
         other => panic!("expected InUse, got {other:?}"),
     }
@@ -778,7 +778,7 @@ fn remove_refuses_live_writers_unless_forced_and_foreign_files_always() {
         for (file, reason) in [(&foreign, "no shmbus header"), (&short, "shorter")] {
             match Region::remove(file, force) {
                 Err(e @ RegionError::NotARegion { .. }) => {
-                    assert_mentions(&e.to_string(), &[file, reason, "even with --force"]);
+                    assert_mentions(&e.to_string(), &[file, reason, "even with force"]);
                 }
                 other => panic!("{file} force={force}: expected NotARegion, got {other:?}"),
             }
@@ -898,7 +898,7 @@ fn a_dev_shm_name_round_trips() {
     }
     match Region::builder(&shm.name).size(RAW_SIZE).create() {
         Err(e @ RegionError::AlreadyExists { .. }) => {
-            assert_mentions(&e.to_string(), &[&shm.name, "/dev/shm/", "shmbus rm"]);
+            assert_mentions(&e.to_string(), &[&shm.name, "/dev/shm/", "remove it"]);
         }
         other => panic!("expected AlreadyExists, got {other:?}"),
     }

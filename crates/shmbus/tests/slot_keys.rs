@@ -27,7 +27,10 @@ fn control_characters_are_refused_in_new_keys() {
     ] {
         match w.slot(bad) {
             Err(SlotError::InvalidKey { reason, .. }) => {
-                assert!(reason.contains("control characters"), "{reason}");
+                assert!(
+                    reason.to_string().contains("control characters"),
+                    "{reason}"
+                );
             }
             other => panic!("{bad:?} registered: {other:?}"),
         }

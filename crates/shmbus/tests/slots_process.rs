@@ -431,7 +431,7 @@ fn a_second_writer_is_refused_while_the_first_process_lives() {
     match Region::remove(&name, false) {
         Err(e @ RegionError::InUse { pid: Some(p), .. }) => {
             assert_eq!(p, pid);
-            assert_mentions(&e.to_string(), &[&format!("pid {pid}"), "--force"]);
+            assert_mentions(&e.to_string(), &[&format!("pid {pid}"), "with force"]);
         }
         other => panic!("expected InUse, got {other:?}"),
     }

@@ -130,7 +130,7 @@ fn wrong_buffers_and_bad_layouts_are_errors() {
     ] {
         let n = name("bad");
         match RawSlotWriter::builder(&n, bad).create() {
-            Err(SlotError::InvalidLayout { reason, .. }) => assert!(!reason.is_empty()),
+            Err(SlotError::InvalidLayout { reason, .. }) => assert!(!reason.to_string().is_empty()),
             other => panic!("expected InvalidLayout, got {other:?}"),
         }
         assert!(

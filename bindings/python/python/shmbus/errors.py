@@ -5,6 +5,9 @@ Each exception carries the facts of the Rust error as attributes (``e.path``, ``
 exception fits, the class also derives from it, so ``except FileNotFoundError`` catches a
 missing region and ``except KeyError`` an unknown slot key.
 
+Every error of the core also carries its stable code: ``e.code`` (e.g. ``"writer_busy"``) and
+``e.code_number`` (e.g. 119), listed in docs/ERRORS.md; the class is chosen by that code.
+
 Candle-store errors also carry ``qnxs_code`` (int) and ``qnxs_name`` (e.g. ``"WRITE_FAILED"``),
 the error codes of the original QuantNexus writer.
 """
@@ -63,10 +66,16 @@ __all__ = [
 
 
 class ShmbusError(Exception):
-    """Base of every shmbus error. ``str(e)`` is the Rust message; ``e.facts`` the attributes."""
+    """Base of every shmbus error. ``str(e)`` is the Rust message; ``e.facts`` the attributes.
+
+    ``e.code`` is the error's stable code (e.g. ``"writer_busy"``) and ``e.code_number`` its
+    number (e.g. 119), as listed in docs/ERRORS.md: match on these, never on the message. Both
+    are None for errors of the binding itself (e.g. :class:`Closed`)."""
 
     message: str
     facts: dict[str, Any]
+    code: str | None = None
+    code_number: int | None = None
 
     def __init__(self, message: str, **facts: Any) -> None:
         super().__init__(message)

@@ -253,10 +253,10 @@ impl<'a> View<'a> {
         self.map
     }
 
-    fn corrupt(&self, what: impl Into<String>) -> CandleError {
+    fn corrupt(&self, what: crate::CandleCorruption) -> CandleError {
         CandleError::Corrupt {
             region: self.name.to_owned(),
-            what: what.into(),
+            what: Box::new(what),
         }
     }
 
@@ -265,19 +265,19 @@ impl<'a> View<'a> {
         let magic = map.u32_at(H_MAGIC).map(|w| w.load(Ordering::Acquire));
         let version = map.u32_at(H_VERSION).map(|w| w.load(Ordering::Relaxed));
         if magic != Some(QNXS_MAGIC) {
-            return Err(self.corrupt(format!(
-                "not a QNXS candle region (magic {:#010x}, expected {QNXS_MAGIC:#010x})",
-                magic.unwrap_or(0)
-            )));
+            return Err(self.corrupt(crate::CandleCorruption::Magic {
+                found: magic.unwrap_or(0),
+                expected: QNXS_MAGIC,
+            }));
         }
         if version != Some(QNXS_VERSION) {
-            return Err(self.corrupt(format!(
-                "QNXS version {} (this shmbus reads version {QNXS_VERSION})",
-                version.unwrap_or(0)
-            )));
+            return Err(self.corrupt(crate::CandleCorruption::Version {
+                found: version.unwrap_or(0),
+                expected: QNXS_VERSION,
+            }));
         }
         if map.len() < DATA_OFFSET {
-            return Err(self.corrupt("shorter than its symbol index"));
+            return Err(self.corrupt(crate::CandleCorruption::ShorterThanIndex));
         }
         Ok(())
     }
@@ -305,7 +305,7 @@ impl<'a> View<'a> {
     /// shrinks), so this fails only for a region that was never a candle region.
     #[inline]
     pub(crate) fn fixed(&self) -> Result<Fixed<'a>, CandleError> {
-        Fixed::of(self.map).ok_or_else(|| self.corrupt("shorter than its symbol index"))
+        Fixed::of(self.map).ok_or_else(|| self.corrupt(crate::CandleCorruption::ShorterThanIndex))
     }
 
     /// Runs `read` under the seqlock ([`seqlock::read_retrying`]) until it sees a stable copy:
@@ -345,7 +345,9 @@ impl<'a> View<'a> {
         self.map()
             .u64_at(off)
             .map(|w| w.load(Ordering::Relaxed))
-            .ok_or_else(|| self.corrupt(format!("offset {off} outside the region")))
+            .ok_or_else(|| {
+                self.corrupt(crate::CandleCorruption::OffsetOutside { offset: off as u64 })
+            })
     }
 
     /// Whether the NUL-padded text `field` is `want`, compared in place (as `load_text`
@@ -370,7 +372,12 @@ impl<'a> View<'a> {
             .index
             .entries
             .get(i)
-            .ok_or_else(|| self.corrupt(format!("series {i} is outside the index")))?;
+            .ok_or_else(|| {
+                self.corrupt(crate::CandleCorruption::IndexCount {
+                    count: i + 1,
+                    max: MAX_SERIES,
+                })
+            })?;
         let symbol = load_text(&e.symbol);
         let block = e.data_offset.load(Ordering::Relaxed);
         let last_update_us = e.last_update_us.load(Ordering::Relaxed);
@@ -378,9 +385,12 @@ impl<'a> View<'a> {
         // Checked: a forged offset near u64::MAX must not wrap around into the header.
         let header_end = block.checked_add(BLOCK_HEADER as u64);
         let outside = || {
-            self.corrupt(format!(
-                "series {i} ({symbol}) has its block at {block}, outside the data area (16640..{len})"
-            ))
+            self.corrupt(crate::CandleCorruption::BlockOutside {
+                series: i,
+                symbol: symbol.clone(),
+                block,
+                len,
+            })
         };
         if block < DATA_OFFSET as u64 || block % 8 != 0 || header_end.is_none_or(|e| e > len) {
             return Err(outside());
@@ -391,10 +401,15 @@ impl<'a> View<'a> {
         let capacity = h.capacity.load(Ordering::Relaxed);
         let end = block + block_len(capacity) as u64;
         if count > capacity || end > len {
-            return Err(self.corrupt(format!(
-                "series {i} ({symbol} {interval}): {count} candles in a block of {capacity} at \
-                 {block} does not fit the region ({len} bytes)"
-            )));
+            return Err(self.corrupt(crate::CandleCorruption::BlockOverflow {
+                series: i,
+                symbol,
+                interval,
+                count,
+                capacity,
+                block,
+                len,
+            }));
         }
         Ok(SeriesInfo {
             symbol,
@@ -413,7 +428,10 @@ impl<'a> View<'a> {
     fn index_count(&self, fixed: Fixed<'_>) -> Result<usize, CandleError> {
         let count = fixed.index.count.load(Ordering::Relaxed) as usize;
         if count > MAX_SERIES {
-            return Err(self.corrupt(format!("index count {count} exceeds {MAX_SERIES}")));
+            return Err(self.corrupt(crate::CandleCorruption::IndexCount {
+                count,
+                max: MAX_SERIES,
+            }));
         }
         Ok(count)
     }
@@ -475,7 +493,7 @@ impl<'a> View<'a> {
         let words = self
             .map()
             .u64_slice(off, n * WORDS)
-            .ok_or_else(|| self.corrupt("candles outside the region"))?;
+            .ok_or_else(|| self.corrupt(crate::CandleCorruption::CandlesOutside))?;
         let load = |w: &AtomicU64| w.load(Ordering::Relaxed);
         out.clear();
         out.extend(words.chunks_exact(WORDS).map(|w| Candle {

@@ -273,7 +273,7 @@ impl CandleWriter {
             if off < cursor {
                 return Err(CandleError::Corrupt {
                     region: w.name.clone(),
-                    what: format!("the block at {off} overlaps the one before it"),
+                    what: Box::new(crate::CandleCorruption::BlocksOverlap { block: off }),
                 });
             }
             if off > cursor {
@@ -467,20 +467,18 @@ impl CandleWriter {
             (Some(i), None) => (self.series[i].entry, self.series[i].block),
             (None, None) => unreachable!("a new series always gets a block"),
         };
-        let outside = |what: &str| CandleError::Corrupt {
+        let outside = |offset: u64| CandleError::Corrupt {
             region: self.name.clone(),
-            what: format!("{what} lies outside the region"),
+            what: Box::new(crate::CandleCorruption::OffsetOutside { offset }),
         };
-        let entry = fixed
-            .index
-            .entries
-            .get(entry_i)
-            .ok_or_else(|| outside("the index entry"))?;
-        let header = block_header(map, block).ok_or_else(|| outside("the block header"))?;
+        let entry = fixed.index.entries.get(entry_i).ok_or_else(|| {
+            outside((super::layout::INDEX_ENTRIES + entry_i * super::layout::ENTRY_LEN) as u64)
+        })?;
+        let header = block_header(map, block).ok_or_else(|| outside(block))?;
         let off = block as usize + BLOCK_HEADER + keep as usize * CANDLE_LEN;
         let words = map
             .u64_slice(off, candles.len() * CANDLE_LEN / 8)
-            .ok_or_else(|| outside("the candles"))?;
+            .ok_or_else(|| outside(off as u64))?;
         let seq = &fixed.header.sequence;
         let odd = seqlock::begin_write(seq);
         let idx = match existing {
@@ -571,12 +569,10 @@ impl CandleWriter {
         let src = map.u64_slice(from.block as usize + BLOCK_HEADER, n);
         let dst = map.u64_slice(to as usize + BLOCK_HEADER, n);
         let (Some(src), Some(dst)) = (src, dst) else {
+            let offset = if src.is_none() { from.block } else { to };
             return Err(CandleError::Corrupt {
                 region: self.name.clone(),
-                what: format!(
-                    "moving a block from {} to {to}: outside the region",
-                    from.block
-                ),
+                what: Box::new(crate::CandleCorruption::OffsetOutside { offset }),
             });
         };
         for (d, s) in dst.iter().zip(src) {
@@ -734,7 +730,7 @@ fn explain_invalid(candles: &[Candle]) -> CandleError {
 fn fixed_area<'a>(name: &str, region: &'a Region) -> Result<Fixed<'a>, CandleError> {
     Fixed::of(region.map()).ok_or_else(|| CandleError::Corrupt {
         region: name.to_owned(),
-        what: "shorter than its symbol index".into(),
+        what: Box::new(crate::CandleCorruption::ShorterThanIndex),
     })
 }
 

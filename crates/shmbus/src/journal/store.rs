@@ -111,7 +111,7 @@ pub fn remove(name: &str, force: bool) -> Result<(), JournalError> {
             | Ok((st, crate::region::Identity::Unpublished | crate::region::Identity::Empty)) => {
                 segments.push((file, st));
             }
-            Ok((_, crate::region::Identity::Foreign(why))) => return Err(foreign(why.into())),
+            Ok((_, crate::region::Identity::Foreign(why))) => return Err(foreign(why.to_string())),
             Ok(_) => return Err(foreign("a shmbus region, but not a journal segment".into())),
             Err(e) => match os::failure(&e) {
                 os::Failure::NotRegular(what) => return Err(foreign(what.into())),
@@ -121,7 +121,7 @@ pub fn remove(name: &str, force: bool) -> Result<(), JournalError> {
         }
     }
     if segments.is_empty() {
-        return Err(not_journal("a directory without segment files"));
+        return Err(not_journal(crate::NotARegionReason::NoSegments));
     }
     if !force {
         let fd = os::open_dir(&path).map_err(|e| io_err(&path, "open", e))?;

@@ -137,13 +137,13 @@ pub(super) fn encode_key(key: &str) -> Result<[u8; KEY_LEN], SlotError> {
         reason,
     };
     if key.is_empty() {
-        return Err(invalid("a key may not be empty"));
+        return Err(invalid(crate::KeyProblem::Empty));
     }
     if key.len() > KEY_MAX {
-        return Err(invalid("a key has at most 31 bytes"));
+        return Err(invalid(crate::KeyProblem::TooLong));
     }
     if key.contains('\0') {
-        return Err(invalid("a key may not contain NUL"));
+        return Err(invalid(crate::KeyProblem::Nul));
     }
     let mut raw = [0u8; KEY_LEN];
     raw[..key.len()].copy_from_slice(key.as_bytes());

@@ -113,7 +113,7 @@ impl RawSlotWriter {
         if key.chars().any(char::is_control) {
             return Err(SlotError::InvalidKey {
                 key: key.to_owned(),
-                reason: "a new key may not contain control characters (newline, tab, escape...)",
+                reason: crate::KeyProblem::ControlCharacter,
             });
         }
         let raw = encode_key(key)?;

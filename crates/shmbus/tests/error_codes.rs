@@ -1,0 +1,545 @@
+//! Every error variant of the core has its own stable code, and docs/ERRORS.md lists exactly
+//! those codes (number, name, variant).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::path::PathBuf;
+
+use shmbus::{
+    CandleCorruption, CandleError, ErrorCode, JournalError, KeyProblem, LayoutProblem,
+    NotARegionReason, RegionError, RegionKind, SlotError,
+};
+
+/// One region error of every variant (a fresh set each call: `RegionError` is not `Clone`).
+fn region_samples() -> Vec<(&'static str, RegionError)> {
+    let p = || PathBuf::from("/dev/shm/x");
+    let s = || "x".to_owned();
+    vec![
+        (
+            "RegionError::InvalidName",
+            RegionError::InvalidName {
+                name: s(),
+                reason: s(),
+            },
+        ),
+        (
+            "RegionError::NotFound",
+            RegionError::NotFound {
+                name: s(),
+                path: p(),
+            },
+        ),
+        (
+            "RegionError::AlreadyExists",
+            RegionError::AlreadyExists {
+                name: s(),
+                path: p(),
+            },
+        ),
+        ("RegionError::Symlink", RegionError::Symlink { path: p() }),
+        (
+            "RegionError::NotRegularFile",
+            RegionError::NotRegularFile {
+                path: p(),
+                what: "a FIFO",
+            },
+        ),
+        (
+            "RegionError::ForeignOwner",
+            RegionError::ForeignOwner {
+                path: p(),
+                owner: 1,
+                me: 2,
+            },
+        ),
+        (
+            "RegionError::PermissionDenied",
+            RegionError::PermissionDenied {
+                op: "open",
+                path: p(),
+            },
+        ),
+        (
+            "RegionError::NoSpace",
+            RegionError::NoSpace {
+                path: p(),
+                requested: 1,
+                free: None,
+            },
+        ),
+        (
+            "RegionError::SizeTooSmall",
+            RegionError::SizeTooSmall {
+                kind: RegionKind::Slots,
+                requested: 1,
+                min: 2,
+            },
+        ),
+        (
+            "RegionError::SizeTooLarge",
+            RegionError::SizeTooLarge {
+                requested: 2,
+                max: 1,
+            },
+        ),
+        (
+            "RegionError::Truncated",
+            RegionError::Truncated {
+                path: p(),
+                size: 1,
+                min: 2,
+            },
+        ),
+        ("RegionError::NotReady", RegionError::NotReady { path: p() }),
+        (
+            "RegionError::BadMagic",
+            RegionError::BadMagic {
+                path: p(),
+                expected: 1,
+                found: 2,
+            },
+        ),
+        (
+            "RegionError::VersionMismatch",
+            RegionError::VersionMismatch {
+                path: p(),
+                expected: 1,
+                found: 2,
+            },
+        ),
+        (
+            "RegionError::KindMismatch",
+            RegionError::KindMismatch {
+                path: p(),
+                expected: RegionKind::Slots,
+                found: s(),
+            },
+        ),
+        (
+            "RegionError::LayoutMismatch",
+            RegionError::LayoutMismatch {
+                path: p(),
+                expected_name: s(),
+                expected: 1,
+                found_name: s(),
+                found: 2,
+            },
+        ),
+        (
+            "RegionError::TruncatedWhileMapped",
+            RegionError::TruncatedWhileMapped { path: p() },
+        ),
+        (
+            "RegionError::SizeMismatch",
+            RegionError::SizeMismatch {
+                path: p(),
+                header_size: 1,
+                file_size: 2,
+            },
+        ),
+        (
+            "RegionError::Corrupt",
+            RegionError::Corrupt {
+                path: p(),
+                what: s(),
+            },
+        ),
+        (
+            "RegionError::WriterBusy",
+            RegionError::WriterBusy {
+                path: p(),
+                pid: Some(1),
+            },
+        ),
+        (
+            "RegionError::NotARegion",
+            RegionError::NotARegion {
+                path: p(),
+                reason: NotARegionReason::NoHeader,
+            },
+        ),
+        (
+            "RegionError::InUse",
+            RegionError::InUse {
+                path: p(),
+                pid: None,
+            },
+        ),
+        (
+            "RegionError::Io",
+            RegionError::Io {
+                op: "read",
+                path: p(),
+                error: io::Error::other("x"),
+            },
+        ),
+    ]
+}
+
+/// One error of every leaf variant, with the name docs/ERRORS.md gives it.
+fn samples() -> Vec<(&'static str, ErrorCode)> {
+    let s = || "x".to_owned();
+    let slot = vec![
+        (
+            "SlotError::UnknownKey",
+            SlotError::UnknownKey {
+                region: s(),
+                key: s(),
+            },
+        ),
+        (
+            "SlotError::InvalidKey",
+            SlotError::InvalidKey {
+                key: s(),
+                reason: KeyProblem::TooLong,
+            },
+        ),
+        (
+            "SlotError::Full",
+            SlotError::Full {
+                region: s(),
+                capacity: 1,
+            },
+        ),
+        (
+            "SlotError::WriterDied",
+            SlotError::WriterDied {
+                region: s(),
+                key: s(),
+                seq: 1,
+            },
+        ),
+        (
+            "SlotError::Busy",
+            SlotError::Busy {
+                region: s(),
+                key: s(),
+                waited_ms: 1,
+            },
+        ),
+        (
+            "SlotError::BadSlot",
+            SlotError::BadSlot {
+                region: s(),
+                index: 1,
+                count: 1,
+            },
+        ),
+        (
+            "SlotError::InvalidLayout",
+            SlotError::InvalidLayout {
+                name: s(),
+                reason: LayoutProblem::Size { size: 12 },
+            },
+        ),
+        (
+            "SlotError::RecordSize",
+            SlotError::RecordSize {
+                region: s(),
+                expected: 1,
+                found: 2,
+            },
+        ),
+    ];
+    let journal = vec![
+        (
+            "JournalError::MessageTooLarge",
+            JournalError::MessageTooLarge {
+                journal: s(),
+                len: 2,
+                max: 1,
+            },
+        ),
+        (
+            "JournalError::BatchTooLarge",
+            JournalError::BatchTooLarge {
+                journal: s(),
+                pending: 2,
+                capacity: 1,
+            },
+        ),
+        (
+            "JournalError::Overrun",
+            JournalError::Overrun {
+                journal: s(),
+                lost: 1,
+                expected_seq: 1,
+                resume_seq: 2,
+            },
+        ),
+        (
+            "JournalError::Corrupt",
+            JournalError::Corrupt {
+                journal: s(),
+                position: 1,
+                what: s(),
+            },
+        ),
+        (
+            "JournalError::TooOld",
+            JournalError::TooOld {
+                journal: s(),
+                seq: 1,
+                oldest: 2,
+            },
+        ),
+        (
+            "JournalError::NotYet",
+            JournalError::NotYet {
+                journal: s(),
+                seq: 2,
+                next: 1,
+            },
+        ),
+        (
+            "JournalError::Layout",
+            JournalError::Layout {
+                journal: s(),
+                what: s(),
+            },
+        ),
+        (
+            "JournalError::ReadersFull",
+            JournalError::ReadersFull {
+                journal: s(),
+                registry: s(),
+                capacity: 1,
+            },
+        ),
+        (
+            "JournalError::InvalidReaderName",
+            JournalError::InvalidReaderName {
+                name: s(),
+                reason: "x",
+            },
+        ),
+    ];
+    let candle = vec![
+        (
+            "CandleError::InvalidName",
+            CandleError::InvalidName {
+                what: "symbol",
+                value: s(),
+                reason: "x",
+            },
+        ),
+        (
+            "CandleError::InvalidCandle",
+            CandleError::InvalidCandle {
+                index: 0,
+                timestamp: 1,
+                reason: s(),
+            },
+        ),
+        (
+            "CandleError::OutOfOrder",
+            CandleError::OutOfOrder {
+                symbol: s(),
+                interval: s(),
+                index: 0,
+                timestamp: 1,
+                last: 2,
+            },
+        ),
+        (
+            "CandleError::Full",
+            CandleError::Full {
+                region: s(),
+                needed: 1,
+                free: 0,
+                size: 1,
+                suggested: 2,
+            },
+        ),
+        (
+            "CandleError::NotFound",
+            CandleError::NotFound {
+                region: s(),
+                symbol: s(),
+                interval: s(),
+            },
+        ),
+        (
+            "CandleError::TooManySeries",
+            CandleError::TooManySeries {
+                region: s(),
+                max: 1,
+            },
+        ),
+        (
+            "CandleError::TooManyCandles",
+            CandleError::TooManyCandles {
+                symbol: s(),
+                interval: s(),
+                count: 2,
+                max: 1,
+            },
+        ),
+        (
+            "CandleError::Corrupt",
+            CandleError::Corrupt {
+                region: s(),
+                what: Box::new(CandleCorruption::CandlesOutside),
+            },
+        ),
+        (
+            "CandleError::Busy",
+            CandleError::Busy {
+                region: s(),
+                attempts: 1,
+            },
+        ),
+    ];
+    let mut all: Vec<(&'static str, ErrorCode)> = Vec::new();
+    let wrapped = region_samples()
+        .into_iter()
+        .zip(region_samples())
+        .zip(region_samples());
+    for (((name, e), (_, in_journal)), (_, in_candles)) in wrapped {
+        // A region error keeps its code when another error type wraps it.
+        let code = e.code();
+        assert_eq!(JournalError::Region(in_journal).code(), code, "{name}");
+        assert_eq!(CandleError::from(in_candles).error_code(), code, "{name}");
+        assert_eq!(SlotError::Region(e).code(), code, "{name}");
+        all.push((name, code));
+    }
+    all.extend(slot.into_iter().map(|(n, e)| (n, e.code())));
+    all.extend(journal.into_iter().map(|(n, e)| (n, e.code())));
+    all.extend(candle.into_iter().map(|(n, e)| (n, e.error_code())));
+    all
+}
+
+#[test]
+fn every_variant_has_its_own_code_and_every_code_a_variant() {
+    let all = samples();
+    let mut by_code = BTreeMap::new();
+    for (name, code) in &all {
+        if let Some(other) = by_code.insert(*code, *name) {
+            panic!("{name} and {other} share the code {code}");
+        }
+    }
+    let listed: BTreeSet<ErrorCode> = ErrorCode::ALL.iter().copied().collect();
+    let produced: BTreeSet<ErrorCode> = by_code.keys().copied().collect();
+    assert_eq!(
+        listed, produced,
+        "ErrorCode::ALL and the variants' codes differ"
+    );
+    assert_eq!(
+        listed.len(),
+        ErrorCode::ALL.len(),
+        "ErrorCode::ALL repeats a code"
+    );
+}
+
+#[test]
+fn names_and_numbers_are_unique_and_round_trip() {
+    let names: BTreeSet<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+    let numbers: BTreeSet<u32> = ErrorCode::ALL.iter().map(|c| c.number()).collect();
+    assert_eq!(names.len(), ErrorCode::ALL.len());
+    assert_eq!(numbers.len(), ErrorCode::ALL.len());
+    for c in ErrorCode::ALL {
+        assert!(
+            c.number() >= 100,
+            "{c} is below 100, the range of C statuses"
+        );
+        assert_eq!(ErrorCode::from_number(c.number()), Some(*c));
+        assert_eq!(ErrorCode::from_name(c.as_str()), Some(*c));
+        assert_eq!(c.to_string(), c.as_str());
+        assert!(
+            c.as_str()
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_'),
+            "{c} is not snake_case"
+        );
+    }
+    assert_eq!(ErrorCode::from_number(0), None);
+    assert_eq!(ErrorCode::from_name("no_such_code"), None);
+}
+
+#[test]
+fn docs_errors_md_lists_every_code_with_its_variant() {
+    let doc = include_str!("../../../docs/ERRORS.md");
+    // Rows of the code table: "| 119 | `writer_busy` | `RegionError::WriterBusy` | ...".
+    let mut rows = BTreeMap::new();
+    for line in doc.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let Some(Ok(number)) = cells.get(1).map(|c| c.parse::<u32>()) else {
+            continue;
+        };
+        assert!(cells.len() >= 6, "row {number} has too few cells: {line}");
+        let name = cells[2].trim_matches('`');
+        let variant = cells[3].trim_matches('`');
+        assert!(
+            !cells[4].is_empty() && !cells[5].is_empty(),
+            "row {number} says nothing: {line}"
+        );
+        let dup = rows.insert(number, (name.to_owned(), variant.to_owned()));
+        assert!(dup.is_none(), "docs/ERRORS.md lists {number} twice");
+    }
+    let variants: BTreeMap<ErrorCode, &str> = samples().into_iter().map(|(n, c)| (c, n)).collect();
+    let expected: BTreeMap<u32, (String, String)> = ErrorCode::ALL
+        .iter()
+        .map(|c| (c.number(), (c.as_str().to_owned(), variants[c].to_owned())))
+        .collect();
+    assert_eq!(
+        rows, expected,
+        "docs/ERRORS.md's table and ErrorCode differ"
+    );
+}
+
+#[test]
+fn errors_stay_small() {
+    // Results of hot paths carry these: the typed facts must not make them larger.
+    for (name, size) in [
+        ("RegionError", size_of::<RegionError>()),
+        ("SlotError", size_of::<SlotError>()),
+        ("JournalError", size_of::<JournalError>()),
+        ("CandleError", size_of::<CandleError>()),
+    ] {
+        assert!(size <= 88, "{name} is {size} bytes");
+    }
+}
+
+#[test]
+fn typed_facts_keep_their_messages() {
+    let e = SlotError::InvalidKey {
+        key: "x".repeat(32),
+        reason: KeyProblem::TooLong,
+    };
+    assert!(
+        e.to_string().ends_with(": a key has at most 31 bytes"),
+        "{e}"
+    );
+    let e = SlotError::InvalidLayout {
+        name: "Q".into(),
+        reason: LayoutProblem::Overlap {
+            first: "bid".into(),
+            second: "ask".into(),
+        },
+    };
+    assert_eq!(
+        e.to_string(),
+        "invalid record layout \"Q\": fields \"bid\" and \"ask\" overlap"
+    );
+    let e = RegionError::NotARegion {
+        path: PathBuf::from("/tmp/notes"),
+        reason: NotARegionReason::ShorterThanHeader,
+    };
+    assert!(
+        e.to_string().starts_with(
+            "/tmp/notes is not a shmbus region or journal (shorter than a shmbus header)"
+        ),
+        "{e}"
+    );
+    let e = CandleError::Corrupt {
+        region: "ohlcv".into(),
+        what: Box::new(CandleCorruption::IndexCount {
+            count: 300,
+            max: 256,
+        }),
+    };
+    assert_eq!(
+        e.to_string(),
+        "QNXS error 9 NOT_INITIALIZED: ohlcv is corrupt: index count 300 exceeds 256"
+    );
+}
