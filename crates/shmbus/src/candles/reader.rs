@@ -368,16 +368,12 @@ impl<'a> View<'a> {
 
     /// Reads index entry `i` and its block header, checking every bound (no seqlock).
     fn series_at(&self, fixed: Fixed<'_>, i: usize) -> Result<SeriesInfo, CandleError> {
-        let e = fixed
-            .index
-            .entries
-            .get(i)
-            .ok_or_else(|| {
-                self.corrupt(crate::CandleCorruption::IndexCount {
-                    count: i + 1,
-                    max: MAX_SERIES,
-                })
-            })?;
+        let e = fixed.index.entries.get(i).ok_or_else(|| {
+            self.corrupt(crate::CandleCorruption::IndexCount {
+                count: i + 1,
+                max: MAX_SERIES,
+            })
+        })?;
         let symbol = load_text(&e.symbol);
         let block = e.data_offset.load(Ordering::Relaxed);
         let last_update_us = e.last_update_us.load(Ordering::Relaxed);
