@@ -4,7 +4,7 @@
 use std::ffi::c_char;
 use std::time::Duration;
 
-use shmbus::JournalError;
+use shmbus::ReadError;
 use shmbus::journal::{JournalReader, Mode, Start};
 
 use crate::guard::{Handle, NO_DATA, OK, Out, borrow, call, close, give, str_arg};
@@ -138,8 +138,8 @@ impl ReaderState {
     }
 
     /// Counts the messages an overrun lost.
-    fn lost(&mut self, e: JournalError) -> Error {
-        if let JournalError::Overrun { lost, .. } = &e {
+    fn lost(&mut self, e: ReadError) -> Error {
+        if let ReadError::Overrun { lost, .. } = &e {
             self.lost = self.lost.saturating_add(*lost);
         }
         e.into()

@@ -5,7 +5,9 @@ use std::cell::{Cell, RefCell};
 use std::ffi::{CString, c_char};
 use std::sync::LazyLock;
 
-use shmbus::{CandleError, ErrorCode, JournalError, RegionError, SlotError};
+use shmbus::{
+    AppendError, CandleError, ErrorCode, JournalError, ReadError, RegionError, SlotError,
+};
 
 /// What a call did. Every function of the library returns one.
 ///
@@ -449,6 +451,18 @@ impl From<SlotError> for Error {
             _ => S::ShmbusOther,
         };
         Self::new(status, e.to_string()).with_code(e.code())
+    }
+}
+
+impl From<ReadError> for Error {
+    fn from(e: ReadError) -> Self {
+        JournalError::from(e).into()
+    }
+}
+
+impl From<AppendError> for Error {
+    fn from(e: AppendError) -> Self {
+        JournalError::from(e).into()
     }
 }
 

@@ -8,7 +8,9 @@ use std::path::Path;
 
 use napi::bindgen_prelude::{JsObjectValue, Object};
 use napi::{Env, JsValue};
-use shmbus::{CandleError, ErrorCode, JournalError, QnxsCode, RegionError, SlotError};
+use shmbus::{
+    AppendError, CandleError, ErrorCode, JournalError, QnxsCode, ReadError, RegionError, SlotError,
+};
 
 /// A property value of an error.
 #[derive(Debug, Clone)]
@@ -382,6 +384,18 @@ impl<T> OrThrow<T> for Result<T, SlotError> {
 impl<T> OrThrow<T> for Result<T, JournalError> {
     fn or_throw(self, env: &Env) -> napi::Result<T> {
         self.map_err(|e| journal(&e).into_napi(env))
+    }
+}
+
+impl<T> OrThrow<T> for Result<T, ReadError> {
+    fn or_throw(self, env: &Env) -> napi::Result<T> {
+        self.map_err(JournalError::from).or_throw(env)
+    }
+}
+
+impl<T> OrThrow<T> for Result<T, AppendError> {
+    fn or_throw(self, env: &Env) -> napi::Result<T> {
+        self.map_err(JournalError::from).or_throw(env)
     }
 }
 

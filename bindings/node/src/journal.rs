@@ -346,7 +346,7 @@ impl JournalWriter {
             };
             let ty = one.unwrap_or_else(|| tys[i]);
             if let Err(e) = w.append(ty, payload) {
-                let mut f = errors::journal(&e).num("index", i as f64);
+                let mut f = errors::journal(&e.into()).num("index", i as f64);
                 f.message = format!("message {i} of the batch: {}", f.message);
                 return Err(f).or_throw(env);
             }

@@ -107,7 +107,7 @@ fn serve(
                 }
             }
             Ok(None) => {}
-            Err(e) => return Err(errors::journal(&e)),
+            Err(e) => return Err(errors::journal(&e.into())),
         }
     }
 }

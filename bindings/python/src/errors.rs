@@ -9,7 +9,9 @@
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyModule};
-use shmbus::{CandleError, ErrorCode, JournalError, RegionError, SlotError};
+use shmbus::{
+    AppendError, CandleError, ErrorCode, JournalError, ReadError, RegionError, SlotError,
+};
 
 static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
@@ -43,6 +45,18 @@ impl From<SlotError> for Failure {
 impl From<JournalError> for Failure {
     fn from(e: JournalError) -> Self {
         Self::Journal(e)
+    }
+}
+
+impl From<ReadError> for Failure {
+    fn from(e: ReadError) -> Self {
+        JournalError::from(e).into()
+    }
+}
+
+impl From<AppendError> for Failure {
+    fn from(e: AppendError) -> Self {
+        JournalError::from(e).into()
     }
 }
 
@@ -361,7 +375,7 @@ fn journal<'py>(py: Python<'py>, e: &JournalError) -> Exc<'py> {
         } => x()
             .fact("journal", journal)
             .fact("position", position)
-            .fact("what", what),
+            .fact("what", what.to_string()),
         JournalError::TooOld {
             journal,
             seq,
@@ -374,7 +388,9 @@ fn journal<'py>(py: Python<'py>, e: &JournalError) -> Exc<'py> {
             .fact("journal", journal)
             .fact("seq", seq)
             .fact("next", next),
-        JournalError::Layout { journal, what } => x().fact("journal", journal).fact("what", what),
+        JournalError::Layout { journal, what } => {
+            x().fact("journal", journal).fact("what", what.to_string())
+        }
         _ => x(),
     }
 }

@@ -329,7 +329,7 @@ impl JournalReader {
                 Ok(Some(m)) => out.push(Message::from_core(py, &m)?),
                 Ok(None) => break,
                 Err(e) => {
-                    self.pending = Some(e);
+                    self.pending = Some(e.into());
                     break;
                 }
             }

@@ -35,7 +35,7 @@ use anyhow::{Context, Result, bail};
 use shmbus::candles::{BAR_TYPE, Bar, CandleWriter, DEFAULT_SIZE};
 use shmbus::journal::{JournalReader, Start};
 use shmbus::{
-    CandleError, JournalError, RegionError, SlotError, SlotId, SlotWriter, TRADE_TYPE, Trade,
+    CandleError, ReadError, RegionError, SlotError, SlotId, SlotWriter, TRADE_TYPE, Trade,
     TradingData,
 };
 
@@ -570,7 +570,7 @@ impl Mirror {
         if self.reader.next_seq() != self.next {
             match self.reader.seek(self.next) {
                 Ok(()) => {}
-                Err(JournalError::TooOld { oldest, .. }) => {
+                Err(ReadError::TooOld { oldest, .. }) => {
                     self.missed(oldest);
                     return Ok(None);
                 }
@@ -587,12 +587,12 @@ impl Mirror {
             match self.reader.next() {
                 Ok(Some(m)) => items.push(parse(m.ty, m.payload, slots, candles)),
                 Ok(None) => break,
-                Err(JournalError::Overrun { resume_seq, .. }) if items.is_empty() => {
+                Err(ReadError::Overrun { resume_seq, .. }) if items.is_empty() => {
                     self.missed(resume_seq);
                     return Ok(None);
                 }
                 // Apply what was read; the next read reports the overrun.
-                Err(JournalError::Overrun { .. }) => break,
+                Err(ReadError::Overrun { .. }) => break,
                 Err(e) => {
                     return Err(e).with_context(|| {
                         format!("cannot read journal {} to mirror it", self.journal)

@@ -10,8 +10,8 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishErrorKind, stream};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use shmbus::JournalError;
 use shmbus::journal::{JournalReader, Mode, Start};
+use shmbus::{JournalError, ReadError};
 use tokio::sync::watch;
 
 use crate::{H_GAP, H_JOURNAL, H_SEQ, H_TIME, H_TYPE, gap_id, header_gap, header_u64, msg_id};
@@ -459,7 +459,7 @@ pub async fn run_out(o: &OutOptions, mut stop: watch::Receiver<bool>) -> Result<
 
 /// A journal read as an item to publish; an overrun (the ring lapped the bridge) as a gap.
 pub(crate) fn to_item(
-    m: Option<Result<shmbus::journal::OwnedMessage, JournalError>>,
+    m: Option<Result<shmbus::journal::OwnedMessage, ReadError>>,
     messages: &shmbus::journal::JournalStream,
     o: &OutOptions,
 ) -> Result<Item> {
@@ -471,7 +471,7 @@ pub(crate) fn to_item(
             jid,
             payload: m.payload,
         }),
-        Some(Err(JournalError::Overrun {
+        Some(Err(ReadError::Overrun {
             expected_seq,
             resume_seq,
             ..

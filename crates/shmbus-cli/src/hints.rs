@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use shmbus::{CandleError, ErrorCode, JournalError, RegionError, SlotError};
+use shmbus::{CandleError, ErrorCode, JournalError, JournalLayoutProblem, RegionError, SlotError};
 
 /// The hint for a code, with `NAME` standing for the region or journal the error names.
 pub fn hint(code: ErrorCode) -> Option<&'static str> {
@@ -37,6 +37,12 @@ fn core_error(e: &anyhow::Error) -> Option<(ErrorCode, Option<String>)> {
             };
             Some((s.code(), subject))
         } else if let Some(j) = c.downcast_ref::<JournalError>() {
+            // A journal directory holding a foreign file: the advice of a foreign file.
+            if let JournalError::Layout { what, .. } = j {
+                if matches!(**what, JournalLayoutProblem::ForeignFile { .. }) {
+                    return Some((ErrorCode::NotARegion, None));
+                }
+            }
             let subject = match j {
                 JournalError::Region(r) => region_subject(r),
                 JournalError::MessageTooLarge { journal, .. } => Some(journal.clone()),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use shmbus::JournalError;
+use shmbus::ReadError;
 use shmbus::journal::{JournalReader, JournalWriter, Message, Mode, Start};
 
 use crate::output::{Out, esc};
@@ -268,7 +268,7 @@ pub fn tail(a: &TailArgs) -> Result<()> {
             }
             Ok(None) if a.follow => out.flush()?,
             Ok(None) => break,
-            Err(e @ JournalError::Overrun { .. }) => {
+            Err(e @ ReadError::Overrun { .. }) => {
                 out.flush()?;
                 errln!("shmbus: warning: {}", esc(&e.to_string()));
             }

@@ -11,7 +11,7 @@ use hdrhistogram::Histogram;
 use serde_json::json;
 use shmbus::candles::{BAR_TYPE, Bar};
 use shmbus::journal::{JournalReader, Start};
-use shmbus::{JournalError, TRADE_TYPE, Trade};
+use shmbus::{ReadError, TRADE_TYPE, Trade};
 
 use crate::output::esc_bytes;
 use crate::size::human_ns;
@@ -122,7 +122,7 @@ pub fn run(a: &JournalWatchArgs) -> Result<()> {
             Ok(Some(_)) => other += 1,
             Ok(None) if draining => break,
             Ok(None) => std::hint::spin_loop(),
-            Err(JournalError::Overrun { lost: n, .. }) => lost += n,
+            Err(ReadError::Overrun { lost: n, .. }) => lost += n,
             Err(e) => return Err(e.into()),
         }
     }

@@ -14,7 +14,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use shmbus::candles::CandleReader;
 use shmbus::journal::{JournalReader, Start};
-use shmbus::{JournalError, Region, RegionKind, SlotReader, TradingData};
+use shmbus::{JournalError, ReadError, Region, RegionKind, SlotReader, TradingData};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -350,7 +350,7 @@ async fn journal(
             for _ in 0..count {
                 match r.prev() {
                     Ok(Some(_)) => {}
-                    Ok(None) | Err(JournalError::Overrun { .. }) => break,
+                    Ok(None) | Err(ReadError::Overrun { .. }) => break,
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -368,7 +368,7 @@ async fn journal(
                     n += 1;
                 }
                 Ok(None) => break,
-                Err(JournalError::Overrun { expected_seq, resume_seq, .. }) => {
+                Err(ReadError::Overrun { expected_seq, resume_seq, .. }) => {
                     messages.push(json!({ "gap": { "from": expected_seq, "to": resume_seq - 1, "count": resume_seq - expected_seq } }));
                 }
                 Err(e) => return Err(e.into()),

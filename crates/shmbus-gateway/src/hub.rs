@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use shmbus::candles::{Candle, CandleReader};
 use shmbus::journal::{JournalReader, Start};
-use shmbus::{JournalError, RegionName, SlotId, SlotReader, TradingData};
+use shmbus::{ReadError, RegionName, SlotId, SlotReader, TradingData};
 
 use crate::error::ApiError;
 use crate::json::{candle_json, message_binary, message_json_text, slot_json};
@@ -436,7 +436,7 @@ impl JournalHub {
             Start::Beginning => info.oldest_seq,
             Start::End => live,
             Start::Seq(s) if s > info.next_seq => {
-                let e = ApiError::from(JournalError::NotYet {
+                let e = ApiError::from(ReadError::NotYet {
                     journal: self.ctx.key.1.clone(),
                     seq: s,
                     next: info.next_seq,
@@ -492,7 +492,7 @@ impl JournalHub {
         }
     }
 
-    fn fail(&self, e: JournalError) {
+    fn fail(&self, e: ReadError) {
         let e = ApiError::from(e);
         self.ctx
             .end_all(self.subs.iter().map(|s| &s.sub), &e.message, e.code);
@@ -500,7 +500,7 @@ impl JournalHub {
 
     /// Reads new messages with the live cursor and hands each to the subscriptions waiting for
     /// exactly it.
-    fn follow(&mut self, timeout: Duration) -> Result<(), JournalError> {
+    fn follow(&mut self, timeout: Duration) -> Result<(), ReadError> {
         for i in 0..LIVE_BATCH {
             let next = if i == 0 {
                 self.live.next_timeout(timeout)
@@ -524,7 +524,7 @@ impl JournalHub {
                     }
                 }
                 Ok(None) => return Ok(()),
-                Err(JournalError::Overrun {
+                Err(ReadError::Overrun {
                     expected_seq,
                     resume_seq,
                     ..
@@ -550,7 +550,7 @@ impl JournalHub {
 
     /// Replays missed messages to the subscriptions behind the live cursor that have room in
     /// their queues. Returns whether some still lag with room (then do not sleep).
-    fn catch_up_all(&mut self) -> Result<bool, JournalError> {
+    fn catch_up_all(&mut self) -> Result<bool, ReadError> {
         let live = self.live.next_seq();
         let mut busy = false;
         for i in 0..self.subs.len() {
@@ -562,7 +562,7 @@ impl JournalHub {
         Ok(busy)
     }
 
-    fn catch_up(&mut self, i: usize, live: u64) -> Result<bool, JournalError> {
+    fn catch_up(&mut self, i: usize, live: u64) -> Result<bool, ReadError> {
         if self.history.next_seq() != self.subs[i].cursor {
             self.seek_history(i)?;
         }
@@ -581,7 +581,7 @@ impl JournalHub {
                     s.cursor = m.seq + 1;
                 }
                 Ok(None) => return Ok(false),
-                Err(JournalError::Overrun { resume_seq, .. }) => {
+                Err(ReadError::Overrun { resume_seq, .. }) => {
                     let from = self.subs[i].cursor;
                     self.subs[i].cursor = resume_seq;
                     self.gap(&self.subs[i].sub, from, resume_seq - 1);
@@ -595,12 +595,12 @@ impl JournalHub {
 
     /// Puts the history cursor on subscription `i`'s cursor; what is no longer stored becomes
     /// a gap notice and the subscription resumes at the oldest message.
-    fn seek_history(&mut self, i: usize) -> Result<(), JournalError> {
+    fn seek_history(&mut self, i: usize) -> Result<(), ReadError> {
         for _ in 0..8 {
             let cursor = self.subs[i].cursor;
             match self.history.seek(cursor) {
                 Ok(()) => return Ok(()),
-                Err(JournalError::TooOld { oldest, .. }) => {
+                Err(ReadError::TooOld { oldest, .. }) => {
                     self.subs[i].cursor = oldest;
                     self.gap(&self.subs[i].sub, cursor, oldest - 1);
                 }

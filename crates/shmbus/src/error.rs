@@ -372,7 +372,7 @@ pub enum JournalError {
         /// Logical position of the frame.
         position: u64,
         /// What is wrong.
-        what: String,
+        what: JournalCorruption,
     },
     /// The sequence asked for is no longer stored.
     #[error("sequence {seq} is no longer in {journal} (the oldest is {oldest})")]
@@ -399,8 +399,8 @@ pub enum JournalError {
     Layout {
         /// The journal.
         journal: String,
-        /// What is wrong.
-        what: String,
+        /// What is wrong (boxed: the error stays small on hot paths' results).
+        what: Box<JournalLayoutProblem>,
     },
     /// Every entry of the journal's reader registry is held by a live process.
     #[error(
@@ -422,6 +422,400 @@ pub enum JournalError {
         /// Why.
         reason: &'static str,
     },
+}
+
+/// What [`crate::journal::JournalReader::next`], `next_timeout`, `prev` and `seek` can fail with: the
+/// read side's subset of [`JournalError`], with the same messages and codes.
+///
+/// Exhaustive on purpose: a `match` over it covers everything a read can really report.
+/// `?` turns it into a [`JournalError`] where a function returns the wider error.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The segment was truncated while mapped ([`RegionError::TruncatedWhileMapped`]), or the
+    /// next segment of a persisted journal could not be opened.
+    #[error(transparent)]
+    Region(#[from] RegionError),
+    /// The reader was lapped by the writer (ring), or the segments it needed were removed by
+    /// retention: `lost` messages are gone. The reader has moved to the oldest message still
+    /// available, `resume_seq`, and the next read returns it.
+    #[error(
+        "reader of {journal} was overrun: {lost} messages lost (sequences {expected_seq}..{resume_seq}); it resumes at sequence {resume_seq}"
+    )]
+    Overrun {
+        /// The journal.
+        journal: String,
+        /// Messages lost.
+        lost: u64,
+        /// The sequence the reader expected.
+        expected_seq: u64,
+        /// Where the reader resumes.
+        resume_seq: u64,
+    },
+    /// A frame is malformed: the journal was corrupted.
+    #[error("corrupt frame in {journal} at position {position}: {what}")]
+    Corrupt {
+        /// The journal.
+        journal: String,
+        /// Logical position of the frame.
+        position: u64,
+        /// What is wrong.
+        what: JournalCorruption,
+    },
+    /// `seek`: the sequence asked for is no longer stored.
+    #[error("sequence {seq} is no longer in {journal} (the oldest is {oldest})")]
+    TooOld {
+        /// The journal.
+        journal: String,
+        /// The sequence asked for.
+        seq: u64,
+        /// The oldest sequence available.
+        oldest: u64,
+    },
+    /// `seek`: the sequence asked for has not been written yet.
+    #[error("sequence {seq} is not in {journal} yet (the next one will be {next})")]
+    NotYet {
+        /// The journal.
+        journal: String,
+        /// The sequence asked for.
+        seq: u64,
+        /// The next sequence the writer will append.
+        next: u64,
+    },
+    /// A persisted journal's directory no longer holds the segment to read next.
+    #[error("journal {journal}: {what}")]
+    Layout {
+        /// The journal.
+        journal: String,
+        /// What is wrong.
+        what: Box<JournalLayoutProblem>,
+    },
+}
+
+/// What [`crate::journal::JournalWriter::append`], `append_commit` and `reserve` can fail with: the
+/// write side's subset of [`JournalError`], with the same messages and codes.
+///
+/// Exhaustive on purpose, as [`ReadError`]; `?` turns it into a [`JournalError`].
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The segment was truncated while mapped, or the next segment of a persisted journal could
+    /// not be created (no space, permissions).
+    #[error(transparent)]
+    Region(#[from] RegionError),
+    /// The message is larger than this journal accepts.
+    #[error(
+        "message of {len} bytes is larger than the maximum of {max} bytes for {journal} (a quarter of its data area, at most 1 GiB); create the journal with a larger size or segment size"
+    )]
+    MessageTooLarge {
+        /// The journal.
+        journal: String,
+        /// The message's length.
+        len: usize,
+        /// The largest message allowed.
+        max: usize,
+    },
+    /// The uncommitted batch no longer fits in the ring.
+    #[error(
+        "the uncommitted batch of {journal} would overwrite itself ({pending} bytes pending in a {capacity}-byte ring); commit more often"
+    )]
+    BatchTooLarge {
+        /// The journal.
+        journal: String,
+        /// Bytes appended since the last commit.
+        pending: u64,
+        /// The ring's data area.
+        capacity: u64,
+    },
+    /// The frames a ring writer is about to overwrite are malformed (another process damaged
+    /// the ring).
+    #[error("corrupt frame in {journal} at position {position}: {what}")]
+    Corrupt {
+        /// The journal.
+        journal: String,
+        /// Logical position of the frame.
+        position: u64,
+        /// What is wrong.
+        what: JournalCorruption,
+    },
+    /// A full segment cannot be followed by another (no directory, or no segment number left).
+    #[error("journal {journal}: {what}")]
+    Layout {
+        /// The journal.
+        journal: String,
+        /// What is wrong.
+        what: Box<JournalLayoutProblem>,
+    },
+}
+
+impl From<ReadError> for JournalError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Region(e) => Self::Region(e),
+            ReadError::Overrun {
+                journal,
+                lost,
+                expected_seq,
+                resume_seq,
+            } => Self::Overrun {
+                journal,
+                lost,
+                expected_seq,
+                resume_seq,
+            },
+            ReadError::Corrupt {
+                journal,
+                position,
+                what,
+            } => Self::Corrupt {
+                journal,
+                position,
+                what,
+            },
+            ReadError::TooOld {
+                journal,
+                seq,
+                oldest,
+            } => Self::TooOld {
+                journal,
+                seq,
+                oldest,
+            },
+            ReadError::NotYet { journal, seq, next } => Self::NotYet { journal, seq, next },
+            ReadError::Layout { journal, what } => Self::Layout { journal, what },
+        }
+    }
+}
+
+impl From<AppendError> for JournalError {
+    fn from(e: AppendError) -> Self {
+        match e {
+            AppendError::Region(e) => Self::Region(e),
+            AppendError::MessageTooLarge { journal, len, max } => {
+                Self::MessageTooLarge { journal, len, max }
+            }
+            AppendError::BatchTooLarge {
+                journal,
+                pending,
+                capacity,
+            } => Self::BatchTooLarge {
+                journal,
+                pending,
+                capacity,
+            },
+            AppendError::Corrupt {
+                journal,
+                position,
+                what,
+            } => Self::Corrupt {
+                journal,
+                position,
+                what,
+            },
+            AppendError::Layout { journal, what } => Self::Layout { journal, what },
+        }
+    }
+}
+
+impl From<ReadError> for AppendError {
+    /// A ring writer reads the frames it overwrites, and a segment's geometry is read when it
+    /// opens: what such a read finds is the writer's error too. (`Overrun`, `TooOld` and
+    /// `NotYet` cannot arise there; were they to, they would be reported as corruption at the
+    /// position concerned rather than lost.)
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Region(e) => Self::Region(e),
+            ReadError::Corrupt {
+                journal,
+                position,
+                what,
+            } => Self::Corrupt {
+                journal,
+                position,
+                what,
+            },
+            ReadError::Layout { journal, what } => Self::Layout { journal, what },
+            ReadError::Overrun {
+                journal,
+                expected_seq,
+                ..
+            } => Self::Corrupt {
+                journal,
+                position: expected_seq,
+                what: JournalCorruption::Unexpected,
+            },
+            ReadError::TooOld { journal, seq, .. } | ReadError::NotYet { journal, seq, .. } => {
+                Self::Corrupt {
+                    journal,
+                    position: seq,
+                    what: JournalCorruption::Unexpected,
+                }
+            }
+        }
+    }
+}
+
+/// What is wrong with a journal's frames ([`JournalError::Corrupt`], [`ReadError::Corrupt`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JournalCorruption {
+    /// The bytes at the position are not a valid frame.
+    Frame(crate::journal::FrameFault),
+    /// The frame after the reader's position carries another sequence than the next one.
+    SequenceGap {
+        /// The sequence expected.
+        expected: u64,
+        /// The sequence found.
+        found: u64,
+    },
+    /// The frame before the reader's position carries another sequence than the previous one.
+    SequenceGapBackward {
+        /// The sequence expected.
+        expected: u64,
+        /// The sequence found.
+        found: u64,
+    },
+    /// Walking backward, a frame's trailing length does not lead back to a frame start.
+    NoFrameStart,
+    /// The committed position lies outside the data area.
+    CommitOutside {
+        /// Where the data area's positions start.
+        from: u64,
+        /// The data area's size.
+        capacity: u64,
+    },
+    /// The last committed frame lies before the ring's horizon.
+    LastFrameBeforeHorizon,
+    /// The frames a ring writer overwrites do not lead to the committed end.
+    OverwriteMissesCommit,
+    /// A ring writer reading the frames it overwrites met a reader-only condition (lapped,
+    /// or a sequence out of range): the ring's words disagree.
+    Unexpected,
+}
+
+impl std::fmt::Display for JournalCorruption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Self::Frame(fault) => fault.fmt(f),
+            Self::SequenceGap { expected, found } => {
+                write!(f, "sequence gap: expected {expected}, found {found}")
+            }
+            Self::SequenceGapBackward { expected, found } => {
+                write!(
+                    f,
+                    "sequence gap backward: expected {expected}, found {found}"
+                )
+            }
+            Self::NoFrameStart => {
+                f.write_str("trailing length does not lead back to a frame start")
+            }
+            Self::CommitOutside { from, capacity } => write!(
+                f,
+                "commit position outside the data area (from {from}, {capacity} bytes)"
+            ),
+            Self::LastFrameBeforeHorizon => {
+                f.write_str("the last committed frame lies before the ring's horizon")
+            }
+            Self::OverwriteMissesCommit => {
+                f.write_str("the frames to overwrite do not lead to the committed end")
+            }
+            Self::Unexpected => f.write_str("the ring's positions and sequences disagree"),
+        }
+    }
+}
+
+/// What is wrong with a journal's directory or segment numbering ([`JournalError::Layout`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JournalLayoutProblem {
+    /// A persisted journal's directory holds no segment file.
+    NoSegmentFiles {
+        /// The directory.
+        dir: PathBuf,
+    },
+    /// A reader reached a sealed segment with the last possible number.
+    LastSegmentSealed,
+    /// The segment a reader needs next is gone and no later one exists.
+    SegmentMissing {
+        /// Its number.
+        segment: u32,
+    },
+    /// A full segment opened on its own, not as part of its journal's directory.
+    NotInDirectory,
+    /// A full segment has the last segment number a journal can have: the message was not
+    /// appended, and no later one can be.
+    SegmentNumbersExhausted {
+        /// Its number.
+        segment: u32,
+    },
+    /// Removing a journal directory that holds a file that is not one of its segments.
+    ForeignFile {
+        /// The journal directory.
+        dir: PathBuf,
+        /// The file.
+        file: PathBuf,
+        /// Why it is not a segment.
+        reason: ForeignFileReason,
+    },
+}
+
+impl std::fmt::Display for JournalLayoutProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NoSegmentFiles { dir } => write!(f, "no segment files in {}", dir.display()),
+            Self::LastSegmentSealed => f.write_str("sealed segment has the last possible number"),
+            Self::SegmentMissing { segment } => {
+                write!(
+                    f,
+                    "segment {segment} is missing and no later segment exists"
+                )
+            }
+            Self::NotInDirectory => {
+                f.write_str("the segment is full and is not part of a journal directory to roll in")
+            }
+            Self::SegmentNumbersExhausted { segment } => write!(
+                f,
+                "segment {segment} is full and is the last segment number a journal can have \
+                 ({}): this message was not appended, and no later one can be; start a new \
+                 journal",
+                u32::MAX
+            ),
+            Self::ForeignFile { dir, file, reason } => write!(
+                f,
+                "not removing {}: it holds {}, which is not a journal segment ({reason}); \
+                 removing a journal removes only its own files, even with force",
+                dir.display(),
+                file.display()
+            ),
+        }
+    }
+}
+
+/// Why a file in a journal directory is not one of its segments
+/// ([`JournalLayoutProblem::ForeignFile`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ForeignFileReason {
+    /// Its name is not a segment file's name.
+    NotASegmentName,
+    /// It is not a shmbus region.
+    NotShmbus(NotARegionReason),
+    /// A shmbus region of another kind.
+    NotAJournalSegment,
+    /// Not a regular file (what it is instead).
+    NotRegular(&'static str),
+    /// A symbolic link.
+    Symlink,
+}
+
+impl std::fmt::Display for ForeignFileReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotASegmentName => f.write_str("not a segment file name"),
+            Self::NotShmbus(why) => why.fmt(f),
+            Self::NotAJournalSegment => f.write_str("a shmbus region, but not a journal segment"),
+            Self::NotRegular(what) => f.write_str(what),
+            Self::Symlink => f.write_str("a symbolic link"),
+        }
+    }
 }
 
 /// Why a file is not recognisably shmbus's own, so that remove refuses it
@@ -869,6 +1263,37 @@ impl SlotError {
             Self::BadSlot { .. } => C::BadSlot,
             Self::InvalidLayout { .. } => C::InvalidLayout,
             Self::RecordSize { .. } => C::RecordSize,
+        }
+    }
+}
+
+impl ReadError {
+    /// The stable code of this error (`docs/ERRORS.md`): the same as the [`JournalError`] it
+    /// converts into.
+    pub fn code(&self) -> ErrorCode {
+        use ErrorCode as C;
+        match self {
+            Self::Region(e) => e.code(),
+            Self::Overrun { .. } => C::Overrun,
+            Self::Corrupt { .. } => C::JournalCorrupt,
+            Self::TooOld { .. } => C::TooOld,
+            Self::NotYet { .. } => C::NotYet,
+            Self::Layout { .. } => C::JournalLayout,
+        }
+    }
+}
+
+impl AppendError {
+    /// The stable code of this error (`docs/ERRORS.md`): the same as the [`JournalError`] it
+    /// converts into.
+    pub fn code(&self) -> ErrorCode {
+        use ErrorCode as C;
+        match self {
+            Self::Region(e) => e.code(),
+            Self::MessageTooLarge { .. } => C::MessageTooLarge,
+            Self::BatchTooLarge { .. } => C::BatchTooLarge,
+            Self::Corrupt { .. } => C::JournalCorrupt,
+            Self::Layout { .. } => C::JournalLayout,
         }
     }
 }

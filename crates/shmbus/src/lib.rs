@@ -63,8 +63,9 @@ mod trade;
 mod trading;
 
 pub use error::{
-    CandleCorruption, CandleError, ErrorCode, JournalError, KeyProblem, LayoutProblem,
-    NotARegionReason, QnxsCode, RegionError, SlotError,
+    AppendError, CandleCorruption, CandleError, ErrorCode, ForeignFileReason, JournalCorruption,
+    JournalError, JournalLayoutProblem, KeyProblem, LayoutProblem, NotARegionReason, QnxsCode,
+    ReadError, RegionError, SlotError,
 };
 pub use header::{FORMAT_VERSION, HEADER_LEN, HeaderInfo, MAGIC, Probe, QNXS_MAGIC, RegionKind};
 pub use name::{RegionName, SHM_DIR};

@@ -5,9 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::PathBuf;
 
+use shmbus::journal::FrameFault;
 use shmbus::{
-    CandleCorruption, CandleError, ErrorCode, JournalError, KeyProblem, LayoutProblem,
-    NotARegionReason, RegionError, RegionKind, SlotError,
+    AppendError, CandleCorruption, CandleError, ErrorCode, ForeignFileReason, JournalCorruption,
+    JournalError, JournalLayoutProblem, KeyProblem, LayoutProblem, NotARegionReason, ReadError,
+    RegionError, RegionKind, SlotError,
 };
 
 /// One region error of every variant (a fresh set each call: `RegionError` is not `Clone`).
@@ -272,7 +274,7 @@ fn samples() -> Vec<(&'static str, ErrorCode)> {
             JournalError::Corrupt {
                 journal: s(),
                 position: 1,
-                what: s(),
+                what: JournalCorruption::NoFrameStart,
             },
         ),
         (
@@ -295,7 +297,7 @@ fn samples() -> Vec<(&'static str, ErrorCode)> {
             "JournalError::Layout",
             JournalError::Layout {
                 journal: s(),
-                what: s(),
+                what: Box::new(JournalLayoutProblem::LastSegmentSealed),
             },
         ),
         (
@@ -542,4 +544,126 @@ fn typed_facts_keep_their_messages() {
         e.to_string(),
         "QNXS error 9 NOT_INITIALIZED: ohlcv is corrupt: index count 300 exceeds 256"
     );
+}
+
+/// Every read error: one of each variant.
+fn read_samples() -> Vec<ReadError> {
+    let s = || "j".to_owned();
+    vec![
+        ReadError::Region(RegionError::TruncatedWhileMapped {
+            path: PathBuf::from("/dev/shm/j"),
+        }),
+        ReadError::Overrun {
+            journal: s(),
+            lost: 3,
+            expected_seq: 4,
+            resume_seq: 7,
+        },
+        ReadError::Corrupt {
+            journal: s(),
+            position: 64,
+            what: JournalCorruption::Frame(FrameFault::LengthMismatch { lead: 8, trail: 16 }),
+        },
+        ReadError::TooOld {
+            journal: s(),
+            seq: 1,
+            oldest: 5,
+        },
+        ReadError::NotYet {
+            journal: s(),
+            seq: 9,
+            next: 5,
+        },
+        ReadError::Layout {
+            journal: s(),
+            what: Box::new(JournalLayoutProblem::SegmentMissing { segment: 3 }),
+        },
+    ]
+}
+
+/// Every append error: one of each variant.
+fn append_samples() -> Vec<AppendError> {
+    let s = || "j".to_owned();
+    vec![
+        AppendError::Region(RegionError::TruncatedWhileMapped {
+            path: PathBuf::from("/dev/shm/j"),
+        }),
+        AppendError::MessageTooLarge {
+            journal: s(),
+            len: 10,
+            max: 5,
+        },
+        AppendError::BatchTooLarge {
+            journal: s(),
+            pending: 10,
+            capacity: 8,
+        },
+        AppendError::Corrupt {
+            journal: s(),
+            position: 8,
+            what: JournalCorruption::OverwriteMissesCommit,
+        },
+        AppendError::Layout {
+            journal: s(),
+            what: Box::new(JournalLayoutProblem::NotInDirectory),
+        },
+    ]
+}
+
+#[test]
+fn read_and_append_errors_keep_the_journal_errors_codes_and_messages() {
+    let read = read_samples()
+        .into_iter()
+        .map(|e| (e.code(), e.to_string(), JournalError::from(e)));
+    let append = append_samples()
+        .into_iter()
+        .map(|e| (e.code(), e.to_string(), JournalError::from(e)));
+    let mut codes = BTreeSet::new();
+    for (code, text, wide) in read.chain(append) {
+        assert_eq!(code, wide.code(), "{text}");
+        assert_eq!(text, wide.to_string());
+        codes.insert(code);
+    }
+    // Each narrow enum names distinct conditions: 6 read and 5 append variants, of which
+    // truncation, corruption and layout are shared.
+    assert_eq!(codes.len(), 8, "{codes:?}");
+}
+
+#[test]
+fn journal_facts_are_typed_and_keep_their_messages() {
+    let e = JournalError::Corrupt {
+        journal: "j".into(),
+        position: 24,
+        what: JournalCorruption::SequenceGap {
+            expected: 4,
+            found: 9,
+        },
+    };
+    assert_eq!(
+        e.to_string(),
+        "corrupt frame in j at position 24: sequence gap: expected 4, found 9"
+    );
+    let e = JournalError::Corrupt {
+        journal: "j".into(),
+        position: 0,
+        what: JournalCorruption::Frame(FrameFault::Crc { seq: 2 }),
+    };
+    assert!(e.to_string().ends_with(": CRC32C mismatch (seq 2)"), "{e}");
+    let e = JournalError::Layout {
+        journal: "j".into(),
+        what: Box::new(JournalLayoutProblem::ForeignFile {
+            dir: "/dev/shm/j".into(),
+            file: "/dev/shm/j/notes.txt".into(),
+            reason: ForeignFileReason::NotASegmentName,
+        }),
+    };
+    assert_eq!(
+        e.to_string(),
+        "journal j: not removing /dev/shm/j: it holds /dev/shm/j/notes.txt, which is not a \
+         journal segment (not a segment file name); removing a journal removes only its own \
+         files, even with force"
+    );
+    // The narrow errors are no larger than the wide one.
+    assert!(size_of::<ReadError>() <= size_of::<JournalError>());
+    assert!(size_of::<AppendError>() <= size_of::<JournalError>());
 }

@@ -11,7 +11,10 @@ use std::time::Duration;
 use common::{ShmName, TestDir, Watchdog, assert_mentions, patch, read_u32, watchdog_note};
 use shmbus::candles::{Candle, CandleReader, CandleWriter};
 use shmbus::journal::{JournalReader, JournalWriter, Start};
-use shmbus::{JournalError, Region, RegionError, SlotError, SlotReader, SlotWriter, TradingData};
+use shmbus::{
+    AppendError, ForeignFileReason, JournalError, JournalLayoutProblem, Region, RegionError,
+    SlotError, SlotReader, SlotWriter, TradingData,
+};
 
 /// A hang here is a regression (an open that blocks on a FIFO): fail fast.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -130,8 +133,18 @@ fn a_fifo_segment_in_a_persisted_journal_is_refused_without_blocking() {
         &seg,
     );
     match shmbus::journal::remove(&name, true) {
-        Err(e @ JournalError::Layout { .. }) => {
-            assert_mentions(&e.to_string(), &[&seg, "FIFO", "even with --force"]);
+        Err(JournalError::Layout { what, .. }) => {
+            assert!(
+                matches!(
+                    &*what,
+                    JournalLayoutProblem::ForeignFile {
+                        reason: ForeignFileReason::NotRegular(_),
+                        ..
+                    }
+                ),
+                "{what:?}"
+            );
+            assert_mentions(&what.to_string(), &[&seg, "FIFO", "even with force"]);
         }
         other => panic!("expected Layout, got {other:?}"),
     }
@@ -310,8 +323,15 @@ fn a_persisted_journal_stops_at_the_last_segment_number() {
         assert!(appended < 1000, "the segment never filled");
     };
     match &err {
-        JournalError::Layout { what, .. } => {
-            assert_mentions(what, &["4294967295", "last segment number", "new journal"]);
+        AppendError::Layout { what, .. } => {
+            assert_eq!(
+                **what,
+                JournalLayoutProblem::SegmentNumbersExhausted { segment: u32::MAX }
+            );
+            assert_mentions(
+                &what.to_string(),
+                &["4294967295", "last segment number", "new journal"],
+            );
         }
         other => panic!("expected Layout at the limit, got {other:?}"),
     }

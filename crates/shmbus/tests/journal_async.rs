@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use common::journal::{Rng, is_valid, msg_type, payload_into};
 use common::{ChildProc, ShmName, Watchdog, read_u32, say};
 use futures_util::StreamExt;
-use shmbus::JournalError;
+use shmbus::ReadError;
 use shmbus::journal::{JournalReader, JournalWriter, Start};
 
 const TOTAL: u64 = 100_000;
@@ -90,7 +90,7 @@ async fn read_stream(name: String, task: usize) -> Result<Seen, String> {
                 seen.messages += 1;
                 expected += 1;
             }
-            Some(Err(JournalError::Overrun {
+            Some(Err(ReadError::Overrun {
                 lost,
                 expected_seq,
                 resume_seq,

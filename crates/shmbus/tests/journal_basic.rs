@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use shmbus::JournalError;
 use shmbus::journal::{JournalReader, JournalWriter, Start};
+use shmbus::{AppendError, JournalError, ReadError};
 
 fn unique(tag: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
@@ -81,7 +81,7 @@ fn ring_wraps_and_reports_overrun_exactly() {
         w.commit();
     }
     match r.next() {
-        Err(JournalError::Overrun {
+        Err(ReadError::Overrun {
             lost,
             expected_seq,
             resume_seq,
@@ -182,7 +182,7 @@ fn retention_removes_old_segments_and_lagging_reader_is_told() {
         }
     };
     match err {
-        JournalError::Overrun {
+        ReadError::Overrun {
             lost,
             expected_seq,
             resume_seq,
@@ -287,7 +287,7 @@ fn limits_and_zero_copy_reserve() {
     assert!(max >= 200_000, "max {max}");
     assert!(matches!(
         w.append(0, &vec![0; max + 1]),
-        Err(JournalError::MessageTooLarge { .. })
+        Err(AppendError::MessageTooLarge { .. })
     ));
     w.append(0, &[]).unwrap();
     w.append(0, &vec![9; max]).unwrap();
@@ -401,7 +401,7 @@ proptest! {
                     }
                     pending.push((seq, payload(seq, len)));
                 }
-                Err(JournalError::BatchTooLarge { .. }) => {}
+                Err(AppendError::BatchTooLarge { .. }) => {}
                 Err(e) => panic!("append: {e}"),
             }
             if op >= 2 {
@@ -419,7 +419,7 @@ proptest! {
                     Ok(None) => break,
                     // A batch about as large as the ring frees its own first frames to make
                     // room: the loss is reported exactly, and the reader resumes after it.
-                    Err(JournalError::Overrun { lost, expected_seq, resume_seq, .. }) => {
+                    Err(ReadError::Overrun { lost, expected_seq, resume_seq, .. }) => {
                         prop_assert!(ring, "only a ring overruns");
                         prop_assert_eq!(expected_seq, committed[read].0);
                         prop_assert_eq!(resume_seq, expected_seq + lost);

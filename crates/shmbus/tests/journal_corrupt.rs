@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use common::journal::{Rng, is_valid, msg_type, payload};
 use common::{TestDir, Watchdog, watchdog_note};
 use proptest::prelude::*;
-use shmbus::JournalError;
 use shmbus::journal::{JournalReader, JournalWriter, Start};
+use shmbus::{AppendError, JournalError};
 
 // Absolute offsets in a journal file (docs/FORMAT.md, "Journal"; journal header at 128).
 // OLDEST: the ring's horizon (`oldest`, then `oldest_seq`), on a line of its own; HEADER_END:
@@ -274,6 +274,13 @@ struct Expect {
 
 /// Checks that `e` is one of the errors a reader may give on a damaged journal.
 #[track_caller]
+/// [`check_err`] of a reader's or writer's error, as the journal error it converts into.
+fn check(e: impl Into<JournalError>, x: &Expect, what: &str) -> JournalError {
+    let e = e.into();
+    check_err(&e, x, what);
+    e
+}
+
 fn check_err(e: &JournalError, x: &Expect, what: &str) {
     let _ = e.to_string();
     match e {
@@ -322,7 +329,7 @@ fn forward(r: &mut JournalReader, x: &Expect, out: &mut Outcome, what: &str) -> 
             }
             Ok(None) => return None,
             Err(e) => {
-                check_err(&e, x, what);
+                let e = check(e, x, what);
                 out.errors += 1;
                 match e {
                     JournalError::Overrun { .. } => {}
@@ -348,7 +355,7 @@ fn backward(r: &mut JournalReader, x: &Expect, out: &mut Outcome, what: &str) {
             }
             Ok(None) => return,
             Err(e) => {
-                check_err(&e, x, what);
+                let e = check(e, x, what);
                 out.errors += 1;
                 if !matches!(e, JournalError::Overrun { .. }) {
                     return;
@@ -402,7 +409,7 @@ fn exercise(name: &str, x: &Expect, rng: &mut Rng) -> Outcome {
                         }
                         Ok(None) => break,
                         Err(e) => {
-                            check_err(&e, x, "read after open at seq");
+                            check(e, x, "read after open at seq");
                             break;
                         }
                     }
@@ -416,9 +423,13 @@ fn exercise(name: &str, x: &Expect, rng: &mut Rng) -> Outcome {
                 Ok(()) => match r.next() {
                     Ok(Some(m)) => check_msg(m.seq, m.ty, m.payload, x, "read after seek"),
                     Ok(None) => {}
-                    Err(e) => check_err(&e, x, "read after seek"),
+                    Err(e) => {
+                        check(e, x, "read after seek");
+                    }
                 },
-                Err(e) => check_err(&e, x, "seek"),
+                Err(e) => {
+                    check(e, x, "seek");
+                }
             }
         }
     }
@@ -635,7 +646,7 @@ fn exercise_writer(name: &str, x: &Expect) {
                 match w.append(msg_type(seq), &payload(seq)) {
                     Ok(s) => assert_eq!(s, seq, "append returned another sequence"),
                     Err(e) => {
-                        check_writer_err(&e, x, "append after takeover");
+                        check_writer_err(&e.into(), x, "append after takeover");
                         break;
                     }
                 }
@@ -790,7 +801,9 @@ fn a_seek_through_zeros_to_a_far_commit_ends() {
             Ok(mut r) => match r.next() {
                 Ok(Some(m)) => check_msg(m.seq, m.ty, m.payload, &x, "read after a far seek"),
                 Ok(None) => {}
-                Err(e) => check_err(&e, &x, "read after a far seek"),
+                Err(e) => {
+                    check(e, &x, "read after a far seek");
+                }
             },
             Err(e) => check_err(&e, &x, "seek towards a far commit"),
         }
@@ -819,7 +832,7 @@ fn a_damaged_sequence_word_is_a_gap_backward_too() {
     for seq in (51..100).rev() {
         assert_eq!(r.prev().unwrap().map(|m| m.seq), Some(seq));
     }
-    let e = r.prev().expect_err("the damaged frame read backward");
+    let e = JournalError::from(r.prev().expect_err("the damaged frame read backward"));
     assert!(is_gap_at_50(&e), "{e}");
     assert!(e.to_string().contains("sequence gap"), "{e}");
 
@@ -829,7 +842,7 @@ fn a_damaged_sequence_word_is_a_gap_backward_too() {
     }
     match r.next() {
         Ok(None) => {}
-        Err(e) => assert!(is_gap_at_50(&e), "{e}"),
+        Err(e) => assert!(is_gap_at_50(&e.into()), "the damaged frame read forward"),
         Ok(Some(m)) => panic!("the damaged frame was read forward as seq {}", m.seq),
     }
 }
@@ -976,7 +989,7 @@ fn a_lone_segment_file_refuses_to_roll_instead_of_panicking() {
             .expect("8 KiB cannot hold 1000 messages")
     }))
     .expect("filling a lone segment panicked");
-    assert!(matches!(err, JournalError::Layout { .. }), "{err:?}");
+    assert!(matches!(err, AppendError::Layout { .. }), "{err:?}");
     drop(w);
     // What was written is readable, up to the end of the segment.
     let mut r = JournalReader::open(file, Start::Beginning).unwrap();
@@ -1088,7 +1101,7 @@ fn a_damaged_frame_on_the_writers_walk_never_lets_it_overwrite_trusted_frames() 
     big[at + 16..at + 24].copy_from_slice(&0u64.to_le_bytes());
     let res = w.append(0, &big);
     assert!(
-        matches!(res, Err(JournalError::Corrupt { .. })),
+        matches!(res, Err(AppendError::Corrupt { .. })),
         "append over a damaged walk: {res:?}"
     );
     // Nothing, an error or the real message: never the forged frame.
@@ -1098,6 +1111,6 @@ fn a_damaged_frame_on_the_writers_walk_never_lets_it_overwrite_trusted_frames() 
     // Retrying does not change that.
     assert!(matches!(
         w.append(0, &big),
-        Err(JournalError::Corrupt { .. })
+        Err(AppendError::Corrupt { .. })
     ));
 }

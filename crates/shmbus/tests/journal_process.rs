@@ -21,7 +21,7 @@ use common::journal::{Rng, is_valid, msg_type, payload_into};
 use common::{ChildProc, ShmName, Watchdog, say, watchdog_note};
 use shmbus::journal::{JournalReader, JournalWriter, Start};
 use shmbus::layout::journal::{BASE_SEQ, COMMIT, COMMIT_SEQ, DATA_OFF, DOORBELL_WAITERS, SEALED};
-use shmbus::{JournalError, RegionError};
+use shmbus::{JournalError, ReadError, RegionError};
 
 /// Messages the streaming writer appends.
 const TOTAL_ENV: &str = "SHMBUS_CHILD_TOTAL";
@@ -147,7 +147,7 @@ fn stream_reader(name: &str) {
                 timeouts += 1;
                 break;
             }
-            Err(JournalError::Overrun {
+            Err(ReadError::Overrun {
                 lost: l,
                 expected_seq,
                 resume_seq,
@@ -349,7 +349,7 @@ fn read_through(r: &mut JournalReader, limit: u64, what: &str) -> (Option<u64>, 
                 n += 1;
             }
             Ok(None) => return (first, next, n),
-            Err(JournalError::Overrun {
+            Err(ReadError::Overrun {
                 lost,
                 expected_seq,
                 resume_seq,
@@ -546,14 +546,17 @@ fn open_at_the_end_while_committing(ring: bool, opens: u32) {
             Ok(Some(m)) if m.seq == want && is_valid(m.seq, m.ty, m.payload) => {}
             Ok(Some(m)) => failures.push(format!("open {i}: wanted {want}, got {}", m.seq)),
             Ok(None) => failures.push(format!("open {i}: nothing within 5 s")),
-            Err(JournalError::Overrun {
+            Err(ReadError::Overrun {
                 lost,
                 expected_seq,
                 resume_seq,
                 ..
             }) => {
                 if expected_seq != want || resume_seq.checked_sub(want) != Some(lost) {
-                    failures.push(format!("open {i}: inexact overrun from {want}"));
+                    failures.push(format!(
+                        "open {i} at {start_at:?}: inexact overrun from {want}: expected \
+                         {expected_seq}, resumes at {resume_seq}, {lost} lost"
+                    ));
                 }
                 // At the beginning of a ring this fast, the oldest is overwritten at once.
                 if start_at != Start::Beginning {

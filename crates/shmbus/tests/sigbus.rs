@@ -122,7 +122,7 @@ fn run_until_error(kind: &str, writer: bool, name: &str) -> String {
             let mut w = JournalWriter::open(name).expect("open the journal writer");
             say("ready");
             loop {
-                if let Err(e) = w.append_commit(1, &[7u8; 64]) {
+                if let Err(e) = w.append_commit(1, &[7u8; 64]).map_err(JournalError::from) {
                     return outcome(&e, journal_truncated(&e));
                 }
                 pause();
@@ -143,7 +143,7 @@ fn run_until_error(kind: &str, writer: bool, name: &str) -> String {
                     r.next_timeout(Duration::from_millis(50))
                         .map(|m| m.is_some())
                 };
-                if let Err(e) = got {
+                if let Err(e) = got.map_err(JournalError::from) {
                     return outcome(&e, journal_truncated(&e));
                 }
             }

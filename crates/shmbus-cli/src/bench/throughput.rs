@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shmbus::journal::{JournalReader, JournalWriter, Start};
-use shmbus::{JournalError, Region};
+use shmbus::{ReadError, Region};
 
 use super::{
     Cleanup, Pinning, Stall, journal_name, loadavg, pin_to, read_report, spawn_self, template,
@@ -136,7 +136,7 @@ pub fn reader(a: &ReaderArgs) -> Result<()> {
                 bytes += m.payload.len() as u64;
             }
             Ok(None) => stall.spin()?,
-            Err(JournalError::Overrun {
+            Err(ReadError::Overrun {
                 lost: l,
                 resume_seq,
                 ..

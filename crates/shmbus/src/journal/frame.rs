@@ -8,7 +8,7 @@
 //!
 //! Pure: it works on a [`Mapping`] at offsets the caller computed, knows nothing of segments,
 //! commits or horizons, and stores nothing but the frame's own bytes. Rules it keeps:
-//! * it never reads or writes outside the mapping, and reports a [`Fault`] (never panics) for
+//! * it never reads or writes outside the mapping, and reports a [`FrameFault`] (never panics) for
 //!   whatever another process may have written;
 //! * the header words are stored last, with atomic stores (busy readers poll them); whether the
 //!   sequence word is stored published or 0 is the publication protocol's decision
@@ -54,53 +54,92 @@ pub(crate) enum Found {
     End,
 }
 
-/// What is wrong with the bytes at a position (docs/FORMAT.md 5.8).
+/// What is wrong with the bytes at a position, as the frame decoder finds it (docs/FORMAT.md
+/// 5.8; [`crate::JournalCorruption::Frame`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Fault {
+#[non_exhaustive]
+pub enum FrameFault {
+    /// The position is not 8-aligned.
     Misaligned,
+    /// The position lies outside the segment's data area.
     OutsideSegment,
+    /// The commit position is more than a ring ahead of the position.
     CommitAheadOfRing,
+    /// A committed frame is not marked published.
     NotPublished,
-    TooLong { len: u32 },
+    /// The frame's length exceeds the committed data or the maximum message.
+    TooLong {
+        /// The length found.
+        len: u32,
+    },
+    /// The frame crosses the end of the ring.
     CrossesRingEnd,
+    /// The payload lies outside the region.
     PayloadOutside,
+    /// The trailer lies outside the region.
     TrailerOutside,
+    /// The frame lies outside the region.
     FrameOutside,
-    LengthMismatch { lead: u32, trail: u32 },
-    Crc { seq: u64 },
+    /// The leading and trailing lengths differ.
+    LengthMismatch {
+        /// The leading length.
+        lead: u32,
+        /// The trailing length.
+        trail: u32,
+    },
+    /// The frame's CRC32C does not match its bytes.
+    Crc {
+        /// The frame's sequence.
+        seq: u64,
+    },
+    /// A padding word where none may be, or a malformed one.
     BadPad,
-    ImpossibleTrailer { len: u32 },
-    ExceedsMaxMessage { len: u32 },
+    /// A trailing length no frame can have.
+    ImpossibleTrailer {
+        /// The length found.
+        len: u32,
+    },
+    /// The frame's length exceeds the journal's maximum message.
+    ExceedsMaxMessage {
+        /// The length found.
+        len: u32,
+    },
+    /// Walking backward: no frame before this position.
     NothingBefore,
+    /// Walking backward: the frame would start before the journal.
     BeforeJournal,
 }
 
-impl fmt::Display for Fault {
+impl fmt::Display for FrameFault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            Fault::Misaligned => f.write_str("misaligned position"),
-            Fault::OutsideSegment => f.write_str("position outside the segment"),
-            Fault::CommitAheadOfRing => f.write_str("commit position is more than a ring ahead"),
-            Fault::NotPublished => f.write_str("committed frame is not marked published"),
-            Fault::TooLong { len } => write!(
+            FrameFault::Misaligned => f.write_str("misaligned position"),
+            FrameFault::OutsideSegment => f.write_str("position outside the segment"),
+            FrameFault::CommitAheadOfRing => {
+                f.write_str("commit position is more than a ring ahead")
+            }
+            FrameFault::NotPublished => f.write_str("committed frame is not marked published"),
+            FrameFault::TooLong { len } => write!(
                 f,
                 "frame length {len} exceeds the committed data or the maximum message"
             ),
-            Fault::CrossesRingEnd => f.write_str("frame crosses the end of the ring"),
-            Fault::PayloadOutside => f.write_str("payload outside the region"),
-            Fault::TrailerOutside => f.write_str("trailer outside the region"),
-            Fault::FrameOutside => f.write_str("frame outside the region"),
-            Fault::LengthMismatch { lead, trail } => {
+            FrameFault::CrossesRingEnd => f.write_str("frame crosses the end of the ring"),
+            FrameFault::PayloadOutside => f.write_str("payload outside the region"),
+            FrameFault::TrailerOutside => f.write_str("trailer outside the region"),
+            FrameFault::FrameOutside => f.write_str("frame outside the region"),
+            FrameFault::LengthMismatch { lead, trail } => {
                 write!(f, "leading length {lead} != trailing length {trail}")
             }
-            Fault::Crc { seq } => write!(f, "CRC32C mismatch (seq {seq})"),
-            Fault::BadPad => f.write_str("bad padding word"),
-            Fault::ImpossibleTrailer { len } => write!(f, "trailing length {len} is impossible"),
-            Fault::ExceedsMaxMessage { len } => {
+            FrameFault::Crc { seq } => write!(f, "CRC32C mismatch (seq {seq})"),
+            FrameFault::BadPad => f.write_str("bad padding word"),
+            FrameFault::ImpossibleTrailer { len } => {
+                write!(f, "trailing length {len} is impossible")
+            }
+            FrameFault::ExceedsMaxMessage { len } => {
                 write!(f, "frame length {len} exceeds the maximum message")
             }
-            Fault::NothingBefore => f.write_str("no frame before this position"),
-            Fault::BeforeJournal => f.write_str("frame starts before the journal"),
+            FrameFault::NothingBefore => f.write_str("no frame before this position"),
+            FrameFault::BeforeJournal => f.write_str("frame starts before the journal"),
         }
     }
 }
@@ -135,7 +174,7 @@ pub(crate) fn decode(
     limits: Limits,
     buf: &mut Vec<u64>,
     out: &mut FrameInfo,
-) -> Result<Found, Fault> {
+) -> Result<Found, FrameFault> {
     let (Some(w0), Some(w1)) = (map.u64_at(off), map.u64_at(off + 8)) else {
         // A pad of 8 bytes at the very end has no room for the second word.
         return decode_pad(map, off, pos, avail, to_end).map(Found::Pad);
@@ -150,16 +189,16 @@ pub(crate) fn decode(
         return decode_pad(map, off, pos, avail, to_end).map(Found::Pad);
     }
     if w1 & PUBLISHED == 0 {
-        return Err(Fault::NotPublished);
+        return Err(FrameFault::NotPublished);
     }
     let seq = w1 & !PUBLISHED;
     let (ty, flags) = ((w0 >> 32) as u16, (w0 >> 48) as u16);
     let total = frame_len(len as usize) as u64;
     if len > limits.max_message || total > avail {
-        return Err(Fault::TooLong { len });
+        return Err(FrameFault::TooLong { len });
     }
     if to_end.is_some_and(|e| total > e) {
-        return Err(Fault::CrossesRingEnd);
+        return Err(FrameFault::CrossesRingEnd);
     }
     let words = round8(len as usize) / 8;
     // The buffer only ever grows: no reallocation or zeroing per frame.
@@ -170,17 +209,17 @@ pub(crate) fn decode(
         .copy_words(off + FRAME_HEADER, &mut buf[..words])
         .is_none()
     {
-        return Err(Fault::PayloadOutside);
+        return Err(FrameFault::PayloadOutside);
     }
     let Some(trailer) = map
         .u64_at(off + FRAME_HEADER + words * 8)
         // Relaxed: as the header loads above.
         .map(|w| w.load(Ordering::Relaxed))
     else {
-        return Err(Fault::TrailerOutside);
+        return Err(FrameFault::TrailerOutside);
     };
     if trailer as u32 != len {
-        return Err(Fault::LengthMismatch {
+        return Err(FrameFault::LengthMismatch {
             lead: len,
             trail: trailer as u32,
         });
@@ -189,7 +228,7 @@ pub(crate) fn decode(
         let bytes: &[u8] = bytemuck::cast_slice(&buf[..words]);
         let want = (trailer >> 32) as u32;
         if frame_crc(len, ty, flags, seq, &bytes[..len as usize]) != want {
-            return Err(Fault::Crc { seq });
+            return Err(FrameFault::Crc { seq });
         }
     }
     out.len = len;
@@ -208,28 +247,28 @@ fn decode_pad(
     pos: u64,
     avail: u64,
     to_end: Option<u64>,
-) -> Result<u64, Fault> {
+) -> Result<u64, FrameFault> {
     // Relaxed: as in `decode`.
     let w = map.u32_at(off).map(|w| w.load(Ordering::Relaxed));
     let pad = w.filter(|w| w & PAD != 0).map(|w| u64::from(w & !PAD));
     match (pad, to_end) {
         (Some(p), Some(to_end)) if p == to_end && p <= avail => Ok(pos + p),
-        _ => Err(Fault::BadPad),
+        _ => Err(FrameFault::BadPad),
     }
 }
 
 /// The length of the frame or padding whose trailing word is at `off` (walking backward).
-pub(crate) fn len_before(map: &Mapping, off: usize, limits: Limits) -> Result<u64, Fault> {
+pub(crate) fn len_before(map: &Mapping, off: usize, limits: Limits) -> Result<u64, FrameFault> {
     // Relaxed: a committed frame's trailer, below a commit loaded with Acquire by the caller.
     let Some(word) = map.u32_at(off).map(|w| w.load(Ordering::Relaxed)) else {
-        return Err(Fault::TrailerOutside);
+        return Err(FrameFault::TrailerOutside);
     };
     if word & PAD != 0 {
         pad_len(word, limits)
     } else if word <= limits.max_message {
         Ok(frame_len(word as usize) as u64)
     } else {
-        Err(Fault::ImpossibleTrailer { len: word })
+        Err(FrameFault::ImpossibleTrailer { len: word })
     }
 }
 
@@ -240,30 +279,30 @@ pub(crate) fn span_at(
     map: &Mapping,
     off: usize,
     limits: Limits,
-) -> Result<(u64, Option<u64>), Fault> {
+) -> Result<(u64, Option<u64>), FrameFault> {
     // Relaxed: the writer reads frames it wrote itself (program order), both loads.
     let lead = map
         .u32_at(off)
-        .ok_or(Fault::FrameOutside)?
+        .ok_or(FrameFault::FrameOutside)?
         .load(Ordering::Relaxed);
     if lead & PAD != 0 {
         return Ok((pad_len(lead, limits)?, None));
     }
     if lead > limits.max_message {
-        return Err(Fault::ExceedsMaxMessage { len: lead });
+        return Err(FrameFault::ExceedsMaxMessage { len: lead });
     }
     let seq = map
         .u64_at(off + 8)
-        .ok_or(Fault::FrameOutside)?
+        .ok_or(FrameFault::FrameOutside)?
         .load(Ordering::Relaxed)
         & !PUBLISHED;
     Ok((frame_len(lead as usize) as u64, Some(seq)))
 }
 
-fn pad_len(word: u32, limits: Limits) -> Result<u64, Fault> {
+fn pad_len(word: u32, limits: Limits) -> Result<u64, FrameFault> {
     let bytes = u64::from(word & !PAD);
     if bytes < 8 || bytes % 8 != 0 || bytes > limits.capacity {
-        return Err(Fault::BadPad);
+        return Err(FrameFault::BadPad);
     }
     Ok(bytes)
 }
@@ -450,7 +489,7 @@ mod tests {
         avail: u64,
         to_end: Option<u64>,
         limits: Limits,
-    ) -> Result<(Found, FrameInfo, Vec<u64>), Fault> {
+    ) -> Result<(Found, FrameInfo, Vec<u64>), FrameFault> {
         let (mut buf, mut out) = (Vec::new(), FrameInfo::default());
         let found = decode(
             &s.map,
@@ -489,7 +528,7 @@ mod tests {
         write(&s, 0, 1, false, b"unpublished");
         assert_eq!(
             decode_at(&s, 0, 4000, None, LIMITS).err(),
-            Some(Fault::NotPublished)
+            Some(FrameFault::NotPublished)
         );
         write(&s, 0, 1, true, b"0123456789");
         let total = frame_len(10) as u64;
@@ -499,15 +538,15 @@ mod tests {
         };
         assert_eq!(
             decode_at(&s, 0, 4000, None, small).err(),
-            Some(Fault::TooLong { len: 10 })
+            Some(FrameFault::TooLong { len: 10 })
         );
         assert_eq!(
             decode_at(&s, 0, total - 8, None, LIMITS).err(),
-            Some(Fault::TooLong { len: 10 })
+            Some(FrameFault::TooLong { len: 10 })
         );
         assert_eq!(
             decode_at(&s, 0, 4000, Some(total - 8), LIMITS).err(),
-            Some(Fault::CrossesRingEnd)
+            Some(FrameFault::CrossesRingEnd)
         );
         // A payload byte changed: the CRC says so.
         s.map
@@ -515,14 +554,14 @@ mod tests {
             .expect("in the scratch mapping");
         assert_eq!(
             decode_at(&s, 0, 4000, None, LIMITS).err(),
-            Some(Fault::Crc { seq: 1 })
+            Some(FrameFault::Crc { seq: 1 })
         );
         // The trailing length changed.
         let trailer = total as usize - 8;
         s.map.store_u32(trailer, 3).expect("in the scratch mapping");
         assert_eq!(
             decode_at(&s, 0, 4000, None, LIMITS).err(),
-            Some(Fault::LengthMismatch { lead: 10, trail: 3 })
+            Some(FrameFault::LengthMismatch { lead: 10, trail: 3 })
         );
         // A frame whose payload would run past the mapping.
         write(&s, 4096 - 32, 2, true, b"");
@@ -531,7 +570,7 @@ mod tests {
             .expect("in the scratch mapping");
         assert_eq!(
             decode_at(&s, 4096 - 32, 4000, None, LIMITS).err(),
-            Some(Fault::PayloadOutside)
+            Some(FrameFault::PayloadOutside)
         );
         assert_eq!(
             span_at(
@@ -542,7 +581,7 @@ mod tests {
                     ..LIMITS
                 }
             ),
-            Err(Fault::ExceedsMaxMessage { len: 100 })
+            Err(FrameFault::ExceedsMaxMessage { len: 100 })
         );
     }
 
@@ -555,15 +594,15 @@ mod tests {
         assert_eq!(found, Found::Pad(1000 + off as u64 + 32));
         assert_eq!(
             decode_at(&s, off, 4000, None, LIMITS).err(),
-            Some(Fault::BadPad)
+            Some(FrameFault::BadPad)
         );
         assert_eq!(
             decode_at(&s, off, 4000, Some(40), LIMITS).err(),
-            Some(Fault::BadPad)
+            Some(FrameFault::BadPad)
         );
         assert_eq!(
             decode_at(&s, off, 16, Some(32), LIMITS).err(),
-            Some(Fault::BadPad)
+            Some(FrameFault::BadPad)
         );
         assert_eq!(len_before(&s.map, 4096 - 8, LIMITS), Ok(32));
         // The last 8 bytes: a pad of 8 has no room for a second header word.

@@ -66,6 +66,7 @@ mod stream;
 mod writer;
 
 pub use format::MAX_MESSAGE;
+pub use frame::FrameFault;
 pub use reader::{JournalInfo, JournalReader, Message, PUBLISH_EVERY, Start};
 pub(crate) use readers::remove_registry;
 pub use readers::{

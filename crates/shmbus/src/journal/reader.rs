@@ -11,29 +11,29 @@ use super::frame::{Found, FrameInfo};
 use super::readers::{ReaderInfo, Registration, list_readers};
 use super::segment::{Mode, Segment};
 use super::store::{list_segments, seg_name};
-use crate::error::{JournalError, RegionError};
+use crate::error::{JournalCorruption, JournalError, JournalLayoutProblem, ReadError, RegionError};
 use crate::region::{OpenOptions, Region};
 
 /// Opens segment file `index` of `dir`, checking that it says it is segment `index`: readers move
 /// between segments by their numbers, so one that lies about its own would send them in circles.
-fn open_numbered(dir: &Path, index: u32, opts: OpenOptions) -> Result<Segment, JournalError> {
+fn open_numbered(dir: &Path, index: u32, opts: OpenOptions) -> Result<Segment, RegionError> {
     let name = seg_name(dir, index);
     let seg = Segment::open(&name, false, opts)?;
     if seg.segment() != index {
-        return Err(JournalError::Region(RegionError::Corrupt {
+        return Err(RegionError::Corrupt {
             path: name.into(),
             what: format!("segment file {index} says it is segment {}", seg.segment()),
-        }));
+        });
     }
     Ok(seg)
 }
 
 /// Whether opening a segment failed because its file is not finished: the writer is creating it
 /// (or died doing so, and the next writer removes it). The journal still ends in the one before.
-fn unfinished(e: &JournalError) -> bool {
+fn unfinished(e: &RegionError) -> bool {
     matches!(
         e,
-        JournalError::Region(RegionError::Truncated { .. } | RegionError::NotReady { .. })
+        RegionError::Truncated { .. } | RegionError::NotReady { .. }
     )
 }
 
@@ -53,7 +53,9 @@ fn first_or_last_segment(
         let Some(&i) = pick else {
             return Err(JournalError::Layout {
                 journal: name.to_owned(),
-                what: format!("no segment files in {}", dir.display()),
+                what: Box::new(JournalLayoutProblem::NoSegmentFiles {
+                    dir: dir.to_path_buf(),
+                }),
             });
         };
         let seg = match open_numbered(dir, i, opts.clone()) {
@@ -63,10 +65,10 @@ fn first_or_last_segment(
             other => other,
         };
         match seg {
-            Err(JournalError::Region(RegionError::NotFound { .. })) if attempts < 100 => {
+            Err(RegionError::NotFound { .. }) if attempts < 100 => {
                 attempts += 1;
             }
-            other => return other,
+            other => return other.map_err(Into::into),
         }
     }
 }
@@ -357,7 +359,7 @@ impl JournalReader {
                     }
                     Ok((s, Found::Pad(next))) if next == end => end = s,
                     // Lapped while looking (ring): look again.
-                    Err(JournalError::Overrun { .. }) => continue 'again,
+                    Err(ReadError::Overrun { .. }) => continue 'again,
                     // Malformed: reading from here will say so.
                     _ => break 'again,
                 }
@@ -389,12 +391,14 @@ impl JournalReader {
     ///
     /// # Errors
     ///
-    /// [`JournalError::Overrun`] if the writer lapped this reader (it then resumes at the
-    /// oldest message); [`JournalError::Corrupt`] for a malformed frame.
+    /// [`ReadError::Overrun`] if the writer lapped this reader (it then resumes at the oldest
+    /// message); [`ReadError::Corrupt`] for a malformed frame; [`ReadError::Region`] if the
+    /// segment was truncated while mapped or the next segment cannot be opened;
+    /// [`ReadError::Layout`] if the next segment is gone without a later one.
     // Not `Iterator::next`: the message borrows the reader's buffer (a lending iterator).
     #[allow(clippy::should_implement_trait)]
     #[inline]
-    pub fn next(&mut self) -> Result<Option<Message<'_>>, JournalError> {
+    pub fn next(&mut self) -> Result<Option<Message<'_>>, ReadError> {
         Ok(if self.advance(false)? {
             Some(self.message(self.frame))
         } else {
@@ -406,7 +410,7 @@ impl JournalReader {
     /// [`JournalReader::wait_token`] the commit value to sleep on.
     #[cfg(feature = "tokio")]
     #[inline]
-    pub(crate) fn next_or_token(&mut self) -> Result<Option<Message<'_>>, JournalError> {
+    pub(crate) fn next_or_token(&mut self) -> Result<Option<Message<'_>>, ReadError> {
         Ok(if self.advance(true)? {
             Some(self.message(self.frame))
         } else {
@@ -420,7 +424,7 @@ impl JournalReader {
     /// # Errors
     ///
     /// As [`JournalReader::next`].
-    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<Message<'_>>, JournalError> {
+    pub fn next_timeout(&mut self, timeout: Duration) -> Result<Option<Message<'_>>, ReadError> {
         let deadline = Instant::now() + timeout;
         loop {
             if self.advance(true)? {
@@ -442,7 +446,7 @@ impl JournalReader {
         let (first, last, segments) = match &self.dir {
             Some(dir) => {
                 let segs = list_segments(dir)?;
-                let open = |i: Option<&u32>| -> Result<Option<Segment>, JournalError> {
+                let open = |i: Option<&u32>| -> Result<Option<Segment>, RegionError> {
                     i.map(|&i| self.open_segment(i))
                         .transpose()
                         .map(Option::flatten)
@@ -506,7 +510,7 @@ impl JournalReader {
     /// the cache line of the next frame's header, never the commit word's line, so the writer's
     /// commit does not have to take that line back from every polling reader.
     #[inline]
-    pub(crate) fn advance(&mut self, token: bool) -> Result<bool, JournalError> {
+    pub(crate) fn advance(&mut self, token: bool) -> Result<bool, ReadError> {
         loop {
             // One call site for the (inlined) frame decoder, which writes the frame's facts in
             // place: nothing wide is returned through memory.
@@ -566,29 +570,32 @@ impl JournalReader {
     /// zeros), else after a lap (ring) resynchronises, else `e`.
     #[cold]
     #[inline(never)]
-    fn failed(&mut self, e: JournalError) -> JournalError {
+    fn failed(&mut self, e: ReadError) -> ReadError {
         match self.seg.or_truncated(e) {
-            JournalError::Overrun { .. } => self.resync(),
+            ReadError::Overrun { .. } => self.resync(),
             e => e,
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn gap(&self, found: u64) -> JournalError {
-        JournalError::Corrupt {
+    fn gap(&self, found: u64) -> ReadError {
+        ReadError::Corrupt {
             journal: self.name.clone(),
             position: self.frame.pos,
-            what: format!("sequence gap: expected {}, found {found}", self.next_seq),
+            what: JournalCorruption::SequenceGap {
+                expected: self.next_seq,
+                found,
+            },
         }
     }
 
     /// After a lap (ring): moves to the oldest message and builds the `Overrun` error.
-    fn resync(&mut self) -> JournalError {
+    fn resync(&mut self) -> ReadError {
         let expected = self.next_seq;
         self.seek_oldest();
         self.moved();
-        JournalError::Overrun {
+        ReadError::Overrun {
             journal: self.name.clone(),
             lost: self.next_seq.saturating_sub(expected),
             expected_seq: expected,
@@ -602,21 +609,21 @@ impl JournalReader {
         self.commit_seen = 0;
     }
 
-    fn open_segment(&self, index: u32) -> Result<Option<Segment>, JournalError> {
+    fn open_segment(&self, index: u32) -> Result<Option<Segment>, RegionError> {
         let dir = self.dir.as_ref().expect("persisted");
         match open_numbered(dir, index, self.opts.clone()) {
             Ok(s) => Ok(Some(s)),
-            Err(JournalError::Region(RegionError::NotFound { .. })) => Ok(None),
+            Err(RegionError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
     /// Moves into the segment after a sealed one; if retention removed it, to the oldest one.
-    fn next_segment(&mut self) -> Result<(), JournalError> {
+    fn next_segment(&mut self) -> Result<(), ReadError> {
         let Some(want) = self.seg.segment().checked_add(1) else {
-            return Err(JournalError::Layout {
+            return Err(ReadError::Layout {
                 journal: self.name.clone(),
-                what: "sealed segment has the last possible number".into(),
+                what: Box::new(JournalLayoutProblem::LastSegmentSealed),
             });
         };
         if let Some(seg) = self.open_segment(want)? {
@@ -626,16 +633,16 @@ impl JournalReader {
         let dir = self.dir.clone().expect("persisted");
         let oldest = list_segments(&dir)?.into_iter().find(|&i| i > want);
         let Some(seg) = oldest.map(|i| self.open_segment(i)).transpose()?.flatten() else {
-            return Err(JournalError::Layout {
+            return Err(ReadError::Layout {
                 journal: self.name.clone(),
-                what: format!("segment {want} is missing and no later segment exists"),
+                what: Box::new(JournalLayoutProblem::SegmentMissing { segment: want }),
             });
         };
         let expected = self.next_seq;
         self.set_segment(seg);
         self.seek_oldest();
         self.moved();
-        Err(JournalError::Overrun {
+        Err(ReadError::Overrun {
             journal: self.name.clone(),
             lost: self.next_seq.saturating_sub(expected),
             expected_seq: expected,
@@ -648,9 +655,9 @@ impl JournalReader {
     ///
     /// # Errors
     ///
-    /// [`JournalError::Corrupt`] for a malformed frame; [`JournalError::Overrun`] if the
+    /// [`ReadError::Corrupt`] for a malformed frame; [`ReadError::Overrun`] if the
     /// writer overwrote it meanwhile (ring).
-    pub fn prev(&mut self) -> Result<Option<Message<'_>>, JournalError> {
+    pub fn prev(&mut self) -> Result<Option<Message<'_>>, ReadError> {
         self.moved();
         let found = self.prev_frame();
         // Zeros from a truncated file are never returned as a frame, "nothing" or corruption.
@@ -658,7 +665,7 @@ impl JournalReader {
         Ok(found?.map(|f| self.message(f)))
     }
 
-    fn prev_frame(&mut self) -> Result<Option<FrameInfo>, JournalError> {
+    fn prev_frame(&mut self) -> Result<Option<FrameInfo>, ReadError> {
         loop {
             if self.pos <= self.lower_bound() {
                 if self.dir.is_none() || self.seg.segment() == 0 {
@@ -684,14 +691,13 @@ impl JournalReader {
                 // The frame before the cursor carries the sequence before it: the gap check
                 // of `advance`, backward (a damaged sequence word is corruption both ways).
                 Found::Frame if f.next == self.pos && f.seq + 1 != self.next_seq => {
-                    return Err(JournalError::Corrupt {
+                    return Err(ReadError::Corrupt {
                         journal: self.name.clone(),
                         position: start,
-                        what: format!(
-                            "sequence gap backward: expected {}, found {}",
-                            self.next_seq.wrapping_sub(1),
-                            f.seq
-                        ),
+                        what: JournalCorruption::SequenceGapBackward {
+                            expected: self.next_seq.wrapping_sub(1),
+                            found: f.seq,
+                        },
                     });
                 }
                 Found::Frame if f.next == self.pos => {
@@ -701,10 +707,10 @@ impl JournalReader {
                 }
                 Found::Pad(next) if next == self.pos => self.pos = start,
                 _ => {
-                    return Err(JournalError::Corrupt {
+                    return Err(ReadError::Corrupt {
                         journal: self.name.clone(),
                         position: start,
-                        what: "trailing length does not lead back to a frame start".into(),
+                        what: JournalCorruption::NoFrameStart,
                     });
                 }
             }
@@ -716,9 +722,9 @@ impl JournalReader {
     ///
     /// # Errors
     ///
-    /// [`JournalError::TooOld`] if it is no longer stored, [`JournalError::NotYet`] if it is
+    /// [`ReadError::TooOld`] if it is no longer stored, [`ReadError::NotYet`] if it is
     /// beyond the next sequence to be written.
-    pub fn seek(&mut self, seq: u64) -> Result<(), JournalError> {
+    pub fn seek(&mut self, seq: u64) -> Result<(), ReadError> {
         self.moved();
         let r = self.seek_retry(seq);
         // What a truncated file's zeros said is not the answer.
@@ -726,26 +732,26 @@ impl JournalReader {
         r
     }
 
-    fn seek_retry(&mut self, seq: u64) -> Result<(), JournalError> {
+    fn seek_retry(&mut self, seq: u64) -> Result<(), ReadError> {
         // In a ring, the writer may lap the walk to `seq`: look again from the new horizon. A
         // sequence that fell behind it is `TooOld`, as if it had been gone before the seek.
         for _ in 0..8 {
             match self.seek_once(seq) {
-                Err(JournalError::Overrun { resume_seq, .. }) if seq < resume_seq => {
-                    return Err(JournalError::TooOld {
+                Err(ReadError::Overrun { resume_seq, .. }) if seq < resume_seq => {
+                    return Err(ReadError::TooOld {
                         journal: self.name.clone(),
                         seq,
                         oldest: resume_seq,
                     });
                 }
-                Err(JournalError::Overrun { .. }) => continue,
+                Err(ReadError::Overrun { .. }) => continue,
                 other => return other,
             }
         }
         self.seek_once(seq)
     }
 
-    fn seek_once(&mut self, seq: u64) -> Result<(), JournalError> {
+    fn seek_once(&mut self, seq: u64) -> Result<(), ReadError> {
         if let Some(dir) = self.dir.clone() {
             let segs = list_segments(&dir)?;
             // The last segment whose first sequence is <= seq.
@@ -769,7 +775,7 @@ impl JournalReader {
                         Some(&i) => self.open_segment(i)?.map_or(0, |s| s.base_seq()),
                         None => 0,
                     };
-                    return Err(JournalError::TooOld {
+                    return Err(ReadError::TooOld {
                         journal: self.name.clone(),
                         seq,
                         oldest,
@@ -786,7 +792,7 @@ impl JournalReader {
             Mode::Segment => (self.seg.base_pos(), self.seg.base_seq()),
         };
         if seq < lower_seq {
-            return Err(JournalError::TooOld {
+            return Err(ReadError::TooOld {
                 journal: self.name.clone(),
                 seq,
                 oldest: lower_seq,
@@ -794,7 +800,7 @@ impl JournalReader {
         }
         if seq >= next && sealed.is_none() {
             if seq > next {
-                return Err(JournalError::NotYet {
+                return Err(ReadError::NotYet {
                     journal: self.name.clone(),
                     seq,
                     next,
@@ -836,7 +842,7 @@ impl JournalReader {
                 }
                 Ok(Found::Pad(next)) => self.pos = next,
                 Ok(Found::End) => break,
-                Err(JournalError::Overrun { .. }) => return Err(self.resync()),
+                Err(ReadError::Overrun { .. }) => return Err(self.resync()),
                 Err(e) => return Err(e),
             }
         }

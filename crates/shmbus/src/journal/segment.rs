@@ -16,9 +16,9 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
 use super::format::*;
-use super::frame::{Fault, Limits};
+use super::frame::{FrameFault, Limits};
 use super::publish::{self, Line, Shared};
-use crate::error::{JournalError, RegionError};
+use crate::error::{ReadError, RegionError};
 use crate::header::RegionKind;
 use crate::mapping::Mapping;
 use crate::region::{OpenOptions, Region};
@@ -78,7 +78,7 @@ pub(crate) struct Segment {
 }
 
 impl Segment {
-    pub(crate) fn create(name: &str, spec: &SegmentSpec) -> Result<Self, JournalError> {
+    pub(crate) fn create(name: &str, spec: &SegmentSpec) -> Result<Self, RegionError> {
         // Rings are a power of two bytes, so positions map to offsets with a mask.
         let capacity = match spec.mode {
             Mode::Ring => spec
@@ -88,12 +88,10 @@ impl Segment {
                 .unwrap_or(u64::MAX),
             Mode::Segment => spec.capacity,
         };
-        let g = Geometry::for_capacity(capacity).ok_or(JournalError::Region(
-            RegionError::SizeTooLarge {
-                requested: spec.capacity,
-                max: crate::region::MAX_REGION_SIZE,
-            },
-        ))?;
+        let g = Geometry::for_capacity(capacity).ok_or(RegionError::SizeTooLarge {
+            requested: spec.capacity,
+            max: crate::region::MAX_REGION_SIZE,
+        })?;
         let region = Region::builder_with_body(name, BODY_OFFSET as u32)
             .kind(RegionKind::Journal)
             .size(g.total)
@@ -139,7 +137,7 @@ impl Segment {
 
     /// Opens a journal region. A writer's open stores nothing until [`Segment::claim_writer`]:
     /// the journal writer validates first.
-    pub(crate) fn open(name: &str, writer: bool, opts: OpenOptions) -> Result<Self, JournalError> {
+    pub(crate) fn open(name: &str, writer: bool, opts: OpenOptions) -> Result<Self, RegionError> {
         let opts = if writer { opts.defer_claim() } else { opts };
         let region = opts
             .kind(RegionKind::Journal)
@@ -155,12 +153,10 @@ impl Segment {
         self.region.claim_writer();
     }
 
-    fn from_region(region: Region) -> Result<Self, JournalError> {
-        let corrupt = |what: String| {
-            JournalError::Region(RegionError::Corrupt {
-                path: region.name().path().to_path_buf(),
-                what,
-            })
+    fn from_region(region: Region) -> Result<Self, RegionError> {
+        let corrupt = |what: String| RegionError::Corrupt {
+            path: region.name().path().to_path_buf(),
+            what,
         };
         let Some(h) = JournalHeader::view(region.map()) else {
             return Err(corrupt("the journal header lies outside the region".into()));
@@ -336,9 +332,9 @@ impl Segment {
 
     /// Fails with [`crate::RegionError::TruncatedWhileMapped`] if [`Segment::truncated`].
     #[inline]
-    pub(crate) fn intact(&self) -> Result<(), JournalError> {
+    pub(crate) fn intact(&self) -> Result<(), RegionError> {
         if self.truncated() {
-            return Err(self.region.truncated_error().into());
+            return Err(self.region.truncated_error());
         }
         Ok(())
     }
@@ -347,8 +343,8 @@ impl Segment {
     /// truncation error instead.
     #[cold]
     #[inline(never)]
-    pub(crate) fn or_truncated(&self, e: JournalError) -> JournalError {
-        self.intact().err().unwrap_or(e)
+    pub(crate) fn or_truncated<E: From<RegionError>>(&self, e: E) -> E {
+        self.intact().err().map_or(e, E::from)
     }
 
     /// End of the committed frames (`publish::committed`).
@@ -380,11 +376,11 @@ impl Segment {
 
     #[cold]
     #[inline(never)]
-    fn corrupt(&self, pos: u64, fault: Fault) -> JournalError {
-        JournalError::Corrupt {
+    fn corrupt(&self, pos: u64, fault: FrameFault) -> ReadError {
+        ReadError::Corrupt {
             journal: self.name(),
             position: pos,
-            what: fault.to_string(),
+            what: crate::JournalCorruption::Frame(fault),
         }
     }
 
@@ -392,7 +388,7 @@ impl Segment {
     /// its new bytes), else corruption.
     #[cold]
     #[inline(never)]
-    fn fault(&self, pos: u64, fault: Fault) -> JournalError {
+    fn fault(&self, pos: u64, fault: FrameFault) -> ReadError {
         if publish::lapped(self, pos) {
             self.overrun_marker()
         } else {
@@ -403,8 +399,8 @@ impl Segment {
     /// A placeholder the reader turns into a full `Overrun` (it knows what it expected).
     #[cold]
     #[inline(never)]
-    fn overrun_marker(&self) -> JournalError {
-        JournalError::Overrun {
+    fn overrun_marker(&self) -> ReadError {
+        ReadError::Overrun {
             journal: self.name(),
             lost: 0,
             expected_seq: 0,

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{JournalError, RegionError};
+use crate::error::{ForeignFileReason, JournalError, JournalLayoutProblem, RegionError};
 use crate::header::RegionKind;
 use crate::name::RegionName;
 use crate::os;
@@ -29,12 +29,12 @@ pub(crate) fn journal_meta(name: &str) -> Result<(PathBuf, os::PathStat), Journa
                 path,
             }))
         }
-        Err(e) => Err(io_err(&path, "stat", e)),
+        Err(e) => Err(io_err(&path, "stat", e).into()),
     }
 }
 
 /// The segment numbers present in `dir`, sorted.
-pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u32>, JournalError> {
+pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u32>, RegionError> {
     let rd = os::list_dir(dir).map_err(|e| io_err(dir, "list", e))?;
     let mut out: Vec<u32> = rd
         .filter_map(Result::ok)
@@ -44,12 +44,12 @@ pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u32>, JournalError> {
     Ok(out)
 }
 
-pub(crate) fn io_err(path: &Path, op: &'static str, source: std::io::Error) -> JournalError {
-    JournalError::Region(RegionError::Io {
+pub(crate) fn io_err(path: &Path, op: &'static str, source: std::io::Error) -> RegionError {
+    RegionError::Io {
         op,
         path: path.to_path_buf(),
         error: source,
-    })
+    }
 }
 
 pub(crate) fn seg_name(dir: &Path, index: u32) -> String {
@@ -94,29 +94,32 @@ pub fn remove(name: &str, force: bool) -> Result<(), JournalError> {
     for entry in os::list_dir(&path).map_err(|e| io_err(&path, "list", e))? {
         let entry = entry.map_err(|e| io_err(&path, "list", e))?;
         let file = entry.path;
-        let foreign = |what: String| JournalError::Layout {
+        let foreign = |reason| JournalError::Layout {
             journal: name.to_owned(),
-            what: format!(
-                "not removing {}: it holds {}, which is not a journal segment ({what}); shmbus \
-                 rm removes only its own files, even with --force",
-                path.display(),
-                file.display()
-            ),
+            what: Box::new(JournalLayoutProblem::ForeignFile {
+                dir: path.clone(),
+                file: file.clone(),
+                reason,
+            }),
         };
         if segment_number(&entry.name).is_none() {
-            return Err(foreign("not a segment file name".into()));
+            return Err(foreign(ForeignFileReason::NotASegmentName));
         }
         match crate::region::identify(&file) {
             Ok((st, crate::region::Identity::Shmbus(Some(RegionKind::Journal))))
             | Ok((st, crate::region::Identity::Unpublished | crate::region::Identity::Empty)) => {
                 segments.push((file, st));
             }
-            Ok((_, crate::region::Identity::Foreign(why))) => return Err(foreign(why.to_string())),
-            Ok(_) => return Err(foreign("a shmbus region, but not a journal segment".into())),
+            Ok((_, crate::region::Identity::Foreign(why))) => {
+                return Err(foreign(ForeignFileReason::NotShmbus(why)));
+            }
+            Ok(_) => return Err(foreign(ForeignFileReason::NotAJournalSegment)),
             Err(e) => match os::failure(&e) {
-                os::Failure::NotRegular(what) => return Err(foreign(what.into())),
-                os::Failure::Symlink => return Err(foreign("a symbolic link".into())),
-                _ => return Err(io_err(&file, "read the header of", e)),
+                os::Failure::NotRegular(what) => {
+                    return Err(foreign(ForeignFileReason::NotRegular(what)));
+                }
+                os::Failure::Symlink => return Err(foreign(ForeignFileReason::Symlink)),
+                _ => return Err(io_err(&file, "read the header of", e).into()),
             },
         }
     }

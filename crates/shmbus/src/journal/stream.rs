@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use futures_core::Stream;
 
 use super::reader::JournalReader;
-use crate::error::JournalError;
+use crate::error::ReadError;
 
 /// A message with its payload copied out, as a stream yields it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +60,7 @@ impl JournalStream {
 }
 
 impl Stream for JournalStream {
-    type Item = Result<OwnedMessage, JournalError>;
+    type Item = Result<OwnedMessage, ReadError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();

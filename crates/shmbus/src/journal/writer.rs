@@ -9,7 +9,9 @@ use super::frame::{Found, FrameInfo};
 use super::publish;
 use super::segment::{Mode, Segment, SegmentSpec};
 use super::store::{io_err, journal_path, list_segments, seg_name};
-use crate::error::{JournalError, RegionError};
+use crate::error::{
+    AppendError, JournalCorruption, JournalError, JournalLayoutProblem, ReadError, RegionError,
+};
 use crate::os;
 use crate::region::{OpenOptions, Region};
 
@@ -119,7 +121,7 @@ impl JournalBuilder {
                 }
                 .into());
             }
-            Err(e) => return Err(io_err(&dir, "create directory", e)),
+            Err(e) => return Err(io_err(&dir, "create directory", e).into()),
         }
         let lock = lock_dir(&self.name, &dir)?;
         let seg = Segment::create(&seg_name(&dir, 0), &spec(Mode::Segment, self.segment_size))
@@ -142,10 +144,10 @@ impl JournalBuilder {
 
 fn lock_dir(name: &str, dir: &std::path::Path) -> Result<os::Handle, JournalError> {
     let fd = os::open_dir(dir).map_err(|e| match os::failure(&e) {
-        os::Failure::NotFound => JournalError::Region(RegionError::NotFound {
+        os::Failure::NotFound => RegionError::NotFound {
             name: name.to_owned(),
             path: dir.to_path_buf(),
-        }),
+        },
         _ => io_err(dir, "open", e),
     })?;
     match os::try_lock_exclusive(&fd) {
@@ -155,7 +157,7 @@ fn lock_dir(name: &str, dir: &std::path::Path) -> Result<os::Handle, JournalErro
             pid: dir_writer_pid(dir),
         }
         .into()),
-        Err(e) => Err(io_err(dir, "lock", e)),
+        Err(e) => Err(io_err(dir, "lock", e).into()),
     }
 }
 
@@ -189,9 +191,7 @@ fn orphan_segment(
     }
     Ok(
         match Segment::open(&seg_name(dir, last), false, opts.clone()) {
-            Err(JournalError::Region(
-                RegionError::Truncated { .. } | RegionError::NotReady { .. },
-            )) => true,
+            Err(RegionError::Truncated { .. } | RegionError::NotReady { .. }) => true,
             Ok(l) => l.commit() == l.base_pos() && l.base_pos() != p.commit(),
             Err(_) => false,
         },
@@ -322,7 +322,7 @@ impl JournalWriter {
             let Some(&last) = segs.last() else {
                 return Err(JournalError::Layout {
                     journal: name.to_owned(),
-                    what: format!("no segment files in {}", path.display()),
+                    what: Box::new(JournalLayoutProblem::NoSegmentFiles { dir: path.clone() }),
                 });
             };
             let seg = Segment::open(&seg_name(&path, last), true, opts.clone())?;
@@ -396,10 +396,10 @@ impl JournalWriter {
             return Err(JournalError::Corrupt {
                 journal: self.name.clone(),
                 position: commit,
-                what: format!(
-                    "commit position outside the data area (from {lower}, {} bytes)",
-                    self.seg.capacity()
-                ),
+                what: JournalCorruption::CommitOutside {
+                    from: lower,
+                    capacity: self.seg.capacity(),
+                },
             });
         }
         self.next_seq = if commit > lower {
@@ -414,12 +414,12 @@ impl JournalWriter {
                     .read(start, commit, &mut buf, &mut f)
                     .map_err(|e| match e {
                         // Before the horizon: the commit and the frames do not agree.
-                        JournalError::Overrun { .. } => JournalError::Corrupt {
+                        ReadError::Overrun { .. } => JournalError::Corrupt {
                             journal: self.name.clone(),
                             position: start,
-                            what: "the last committed frame lies before the ring's horizon".into(),
+                            what: JournalCorruption::LastFrameBeforeHorizon,
                         },
-                        e => e,
+                        e => e.into(),
                     })?;
                 match at {
                     Found::Frame if f.next == end => break f.seq + 1,
@@ -495,11 +495,13 @@ impl JournalWriter {
     ///
     /// # Errors
     ///
-    /// [`JournalError::MessageTooLarge`]; [`JournalError::BatchTooLarge`] (ring); errors
-    /// creating the next segment (persisted); [`RegionError::TruncatedWhileMapped`] once
-    /// another process has truncated the file (what was appended since went nowhere).
+    /// [`AppendError::MessageTooLarge`]; [`AppendError::BatchTooLarge`] (ring);
+    /// [`AppendError::Corrupt`] if the frames a ring overwrites are damaged; errors creating the
+    /// next segment (persisted: [`AppendError::Region`], [`AppendError::Layout`]);
+    /// [`RegionError::TruncatedWhileMapped`] once another process has truncated the file (what
+    /// was appended since went nowhere).
     #[inline]
-    pub fn append(&mut self, ty: u16, payload: &[u8]) -> Result<u64, JournalError> {
+    pub fn append(&mut self, ty: u16, payload: &[u8]) -> Result<u64, AppendError> {
         let (pos, seq, first) = self
             .begin(payload.len())
             .map_err(|e| self.seg.or_truncated(e))?;
@@ -521,7 +523,7 @@ impl JournalWriter {
     /// # Errors
     ///
     /// As [`JournalWriter::append`].
-    pub fn append_commit(&mut self, ty: u16, payload: &[u8]) -> Result<u64, JournalError> {
+    pub fn append_commit(&mut self, ty: u16, payload: &[u8]) -> Result<u64, AppendError> {
         let seq = self.append(ty, payload)?;
         self.commit();
         Ok(seq)
@@ -533,7 +535,7 @@ impl JournalWriter {
     ///
     /// As [`JournalWriter::append`].
     #[inline]
-    pub fn reserve(&mut self, ty: u16, len: usize) -> Result<Reservation<'_>, JournalError> {
+    pub fn reserve(&mut self, ty: u16, len: usize) -> Result<Reservation<'_>, AppendError> {
         let (pos, seq, first) = self.begin(len).map_err(|e| self.seg.or_truncated(e))?;
         self.seg.intact()?;
         // SAFETY: we hold the writer lock; [pos, pos + frame) lies beyond the committed end and,
@@ -554,7 +556,7 @@ impl JournalWriter {
     /// frames, pads to the end; persisted: rolls) and returns (position, sequence, whether it
     /// is the first frame of the batch).
     #[inline(always)]
-    fn begin(&mut self, len: usize) -> Result<(u64, u64, bool), JournalError> {
+    fn begin(&mut self, len: usize) -> Result<(u64, u64, bool), AppendError> {
         if len > self.seg.max_message() as usize {
             return Err(self.too_large(len));
         }
@@ -627,8 +629,8 @@ impl JournalWriter {
 
     #[cold]
     #[inline(never)]
-    fn too_large(&self, len: usize) -> JournalError {
-        JournalError::MessageTooLarge {
+    fn too_large(&self, len: usize) -> AppendError {
+        AppendError::MessageTooLarge {
             journal: self.name.clone(),
             len,
             max: self.seg.max_message() as usize,
@@ -651,7 +653,7 @@ impl JournalWriter {
     /// the horizon stores (on the commit line that readers poll) happen once per chunk rather
     /// than once per append; the ring keeps at least 31/32 of its capacity of history.
     #[inline(always)]
-    fn make_room(&mut self, end: u64) -> Result<(), JournalError> {
+    fn make_room(&mut self, end: u64) -> Result<(), AppendError> {
         if end.saturating_sub(self.seg.capacity()) <= self.oldest {
             return Ok(());
         }
@@ -660,7 +662,7 @@ impl JournalWriter {
 
     /// The slow part of [`JournalWriter::make_room`]: once per chunk of the ring.
     #[inline(never)]
-    fn free_to(&mut self, end: u64) -> Result<(), JournalError> {
+    fn free_to(&mut self, end: u64) -> Result<(), AppendError> {
         // All or nothing: a failed walk must not leave `oldest` ahead of the horizon stored in
         // the region (a later `make_room` would take that room as freed and overwrite frames
         // readers still trust).
@@ -673,11 +675,11 @@ impl JournalWriter {
     }
 
     /// [`JournalWriter::free_to`], leaving `oldest` wherever the walk stopped on failure.
-    fn free_to_unchecked(&mut self, end: u64) -> Result<(), JournalError> {
+    fn free_to_unchecked(&mut self, end: u64) -> Result<(), AppendError> {
         let cap = self.seg.capacity();
         let floor = end.saturating_sub(cap);
         if floor > self.committed {
-            return Err(JournalError::BatchTooLarge {
+            return Err(AppendError::BatchTooLarge {
                 journal: self.name.clone(),
                 pending: end - self.committed,
                 capacity: cap,
@@ -696,10 +698,10 @@ impl JournalWriter {
             }
         }
         if self.oldest < floor {
-            return Err(JournalError::Corrupt {
+            return Err(AppendError::Corrupt {
                 journal: self.name.clone(),
                 position: self.oldest,
-                what: "the frames to overwrite do not lead to the committed end".into(),
+                what: JournalCorruption::OverwriteMissesCommit,
             });
         }
         // Before any overwriting store.
@@ -731,25 +733,20 @@ impl JournalWriter {
         }
     }
 
-    fn roll(&mut self) -> Result<(), JournalError> {
+    fn roll(&mut self) -> Result<(), AppendError> {
         let Some(p) = self.persisted.as_ref() else {
             // A segment file opened on its own, not as part of its journal's directory.
-            return Err(JournalError::Layout {
+            return Err(AppendError::Layout {
                 journal: self.name.clone(),
-                what: "the segment is full and is not part of a journal directory to roll in"
-                    .into(),
+                what: Box::new(JournalLayoutProblem::NotInDirectory),
             });
         };
         let Some(next) = self.seg.segment().checked_add(1) else {
-            return Err(JournalError::Layout {
+            return Err(AppendError::Layout {
                 journal: self.name.clone(),
-                what: format!(
-                    "segment {} is full and is the last segment number a journal can have \
-                     ({}): this message was not appended, and no later one can be; start a new \
-                     journal",
-                    self.seg.segment(),
-                    u32::MAX
-                ),
+                what: Box::new(JournalLayoutProblem::SegmentNumbersExhausted {
+                    segment: self.seg.segment(),
+                }),
             });
         };
         let spec = SegmentSpec {
@@ -772,7 +769,7 @@ impl JournalWriter {
         self.apply_retention()
     }
 
-    fn apply_retention(&mut self) -> Result<(), JournalError> {
+    fn apply_retention(&mut self) -> Result<(), AppendError> {
         let Some(p) = &self.persisted else {
             return Ok(());
         };

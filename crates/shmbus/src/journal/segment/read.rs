@@ -6,10 +6,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use super::Segment;
-use crate::error::JournalError;
+use crate::error::ReadError;
 use crate::journal::doorbell::{self, Doorbell};
 use crate::journal::format::*;
-use crate::journal::frame::{self, Fault, Found, FrameInfo};
+use crate::journal::frame::{self, Found, FrameFault, FrameInfo};
 use crate::journal::publish;
 use crate::journal::segment::Mode;
 
@@ -27,7 +27,7 @@ impl Segment {
         bound: u64,
         buf: &mut Vec<u64>,
         out: &mut FrameInfo,
-    ) -> Result<Found, JournalError> {
+    ) -> Result<Found, ReadError> {
         if pos >= bound {
             return Ok(Found::End);
         }
@@ -40,14 +40,14 @@ impl Segment {
             // this load is never more than a ring ahead. One that is would make the ring look
             // endless (every lap reads the same bytes again).
             if bound - oldest > self.limits.capacity {
-                return Err(self.corrupt(pos, Fault::CommitAheadOfRing));
+                return Err(self.corrupt(pos, FrameFault::CommitAheadOfRing));
             }
         }
         if pos % 8 != 0 {
-            return Err(self.corrupt(pos, Fault::Misaligned));
+            return Err(self.corrupt(pos, FrameFault::Misaligned));
         }
         let Some(off) = self.phys(pos) else {
-            return Err(self.corrupt(pos, Fault::OutsideSegment));
+            return Err(self.corrupt(pos, FrameFault::OutsideSegment));
         };
         let map = self.region.map();
         let to_end = self.to_ring_end(pos);
@@ -127,28 +127,38 @@ impl Segment {
     }
 
     /// The start of the frame (or pad) that ends at `end`, read from its trailing word.
-    pub(crate) fn start_before(&self, end: u64) -> Result<u64, JournalError> {
+    pub(crate) fn start_before(&self, end: u64) -> Result<u64, ReadError> {
         let off = end
             .checked_sub(8)
             .and_then(|p| self.phys(p).map(|o| (p, o)))
             .filter(|(p, _)| self.mode == Mode::Ring || *p >= self.base_pos);
         let Some((_, off)) = off else {
-            return Err(self.corrupt(end, Fault::NothingBefore));
+            return Err(self.corrupt(end, FrameFault::NothingBefore));
         };
-        let total = frame::len_before(self.region.map(), off, self.limits)
-            .map_err(|f| self.corrupt(end, f))?;
+        // A trailing word that a lapping writer overwrote is no corruption: the reader was
+        // overrun (a ring reader walking back from a commit it loaded before being descheduled
+        // for a lap took such garbage for a damaged ring, and fell back on a sequence that did
+        // not belong to its position).
+        let fault = |f| {
+            if publish::lapped(self, end - 8) {
+                self.overrun_marker()
+            } else {
+                self.corrupt(end, f)
+            }
+        };
+        let total = frame::len_before(self.region.map(), off, self.limits).map_err(fault)?;
         end.checked_sub(total)
-            .ok_or_else(|| self.corrupt(end, Fault::BeforeJournal))
+            .ok_or_else(|| fault(FrameFault::BeforeJournal))
     }
 
     /// The writer's walk over its own old frames (ring): where the frame or padding at `pos`
     /// ends, and the sequence of a frame. Reads only the leading words; still bounds-checked,
     /// since another process could have damaged them.
     #[inline]
-    pub(crate) fn frame_span(&self, pos: u64) -> Result<(u64, Option<u64>), JournalError> {
+    pub(crate) fn frame_span(&self, pos: u64) -> Result<(u64, Option<u64>), ReadError> {
         let off = self
             .phys(pos)
-            .ok_or_else(|| self.corrupt(pos, Fault::OutsideSegment))?;
+            .ok_or_else(|| self.corrupt(pos, FrameFault::OutsideSegment))?;
         let (len, seq) = frame::span_at(self.region.map(), off, self.limits)
             .map_err(|f| self.corrupt(pos, f))?;
         Ok((pos + len, seq))
