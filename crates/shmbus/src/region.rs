@@ -528,6 +528,7 @@ impl Region {
     /// Maps a file read-only without looking for a shmbus header (for foreign formats such as a
     /// region written by the original QuantNexus writer). Same name, symlink, owner and size
     /// checks as [`OpenOptions::open`].
+    #[cfg_attr(loom, allow(dead_code))] // its only user, the candle reader, is not built for loom
     pub(crate) fn map_foreign(
         name: &str,
         allow_foreign_owner: bool,
