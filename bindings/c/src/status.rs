@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 
 use shmbus::{
     AppendError, CandleError, ErrorCode, JournalError, ReadError, RegionError, SlotError,
+    SlotReadError, SlotWriteError,
 };
 
 /// What a call did. Every function of the library returns one.
@@ -451,6 +452,18 @@ impl From<SlotError> for Error {
             _ => S::ShmbusOther,
         };
         Self::new(status, e.to_string()).with_code(e.code())
+    }
+}
+
+impl From<SlotReadError> for Error {
+    fn from(e: SlotReadError) -> Self {
+        SlotError::from(e).into()
+    }
+}
+
+impl From<SlotWriteError> for Error {
+    fn from(e: SlotWriteError) -> Self {
+        SlotError::from(e).into()
     }
 }
 

@@ -10,6 +10,7 @@ use napi::bindgen_prelude::{JsObjectValue, Object};
 use napi::{Env, JsValue};
 use shmbus::{
     AppendError, CandleError, ErrorCode, JournalError, QnxsCode, ReadError, RegionError, SlotError,
+    SlotReadError, SlotWriteError,
 };
 
 /// A property value of an error.
@@ -384,6 +385,18 @@ impl<T> OrThrow<T> for Result<T, SlotError> {
 impl<T> OrThrow<T> for Result<T, JournalError> {
     fn or_throw(self, env: &Env) -> napi::Result<T> {
         self.map_err(|e| journal(&e).into_napi(env))
+    }
+}
+
+impl<T> OrThrow<T> for Result<T, SlotReadError> {
+    fn or_throw(self, env: &Env) -> napi::Result<T> {
+        self.map_err(SlotError::from).or_throw(env)
+    }
+}
+
+impl<T> OrThrow<T> for Result<T, SlotWriteError> {
+    fn or_throw(self, env: &Env) -> napi::Result<T> {
+        self.map_err(SlotError::from).or_throw(env)
     }
 }
 

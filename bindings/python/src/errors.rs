@@ -11,6 +11,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyModule};
 use shmbus::{
     AppendError, CandleError, ErrorCode, JournalError, ReadError, RegionError, SlotError,
+    SlotReadError, SlotWriteError,
 };
 
 static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
@@ -45,6 +46,18 @@ impl From<SlotError> for Failure {
 impl From<JournalError> for Failure {
     fn from(e: JournalError) -> Self {
         Self::Journal(e)
+    }
+}
+
+impl From<SlotReadError> for Failure {
+    fn from(e: SlotReadError) -> Self {
+        SlotError::from(e).into()
+    }
+}
+
+impl From<SlotWriteError> for Failure {
+    fn from(e: SlotWriteError) -> Self {
+        SlotError::from(e).into()
     }
 }
 

@@ -35,8 +35,8 @@ use anyhow::{Context, Result, bail};
 use shmbus::candles::{BAR_TYPE, Bar, CandleWriter, DEFAULT_SIZE};
 use shmbus::journal::{JournalReader, Start};
 use shmbus::{
-    CandleError, ReadError, RegionError, SlotError, SlotId, SlotWriter, TRADE_TYPE, Trade,
-    TradingData,
+    CandleError, ReadError, RegionError, SlotError, SlotId, SlotWriteError, SlotWriter, TRADE_TYPE,
+    Trade, TradingData,
 };
 
 /// Frames applied under one progress record, at most (its slot entries fit [`REC_MAX`]).
@@ -641,12 +641,12 @@ impl Mirror {
                         }
                     }
                 }
-                Err(SlotError::InvalidKey { reason, .. }) => {
+                Err(SlotWriteError::InvalidKey { reason, .. }) => {
                     let why =
                         format!("a Trade whose symbol {symbol:?} is not a valid key: {reason}");
                     *item = Item::Bad(why);
                 }
-                Err(e @ SlotError::Full { .. }) => {
+                Err(e @ SlotWriteError::Full { .. }) => {
                     notes.push((first + i as u64, format!("slot table {table}: {e}")));
                     *item = Item::Other;
                 }

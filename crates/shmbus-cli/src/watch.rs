@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use hdrhistogram::Histogram;
 use serde_json::json;
-use shmbus::{SlotError, SlotId, SlotReader, TradingData};
+use shmbus::{SlotId, SlotReadError, SlotReader, TradingData};
 
 use crate::output::{Out, esc};
 use crate::size::human_ns;
@@ -118,9 +118,9 @@ pub fn run(a: &WatchArgs) -> Result<()> {
                     window_seen += 1;
                 }
                 Ok(None) => {}
-                Err(SlotError::WriterDied { .. } | SlotError::Busy { .. }) if row.died_reported => {
-                }
-                Err(e @ (SlotError::WriterDied { .. } | SlotError::Busy { .. })) => {
+                Err(SlotReadError::WriterDied { .. } | SlotReadError::Busy { .. })
+                    if row.died_reported => {}
+                Err(e @ (SlotReadError::WriterDied { .. } | SlotReadError::Busy { .. })) => {
                     errln!("shmbus: warning: {}", esc(&e.to_string()));
                     row.died_reported = true;
                 }

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use shmbus::{CandleError, JournalError, ReadError, RegionError, SlotError};
+use shmbus::{CandleError, JournalError, ReadError, RegionError, SlotError, SlotReadError};
 
 /// An error answered as `{"error": TEXT, "code": CODE}` with its HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +95,12 @@ impl From<SlotError> for ApiError {
             _ => (StatusCode::UNPROCESSABLE_ENTITY, "corrupt"),
         };
         Self::new(status, code, e.to_string())
+    }
+}
+
+impl From<SlotReadError> for ApiError {
+    fn from(e: SlotReadError) -> Self {
+        SlotError::from(e).into()
     }
 }
 

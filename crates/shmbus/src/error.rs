@@ -317,6 +317,199 @@ pub enum SlotError {
     },
 }
 
+/// What a slot table read can fail with ([`crate::SlotReader::read`], `read_if_changed`, `get`,
+/// `find`, `sequence`, the raw reader's and the writers' reads): the read side's subset of
+/// [`SlotError`], with the same messages and codes.
+///
+/// Exhaustive on purpose: a `match` over it covers everything a read can really report. `?`
+/// turns it into a [`SlotError`] where a function returns the wider error.
+#[derive(Debug, thiserror::Error)]
+pub enum SlotReadError {
+    /// The file was truncated while mapped, or the table's geometry is corrupt.
+    #[error(transparent)]
+    Region(#[from] RegionError),
+    /// No slot has this key.
+    #[error(
+        "no slot {key:?} in {region}; the writer has not published it yet (check the key against the table's keys)"
+    )]
+    UnknownKey {
+        /// The region.
+        region: String,
+        /// The key looked for.
+        key: String,
+    },
+    /// A key no slot can have (empty, too long, with NUL).
+    #[error("invalid slot key {key:?}: {reason}")]
+    InvalidKey {
+        /// The key.
+        key: String,
+        /// Why.
+        reason: KeyProblem,
+    },
+    /// The writer died in the middle of writing this slot.
+    #[error(
+        "the writer of {region} died in the middle of writing slot {key:?} (sequence {seq}); a new writer repairs it on open"
+    )]
+    WriterDied {
+        /// The region.
+        region: String,
+        /// The slot's key.
+        key: String,
+        /// The odd sequence left behind.
+        seq: u64,
+    },
+    /// A live writer kept the slot mid-write for longer than the read timeout.
+    #[error(
+        "slot {key:?} of {region} stayed mid-write for {waited_ms} ms while its writer is alive (is the writer stopped?)"
+    )]
+    Busy {
+        /// The region.
+        region: String,
+        /// The slot's key.
+        key: String,
+        /// How long the reader waited.
+        waited_ms: u64,
+    },
+    /// A slot id from another table or beyond the table.
+    #[error("slot index {index} is out of range for {region} ({count} slots)")]
+    BadSlot {
+        /// The region.
+        region: String,
+        /// The index.
+        index: u32,
+        /// Slots in use.
+        count: u32,
+    },
+    /// A raw read into a buffer of another size than the table's records.
+    #[error(
+        "slot records of {region} are {expected} bytes, got a buffer of {found} bytes; pass exactly one record of the table's layout"
+    )]
+    RecordSize {
+        /// The region.
+        region: String,
+        /// The table's record size.
+        expected: usize,
+        /// The buffer's size.
+        found: usize,
+    },
+}
+
+/// What a slot table write can fail with ([`crate::SlotWriter::slot`], `put`, `write`,
+/// `update`, and the raw writer's): the write side's subset of [`SlotError`], with the same
+/// messages and codes.
+///
+/// Exhaustive on purpose, as [`SlotReadError`]; `?` turns it into a [`SlotError`].
+#[derive(Debug, thiserror::Error)]
+pub enum SlotWriteError {
+    /// The file was truncated while mapped, or the table's geometry is corrupt.
+    #[error(transparent)]
+    Region(#[from] RegionError),
+    /// A key that cannot be registered (empty, too long, with NUL or control characters).
+    #[error("invalid slot key {key:?}: {reason}")]
+    InvalidKey {
+        /// The key.
+        key: String,
+        /// Why.
+        reason: KeyProblem,
+    },
+    /// Every slot is taken.
+    #[error("slot table {region} is full ({capacity} slots); create a larger one")]
+    Full {
+        /// The region.
+        region: String,
+        /// Its capacity.
+        capacity: u32,
+    },
+    /// A slot id from another table or beyond the table.
+    #[error("slot index {index} is out of range for {region} ({count} slots)")]
+    BadSlot {
+        /// The region.
+        region: String,
+        /// The index.
+        index: u32,
+        /// Slots in use.
+        count: u32,
+    },
+    /// A raw write of a buffer of another size than the table's records.
+    #[error(
+        "slot records of {region} are {expected} bytes, got a buffer of {found} bytes; pass exactly one record of the table's layout"
+    )]
+    RecordSize {
+        /// The region.
+        region: String,
+        /// The table's record size.
+        expected: usize,
+        /// The buffer's size.
+        found: usize,
+    },
+}
+
+impl From<SlotReadError> for SlotError {
+    fn from(e: SlotReadError) -> Self {
+        match e {
+            SlotReadError::Region(e) => Self::Region(e),
+            SlotReadError::UnknownKey { region, key } => Self::UnknownKey { region, key },
+            SlotReadError::InvalidKey { key, reason } => Self::InvalidKey { key, reason },
+            SlotReadError::WriterDied { region, key, seq } => Self::WriterDied { region, key, seq },
+            SlotReadError::Busy {
+                region,
+                key,
+                waited_ms,
+            } => Self::Busy {
+                region,
+                key,
+                waited_ms,
+            },
+            SlotReadError::BadSlot {
+                region,
+                index,
+                count,
+            } => Self::BadSlot {
+                region,
+                index,
+                count,
+            },
+            SlotReadError::RecordSize {
+                region,
+                expected,
+                found,
+            } => Self::RecordSize {
+                region,
+                expected,
+                found,
+            },
+        }
+    }
+}
+
+impl From<SlotWriteError> for SlotError {
+    fn from(e: SlotWriteError) -> Self {
+        match e {
+            SlotWriteError::Region(e) => Self::Region(e),
+            SlotWriteError::InvalidKey { key, reason } => Self::InvalidKey { key, reason },
+            SlotWriteError::Full { region, capacity } => Self::Full { region, capacity },
+            SlotWriteError::BadSlot {
+                region,
+                index,
+                count,
+            } => Self::BadSlot {
+                region,
+                index,
+                count,
+            },
+            SlotWriteError::RecordSize {
+                region,
+                expected,
+                found,
+            } => Self::RecordSize {
+                region,
+                expected,
+                found,
+            },
+        }
+    }
+}
+
 /// Why a journal operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -1262,6 +1455,38 @@ impl SlotError {
             Self::Busy { .. } => C::SlotBusy,
             Self::BadSlot { .. } => C::BadSlot,
             Self::InvalidLayout { .. } => C::InvalidLayout,
+            Self::RecordSize { .. } => C::RecordSize,
+        }
+    }
+}
+
+impl SlotReadError {
+    /// The stable code of this error (`docs/ERRORS.md`): the same as the [`SlotError`] it
+    /// converts into.
+    pub fn code(&self) -> ErrorCode {
+        use ErrorCode as C;
+        match self {
+            Self::Region(e) => e.code(),
+            Self::UnknownKey { .. } => C::UnknownKey,
+            Self::InvalidKey { .. } => C::InvalidKey,
+            Self::WriterDied { .. } => C::WriterDied,
+            Self::Busy { .. } => C::SlotBusy,
+            Self::BadSlot { .. } => C::BadSlot,
+            Self::RecordSize { .. } => C::RecordSize,
+        }
+    }
+}
+
+impl SlotWriteError {
+    /// The stable code of this error (`docs/ERRORS.md`): the same as the [`SlotError`] it
+    /// converts into.
+    pub fn code(&self) -> ErrorCode {
+        use ErrorCode as C;
+        match self {
+            Self::Region(e) => e.code(),
+            Self::InvalidKey { .. } => C::InvalidKey,
+            Self::Full { .. } => C::SlotsFull,
+            Self::BadSlot { .. } => C::BadSlot,
             Self::RecordSize { .. } => C::RecordSize,
         }
     }

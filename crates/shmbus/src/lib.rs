@@ -65,7 +65,7 @@ mod trading;
 pub use error::{
     AppendError, CandleCorruption, CandleError, ErrorCode, ForeignFileReason, JournalCorruption,
     JournalError, JournalLayoutProblem, KeyProblem, LayoutProblem, NotARegionReason, QnxsCode,
-    ReadError, RegionError, SlotError,
+    ReadError, RegionError, SlotError, SlotReadError, SlotWriteError,
 };
 pub use header::{FORMAT_VERSION, HEADER_LEN, HeaderInfo, MAGIC, Probe, QNXS_MAGIC, RegionKind};
 pub use name::{RegionName, SHM_DIR};

@@ -9,7 +9,7 @@ use shmbus::journal::FrameFault;
 use shmbus::{
     AppendError, CandleCorruption, CandleError, ErrorCode, ForeignFileReason, JournalCorruption,
     JournalError, JournalLayoutProblem, KeyProblem, LayoutProblem, NotARegionReason, ReadError,
-    RegionError, RegionKind, SlotError,
+    RegionError, RegionKind, SlotError, SlotReadError, SlotWriteError,
 };
 
 /// One region error of every variant (a fresh set each call: `RegionError` is not `Clone`).
@@ -666,4 +666,81 @@ fn journal_facts_are_typed_and_keep_their_messages() {
     // The narrow errors are no larger than the wide one.
     assert!(size_of::<ReadError>() <= size_of::<JournalError>());
     assert!(size_of::<AppendError>() <= size_of::<JournalError>());
+}
+
+#[test]
+fn slot_read_and_write_errors_keep_the_slot_errors_codes_and_messages() {
+    let s = || "t".to_owned();
+    let reads = vec![
+        SlotReadError::Region(RegionError::TruncatedWhileMapped {
+            path: PathBuf::from("/dev/shm/t"),
+        }),
+        SlotReadError::UnknownKey {
+            region: s(),
+            key: s(),
+        },
+        SlotReadError::InvalidKey {
+            key: String::new(),
+            reason: KeyProblem::Empty,
+        },
+        SlotReadError::WriterDied {
+            region: s(),
+            key: s(),
+            seq: 3,
+        },
+        SlotReadError::Busy {
+            region: s(),
+            key: s(),
+            waited_ms: 1000,
+        },
+        SlotReadError::BadSlot {
+            region: s(),
+            index: 9,
+            count: 8,
+        },
+        SlotReadError::RecordSize {
+            region: s(),
+            expected: 16,
+            found: 8,
+        },
+    ];
+    let writes = vec![
+        SlotWriteError::Region(RegionError::TruncatedWhileMapped {
+            path: PathBuf::from("/dev/shm/t"),
+        }),
+        SlotWriteError::InvalidKey {
+            key: "a\nb".into(),
+            reason: KeyProblem::ControlCharacter,
+        },
+        SlotWriteError::Full {
+            region: s(),
+            capacity: 8,
+        },
+        SlotWriteError::BadSlot {
+            region: s(),
+            index: 9,
+            count: 8,
+        },
+        SlotWriteError::RecordSize {
+            region: s(),
+            expected: 16,
+            found: 8,
+        },
+    ];
+    let mut codes = BTreeSet::new();
+    let read = reads
+        .into_iter()
+        .map(|e| (e.code(), e.to_string(), SlotError::from(e)));
+    let write = writes
+        .into_iter()
+        .map(|e| (e.code(), e.to_string(), SlotError::from(e)));
+    for (code, text, wide) in read.chain(write) {
+        assert_eq!(code, wide.code(), "{text}");
+        assert_eq!(text, wide.to_string());
+        codes.insert(code);
+    }
+    // 7 read and 5 write conditions, of which truncation, key, slot id and size are shared.
+    assert_eq!(codes.len(), 8, "{codes:?}");
+    assert!(size_of::<SlotReadError>() <= size_of::<SlotError>());
+    assert!(size_of::<SlotWriteError>() <= size_of::<SlotError>());
 }

@@ -100,7 +100,10 @@ fn run_until_error(kind: &str, writer: bool, name: &str) -> String {
             let mut w = SlotWriter::<TradingData>::open(name).expect("open the slot writer");
             say("ready");
             for i in 1.. {
-                if let Err(e) = w.put("BTCUSD", &TradingData::new(i as f64, 1, i)) {
+                if let Err(e) = w
+                    .put("BTCUSD", &TradingData::new(i as f64, 1, i))
+                    .map_err(SlotError::from)
+                {
                     return outcome(&e, slot_truncated(&e));
                 }
                 pause();
@@ -113,7 +116,10 @@ fn run_until_error(kind: &str, writer: bool, name: &str) -> String {
                 match r.get("BTCUSD") {
                     Ok(Some(_)) => {}
                     Ok(None) => return "other: the slot read as never written".into(),
-                    Err(e) => return outcome(&e, slot_truncated(&e)),
+                    Err(e) => {
+                        let e = SlotError::from(e);
+                        return outcome(&e, slot_truncated(&e));
+                    }
                 }
                 pause();
             }
@@ -373,7 +379,7 @@ fn foreign_fault(name: &str, with_previous: bool) {
         .expect("open the file")
         .set_len(0)
         .expect("truncate");
-    match r.get("K") {
+    match r.get("K").map_err(SlotError::from) {
         Err(e) if slot_truncated(&e) => say("shmbus-fault-handled"),
         other => panic!("expected TruncatedWhileMapped, got {other:?}"),
     }

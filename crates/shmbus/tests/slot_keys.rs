@@ -1,7 +1,7 @@
 //! Slot keys: a writer refuses to register a key with control characters, while a key that
 //! another program stored raw stays readable (and writable by a writer that reopens the table).
 
-use shmbus::{SlotError, SlotReader, SlotWriter, TradingData};
+use shmbus::{SlotReader, SlotWriteError, SlotWriter, TradingData};
 
 struct Cleanup(String);
 impl Drop for Cleanup {
@@ -26,7 +26,7 @@ fn control_characters_are_refused_in_new_keys() {
         "csi\u{9b}31m",
     ] {
         match w.slot(bad) {
-            Err(SlotError::InvalidKey { reason, .. }) => {
+            Err(SlotWriteError::InvalidKey { reason, .. }) => {
                 assert!(
                     reason.to_string().contains("control characters"),
                     "{reason}"

@@ -16,7 +16,7 @@ use bytemuck::{Pod, Zeroable};
 use common::{ChildProc, ShmName, TestDir, Watchdog, assert_mentions, patch, read_u32, say};
 use shmbus::{
     Field, FieldType, HEADER_LEN, Record, RecordLayout, Region, RegionError, SlotError, SlotId,
-    SlotReader, SlotWriter, TradingData, Versioned,
+    SlotReadError, SlotReader, SlotWriteError, SlotWriter, TradingData, Versioned,
 };
 
 /// Where the TradingData table of the hammer lives.
@@ -159,7 +159,7 @@ fn hammer_reader(name: &str) {
     let (mut reads, mut torn, mut backwards, mut changes, mut errors) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut td_reads, mut td_torn, mut unchanged_skips) = (0u64, 0u64, 0u64);
-    let report_error = |e: SlotError, errors: &mut u64| {
+    let report_error = |e: SlotReadError, errors: &mut u64| {
         if *errors == 0 {
             eprintln!("hammer reader: first error: {e}");
         }
@@ -191,7 +191,7 @@ fn hammer_reader(name: &str) {
                 last[s] = v.seq;
             }
             Ok(None) => report_error(
-                SlotError::BadSlot {
+                SlotReadError::BadSlot {
                     region: format!("{name}: slot {s} read as never written"),
                     index: slot,
                     count: SLOTS,
@@ -348,8 +348,8 @@ fn a_writer_killed_mid_write_is_detected_and_repaired() {
     let died = reader.read(c);
     let took = t.elapsed();
     match died {
-        Err(e @ SlotError::WriterDied { .. }) => {
-            let SlotError::WriterDied { key, seq, .. } = &e else {
+        Err(e @ SlotReadError::WriterDied { .. }) => {
+            let SlotReadError::WriterDied { key, seq, .. } = &e else {
                 unreachable!()
             };
             assert_eq!((key.as_str(), *seq), ("C", odd));
@@ -364,7 +364,10 @@ fn a_writer_killed_mid_write_is_detected_and_repaired() {
     // The other slots are intact and readable before any repair; a fresh reader agrees.
     assert_eq!(reader.get("A").unwrap().unwrap().value, trade(1));
     let fresh = SlotReader::<TradingData>::open(&name).unwrap();
-    assert!(matches!(fresh.read(c), Err(SlotError::WriterDied { .. })));
+    assert!(matches!(
+        fresh.read(c),
+        Err(SlotReadError::WriterDied { .. })
+    ));
 
     let t = Instant::now();
     let mut writer =
@@ -473,8 +476,8 @@ fn a_slot_held_mid_write_by_a_live_writer_is_busy() {
     let busy = reader.read(c);
     let took = t.elapsed();
     match busy {
-        Err(e @ SlotError::Busy { .. }) => {
-            let SlotError::Busy { key, waited_ms, .. } = &e else {
+        Err(e @ SlotReadError::Busy { .. }) => {
+            let SlotReadError::Busy { key, waited_ms, .. } = &e else {
                 unreachable!()
             };
             assert_eq!(key, "C");
@@ -497,7 +500,7 @@ fn a_slot_held_mid_write_by_a_live_writer_is_busy() {
     child.expect("BYE", READY_WAIT);
     assert!(child.wait_exit(Duration::from_secs(10)).is_some());
     match reader.read(c) {
-        Err(SlotError::WriterDied { key, .. }) => assert_eq!(key, "C"),
+        Err(SlotReadError::WriterDied { key, .. }) => assert_eq!(key, "C"),
         other => panic!("expected WriterDied, got {other:?}"),
     }
 }
@@ -568,12 +571,12 @@ fn corrupt_table_geometry_is_refused_not_read_out_of_bounds() {
     assert_eq!(reader.get("A").unwrap().unwrap().value, trade(1));
     assert!(matches!(
         reader.find("ZZZ"),
-        Err(SlotError::UnknownKey { .. })
+        Err(SlotReadError::UnknownKey { .. })
     ));
     let mut writer = SlotWriter::<TradingData>::open(&name).expect("a huge count is survivable");
     assert_eq!(writer.repaired(), 0);
     match writer.slot("NEW") {
-        Err(e @ SlotError::Full { capacity: 8, .. }) => {
+        Err(e @ SlotWriteError::Full { capacity: 8, .. }) => {
             assert_mentions(&e.to_string(), &[&name, "full (8 slots)"]);
         }
         other => panic!("expected Full, got {other:?}"),

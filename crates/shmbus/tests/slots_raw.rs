@@ -3,7 +3,7 @@
 
 use shmbus::{
     FieldType, RawSlotReader, RawSlotWriter, Record, RecordLayoutBuf, RegionError, SlotError,
-    SlotReader, SlotWriter, TradingData,
+    SlotReadError, SlotReader, SlotWriteError, SlotWriter, TradingData,
 };
 
 fn name(tag: &str) -> String {
@@ -105,7 +105,7 @@ fn wrong_buffers_and_bad_layouts_are_errors() {
         .create()
         .unwrap();
     match w.put("X", &[0u8; 8]) {
-        Err(SlotError::RecordSize {
+        Err(SlotWriteError::RecordSize {
             expected: 16,
             found: 8,
             ..
@@ -119,7 +119,7 @@ fn wrong_buffers_and_bad_layouts_are_errors() {
     let mut small = [0u8; 15];
     assert!(matches!(
         r.read_into(id, &mut small),
-        Err(SlotError::RecordSize { .. })
+        Err(SlotReadError::RecordSize { .. })
     ));
     assert_eq!(r.get("X").unwrap().unwrap().value, vec![1u8; 16]);
 

@@ -11,7 +11,6 @@
 use std::mem::offset_of;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
-use crate::error::SlotError;
 use crate::header::HEADER_LEN;
 use crate::mapping::AtomicView;
 use crate::record::Record;
@@ -131,8 +130,8 @@ pub(super) const fn check_record<T: Record>() {
 }
 
 /// The key field for `key`: NUL-padded UTF-8.
-pub(super) fn encode_key(key: &str) -> Result<[u8; KEY_LEN], SlotError> {
-    let invalid = |reason| SlotError::InvalidKey {
+pub(super) fn encode_key(key: &str) -> Result<[u8; KEY_LEN], super::table::Fault> {
+    let invalid = |reason| super::table::Fault::InvalidKey {
         key: key.to_owned(),
         reason,
     };

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::layout::check_record;
 use super::table::{Shape, Table, corrupt, table_header};
 use super::{SlotId, Versioned};
-use crate::error::SlotError;
+use crate::error::{SlotError, SlotReadError};
 use crate::header::RegionKind;
 use crate::record::{Record, RecordLayoutBuf};
 use crate::region::{OpenOptions, Region};
@@ -57,7 +57,8 @@ impl RawSlotReader {
                     return Err(corrupt(
                         &region,
                         format!("the slot record size {record} is not a non-zero multiple of 8"),
-                    ));
+                    )
+                    .into());
                 }
                 Shape {
                     size: record as usize,
@@ -80,8 +81,8 @@ impl RawSlotReader {
     ///
     /// # Errors
     ///
-    /// As [`SlotReader::read`]; [`SlotError::RecordSize`].
-    pub fn read_into(&self, id: SlotId, out: &mut [u8]) -> Result<Option<u64>, SlotError> {
+    /// As [`SlotReader::read`]; [`SlotReadError::RecordSize`].
+    pub fn read_into(&self, id: SlotId, out: &mut [u8]) -> Result<Option<u64>, SlotReadError> {
         self.table.check_len(out.len())?;
         self.table.read_into(id, out)
     }
@@ -91,7 +92,7 @@ impl RawSlotReader {
     /// # Errors
     ///
     /// As [`RawSlotReader::read_into`].
-    pub fn read(&self, id: SlotId) -> Result<Option<Versioned<Vec<u8>>>, SlotError> {
+    pub fn read(&self, id: SlotId) -> Result<Option<Versioned<Vec<u8>>>, SlotReadError> {
         let mut value = vec![0u8; self.table.shape.size];
         Ok(self
             .table
@@ -110,7 +111,7 @@ impl RawSlotReader {
         id: SlotId,
         since: u64,
         out: &mut [u8],
-    ) -> Result<Option<u64>, SlotError> {
+    ) -> Result<Option<u64>, SlotReadError> {
         self.table.check_len(out.len())?;
         self.table.read_into_if_changed(id, since, out)
     }
@@ -120,12 +121,12 @@ impl RawSlotReader {
     /// # Errors
     ///
     /// As [`RawSlotReader::find`] and [`RawSlotReader::read`].
-    pub fn get(&self, key: &str) -> Result<Option<Versioned<Vec<u8>>>, SlotError> {
+    pub fn get(&self, key: &str) -> Result<Option<Versioned<Vec<u8>>>, SlotReadError> {
         self.read(self.find(key)?)
     }
 
     /// How long a read waits for a live writer that keeps a slot mid-write before
-    /// [`SlotError::Busy`].
+    /// [`SlotReadError::Busy`].
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.table.timeout = timeout;
     }
@@ -134,8 +135,8 @@ impl RawSlotReader {
     ///
     /// # Errors
     ///
-    /// [`SlotError::UnknownKey`], [`SlotError::InvalidKey`].
-    pub fn find(&self, key: &str) -> Result<SlotId, SlotError> {
+    /// [`SlotReadError::UnknownKey`], [`SlotReadError::InvalidKey`].
+    pub fn find(&self, key: &str) -> Result<SlotId, SlotReadError> {
         self.table.find(key)
     }
 
@@ -143,8 +144,8 @@ impl RawSlotReader {
     ///
     /// # Errors
     ///
-    /// [`SlotError::BadSlot`].
-    pub fn sequence(&self, id: SlotId) -> Result<u64, SlotError> {
+    /// [`SlotReadError::BadSlot`].
+    pub fn sequence(&self, id: SlotId) -> Result<u64, SlotReadError> {
         self.table.sequence(id)
     }
 
@@ -219,10 +220,10 @@ impl<T: Record> SlotReader<T> {
     ///
     /// # Errors
     ///
-    /// [`SlotError::WriterDied`] if the writer died mid-write; [`SlotError::Busy`] if a live
-    /// writer keeps it mid-write past the timeout; [`SlotError::BadSlot`].
+    /// [`SlotReadError::WriterDied`] if the writer died mid-write; [`SlotReadError::Busy`] if a live
+    /// writer keeps it mid-write past the timeout; [`SlotReadError::BadSlot`].
     #[inline]
-    pub fn read(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotError> {
+    pub fn read(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotReadError> {
         self.raw.table.read_as(id)
     }
 
@@ -236,7 +237,7 @@ impl<T: Record> SlotReader<T> {
         &self,
         id: SlotId,
         since: u64,
-    ) -> Result<Option<Versioned<T>>, SlotError> {
+    ) -> Result<Option<Versioned<T>>, SlotReadError> {
         self.raw.table.read_as_if_changed(id, since)
     }
 
@@ -245,12 +246,12 @@ impl<T: Record> SlotReader<T> {
     /// # Errors
     ///
     /// As [`SlotReader::find`] and [`SlotReader::read`].
-    pub fn get(&self, key: &str) -> Result<Option<Versioned<T>>, SlotError> {
+    pub fn get(&self, key: &str) -> Result<Option<Versioned<T>>, SlotReadError> {
         self.read(self.find(key)?)
     }
 
     /// How long a read waits for a live writer that keeps a slot mid-write before
-    /// [`SlotError::Busy`].
+    /// [`SlotReadError::Busy`].
     pub fn set_timeout(&mut self, timeout: Duration) {
         self.raw.set_timeout(timeout);
     }
@@ -259,8 +260,8 @@ impl<T: Record> SlotReader<T> {
     ///
     /// # Errors
     ///
-    /// [`SlotError::UnknownKey`], [`SlotError::InvalidKey`].
-    pub fn find(&self, key: &str) -> Result<SlotId, SlotError> {
+    /// [`SlotReadError::UnknownKey`], [`SlotReadError::InvalidKey`].
+    pub fn find(&self, key: &str) -> Result<SlotId, SlotReadError> {
         self.raw.find(key)
     }
 
@@ -268,8 +269,8 @@ impl<T: Record> SlotReader<T> {
     ///
     /// # Errors
     ///
-    /// [`SlotError::BadSlot`].
-    pub fn sequence(&self, id: SlotId) -> Result<u64, SlotError> {
+    /// [`SlotReadError::BadSlot`].
+    pub fn sequence(&self, id: SlotId) -> Result<u64, SlotReadError> {
         self.raw.sequence(id)
     }
 

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use super::layout::encode_key;
 use super::layout::{KEY_LEN, SLOT_KEY, SLOT_RECORD, TABLE_HEADER_LEN, TableHeader, stride_for};
 use super::{SlotId, Versioned};
-use crate::error::{RegionError, SlotError};
+use crate::error::{KeyProblem, RegionError, SlotError, SlotReadError, SlotWriteError};
 use crate::record::{Record, RecordLayoutBuf};
 use crate::region::Region;
 use crate::seqlock::{self, Contended, ReadAttempt};
 
 /// Spins before a reader of a mid-write slot starts checking that the writer lives.
 const SPINS_BEFORE_CHECK: u32 = 1 << 12;
-/// How long a reader waits for a live writer to finish a write before [`SlotError::Busy`].
+/// How long a reader waits for a live writer to finish a write before [`SlotReadError::Busy`].
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Words of the slot head (sequence and key) before the record.
@@ -62,15 +62,102 @@ pub(super) struct Table {
     body: usize,
 }
 
-pub(super) fn corrupt(region: &Region, what: String) -> SlotError {
-    SlotError::Region(RegionError::Corrupt {
+pub(super) fn corrupt(region: &Region, what: String) -> RegionError {
+    RegionError::Corrupt {
         path: region.name().path().to_path_buf(),
         what,
-    })
+    }
+}
+
+/// What the steps that reads and writes share can fail with; each converts into the read's,
+/// the write's and the wide error (`?`), so no step names a failure its operation cannot have.
+#[derive(Debug)]
+pub(super) enum Fault {
+    Region(RegionError),
+    InvalidKey {
+        key: String,
+        reason: KeyProblem,
+    },
+    BadSlot {
+        region: String,
+        index: u32,
+        count: u32,
+    },
+    RecordSize {
+        region: String,
+        expected: usize,
+        found: usize,
+    },
+}
+
+impl From<RegionError> for Fault {
+    fn from(e: RegionError) -> Self {
+        Self::Region(e)
+    }
+}
+
+impl From<Fault> for SlotReadError {
+    fn from(f: Fault) -> Self {
+        match f {
+            Fault::Region(e) => Self::Region(e),
+            Fault::InvalidKey { key, reason } => Self::InvalidKey { key, reason },
+            Fault::BadSlot {
+                region,
+                index,
+                count,
+            } => Self::BadSlot {
+                region,
+                index,
+                count,
+            },
+            Fault::RecordSize {
+                region,
+                expected,
+                found,
+            } => Self::RecordSize {
+                region,
+                expected,
+                found,
+            },
+        }
+    }
+}
+
+impl From<Fault> for SlotWriteError {
+    fn from(f: Fault) -> Self {
+        match f {
+            Fault::Region(e) => Self::Region(e),
+            Fault::InvalidKey { key, reason } => Self::InvalidKey { key, reason },
+            Fault::BadSlot {
+                region,
+                index,
+                count,
+            } => Self::BadSlot {
+                region,
+                index,
+                count,
+            },
+            Fault::RecordSize {
+                region,
+                expected,
+                found,
+            } => Self::RecordSize {
+                region,
+                expected,
+                found,
+            },
+        }
+    }
+}
+
+impl From<Fault> for SlotError {
+    fn from(f: Fault) -> Self {
+        SlotWriteError::from(f).into()
+    }
 }
 
 /// The table header of `region`, checked to lie inside the mapping.
-pub(super) fn table_header(region: &Region) -> Result<&TableHeader, SlotError> {
+pub(super) fn table_header(region: &Region) -> Result<&TableHeader, RegionError> {
     let body = region.header().body_offset as usize;
     // Slot sequences are u64 words at body + 64 + i * stride (a multiple of 64): a body
     // offset that is not 8-aligned would make every slot access fail its alignment check.
@@ -106,7 +193,8 @@ impl Table {
                     shape.name,
                     stride_for(size),
                 ),
-            ));
+            )
+            .into());
         }
         let body = region.header().body_offset as usize;
         let end = (capacity as u64)
@@ -119,7 +207,8 @@ impl Table {
                     "{capacity} slots of {stride} bytes do not fit in {} bytes",
                     region.len()
                 ),
-            ));
+            )
+            .into());
         }
         Ok(Self {
             region,
@@ -133,11 +222,11 @@ impl Table {
 
     /// Refuses a record buffer of another size than the table's records.
     #[inline]
-    pub(super) fn check_len(&self, len: usize) -> Result<(), SlotError> {
+    pub(super) fn check_len(&self, len: usize) -> Result<(), Fault> {
         if len == self.shape.size {
             Ok(())
         } else {
-            Err(SlotError::RecordSize {
+            Err(Fault::RecordSize {
                 region: self.region.name().to_string(),
                 expected: self.shape.size,
                 found: len,
@@ -147,7 +236,7 @@ impl Table {
 
     /// The table header; in bounds since open (a mapping never shrinks).
     #[inline]
-    fn header(&self) -> Result<&TableHeader, SlotError> {
+    fn header(&self) -> Result<&TableHeader, RegionError> {
         self.region
             .map()
             .view::<TableHeader>(self.body)
@@ -156,7 +245,7 @@ impl Table {
 
     #[cold]
     #[inline(never)]
-    fn outside(&self, what: &str) -> SlotError {
+    fn outside(&self, what: &str) -> RegionError {
         corrupt(
             &self.region,
             format!("{what} lies outside the {} byte mapping", self.region.len()),
@@ -173,8 +262,8 @@ impl Table {
     /// the "never written" answer, which is checked. (The same ordering argument the mark
     /// itself relies on; see `Mapping::truncated`.)
     #[inline]
-    pub(super) fn intact(&self) -> Result<(), SlotError> {
-        Ok(self.region.check_intact()?)
+    pub(super) fn intact(&self) -> Result<(), RegionError> {
+        self.region.check_intact()
     }
 
     /// Slots in use, clamped to the capacity (a corrupt count cannot send us out of bounds).
@@ -188,8 +277,8 @@ impl Table {
 
     #[cold]
     #[inline(never)]
-    fn bad_slot(&self, id: SlotId) -> SlotError {
-        SlotError::BadSlot {
+    fn bad_slot(&self, id: SlotId) -> Fault {
+        Fault::BadSlot {
             region: self.region.name().to_string(),
             index: id.0,
             count: self.capacity,
@@ -197,7 +286,7 @@ impl Table {
     }
 
     #[inline]
-    pub(super) fn slot_offset(&self, id: SlotId) -> Result<usize, SlotError> {
+    pub(super) fn slot_offset(&self, id: SlotId) -> Result<usize, Fault> {
         if id.0 >= self.capacity {
             return Err(self.bad_slot(id));
         }
@@ -212,24 +301,24 @@ impl Table {
         &self,
         id: SlotId,
         words: usize,
-    ) -> Result<(&AtomicU64, &[AtomicU64]), SlotError> {
+    ) -> Result<(&AtomicU64, &[AtomicU64]), Fault> {
         let off = self.slot_offset(id)?;
         match self.region.map().u64_slice(off, HEAD_WORDS + words) {
             Some(slot) => {
                 let (head, record) = slot.split_at(HEAD_WORDS);
                 Ok((&head[0], record))
             }
-            None => Err(self.outside("a slot")),
+            None => Err(self.outside("a slot").into()),
         }
     }
 
     /// The sequence word and the record of slot `id`.
     #[inline]
-    pub(super) fn slot(&self, id: SlotId) -> Result<(&AtomicU64, &[AtomicU64]), SlotError> {
+    pub(super) fn slot(&self, id: SlotId) -> Result<(&AtomicU64, &[AtomicU64]), Fault> {
         self.seq_and_words(id, self.shape.size / 8)
     }
 
-    pub(super) fn key(&self, id: SlotId) -> Result<String, SlotError> {
+    pub(super) fn key(&self, id: SlotId) -> Result<String, Fault> {
         let off = self.slot_offset(id)?;
         let raw = self
             .region
@@ -248,7 +337,7 @@ impl Table {
             .collect()
     }
 
-    pub(super) fn find(&self, key: &str) -> Result<SlotId, SlotError> {
+    pub(super) fn find(&self, key: &str) -> Result<SlotId, SlotReadError> {
         // Compare the key as four words in place: no copy of each stored key.
         let want: [u64; KEY_LEN / 8] = bytemuck::cast(encode_key(key)?);
         let map = self.region.map();
@@ -267,13 +356,13 @@ impl Table {
             }
         }
         self.intact()?;
-        Err(SlotError::UnknownKey {
+        Err(SlotReadError::UnknownKey {
             region: self.region.name().to_string(),
             key: key.to_owned(),
         })
     }
 
-    pub(super) fn sequence(&self, id: SlotId) -> Result<u64, SlotError> {
+    pub(super) fn sequence(&self, id: SlotId) -> Result<u64, SlotReadError> {
         // Pairs with the writer's Release store (W3) in `seqlock::end_write`.
         let seq = self.seq_and_words(id, 0)?.0.load(Ordering::Acquire);
         self.intact()?;
@@ -283,10 +372,14 @@ impl Table {
     /// The fast path: one attempt, inlined into the caller; contention goes to `read_slow`.
     /// `out` has the record's size. Returns the sequence read at, `None` if never written.
     #[inline(always)]
-    pub(super) fn read_into(&self, id: SlotId, out: &mut [u8]) -> Result<Option<u64>, SlotError> {
+    pub(super) fn read_into(
+        &self,
+        id: SlotId,
+        out: &mut [u8],
+    ) -> Result<Option<u64>, SlotReadError> {
         let (seq, words) = self.slot(id)?;
         match seqlock::try_read(seq, words, out) {
-            ReadAttempt::Stable(0) => self.intact().map(|()| None),
+            ReadAttempt::Stable(0) => Ok(self.intact().map(|()| None)?),
             // No truncation check needed: see `STABLE_IS_REAL`.
             ReadAttempt::Stable(seq) => Ok(Some(seq)),
             _ => self.read_slow(id, out),
@@ -297,7 +390,7 @@ impl Table {
     /// that the writer lives, then yields until the timeout.
     #[cold]
     #[inline(never)]
-    fn read_slow(&self, id: SlotId, out: &mut [u8]) -> Result<Option<u64>, SlotError> {
+    fn read_slow(&self, id: SlotId, out: &mut [u8]) -> Result<Option<u64>, SlotReadError> {
         let (seq, words) = self.slot(id)?;
         let mut spins = 0u32;
         let mut waiting_since: Option<Instant> = None;
@@ -315,7 +408,7 @@ impl Table {
                 if let Contended::InProgress(odd) = why {
                     // Pairs with the writer's Release store (W3) in `seqlock::end_write`.
                     if !self.region.writer_alive()? && seq.load(Ordering::Acquire) == odd {
-                        return Err(SlotError::WriterDied {
+                        return Err(SlotReadError::WriterDied {
                             region: self.region.name().to_string(),
                             key: self.key(id)?,
                             seq: odd,
@@ -324,7 +417,7 @@ impl Table {
                 }
                 let since = *waiting_since.get_or_insert_with(Instant::now);
                 if since.elapsed() > self.timeout {
-                    return Err(SlotError::Busy {
+                    return Err(SlotReadError::Busy {
                         region: self.region.name().to_string(),
                         key: self.key(id)?,
                         waited_ms: since.elapsed().as_millis() as u64,
@@ -346,7 +439,7 @@ impl Table {
         id: SlotId,
         since: u64,
         out: &mut [u8],
-    ) -> Result<Option<u64>, SlotError> {
+    ) -> Result<Option<u64>, SlotReadError> {
         if self.unchanged(id, since)? {
             return Ok(None);
         }
@@ -355,7 +448,7 @@ impl Table {
 
     /// Whether slot `id` is still at sequence `since` (one Acquire load).
     #[inline(always)]
-    fn unchanged(&self, id: SlotId, since: u64) -> Result<bool, SlotError> {
+    fn unchanged(&self, id: SlotId, since: u64) -> Result<bool, SlotReadError> {
         let (seq, _) = self.seq_and_words(id, 0)?;
         // Pairs with the writer's Release store (W3) in `seqlock::end_write`.
         let s = seq.load(Ordering::Acquire);
@@ -371,10 +464,10 @@ impl Table {
 
     /// Publishes `src` (the record's size) in slot `id`.
     #[inline]
-    pub(super) fn write(&self, id: SlotId, src: &[u8]) -> Result<(), SlotError> {
+    pub(super) fn write(&self, id: SlotId, src: &[u8]) -> Result<(), SlotWriteError> {
         let (seq, words) = self.seq_and_words(id, src.len() / 8)?;
         seqlock::write(seq, words, src);
-        self.intact()
+        Ok(self.intact()?)
     }
 
     /// The typed fast path for a table whose record size was checked to be `size_of::<T>()`
@@ -382,11 +475,14 @@ impl Table {
     /// never handed to the (cold) slow path, so it can stay in registers; passing it on made
     /// every read ~3 ns slower.
     #[inline(always)]
-    pub(super) fn read_as<T: Record>(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotError> {
+    pub(super) fn read_as<T: Record>(
+        &self,
+        id: SlotId,
+    ) -> Result<Option<Versioned<T>>, SlotReadError> {
         let (seq, words) = self.seq_and_words(id, size_of::<T>() / 8)?;
         let mut value = T::zeroed();
         match seqlock::try_read(seq, words, bytemuck::bytes_of_mut(&mut value)) {
-            ReadAttempt::Stable(0) => self.intact().map(|()| None),
+            ReadAttempt::Stable(0) => Ok(self.intact().map(|()| None)?),
             // No truncation check needed: see `STABLE_IS_REAL`.
             ReadAttempt::Stable(seq) => Ok(Some(Versioned { seq, value })),
             _ => self.read_as_slow(id),
@@ -395,7 +491,7 @@ impl Table {
 
     #[cold]
     #[inline(never)]
-    fn read_as_slow<T: Record>(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotError> {
+    fn read_as_slow<T: Record>(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotReadError> {
         let mut value = T::zeroed();
         Ok(self
             .read_slow(id, bytemuck::bytes_of_mut(&mut value))?
@@ -408,7 +504,7 @@ impl Table {
         &self,
         id: SlotId,
         since: u64,
-    ) -> Result<Option<Versioned<T>>, SlotError> {
+    ) -> Result<Option<Versioned<T>>, SlotReadError> {
         if self.unchanged(id, since)? {
             return Ok(None);
         }
@@ -416,10 +512,10 @@ impl Table {
     }
 
     /// Registers `key` in the next free slot (the writer only).
-    pub(super) fn register(&self, raw: &[u8; KEY_LEN]) -> Result<SlotId, SlotError> {
+    pub(super) fn register(&self, raw: &[u8; KEY_LEN]) -> Result<SlotId, SlotWriteError> {
         let count = self.len();
         if count >= self.capacity {
-            return Err(SlotError::Full {
+            return Err(SlotWriteError::Full {
                 region: self.region.name().to_string(),
                 capacity: self.capacity,
             });

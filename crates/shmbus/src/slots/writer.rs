@@ -12,7 +12,7 @@ use super::builder::{RawSlotTableBuilder, SlotTableBuilder, TableOptions};
 use super::layout::{check_record, encode_key};
 use super::table::{Shape, Table};
 use super::{SlotId, Versioned};
-use crate::error::SlotError;
+use crate::error::{SlotError, SlotReadError, SlotWriteError};
 use crate::header::RegionKind;
 use crate::record::{Record, RecordLayoutBuf};
 use crate::region::{OpenOptions, Region};
@@ -102,8 +102,8 @@ impl RawSlotWriter {
     ///
     /// # Errors
     ///
-    /// [`SlotError::InvalidKey`], [`SlotError::Full`].
-    pub fn slot(&mut self, key: &str) -> Result<SlotId, SlotError> {
+    /// [`SlotWriteError::InvalidKey`], [`SlotWriteError::Full`].
+    pub fn slot(&mut self, key: &str) -> Result<SlotId, SlotWriteError> {
         if let Some(&id) = self.index.get(key) {
             return Ok(id);
         }
@@ -111,7 +111,7 @@ impl RawSlotWriter {
         // lines or drive the terminal of whoever lists the table. Keys already in a table
         // (written by another program) stay readable and writable.
         if key.chars().any(char::is_control) {
-            return Err(SlotError::InvalidKey {
+            return Err(SlotWriteError::InvalidKey {
                 key: key.to_owned(),
                 reason: crate::KeyProblem::ControlCharacter,
             });
@@ -126,8 +126,8 @@ impl RawSlotWriter {
     ///
     /// # Errors
     ///
-    /// [`SlotError::RecordSize`], [`SlotError::BadSlot`].
-    pub fn write(&mut self, id: SlotId, record: &[u8]) -> Result<(), SlotError> {
+    /// [`SlotWriteError::RecordSize`], [`SlotWriteError::BadSlot`].
+    pub fn write(&mut self, id: SlotId, record: &[u8]) -> Result<(), SlotWriteError> {
         self.table.check_len(record.len())?;
         self.table.write(id, record)
     }
@@ -137,7 +137,7 @@ impl RawSlotWriter {
     /// # Errors
     ///
     /// As [`RawSlotWriter::slot`] and [`RawSlotWriter::write`].
-    pub fn put(&mut self, key: &str, record: &[u8]) -> Result<SlotId, SlotError> {
+    pub fn put(&mut self, key: &str, record: &[u8]) -> Result<SlotId, SlotWriteError> {
         self.table.check_len(record.len())?;
         let id = self.slot(key)?;
         self.table.write(id, record)?;
@@ -148,8 +148,8 @@ impl RawSlotWriter {
     ///
     /// # Errors
     ///
-    /// [`SlotError::RecordSize`], [`SlotError::BadSlot`].
-    pub fn read_into(&self, id: SlotId, out: &mut [u8]) -> Result<Option<u64>, SlotError> {
+    /// [`SlotReadError::RecordSize`], [`SlotReadError::BadSlot`].
+    pub fn read_into(&self, id: SlotId, out: &mut [u8]) -> Result<Option<u64>, SlotReadError> {
         self.table.check_len(out.len())?;
         self.table.read_into(id, out)
     }
@@ -233,8 +233,8 @@ impl<T: Record> SlotWriter<T> {
     ///
     /// # Errors
     ///
-    /// [`SlotError::InvalidKey`], [`SlotError::Full`].
-    pub fn slot(&mut self, key: &str) -> Result<SlotId, SlotError> {
+    /// [`SlotWriteError::InvalidKey`], [`SlotWriteError::Full`].
+    pub fn slot(&mut self, key: &str) -> Result<SlotId, SlotWriteError> {
         self.raw.slot(key)
     }
 
@@ -242,9 +242,9 @@ impl<T: Record> SlotWriter<T> {
     ///
     /// # Errors
     ///
-    /// [`SlotError::BadSlot`] for an id of another table.
+    /// [`SlotWriteError::BadSlot`] for an id of another table.
     #[inline]
-    pub fn write(&mut self, id: SlotId, value: &T) -> Result<(), SlotError> {
+    pub fn write(&mut self, id: SlotId, value: &T) -> Result<(), SlotWriteError> {
         // No length check: `bytes_of(value)` is the record size, checked at open.
         self.raw.table.write(id, bytemuck::bytes_of(value))
     }
@@ -254,7 +254,7 @@ impl<T: Record> SlotWriter<T> {
     /// # Errors
     ///
     /// As [`SlotWriter::slot`].
-    pub fn put(&mut self, key: &str, value: &T) -> Result<SlotId, SlotError> {
+    pub fn put(&mut self, key: &str, value: &T) -> Result<SlotId, SlotWriteError> {
         let id = self.slot(key)?;
         self.write(id, value)?;
         Ok(id)
@@ -265,11 +265,15 @@ impl<T: Record> SlotWriter<T> {
     ///
     /// # Errors
     ///
-    /// [`SlotError::BadSlot`].
-    pub fn update(&mut self, id: SlotId) -> Result<SlotGuard<'_, T>, SlotError> {
+    /// [`SlotWriteError::BadSlot`].
+    pub fn update(&mut self, id: SlotId) -> Result<SlotGuard<'_, T>, SlotWriteError> {
         let table = &self.raw.table;
-        let current = table.read_as::<T>(id)?.map_or_else(T::zeroed, |v| v.value);
         let (seq, words) = table.seq_and_words(id, size_of::<T>() / 8)?;
+        // The sole writer reads its own slot without the seqlock: nobody else writes it (the
+        // lock says so, and an odd slot left by a dead writer was repaired at open).
+        let mut current = T::zeroed();
+        seqlock::load_words(words, bytemuck::bytes_of_mut(&mut current));
+        table.intact()?;
         let odd = seqlock::begin_write(seq);
         Ok(SlotGuard {
             seq,
@@ -283,8 +287,8 @@ impl<T: Record> SlotWriter<T> {
     ///
     /// # Errors
     ///
-    /// [`SlotError::BadSlot`].
-    pub fn read(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotError> {
+    /// [`SlotReadError::BadSlot`].
+    pub fn read(&self, id: SlotId) -> Result<Option<Versioned<T>>, SlotReadError> {
         self.raw.table.read_as(id)
     }
 
