@@ -42,14 +42,20 @@ fn cli_json(args: &[&str]) -> Value {
 }
 
 /// The text of a failed CLI run's error, without its `shmbus: error: ` prefix.
+/// The command line's one-line error for `args`, without the command hint the CLI alone adds
+/// (" (hint: ...)": a command to type is no advice to an HTTP client).
 fn cli_error(args: &[&str]) -> String {
     let o = shmbus(args);
     assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
-    e.trim_end()
+    let line = e
+        .trim_end()
         .strip_prefix("shmbus: error: ")
-        .expect("one-line error")
-        .to_owned()
+        .expect("one-line error");
+    match line.rfind(" (hint: ") {
+        Some(at) if line.ends_with(')') => line[..at].to_owned(),
+        _ => line.to_owned(),
+    }
 }
 
 /// A unique region name, removed (files and directories) when dropped, even on failure.

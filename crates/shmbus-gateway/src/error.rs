@@ -1,4 +1,5 @@
-//! API errors: a status code, a stable machine code and the text the CLI would print.
+//! API errors: a status code, a stable machine code and the text the CLI would print (without
+//! the command hint the CLI adds).
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -13,7 +14,8 @@ pub struct ApiError {
     pub status: StatusCode,
     /// Machine-readable code (`not_found`, `bad_query`, `wrong_kind`, ...).
     pub code: &'static str,
-    /// What failed, on what, and what to do (the CLI's text for the same error).
+    /// What failed, on what, and what to do (the CLI's text for the same error, without its
+    /// command hint).
     pub message: String,
 }
 
