@@ -510,7 +510,7 @@ const BODY: u64 = HEADER_LEN as u64;
 const T_CAPACITY: u64 = BODY + shmbus::slots::layout::TABLE_CAPACITY as u64;
 const T_STRIDE: u64 = BODY + shmbus::slots::layout::TABLE_STRIDE as u64;
 const T_COUNT: u64 = BODY + shmbus::slots::layout::TABLE_COUNT as u64;
-const OFF_BODY_OFFSET: u64 = 68;
+const OFF_BODY_OFFSET: u64 = shmbus::layout::header::BODY_OFFSET;
 
 /// A closed table of 8 TradingData slots holding `A` = 1.
 fn small_table(name: &str) {
