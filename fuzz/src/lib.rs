@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use shmbus::candles::{Candle, CandleReader, CandleWriter, SeriesInfo};
 use shmbus::journal::{JournalReader, JournalWriter, MAX_MESSAGE, Start};
+use shmbus::layout::journal as layout;
 use shmbus::{Region, RegionKind, RegionName, SlotReader, TradingData};
 use shmbus_input::csv_import::{self, CsvInput};
 use shmbus_input::size;
@@ -193,7 +194,7 @@ pub fn walk_journal(name: &str, hint: u64) {
 /// Any bytes as a whole ring journal file, read every way ([`walk_journal`]).
 pub fn journal_file(data: &[u8]) {
     let path = put("journal", data);
-    let hint = data.get(200..208).map_or(0, |b| {
+    let hint = data.get(COMMIT_SEQ..COMMIT_SEQ + 8).map_or(0, |b| {
         u64::from_le_bytes(b.try_into().expect("8 bytes")) & 0xffff
     });
     walk_journal(name_of(&path), hint);
@@ -209,15 +210,16 @@ pub struct Template {
     pub capacity: usize,
 }
 
-/// Absolute offsets of the words the fuzz input sets (docs/FORMAT.md, 5.2 and 5.3).
-const DATA_OFFSET: usize = 144;
-const CAPACITY: usize = 136;
-const BASE_POS: usize = 176;
-const COMMIT: usize = 192;
-const COMMIT_SEQ: usize = 200;
-const SEALED: usize = 224;
-const OLDEST: usize = 256;
-const OLDEST_SEQ: usize = 264;
+/// Absolute offsets of the words the fuzz input sets (docs/FORMAT.md, 5.2 and 5.3), from the
+/// core's own layout facts.
+const DATA_OFFSET: usize = layout::DATA_OFF as usize;
+const CAPACITY: usize = layout::CAPACITY as usize;
+const BASE_POS: usize = layout::BASE_POS as usize;
+const COMMIT: usize = layout::COMMIT as usize;
+const COMMIT_SEQ: usize = layout::COMMIT_SEQ as usize;
+const SEALED: usize = layout::SEALED as usize;
+const OLDEST: usize = layout::OLDEST as usize;
+const OLDEST_SEQ: usize = layout::OLDEST_SEQ as usize;
 
 fn word(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
@@ -384,7 +386,7 @@ pub fn journal_frames(data: &[u8]) {
 /// wait out for a bounded time by design (tested in the core), and would only slow fuzzing.
 pub fn candles(data: &[u8]) {
     let mut data = data.to_vec();
-    if let Some(b) = data.get_mut(24) {
+    if let Some(b) = data.get_mut(shmbus::layout::candles::SEQUENCE as usize) {
         *b &= !1;
     }
     let path = put("candles", &data);

@@ -299,7 +299,7 @@ fn region<'py>(py: Python<'py>, e: &RegionError) -> Exc<'py> {
             .path(path)
             .fact("header_size", header_size)
             .fact("file_size", file_size),
-        RegionError::Corrupt { path, what } => x().path(path).fact("what", what),
+        RegionError::Corrupt { path, what } => x().path(path).fact("what", what.to_string()),
         RegionError::WriterBusy { path, pid } => x().path(path).fact("pid", pid),
         RegionError::InUse { path, pid } => x().path(path).fact("pid", pid),
         RegionError::Io { op, path, error } => x()

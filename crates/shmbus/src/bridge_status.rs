@@ -17,7 +17,7 @@
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
-use crate::error::{JournalError, RegionError};
+use crate::error::{BridgeStatusFault, JournalError, RegionCorruption, RegionError};
 use crate::header::{HEADER_LEN, RegionKind};
 use crate::name::RegionName;
 use crate::os;
@@ -257,46 +257,46 @@ struct Status {
 impl Status {
     fn validate(region: Region, expect: Option<Direction>) -> Result<Self, RegionError> {
         let is_in = region.name().as_str().ends_with(IN_SUFFIX);
-        let corrupt = |what: String| RegionError::Corrupt {
+        let corrupt = |fault: BridgeStatusFault| RegionError::Corrupt {
             path: region.name().path().to_path_buf(),
-            what: format!(
-                "bridge status: {what}; remove the region{}",
-                if is_in {
-                    " (it holds the intent record of `bridge in`: without it the journal's copy \
-                     of the stream starts over, so remove the journal too)"
-                } else {
-                    ""
-                }
-            ),
+            what: RegionCorruption::BridgeStatus {
+                fault,
+                intent: is_in,
+            },
         };
         let body = region.header().body_offset as usize;
         let map = region.map();
         let end = body.checked_add(BODY_LEN);
         if body % 8 != 0 || end.is_none_or(|e| e > map.len()) {
-            return Err(corrupt(format!(
-                "a body of {BODY_LEN} bytes at offset {body} does not fit the region's {} bytes",
-                map.len()
-            )));
+            return Err(corrupt(BridgeStatusFault::BodyOutside {
+                body: body as u64,
+                body_len: BODY_LEN as u32,
+                len: map.len() as u64,
+            }));
         }
         let u32_at = |o: usize| map.u32_at(body + o).map(|w| w.load(Ordering::Relaxed));
         let (Some(len), Some(dir)) = (u32_at(B_LEN), u32_at(B_DIRECTION)) else {
-            return Err(corrupt(format!("no body at offset {body}")));
+            return Err(corrupt(BridgeStatusFault::BodyOutside {
+                body: body as u64,
+                body_len: BODY_LEN as u32,
+                len: map.len() as u64,
+            }));
         };
         if len as usize != BODY_LEN {
-            return Err(corrupt(format!(
-                "a body of {len} bytes (expected {BODY_LEN})"
-            )));
+            return Err(corrupt(BridgeStatusFault::BodyLength {
+                found: len,
+                expected: BODY_LEN as u32,
+            }));
         }
         let Some(direction) = Direction::from_code(dir) else {
-            return Err(corrupt(format!("direction {dir} (expected 1 out or 2 in)")));
+            return Err(corrupt(BridgeStatusFault::Direction { code: dir }));
         };
         if let Some(e) = expect {
             if e != direction {
-                return Err(corrupt(format!(
-                    "it is the region of a `bridge {}`, not of a `bridge {}`",
-                    direction.name(),
-                    e.name()
-                )));
+                return Err(corrupt(BridgeStatusFault::WrongDirection {
+                    found: direction.name(),
+                    expected: e.name(),
+                }));
             }
         }
         Ok(Self {

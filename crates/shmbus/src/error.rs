@@ -178,13 +178,14 @@ pub enum RegionError {
         /// Size of the file.
         file_size: u64,
     },
-    /// A header field is impossible (e.g. an offset outside the region).
+    /// A header field is impossible (e.g. an offset outside the region), or the table the
+    /// region's kind keeps at its body offset is.
     #[error("{path} is corrupt: {what}", path = path.display())]
     Corrupt {
         /// The region file.
         path: PathBuf,
         /// What is wrong.
-        what: String,
+        what: RegionCorruption,
     },
     /// Another process is the writer.
     #[error("{path} already has a live writer{}; only one writer at a time (stop it first; the lock is released the moment it exits)", pid.map_or_else(String::new, |p| format!(" (pid {p})")), path = path.display())]
@@ -1038,6 +1039,290 @@ impl std::fmt::Display for NotARegionReason {
             Self::NoHeader => "no shmbus header",
             Self::NoSegments => "a directory without segment files",
         })
+    }
+}
+
+/// What is impossible in a region ([`RegionError::Corrupt`]): its header, or the table its kind
+/// keeps at the body offset. The region was damaged or written by something other than shmbus:
+/// remove it (with force) and recreate it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegionCorruption {
+    /// The header's own length field is not the length of a shmbus header.
+    HeaderLength {
+        /// The length the header gives.
+        found: u32,
+        /// The length of a shmbus header.
+        expected: u32,
+    },
+    /// The body offset lies inside the header or past the end of the file.
+    BodyOutside {
+        /// The body offset the header gives.
+        body: u64,
+        /// The size of the file.
+        file_size: u64,
+    },
+    /// A journal segment too small to hold the journal header.
+    JournalHeaderOutside,
+    /// A journal mode other than ring (1) or segment (2).
+    JournalMode {
+        /// The mode word.
+        mode: u32,
+    },
+    /// The journal header's sizes and offsets contradict each other or the region's size.
+    JournalGeometry {
+        /// Bytes of the data area.
+        capacity: u64,
+        /// Offset of the data area.
+        data_off: u64,
+        /// Entries of the seek index.
+        index_n: u32,
+        /// Offset of the seek index.
+        index_off: u64,
+        /// Largest message.
+        max_message: u32,
+        /// Bytes of the region.
+        len: u64,
+    },
+    /// A persisted journal's segment file carries another number than its name's.
+    SegmentNumber {
+        /// The number in the file's name.
+        file: u32,
+        /// The number the segment's header gives.
+        says: u32,
+    },
+    /// A slot table whose header is not 8-byte aligned.
+    SlotTableMisaligned {
+        /// The body offset, where the table header is.
+        offset: u64,
+    },
+    /// A slot table header, a slot or a slot's key lies outside the mapping.
+    SlotOutside {
+        /// What lies outside ("the slot table header", "a slot", "a slot key").
+        what: &'static str,
+        /// Bytes of the mapping.
+        len: u64,
+    },
+    /// The table's slot geometry is not the one of the caller's record.
+    SlotGeometry {
+        /// Bytes from one slot to the next, as the table says.
+        stride: u32,
+        /// Bytes of a record, as the table says.
+        record: u32,
+        /// Bytes of a key, as the table says.
+        key: u32,
+        /// The caller's record name.
+        record_name: String,
+        /// The stride of the caller's record.
+        expected_stride: u32,
+        /// The size of the caller's record.
+        expected_record: u32,
+        /// The key length of this version.
+        expected_key: u32,
+    },
+    /// The table's record size, read without a layout, is zero or not a multiple of 8.
+    SlotRecordSize {
+        /// The record size the table gives.
+        record: u32,
+    },
+    /// The slots the table says it has do not fit in the region.
+    SlotsDoNotFit {
+        /// Slots the table says it has.
+        capacity: u32,
+        /// Bytes of each.
+        stride: u32,
+        /// Bytes of the region.
+        len: u64,
+    },
+    /// A reader registry without room for its table header.
+    RegistryNoTable {
+        /// The body offset, where the table header belongs.
+        offset: u64,
+    },
+    /// A reader registry's entry count or entry size is impossible.
+    RegistryEntries {
+        /// Entries the table says it has.
+        capacity: u32,
+        /// Bytes of each, as the table says.
+        entry_len: u32,
+        /// The most entries a registry has.
+        max_capacity: u32,
+        /// Bytes of an entry in this version.
+        expected_len: u32,
+    },
+    /// A reader registry's entries run past the region's end (or are misaligned).
+    RegistryPastEnd {
+        /// Entries the table says it has.
+        capacity: u32,
+        /// Offset of the first entry.
+        entries: u64,
+        /// Offset just past the last entry.
+        end: u64,
+        /// Bytes of the region.
+        len: u64,
+    },
+    /// A bridge's status region is damaged.
+    BridgeStatus {
+        /// What is wrong.
+        fault: BridgeStatusFault,
+        /// Whether it is the status of a `bridge in`: it holds the bridge's intent record, and
+        /// without it the journal's copy of the stream starts over.
+        intent: bool,
+    },
+}
+
+impl std::fmt::Display for RegionCorruption {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::HeaderLength { found, expected } => {
+                write!(f, "header length {found} (expected {expected})")
+            }
+            Self::BodyOutside { body, file_size } => {
+                write!(
+                    f,
+                    "body offset {body} outside the region ({file_size} bytes)"
+                )
+            }
+            Self::JournalHeaderOutside => f.write_str("the journal header lies outside the region"),
+            Self::JournalMode { mode } => write!(f, "unknown journal mode {mode}"),
+            Self::JournalGeometry {
+                capacity,
+                data_off,
+                index_n,
+                index_off,
+                max_message,
+                len,
+            } => write!(
+                f,
+                "impossible journal geometry: capacity {capacity}, data at {data_off}, index of \
+                 {index_n} at {index_off}, max message {max_message}, in {len} bytes"
+            ),
+            Self::SegmentNumber { file, says } => {
+                write!(f, "segment file {file} says it is segment {says}")
+            }
+            Self::SlotTableMisaligned { offset } => {
+                write!(f, "the slot table offset {offset} is not 8-byte aligned")
+            }
+            Self::SlotOutside { what, len } => {
+                write!(f, "{what} lies outside the {len} byte mapping")
+            }
+            Self::SlotGeometry {
+                stride,
+                record,
+                key,
+                record_name,
+                expected_stride,
+                expected_record,
+                expected_key,
+            } => write!(
+                f,
+                "slot geometry stride {stride}, record {record}, key {key} does not match \
+                 {record_name} (stride {expected_stride}, record {expected_record}, key \
+                 {expected_key})"
+            ),
+            Self::SlotRecordSize { record } => write!(
+                f,
+                "the slot record size {record} is not a non-zero multiple of 8"
+            ),
+            Self::SlotsDoNotFit {
+                capacity,
+                stride,
+                len,
+            } => write!(
+                f,
+                "{capacity} slots of {stride} bytes do not fit in {len} bytes"
+            ),
+            Self::RegistryNoTable { offset } => {
+                write!(f, "reader registry: no table header at offset {offset}")
+            }
+            Self::RegistryEntries {
+                capacity,
+                entry_len,
+                max_capacity,
+                expected_len,
+            } => write!(
+                f,
+                "reader registry: {capacity} entries of {entry_len} bytes (expected 1 to \
+                 {max_capacity} of {expected_len}); remove the registry"
+            ),
+            Self::RegistryPastEnd {
+                capacity,
+                entries,
+                end,
+                len,
+            } => write!(
+                f,
+                "reader registry: {capacity} entries from offset {entries} end at {end}, past \
+                 the region's {len} bytes"
+            ),
+            Self::BridgeStatus { fault, intent } => {
+                write!(f, "bridge status: {fault}; remove the region")?;
+                if *intent {
+                    f.write_str(
+                        " (it holds the intent record of `bridge in`: without it the journal's \
+                         copy of the stream starts over, so remove the journal too)",
+                    )?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// What is wrong with a bridge's status region ([`RegionCorruption::BridgeStatus`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BridgeStatusFault {
+    /// The status body does not fit the region at its offset, or is misaligned.
+    BodyOutside {
+        /// The body offset.
+        body: u64,
+        /// Bytes of the body.
+        body_len: u32,
+        /// Bytes of the region.
+        len: u64,
+    },
+    /// The body's length word is not this version's.
+    BodyLength {
+        /// The length the body gives.
+        found: u32,
+        /// The length of this version's body.
+        expected: u32,
+    },
+    /// A direction code other than 1 (out) or 2 (in).
+    Direction {
+        /// The direction word.
+        code: u32,
+    },
+    /// The region belongs to the bridge of the other direction.
+    WrongDirection {
+        /// The direction the region is for: `"out"` or `"in"`.
+        found: &'static str,
+        /// The direction asked for.
+        expected: &'static str,
+    },
+}
+
+impl std::fmt::Display for BridgeStatusFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Self::BodyOutside {
+                body,
+                body_len,
+                len,
+            } => write!(
+                f,
+                "a body of {body_len} bytes at offset {body} does not fit the region's {len} bytes"
+            ),
+            Self::BodyLength { found, expected } => {
+                write!(f, "a body of {found} bytes (expected {expected})")
+            }
+            Self::Direction { code } => write!(f, "direction {code} (expected 1 out or 2 in)"),
+            Self::WrongDirection { found, expected } => write!(
+                f,
+                "it is the region of a `bridge {found}`, not of a `bridge {expected}`"
+            ),
+        }
     }
 }
 

@@ -63,9 +63,10 @@ mod trade;
 mod trading;
 
 pub use error::{
-    AppendError, CandleCorruption, CandleError, ErrorCode, ForeignFileReason, JournalCorruption,
-    JournalError, JournalLayoutProblem, KeyProblem, LayoutProblem, NotARegionReason, QnxsCode,
-    ReadError, RegionError, SlotError, SlotReadError, SlotWriteError,
+    AppendError, BridgeStatusFault, CandleCorruption, CandleError, ErrorCode, ForeignFileReason,
+    JournalCorruption, JournalError, JournalLayoutProblem, KeyProblem, LayoutProblem,
+    NotARegionReason, QnxsCode, ReadError, RegionCorruption, RegionError, SlotError, SlotReadError,
+    SlotWriteError,
 };
 pub use header::{FORMAT_VERSION, HEADER_LEN, HeaderInfo, MAGIC, Probe, QNXS_MAGIC, RegionKind};
 pub use name::{RegionName, SHM_DIR};

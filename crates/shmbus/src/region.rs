@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::error::RegionError;
+use crate::error::{RegionCorruption, RegionError};
 use crate::header::{
     self, FORMAT_VERSION, HEADER_LEN, HeaderInfo, MAGIC, Probe, RawHeader, RegionKind,
 };
@@ -791,7 +791,10 @@ fn validate(
     if h.header_len as usize != HEADER_LEN {
         return Err(RegionError::Corrupt {
             path,
-            what: format!("header length {} (expected {HEADER_LEN})", h.header_len),
+            what: RegionCorruption::HeaderLength {
+                found: h.header_len,
+                expected: HEADER_LEN as u32,
+            },
         });
     }
     let body = u64::from(h.body_offset);
@@ -800,7 +803,7 @@ fn validate(
     {
         return Err(RegionError::Corrupt {
             path,
-            what: format!("body offset {body} outside the region ({file_size} bytes)"),
+            what: RegionCorruption::BodyOutside { body, file_size },
         });
     }
     Ok(())

@@ -7,9 +7,10 @@ use std::path::PathBuf;
 
 use shmbus::journal::FrameFault;
 use shmbus::{
-    AppendError, CandleCorruption, CandleError, ErrorCode, ForeignFileReason, JournalCorruption,
-    JournalError, JournalLayoutProblem, KeyProblem, LayoutProblem, NotARegionReason, ReadError,
-    RegionError, RegionKind, SlotError, SlotReadError, SlotWriteError,
+    AppendError, BridgeStatusFault, CandleCorruption, CandleError, ErrorCode, ForeignFileReason,
+    JournalCorruption, JournalError, JournalLayoutProblem, KeyProblem, LayoutProblem,
+    NotARegionReason, ReadError, RegionCorruption, RegionError, RegionKind, SlotError,
+    SlotReadError, SlotWriteError,
 };
 
 /// One region error of every variant (a fresh set each call: `RegionError` is not `Clone`).
@@ -143,7 +144,7 @@ fn region_samples() -> Vec<(&'static str, RegionError)> {
             "RegionError::Corrupt",
             RegionError::Corrupt {
                 path: p(),
-                what: s(),
+                what: RegionCorruption::JournalHeaderOutside,
             },
         ),
         (
@@ -666,6 +667,104 @@ fn journal_facts_are_typed_and_keep_their_messages() {
     // The narrow errors are no larger than the wide one.
     assert!(size_of::<ReadError>() <= size_of::<JournalError>());
     assert!(size_of::<AppendError>() <= size_of::<JournalError>());
+}
+
+#[test]
+fn region_corruption_facts_are_typed_and_keep_their_messages() {
+    let corrupt = |what| RegionError::Corrupt {
+        path: PathBuf::from("/dev/shm/r"),
+        what,
+    };
+    let cases = [
+        (
+            RegionCorruption::HeaderLength {
+                found: 64,
+                expected: 256,
+            },
+            "header length 64 (expected 256)",
+        ),
+        (
+            RegionCorruption::BodyOutside {
+                body: 9000,
+                file_size: 4096,
+            },
+            "body offset 9000 outside the region (4096 bytes)",
+        ),
+        (
+            RegionCorruption::JournalGeometry {
+                capacity: 7,
+                data_off: 512,
+                index_n: 4,
+                index_off: 320,
+                max_message: 1,
+                len: 4096,
+            },
+            "impossible journal geometry: capacity 7, data at 512, index of 4 at 320, max \
+             message 1, in 4096 bytes",
+        ),
+        (
+            RegionCorruption::SegmentNumber { file: 3, says: 5 },
+            "segment file 3 says it is segment 5",
+        ),
+        (
+            RegionCorruption::SlotGeometry {
+                stride: 128,
+                record: 64,
+                key: 32,
+                record_name: "TradingData".into(),
+                expected_stride: 192,
+                expected_record: 96,
+                expected_key: 32,
+            },
+            "slot geometry stride 128, record 64, key 32 does not match TradingData (stride \
+             192, record 96, key 32)",
+        ),
+        (
+            RegionCorruption::SlotOutside {
+                what: "a slot key",
+                len: 4096,
+            },
+            "a slot key lies outside the 4096 byte mapping",
+        ),
+        (
+            RegionCorruption::RegistryEntries {
+                capacity: 0,
+                entry_len: 64,
+                max_capacity: 4096,
+                expected_len: 64,
+            },
+            "reader registry: 0 entries of 64 bytes (expected 1 to 4096 of 64); remove the \
+             registry",
+        ),
+        (
+            RegionCorruption::BridgeStatus {
+                fault: BridgeStatusFault::Direction { code: 7 },
+                intent: false,
+            },
+            "bridge status: direction 7 (expected 1 out or 2 in); remove the region",
+        ),
+    ];
+    for (what, text) in cases {
+        let e = corrupt(what.clone());
+        assert_eq!(e.code(), ErrorCode::Corrupt);
+        assert_eq!(e.to_string(), format!("/dev/shm/r is corrupt: {text}"));
+        assert!(matches!(e, RegionError::Corrupt { what: ref w, .. } if *w == what));
+    }
+    // The status of `bridge in` says what removing it costs.
+    let e = corrupt(RegionCorruption::BridgeStatus {
+        fault: BridgeStatusFault::WrongDirection {
+            found: "out",
+            expected: "in",
+        },
+        intent: true,
+    });
+    assert!(
+        e.to_string().contains(
+            "it is the region of a `bridge out`, not of a `bridge in`; remove the region (it \
+             holds the intent record of `bridge in`"
+        ),
+        "{e}"
+    );
 }
 
 #[test]

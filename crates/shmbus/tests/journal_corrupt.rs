@@ -1026,13 +1026,21 @@ fn a_segment_that_lies_about_its_number_is_refused() {
         common::patch(last, SEGMENT, &lie.to_le_bytes());
         match JournalReader::open(&name, Start::End) {
             Err(JournalError::Region(shmbus::RegionError::Corrupt { what, .. })) => {
-                assert!(what.contains("says it is segment"), "{what}");
+                assert!(what.to_string().contains("says it is segment"), "{what}");
+                assert!(
+                    matches!(what, shmbus::RegionCorruption::SegmentNumber { says, .. } if says == lie),
+                    "{what:?}"
+                );
             }
             other => panic!("lie {lie}: a reader opened it: {other:?}"),
         }
         match JournalWriter::open(&name) {
             Err(JournalError::Region(shmbus::RegionError::Corrupt { what, .. })) => {
-                assert!(what.contains("says it is segment"), "{what}");
+                assert!(what.to_string().contains("says it is segment"), "{what}");
+                assert!(
+                    matches!(what, shmbus::RegionCorruption::SegmentNumber { says, .. } if says == lie),
+                    "{what:?}"
+                );
             }
             other => panic!("lie {lie}: a writer took it over: {other:?}"),
         }

@@ -727,15 +727,24 @@ fn explain_invalid(candles: &[Candle]) -> CandleError {
 
 /// The QNXS header and symbol index of the writer's region (created or validated at open at
 /// least [`MIN_SIZE`] bytes long, and a mapping never shrinks).
+/// (Inlined: called on every write, where a call showed as 2% of a live-bar update.)
+#[inline(always)]
 fn fixed_area<'a>(name: &str, region: &'a Region) -> Result<Fixed<'a>, CandleError> {
-    Fixed::of(region.map()).ok_or_else(|| CandleError::Corrupt {
-        region: name.to_owned(),
-        what: Box::new(crate::CandleCorruption::ShorterThanIndex),
-    })
+    #[cold]
+    #[inline(never)]
+    fn shorter(name: &str) -> CandleError {
+        CandleError::Corrupt {
+            region: name.to_owned(),
+            what: Box::new(crate::CandleCorruption::ShorterThanIndex),
+        }
+    }
+    Fixed::of(region.map()).ok_or_else(|| shorter(name))
 }
 
 /// Writes the block header and index entry of series `s` from the writer's mirror (with
 /// `names`, also the symbol and interval: for a new block). Relaxed stores, under the seqlock.
+/// (Inlined into the write: as a call it was 4% of a live-bar update.)
+#[inline(always)]
 fn publish_series(s: &Series, b: &BlockHeader, e: &IndexEntry, now: u64, names: bool) {
     let relaxed = Ordering::Relaxed;
     if names {

@@ -11,7 +11,9 @@ use super::frame::{Found, FrameInfo};
 use super::readers::{ReaderInfo, Registration, list_readers};
 use super::segment::{Mode, Segment};
 use super::store::{list_segments, seg_name};
-use crate::error::{JournalCorruption, JournalError, JournalLayoutProblem, ReadError, RegionError};
+use crate::error::{
+    JournalCorruption, JournalError, JournalLayoutProblem, ReadError, RegionCorruption, RegionError,
+};
 use crate::region::{OpenOptions, Region};
 
 /// Opens segment file `index` of `dir`, checking that it says it is segment `index`: readers move
@@ -22,7 +24,10 @@ fn open_numbered(dir: &Path, index: u32, opts: OpenOptions) -> Result<Segment, R
     if seg.segment() != index {
         return Err(RegionError::Corrupt {
             path: name.into(),
-            what: format!("segment file {index} says it is segment {}", seg.segment()),
+            what: RegionCorruption::SegmentNumber {
+                file: index,
+                says: seg.segment(),
+            },
         });
     }
     Ok(seg)

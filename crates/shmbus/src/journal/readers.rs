@@ -32,7 +32,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
-use crate::error::{JournalError, RegionError};
+use crate::error::{JournalError, RegionCorruption, RegionError};
 use crate::header::{HEADER_LEN, RegionKind};
 use crate::mapping::Mapping;
 use crate::name::RegionName;
@@ -159,7 +159,7 @@ impl Registry {
     }
 
     fn validate(region: Region) -> Result<Self, RegionError> {
-        let corrupt = |what: String| RegionError::Corrupt {
+        let corrupt = |what: RegionCorruption| RegionError::Corrupt {
             path: region.name().path().to_path_buf(),
             what,
         };
@@ -169,24 +169,27 @@ impl Registry {
         // loaded the region header with Acquire (`Region::open`).
         let u32_at = |o: usize| map.u32_at(body + o).map(|w| w.load(Ordering::Relaxed));
         let (Some(capacity), Some(entry_len)) = (u32_at(T_CAPACITY), u32_at(T_ENTRY_LEN)) else {
-            return Err(corrupt(format!(
-                "reader registry: no table header at offset {body}"
-            )));
+            return Err(corrupt(RegionCorruption::RegistryNoTable {
+                offset: body as u64,
+            }));
         };
         if entry_len as usize != ENTRY_LEN || capacity == 0 || capacity > MAX_CAPACITY {
-            return Err(corrupt(format!(
-                "reader registry: {capacity} entries of {entry_len} bytes (expected 1 to \
-                 {MAX_CAPACITY} of {ENTRY_LEN}); remove it with `shmbus rm`"
-            )));
+            return Err(corrupt(RegionCorruption::RegistryEntries {
+                capacity,
+                entry_len,
+                max_capacity: MAX_CAPACITY,
+                expected_len: ENTRY_LEN as u32,
+            }));
         }
         let entries = body + TABLE_LEN;
         let end = entries + capacity as usize * ENTRY_LEN;
         if end > map.len() || entries % 8 != 0 {
-            return Err(corrupt(format!(
-                "reader registry: {capacity} entries from offset {entries} end at {end}, past \
-                 the region's {} bytes",
-                map.len()
-            )));
+            return Err(corrupt(RegionCorruption::RegistryPastEnd {
+                capacity,
+                entries: entries as u64,
+                end: end as u64,
+                len: map.len() as u64,
+            }));
         }
         Ok(Self {
             region,

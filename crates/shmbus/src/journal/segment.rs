@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering, fence};
 use super::format::*;
 use super::frame::{FrameFault, Limits};
 use super::publish::{self, Line, Shared};
-use crate::error::{ReadError, RegionError};
+use crate::error::{ReadError, RegionCorruption, RegionError};
 use crate::header::RegionKind;
 use crate::mapping::Mapping;
 use crate::region::{OpenOptions, Region};
@@ -154,12 +154,12 @@ impl Segment {
     }
 
     fn from_region(region: Region) -> Result<Self, RegionError> {
-        let corrupt = |what: String| RegionError::Corrupt {
+        let corrupt = |what: RegionCorruption| RegionError::Corrupt {
             path: region.name().path().to_path_buf(),
             what,
         };
         let Some(h) = JournalHeader::view(region.map()) else {
-            return Err(corrupt("the journal header lies outside the region".into()));
+            return Err(corrupt(RegionCorruption::JournalHeaderOutside));
         };
         // Relaxed: the configuration was published with the region header, which the open
         // loaded with Acquire (`Region::open`).
@@ -172,7 +172,7 @@ impl Segment {
         let mode = match r32(&h.mode) {
             MODE_RING => Mode::Ring,
             MODE_SEGMENT => Mode::Segment,
-            m => return Err(corrupt(format!("unknown journal mode {m}"))),
+            mode => return Err(corrupt(RegionCorruption::JournalMode { mode })),
         };
         let len = region.len() as u64;
         let index_end = index_off.checked_add(u64::from(index_n) * 8);
@@ -186,10 +186,14 @@ impl Segment {
             && u64::from(max_message) <= capacity / 4
             && base_pos.checked_add(capacity).is_some();
         if !sane {
-            return Err(corrupt(format!(
-                "impossible journal geometry: capacity {capacity}, data at {data_off}, index of \
-                 {index_n} at {index_off}, max message {max_message}, in {len} bytes"
-            )));
+            return Err(corrupt(RegionCorruption::JournalGeometry {
+                capacity,
+                data_off,
+                index_n,
+                index_off,
+                max_message,
+                len,
+            }));
         }
         let doorbell = if region.is_writer() {
             None

@@ -330,7 +330,10 @@ impl JournalWriter {
                 // It would roll into a wrongly numbered file.
                 return Err(RegionError::Corrupt {
                     path: super::store::segment_file(&path, last),
-                    what: format!("segment file {last} says it is segment {}", seg.segment()),
+                    what: crate::RegionCorruption::SegmentNumber {
+                        file: last,
+                        says: seg.segment(),
+                    },
                 }
                 .into());
             }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::layout::check_record;
 use super::table::{Shape, Table, corrupt, table_header};
 use super::{SlotId, Versioned};
-use crate::error::{SlotError, SlotReadError};
+use crate::error::{RegionCorruption, SlotError, SlotReadError};
 use crate::header::RegionKind;
 use crate::record::{Record, RecordLayoutBuf};
 use crate::region::{OpenOptions, Region};
@@ -54,11 +54,9 @@ impl RawSlotReader {
                     .record_size
                     .load(std::sync::atomic::Ordering::Relaxed);
                 if record == 0 || record % 8 != 0 {
-                    return Err(corrupt(
-                        &region,
-                        format!("the slot record size {record} is not a non-zero multiple of 8"),
-                    )
-                    .into());
+                    return Err(
+                        corrupt(&region, RegionCorruption::SlotRecordSize { record }).into(),
+                    );
                 }
                 Shape {
                     size: record as usize,

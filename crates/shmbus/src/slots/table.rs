@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use super::layout::encode_key;
 use super::layout::{KEY_LEN, SLOT_KEY, SLOT_RECORD, TABLE_HEADER_LEN, TableHeader, stride_for};
 use super::{SlotId, Versioned};
-use crate::error::{KeyProblem, RegionError, SlotError, SlotReadError, SlotWriteError};
+use crate::error::{
+    KeyProblem, RegionCorruption, RegionError, SlotError, SlotReadError, SlotWriteError,
+};
 use crate::record::{Record, RecordLayoutBuf};
 use crate::region::Region;
 use crate::seqlock::{self, Contended, ReadAttempt};
@@ -62,7 +64,7 @@ pub(super) struct Table {
     body: usize,
 }
 
-pub(super) fn corrupt(region: &Region, what: String) -> RegionError {
+pub(super) fn corrupt(region: &Region, what: RegionCorruption) -> RegionError {
     RegionError::Corrupt {
         path: region.name().path().to_path_buf(),
         what,
@@ -164,13 +166,18 @@ pub(super) fn table_header(region: &Region) -> Result<&TableHeader, RegionError>
     if body % 8 != 0 {
         return Err(corrupt(
             region,
-            format!("the slot table offset {body} is not 8-byte aligned"),
+            RegionCorruption::SlotTableMisaligned {
+                offset: body as u64,
+            },
         ));
     }
     region.map().view::<TableHeader>(body).ok_or_else(|| {
         corrupt(
             region,
-            "the slot table header lies outside the region".into(),
+            RegionCorruption::SlotOutside {
+                what: "the slot table header",
+                len: region.len() as u64,
+            },
         )
     })
 }
@@ -187,12 +194,15 @@ impl Table {
         {
             return Err(corrupt(
                 &region,
-                format!(
-                    "slot geometry stride {stride}, record {record}, key {key_len} does not match \
-                     {} (stride {}, record {size}, key {KEY_LEN})",
-                    shape.name,
-                    stride_for(size),
-                ),
+                RegionCorruption::SlotGeometry {
+                    stride,
+                    record,
+                    key: key_len,
+                    record_name: shape.name.clone(),
+                    expected_stride: stride_for(size) as u32,
+                    expected_record: size as u32,
+                    expected_key: KEY_LEN as u32,
+                },
             )
             .into());
         }
@@ -203,10 +213,11 @@ impl Table {
         if end.is_none_or(|end| end > region.len() as u64) {
             return Err(corrupt(
                 &region,
-                format!(
-                    "{capacity} slots of {stride} bytes do not fit in {} bytes",
-                    region.len()
-                ),
+                RegionCorruption::SlotsDoNotFit {
+                    capacity,
+                    stride,
+                    len: region.len() as u64,
+                },
             )
             .into());
         }
@@ -240,15 +251,18 @@ impl Table {
         self.region
             .map()
             .view::<TableHeader>(self.body)
-            .ok_or_else(|| self.outside("the table header"))
+            .ok_or_else(|| self.outside("the slot table header"))
     }
 
     #[cold]
     #[inline(never)]
-    fn outside(&self, what: &str) -> RegionError {
+    fn outside(&self, what: &'static str) -> RegionError {
         corrupt(
             &self.region,
-            format!("{what} lies outside the {} byte mapping", self.region.len()),
+            RegionCorruption::SlotOutside {
+                what,
+                len: self.region.len() as u64,
+            },
         )
     }
 
