@@ -203,6 +203,9 @@ enum shmbus_error_code
     SHMBUS_ERR_IN_USE = 121,
     // Any other I/O failure (the OS error is in the message).
     SHMBUS_ERR_IO = 122,
+    // Remove refused a journal directory holding a file that is not one of its segments,
+    // even with force.
+    SHMBUS_ERR_FOREIGN_FILE = 123,
     // No slot has this key (the writer has not published it yet).
     SHMBUS_ERR_UNKNOWN_KEY = 200,
     // A key that cannot be stored (empty, too long, NUL, control character).

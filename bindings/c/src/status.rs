@@ -6,8 +6,8 @@ use std::ffi::{CString, c_char};
 use std::sync::LazyLock;
 
 use shmbus::{
-    AppendError, CandleError, ErrorCode, JournalError, ReadError, RegionError, SlotError,
-    SlotReadError, SlotWriteError,
+    AppendError, CandleError, ErrorCode, JournalError, ReadError, RegionError, RemoveError,
+    SlotError, SlotReadError, SlotWriteError,
 };
 
 /// What a call did. Every function of the library returns one.
@@ -259,6 +259,9 @@ pub enum ShmbusErrorCode {
     ShmbusErrInUse = 121,
     /// Any other I/O failure (the OS error is in the message).
     ShmbusErrIo = 122,
+    /// Remove refused a journal directory holding a file that is not one of its segments,
+    /// even with force.
+    ShmbusErrForeignFile = 123,
     /// No slot has this key (the writer has not published it yet).
     ShmbusErrUnknownKey = 200,
     /// A key that cannot be stored (empty, too long, NUL, control character).
@@ -316,7 +319,7 @@ pub enum ShmbusErrorCode {
 #[cfg(test)]
 impl ShmbusErrorCode {
     /// Every code, in number order (0 first).
-    pub(crate) const ALL: [ShmbusErrorCode; 50] = [
+    pub(crate) const ALL: [ShmbusErrorCode; 51] = [
         Self::ShmbusErrNone,
         Self::ShmbusErrInvalidName,
         Self::ShmbusErrNotFound,
@@ -341,6 +344,7 @@ impl ShmbusErrorCode {
         Self::ShmbusErrNotARegion,
         Self::ShmbusErrInUse,
         Self::ShmbusErrIo,
+        Self::ShmbusErrForeignFile,
         Self::ShmbusErrUnknownKey,
         Self::ShmbusErrInvalidKey,
         Self::ShmbusErrSlotsFull,
@@ -423,7 +427,6 @@ fn region_status(e: &RegionError) -> ShmbusStatus {
         RegionError::LayoutMismatch { .. } => S::ShmbusLayoutMismatch,
         RegionError::SizeMismatch { .. } | RegionError::Corrupt { .. } => S::ShmbusCorrupt,
         RegionError::WriterBusy { .. } => S::ShmbusWriterBusy,
-        RegionError::InUse { .. } => S::ShmbusInUse,
         RegionError::Io { .. } => S::ShmbusIo,
         RegionError::TruncatedWhileMapped { .. } => S::ShmbusTruncatedWhileMapped,
         _ => S::ShmbusOther,
@@ -492,10 +495,20 @@ impl From<JournalError> for Error {
             JournalError::NotYet { .. } => S::ShmbusNotYet,
             _ => S::ShmbusOther,
         };
-        Self::new(status, e.to_string())
-            .with_code(e.code())
-            .with_code(e.code())
-            .with_code(e.code())
+        Self::new(status, e.to_string()).with_code(e.code())
+    }
+}
+
+impl From<RemoveError> for Error {
+    fn from(e: RemoveError) -> Self {
+        use ShmbusStatus as S;
+        let status = match &e {
+            RemoveError::Region(r) => region_status(r),
+            RemoveError::NotARegion { .. } | RemoveError::ForeignFile { .. } => S::ShmbusNotARegion,
+            RemoveError::InUse { .. } => S::ShmbusInUse,
+            _ => S::ShmbusOther,
+        };
+        Self::new(status, e.to_string()).with_code(e.code())
     }
 }
 

@@ -728,8 +728,28 @@ fn persisted_journal_and_remove() {
         ok(shmbus_journal_reader_close(r));
         assert_eq!(shmbus_region_remove(name.c().as_ptr(), false), ShmbusInUse);
         ok(shmbus_journal_writer_close(w));
+        // A file that is not a segment in the directory: refused, even with force, with its code.
+        let notes = std::path::Path::new(&*name).join("notes.txt");
+        std::fs::write(&notes, b"mine").unwrap();
+        assert_eq!(
+            shmbus_region_remove(name.c().as_ptr(), true),
+            ShmbusNotARegion
+        );
+        assert_eq!(shmbus_last_error_code(), 123, "{}", last_error());
+        assert!(last_error().contains("notes.txt"), "{}", last_error());
+        std::fs::remove_file(&notes).unwrap();
         ok(shmbus_region_remove(name.c().as_ptr(), false));
         assert!(!std::path::Path::new(&*name).exists());
+        // A file that is not shmbus's: refused, even with force.
+        let junk = format!("{}.junk", &*name);
+        std::fs::write(&junk, [1u8; 4096]).unwrap();
+        let junk_c = std::ffi::CString::new(junk.clone()).unwrap();
+        assert_eq!(
+            shmbus_region_remove(junk_c.as_ptr(), true),
+            ShmbusNotARegion
+        );
+        assert_eq!(shmbus_last_error_code(), 120, "{}", last_error());
+        std::fs::remove_file(&junk).unwrap();
     }
 }
 

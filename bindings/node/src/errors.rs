@@ -9,8 +9,8 @@ use std::path::Path;
 use napi::bindgen_prelude::{JsObjectValue, Object};
 use napi::{Env, JsValue};
 use shmbus::{
-    AppendError, CandleError, ErrorCode, JournalError, QnxsCode, ReadError, RegionError, SlotError,
-    SlotReadError, SlotWriteError,
+    AppendError, CandleError, ErrorCode, JournalError, QnxsCode, ReadError, RegionError,
+    RemoveError, SlotError, SlotReadError, SlotWriteError,
 };
 
 /// A property value of an error.
@@ -84,7 +84,7 @@ pub fn js_code(code: ErrorCode) -> &'static str {
         C::SeriesNotFound => "SYMBOL_NOT_FOUND",
         C::TooManySeries => "SYMBOL_LIMIT_EXCEEDED",
         C::TooManyCandles => "CANDLE_LIMIT_EXCEEDED",
-        C::NotARegion => "REGION_ERROR",
+        C::NotARegion | C::ForeignFile => "REGION_ERROR",
         C::ReadersFull | C::InvalidReaderName => "JOURNAL_ERROR",
         // Codes added later: the stable name, in capitals, would need an allocation here.
         _ => "SHMBUS_ERROR",
@@ -245,17 +245,30 @@ pub fn region(e: &RegionError) -> Facts {
                 None => x,
             }
         }
-        RegionError::InUse { path, pid } => {
-            let x = f().path(path);
-            match pid {
-                Some(pid) => x.num("pid", *pid),
-                None => x,
-            }
-        }
         RegionError::Io { path, error, .. } => {
             let x = f().path(path);
             match error.raw_os_error() {
                 Some(errno) => x.num("errno", errno),
+                None => x,
+            }
+        }
+        _ => f(),
+    }
+}
+
+/// The facts of a removal's error.
+pub fn remove(e: &RemoveError) -> Facts {
+    let f = || Facts::core(e.code(), e.to_string());
+    match e {
+        RemoveError::Region(r) => region(r),
+        RemoveError::NotARegion { path, .. } => f().path(path),
+        RemoveError::ForeignFile { dir, file, .. } => {
+            f().path(dir).str("file", file.display().to_string())
+        }
+        RemoveError::InUse { path, pid } => {
+            let x = f().path(path);
+            match pid {
+                Some(pid) => x.num("pid", *pid),
                 None => x,
             }
         }
@@ -373,6 +386,12 @@ pub trait OrThrow<T> {
 impl<T> OrThrow<T> for Result<T, RegionError> {
     fn or_throw(self, env: &Env) -> napi::Result<T> {
         self.map_err(|e| region(&e).into_napi(env))
+    }
+}
+
+impl<T> OrThrow<T> for Result<T, RemoveError> {
+    fn or_throw(self, env: &Env) -> napi::Result<T> {
+        self.map_err(|e| remove(&e).into_napi(env))
     }
 }
 

@@ -307,3 +307,27 @@ test('many idle watchers do not occupy the libuv thread pool', async (t) => {
   streams.forEach((s) => s.close())
   for (const r of await Promise.all(waits)) assert.equal(r.done, true)
 })
+
+test('removeRegion refuses what is not shmbus\'s own by its code, even with force', (t) => {
+  const name = tmpPath(t, 'persisted.journal')
+  const w = JournalWriter.create(name, { segmentSize: 1 << 16 })
+  w.append(1, payload(1, 64))
+  w.commit()
+  w.close()
+  const notes = `${name}/notes.txt`
+  fs.writeFileSync(notes, 'mine')
+  assert.throws(() => shmbus.removeRegion(name, true), (e) => {
+    assert.equal(e.shmbusCode, 'foreign_file')
+    assert.equal(e.shmbusCodeNumber, 123)
+    assert.equal(e.file, notes)
+    assert.match(e.message, /notes\.txt.*even with force/)
+    return true
+  })
+  fs.unlinkSync(notes)
+  shmbus.removeRegion(name)
+  assert.equal(fs.existsSync(name), false)
+  const junk = tmpPath(t, 'junk')
+  fs.writeFileSync(junk, Buffer.alloc(4096, 1))
+  assert.throws(() => shmbus.removeRegion(junk, true), { shmbusCode: 'not_a_region' })
+  assert.equal(fs.existsSync(junk), true)
+})

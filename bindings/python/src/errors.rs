@@ -10,8 +10,8 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyModule};
 use shmbus::{
-    AppendError, CandleError, ErrorCode, JournalError, ReadError, RegionError, SlotError,
-    SlotReadError, SlotWriteError,
+    AppendError, CandleError, ErrorCode, JournalError, ReadError, RegionError, RemoveError,
+    SlotError, SlotReadError, SlotWriteError,
 };
 
 static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
@@ -27,6 +27,8 @@ pub(crate) enum Failure {
     Journal(JournalError),
     /// A candle store operation.
     Candle(CandleError),
+    /// Removing a region or journal.
+    Remove(RemoveError),
     /// A method called after `close()`; the value names the object.
     Closed(&'static str),
 }
@@ -34,6 +36,15 @@ pub(crate) enum Failure {
 impl From<RegionError> for Failure {
     fn from(e: RegionError) -> Self {
         Self::Region(e)
+    }
+}
+
+impl From<RemoveError> for Failure {
+    fn from(e: RemoveError) -> Self {
+        match e {
+            RemoveError::Region(e) => Self::Region(e),
+            e => Self::Remove(e),
+        }
     }
 }
 
@@ -210,10 +221,33 @@ fn describe<'py>(py: Python<'py>, failure: &Failure) -> (Exc<'py>, String) {
         Failure::Slot(e) => (with_code(slot(py, e), e.code()), e.to_string()),
         Failure::Journal(e) => (with_code(journal(py, e), e.code()), e.to_string()),
         Failure::Candle(e) => (with_code(candle(py, e), e.error_code()), e.to_string()),
+        Failure::Remove(e) => (with_code(remove(py, e), e.code()), e.to_string()),
         Failure::Closed(what) => (
             Exc::new(py, "Closed").fact("object", *what),
             format!("this {what} is closed"),
         ),
+    }
+}
+
+fn remove<'py>(py: Python<'py>, e: &RemoveError) -> Exc<'py> {
+    let x = || Exc::new(py, class_of(e.code()));
+    match e {
+        RemoveError::Region(e) => region(py, e),
+        RemoveError::NotARegion { path, reason } => {
+            x().path(path).fact("reason", reason.to_string())
+        }
+        RemoveError::ForeignFile {
+            journal,
+            dir,
+            file,
+            reason,
+        } => x()
+            .fact("journal", journal)
+            .path(dir)
+            .fact("file", file.display().to_string())
+            .fact("reason", reason.to_string()),
+        RemoveError::InUse { path, pid } => x().path(path).fact("pid", pid),
+        _ => x(),
     }
 }
 
@@ -301,7 +335,6 @@ fn region<'py>(py: Python<'py>, e: &RegionError) -> Exc<'py> {
             .fact("file_size", file_size),
         RegionError::Corrupt { path, what } => x().path(path).fact("what", what.to_string()),
         RegionError::WriterBusy { path, pid } => x().path(path).fact("pid", pid),
-        RegionError::InUse { path, pid } => x().path(path).fact("pid", pid),
         RegionError::Io { op, path, error } => x()
             .fact("op", *op)
             .path(path)

@@ -280,8 +280,23 @@ def test_persisted_journal_across_segments(tmp_path):
     assert [int.from_bytes(m.data[:8], "little") for m in got] == list(range(3000))
     assert r.info()["mode"] == "persisted" and r.info()["segments"] > 1
     w.close()
+    # A file that is not a segment: the directory is refused, even with force, by its code.
+    notes = tmp_path / "ticks.journal" / "notes.txt"
+    notes.write_text("mine")
+    with pytest.raises(shmbus.ShmbusError) as e:
+        shmbus.remove(name, force=True)
+    assert (e.value.code, e.value.code_number) == ("foreign_file", 123)
+    assert e.value.file == str(notes) and e.value.reason == "not a segment file name"
+    notes.unlink()
     shmbus.remove(name)
     assert not (tmp_path / "ticks.journal").exists()
+    # A file that is not shmbus's at all.
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"\x01" * 4096)
+    with pytest.raises(shmbus.ShmbusError) as e:
+        shmbus.remove(str(junk), force=True)
+    assert (e.value.code, e.value.reason) == ("not_a_region", "no shmbus header")
+    assert junk.exists()
 
 
 def test_stream_from_another_process(region_name):

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use shmbus::{CandleError, ErrorCode, JournalError, JournalLayoutProblem, RegionError, SlotError};
+use shmbus::{CandleError, ErrorCode, JournalError, RegionError, RemoveError, SlotError};
 
 /// The hint for a code, with `NAME` standing for the region or journal the error names.
 pub fn hint(code: ErrorCode) -> Option<&'static str> {
@@ -16,7 +16,9 @@ pub fn hint(code: ErrorCode) -> Option<&'static str> {
         C::ForeignOwner => "pass --allow-foreign-owner if you trust it",
         C::Truncated | C::SizeMismatch | C::Corrupt => "`shmbus rm --force NAME` removes it",
         C::InUse => "stop the writer, or pass --force",
-        C::NotARegion => "`shmbus rm` removes only shmbus's own files, even with --force",
+        C::NotARegion | C::ForeignFile => {
+            "`shmbus rm` removes only shmbus's own files, even with --force"
+        }
         C::UnknownKey => "list the keys with `shmbus slot get NAME`",
         C::MessageTooLarge => "create the journal with a larger --size / --segment-size",
         C::OutOfOrder => "pass --replace to overwrite that range",
@@ -36,13 +38,14 @@ fn core_error(e: &anyhow::Error) -> Option<(ErrorCode, Option<String>)> {
                 _ => None,
             };
             Some((s.code(), subject))
+        } else if let Some(r) = c.downcast_ref::<RemoveError>() {
+            let subject = match r {
+                RemoveError::Region(r) => region_subject(r),
+                RemoveError::InUse { path, .. } => Some(path.display().to_string()),
+                _ => None,
+            };
+            Some((r.code(), subject))
         } else if let Some(j) = c.downcast_ref::<JournalError>() {
-            // A journal directory holding a foreign file: the advice of a foreign file.
-            if let JournalError::Layout { what, .. } = j {
-                if matches!(**what, JournalLayoutProblem::ForeignFile { .. }) {
-                    return Some((ErrorCode::NotARegion, None));
-                }
-            }
             let subject = match j {
                 JournalError::Region(r) => region_subject(r),
                 JournalError::MessageTooLarge { journal, .. } => Some(journal.clone()),
@@ -71,8 +74,7 @@ fn region_subject(e: &RegionError) -> Option<String> {
         RegionError::NotReady { path: p }
         | RegionError::Truncated { path: p, .. }
         | RegionError::SizeMismatch { path: p, .. }
-        | RegionError::Corrupt { path: p, .. }
-        | RegionError::InUse { path: p, .. } => path(p),
+        | RegionError::Corrupt { path: p, .. } => path(p),
         _ => None,
     }
 }
@@ -111,10 +113,10 @@ mod tests {
         assert!(line.ends_with("(hint: `shmbus rm ticks`)"), "{line}");
 
         // Through a wrapping error and a context line.
-        let e = anyhow::Error::from(SlotError::Region(RegionError::InUse {
+        let e = anyhow::Error::from(RemoveError::InUse {
             path: PathBuf::from("/dev/shm/t"),
             pid: Some(7),
-        }))
+        })
         .context("rm t");
         let line = render(&e);
         assert!(line.starts_with("rm t: "), "{line}");

@@ -368,7 +368,7 @@ fn hexdump(name: &str, offset: u64, len: u64) -> Result<()> {
 /// --force, and says so. Anything else is refused, even with --force (see `Region::remove`).
 fn remove(name: &str, force: bool) -> Result<()> {
     shmbus::journal::remove(name, force).map_err(|e| match e {
-        shmbus::JournalError::Region(
+        shmbus::RemoveError::Region(
             e @ (RegionError::BadMagic { .. }
             | RegionError::Truncated { .. }
             | RegionError::VersionMismatch { .. }

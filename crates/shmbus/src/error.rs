@@ -195,23 +195,6 @@ pub enum RegionError {
         /// The writer's pid, if known.
         pid: Option<u32>,
     },
-    /// Remove refused a file that is not recognisably shmbus's own (its header, or a persisted
-    /// journal's segment files), even when forced.
-    #[error("{path} is not a shmbus region or journal ({reason}); shmbus removes only its own files, even with force (use rm(1) if you mean to delete it)", path = path.display())]
-    NotARegion {
-        /// The file or directory.
-        path: PathBuf,
-        /// Why it is not recognised.
-        reason: NotARegionReason,
-    },
-    /// Remove refused: a writer is alive.
-    #[error("{path} has a live writer{}; stop it first, or remove it with force", pid.map_or_else(String::new, |p| format!(" (pid {p})")), path = path.display())]
-    InUse {
-        /// The region file.
-        path: PathBuf,
-        /// The writer's pid, if known.
-        pid: Option<u32>,
-    },
     /// Any other I/O failure.
     // The OS error is in the message and deliberately not a `source()`: error chains (anyhow's
     // `{:#}`, as the CLI prints) would repeat it.
@@ -223,6 +206,50 @@ pub enum RegionError {
         path: PathBuf,
         /// The OS error.
         error: io::Error,
+    },
+}
+
+/// Why removing a region or a journal failed ([`crate::Region::remove`],
+/// [`crate::journal::remove`]).
+///
+/// Removal refuses what opening cannot: a file that is not shmbus's own, a journal directory
+/// holding anything else, a live writer. Everything else (the name, a missing file, permissions,
+/// without force the open error of a damaged region, the unlink) is the [`RegionError`] it was.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoveError {
+    /// Finding, checking (without force) or unlinking the region failed.
+    #[error(transparent)]
+    Region(#[from] RegionError),
+    /// Remove refused a file that is not recognisably shmbus's own (its header, or a persisted
+    /// journal's segment files), even when forced.
+    #[error("{path} is not a shmbus region or journal ({reason}); shmbus removes only its own files, even with force (use rm(1) if you mean to delete it)", path = path.display())]
+    NotARegion {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why it is not recognised.
+        reason: NotARegionReason,
+    },
+    /// Remove refused a persisted journal's directory: it holds a file that is not one of the
+    /// journal's segments, even when forced (the directory is never removed recursively).
+    #[error("journal {journal}: not removing {dir}: it holds {file}, which is not a journal segment ({reason}); removing a journal removes only its own files, even with force", dir = dir.display(), file = file.display())]
+    ForeignFile {
+        /// The journal.
+        journal: String,
+        /// The journal's directory.
+        dir: PathBuf,
+        /// The file that is not a segment.
+        file: PathBuf,
+        /// What it is instead.
+        reason: ForeignFileReason,
+    },
+    /// Remove refused: a writer is alive.
+    #[error("{path} has a live writer{}; stop it first, or remove it with force", pid.map_or_else(String::new, |p| format!(" (pid {p})")), path = path.display())]
+    InUse {
+        /// The region file, or the journal's directory.
+        path: PathBuf,
+        /// The writer's pid, if known.
+        pid: Option<u32>,
     },
 }
 
@@ -940,15 +967,6 @@ pub enum JournalLayoutProblem {
         /// Its number.
         segment: u32,
     },
-    /// Removing a journal directory that holds a file that is not one of its segments.
-    ForeignFile {
-        /// The journal directory.
-        dir: PathBuf,
-        /// The file.
-        file: PathBuf,
-        /// Why it is not a segment.
-        reason: ForeignFileReason,
-    },
 }
 
 impl std::fmt::Display for JournalLayoutProblem {
@@ -972,19 +990,12 @@ impl std::fmt::Display for JournalLayoutProblem {
                  journal",
                 u32::MAX
             ),
-            Self::ForeignFile { dir, file, reason } => write!(
-                f,
-                "not removing {}: it holds {}, which is not a journal segment ({reason}); \
-                 removing a journal removes only its own files, even with force",
-                dir.display(),
-                file.display()
-            ),
         }
     }
 }
 
 /// Why a file in a journal directory is not one of its segments
-/// ([`JournalLayoutProblem::ForeignFile`]).
+/// ([`RemoveError::ForeignFile`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ForeignFileReason {
@@ -1013,7 +1024,7 @@ impl std::fmt::Display for ForeignFileReason {
 }
 
 /// Why a file is not recognisably shmbus's own, so that remove refuses it
-/// ([`RegionError::NotARegion`]).
+/// ([`RemoveError::NotARegion`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum NotARegionReason {
@@ -1617,6 +1628,8 @@ error_codes! {
     InUse = 121, "in_use";
     /// Any other I/O failure.
     Io = 122, "io";
+    /// Remove refused a journal directory holding a file that is not one of its segments.
+    ForeignFile = 123, "foreign_file";
     /// No slot has this key.
     UnknownKey = 200, "unknown_key";
     /// A slot key that cannot be stored.
@@ -1720,9 +1733,20 @@ impl RegionError {
             Self::SizeMismatch { .. } => C::SizeMismatch,
             Self::Corrupt { .. } => C::Corrupt,
             Self::WriterBusy { .. } => C::WriterBusy,
-            Self::NotARegion { .. } => C::NotARegion,
-            Self::InUse { .. } => C::InUse,
             Self::Io { .. } => C::Io,
+        }
+    }
+}
+
+impl RemoveError {
+    /// The stable code of this error (`docs/ERRORS.md`): a [`RegionError`]'s own, else
+    /// `not_a_region`, `foreign_file` or `in_use`.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Region(e) => e.code(),
+            Self::NotARegion { .. } => ErrorCode::NotARegion,
+            Self::ForeignFile { .. } => ErrorCode::ForeignFile,
+            Self::InUse { .. } => ErrorCode::InUse,
         }
     }
 }

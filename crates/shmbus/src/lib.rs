@@ -65,8 +65,8 @@ mod trading;
 pub use error::{
     AppendError, BridgeStatusFault, CandleCorruption, CandleError, ErrorCode, ForeignFileReason,
     JournalCorruption, JournalError, JournalLayoutProblem, KeyProblem, LayoutProblem,
-    NotARegionReason, QnxsCode, ReadError, RegionCorruption, RegionError, SlotError, SlotReadError,
-    SlotWriteError,
+    NotARegionReason, QnxsCode, ReadError, RegionCorruption, RegionError, RemoveError, SlotError,
+    SlotReadError, SlotWriteError,
 };
 pub use header::{FORMAT_VERSION, HEADER_LEN, HeaderInfo, MAGIC, Probe, QNXS_MAGIC, RegionKind};
 pub use name::{RegionName, SHM_DIR};

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::error::{RegionCorruption, RegionError};
+use crate::error::{RegionCorruption, RegionError, RemoveError};
 use crate::header::{
     self, FORMAT_VERSION, HEADER_LEN, HeaderInfo, MAGIC, Probe, RawHeader, RegionKind,
 };
@@ -596,19 +596,19 @@ impl Region {
     ///
     /// # Errors
     ///
-    /// [`RegionError::InUse`], [`RegionError::NotFound`], [`RegionError::NotARegion`],
-    /// [`RegionError::NotRegularFile`], [`RegionError::Symlink`], and (without `force`) the
-    /// open errors of a damaged region that `force` would remove.
-    pub fn remove(name: &str, force: bool) -> Result<(), RegionError> {
+    /// [`RemoveError::InUse`], [`RemoveError::NotARegion`], and as [`RemoveError::Region`]:
+    /// `NotFound`, `NotRegularFile`, `Symlink`, `InvalidName`, `PermissionDenied`, `Io`, and
+    /// (without `force`) the open errors of a damaged region that `force` would remove.
+    pub fn remove(name: &str, force: bool) -> Result<(), RemoveError> {
         let parsed = RegionName::parse(name)?;
         let path = parsed.path().to_path_buf();
         let (st, what) = identify(&path).map_err(|e| open_error(e, &parsed, "remove"))?;
         match what {
-            Identity::Foreign(reason) => return Err(RegionError::NotARegion { path, reason }),
+            Identity::Foreign(reason) => return Err(RemoveError::NotARegion { path, reason }),
             // Nothing says whose it is (a creator killed before reserving its space leaves one,
             // but so do many other programs): not ours to remove.
             Identity::Empty => {
-                return Err(RegionError::NotARegion {
+                return Err(RemoveError::NotARegion {
                     path,
                     reason: crate::NotARegionReason::Empty,
                 });
@@ -622,10 +622,10 @@ impl Region {
                 // A region whose creator died before publishing is exactly what rm is for, if
                 // its unpublished header says it is one (not just any file of zeros).
                 Err(RegionError::NotReady { .. }) if what == Identity::Unpublished => {
-                    return os::unlink_same(&path, &st)
-                        .map_err(|e| open_error(e, &parsed, "remove"));
+                    return Ok(os::unlink_same(&path, &st)
+                        .map_err(|e| open_error(e, &parsed, "remove"))?);
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             };
             // A writer that just closed may still have its lock held for a moment by a child
             // forked in another thread (until that child execs, when CLOEXEC closes it): only a
@@ -634,7 +634,7 @@ impl Region {
             while region.writer_alive()? {
                 let pid = region.read_header().writer_pid;
                 if (pid != 0 && os::pid_alive(pid)) || start.elapsed() > LOCK_PROBE_GRACE {
-                    return Err(RegionError::InUse {
+                    return Err(RemoveError::InUse {
                         path,
                         pid: (pid != 0).then_some(pid),
                     });

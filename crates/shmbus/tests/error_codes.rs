@@ -9,7 +9,7 @@ use shmbus::journal::FrameFault;
 use shmbus::{
     AppendError, BridgeStatusFault, CandleCorruption, CandleError, ErrorCode, ForeignFileReason,
     JournalCorruption, JournalError, JournalLayoutProblem, KeyProblem, LayoutProblem,
-    NotARegionReason, ReadError, RegionCorruption, RegionError, RegionKind, SlotError,
+    NotARegionReason, ReadError, RegionCorruption, RegionError, RegionKind, RemoveError, SlotError,
     SlotReadError, SlotWriteError,
 };
 
@@ -152,20 +152,6 @@ fn region_samples() -> Vec<(&'static str, RegionError)> {
             RegionError::WriterBusy {
                 path: p(),
                 pid: Some(1),
-            },
-        ),
-        (
-            "RegionError::NotARegion",
-            RegionError::NotARegion {
-                path: p(),
-                reason: NotARegionReason::NoHeader,
-            },
-        ),
-        (
-            "RegionError::InUse",
-            RegionError::InUse {
-                path: p(),
-                pid: None,
             },
         ),
         (
@@ -393,19 +379,48 @@ fn samples() -> Vec<(&'static str, ErrorCode)> {
             },
         ),
     ];
+    let p = || PathBuf::from("/dev/shm/x");
+    let remove = vec![
+        (
+            "RemoveError::NotARegion",
+            RemoveError::NotARegion {
+                path: p(),
+                reason: NotARegionReason::NoHeader,
+            },
+        ),
+        (
+            "RemoveError::ForeignFile",
+            RemoveError::ForeignFile {
+                journal: s(),
+                dir: p(),
+                file: p(),
+                reason: ForeignFileReason::Symlink,
+            },
+        ),
+        (
+            "RemoveError::InUse",
+            RemoveError::InUse {
+                path: p(),
+                pid: None,
+            },
+        ),
+    ];
     let mut all: Vec<(&'static str, ErrorCode)> = Vec::new();
     let wrapped = region_samples()
         .into_iter()
         .zip(region_samples())
+        .zip(region_samples())
         .zip(region_samples());
-    for (((name, e), (_, in_journal)), (_, in_candles)) in wrapped {
+    for ((((name, e), (_, in_journal)), (_, in_candles)), (_, in_remove)) in wrapped {
         // A region error keeps its code when another error type wraps it.
         let code = e.code();
         assert_eq!(JournalError::Region(in_journal).code(), code, "{name}");
         assert_eq!(CandleError::from(in_candles).error_code(), code, "{name}");
+        assert_eq!(RemoveError::from(in_remove).code(), code, "{name}");
         assert_eq!(SlotError::Region(e).code(), code, "{name}");
         all.push((name, code));
     }
+    all.extend(remove.into_iter().map(|(n, e)| (n, e.code())));
     all.extend(slot.into_iter().map(|(n, e)| (n, e.code())));
     all.extend(journal.into_iter().map(|(n, e)| (n, e.code())));
     all.extend(candle.into_iter().map(|(n, e)| (n, e.error_code())));
@@ -524,7 +539,7 @@ fn typed_facts_keep_their_messages() {
         e.to_string(),
         "invalid record layout \"Q\": fields \"bid\" and \"ask\" overlap"
     );
-    let e = RegionError::NotARegion {
+    let e = RemoveError::NotARegion {
         path: PathBuf::from("/tmp/notes"),
         reason: NotARegionReason::ShorterThanHeader,
     };
@@ -650,13 +665,11 @@ fn journal_facts_are_typed_and_keep_their_messages() {
         what: JournalCorruption::Frame(FrameFault::Crc { seq: 2 }),
     };
     assert!(e.to_string().ends_with(": CRC32C mismatch (seq 2)"), "{e}");
-    let e = JournalError::Layout {
+    let e = RemoveError::ForeignFile {
         journal: "j".into(),
-        what: Box::new(JournalLayoutProblem::ForeignFile {
-            dir: "/dev/shm/j".into(),
-            file: "/dev/shm/j/notes.txt".into(),
-            reason: ForeignFileReason::NotASegmentName,
-        }),
+        dir: "/dev/shm/j".into(),
+        file: "/dev/shm/j/notes.txt".into(),
+        reason: ForeignFileReason::NotASegmentName,
     };
     assert_eq!(
         e.to_string(),

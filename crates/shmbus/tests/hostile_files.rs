@@ -12,8 +12,8 @@ use common::{ShmName, TestDir, Watchdog, assert_mentions, patch, read_u32, watch
 use shmbus::candles::{Candle, CandleReader, CandleWriter};
 use shmbus::journal::{JournalReader, JournalWriter, Start};
 use shmbus::{
-    AppendError, ForeignFileReason, JournalError, JournalLayoutProblem, Region, RegionError,
-    SlotError, SlotReader, SlotWriter, TradingData,
+    AppendError, ForeignFileReason, JournalError, Region, RegionError, RemoveError, SlotError,
+    SlotReader, SlotWriter, TradingData,
 };
 
 /// A hang here is a regression (an open that blocks on a FIFO): fail fast.
@@ -133,20 +133,15 @@ fn a_fifo_segment_in_a_persisted_journal_is_refused_without_blocking() {
         &seg,
     );
     match shmbus::journal::remove(&name, true) {
-        Err(JournalError::Layout { what, .. }) => {
-            assert!(
-                matches!(
-                    &*what,
-                    JournalLayoutProblem::ForeignFile {
-                        reason: ForeignFileReason::NotRegular(_),
-                        ..
-                    }
-                ),
-                "{what:?}"
-            );
-            assert_mentions(&what.to_string(), &[&seg, "FIFO", "even with force"]);
+        Err(
+            e @ RemoveError::ForeignFile {
+                reason: ForeignFileReason::NotRegular(_),
+                ..
+            },
+        ) => {
+            assert_mentions(&e.to_string(), &[&seg, "FIFO", "even with force"]);
         }
-        other => panic!("expected Layout, got {other:?}"),
+        other => panic!("expected ForeignFile, got {other:?}"),
     }
     assert!(Path::new(&format!("{name}/0000000000.seg")).is_file());
 }
@@ -326,7 +321,7 @@ fn a_persisted_journal_stops_at_the_last_segment_number() {
         AppendError::Layout { what, .. } => {
             assert_eq!(
                 **what,
-                JournalLayoutProblem::SegmentNumbersExhausted { segment: u32::MAX }
+                shmbus::JournalLayoutProblem::SegmentNumbersExhausted { segment: u32::MAX }
             );
             assert_mentions(
                 &what.to_string(),
@@ -372,7 +367,7 @@ fn a_second_writer_of_a_persisted_journal_is_told_the_holders_pid() {
         other => panic!("expected WriterBusy, got {other:?}"),
     }
     match shmbus::journal::remove(&name, false) {
-        Err(JournalError::Region(e @ RegionError::InUse { .. })) => {
+        Err(e @ RemoveError::InUse { .. }) => {
             assert_mentions(&e.to_string(), &[&format!("pid {me}"), "with force"]);
         }
         other => panic!("expected InUse, got {other:?}"),
@@ -528,7 +523,7 @@ fn a_symbolic_link_to_a_journal_directory_is_not_a_journal() {
     assert!(shmbus::journal::is_persisted_journal(Path::new(&name)));
     assert!(!shmbus::journal::is_persisted_journal(Path::new(&link)));
     match shmbus::journal::remove(&link, true) {
-        Err(JournalError::Region(RegionError::Symlink { .. })) => {}
+        Err(RemoveError::Region(RegionError::Symlink { .. })) => {}
         other => panic!("expected Symlink, got {other:?}"),
     }
     assert!(Path::new(&format!("{name}/0000000000.seg")).is_file());

@@ -17,7 +17,7 @@ use common::{ShmName, TestDir, Watchdog, assert_mentions, patch};
 use shmbus::layout::header;
 use shmbus::{
     FORMAT_VERSION, Field, FieldType, MAGIC, Probe, Record, RecordLayout, Region, RegionError,
-    RegionKind, SlotError, SlotReader, SlotWriter, TradingData,
+    RegionKind, RemoveError, SlotError, SlotReader, SlotWriter, TradingData,
 };
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -530,7 +530,7 @@ fn links_directories_and_bad_names_are_refused() {
         other => panic!("expected Symlink, got {other:?}"),
     }
     match Region::remove(&link, false) {
-        Err(RegionError::Symlink { .. }) => {}
+        Err(RemoveError::Region(RegionError::Symlink { .. })) => {}
         other => panic!("expected Symlink, got {other:?}"),
     }
     // Create never follows the link either.
@@ -568,7 +568,7 @@ fn links_directories_and_bad_names_are_refused() {
             other => panic!("{bad:?}: expected InvalidName on create, got {other:?}"),
         }
         match Region::remove(bad, true) {
-            Err(RegionError::InvalidName { .. }) => {}
+            Err(RemoveError::Region(RegionError::InvalidName { .. })) => {}
             other => panic!("{bad:?}: expected InvalidName on remove, got {other:?}"),
         }
     }
@@ -754,8 +754,8 @@ fn remove_refuses_live_writers_unless_forced_and_foreign_files_always() {
     let live = dir.name("live");
     let writer = raw_region(&live);
     match Region::remove(&live, false) {
-        Err(e @ RegionError::InUse { .. }) => {
-            let RegionError::InUse { pid, .. } = &e else {
+        Err(e @ RemoveError::InUse { .. }) => {
+            let RemoveError::InUse { pid, .. } = &e else {
                 unreachable!()
             };
             assert_eq!(*pid, Some(me));
@@ -777,7 +777,7 @@ fn remove_refuses_live_writers_unless_forced_and_foreign_files_always() {
     for force in [false, true] {
         for (file, reason) in [(&foreign, "no shmbus header"), (&short, "shorter")] {
             match Region::remove(file, force) {
-                Err(e @ RegionError::NotARegion { .. }) => {
+                Err(e @ RemoveError::NotARegion { .. }) => {
                     assert_mentions(&e.to_string(), &[file, reason, "even with force"]);
                 }
                 other => panic!("{file} force={force}: expected NotARegion, got {other:?}"),
@@ -794,7 +794,7 @@ fn remove_refuses_live_writers_unless_forced_and_foreign_files_always() {
     bytes[8] = 99; // the format version
     std::fs::write(&damaged, &bytes).unwrap();
     match Region::remove(&damaged, false) {
-        Err(RegionError::VersionMismatch { .. }) => {}
+        Err(RemoveError::Region(RegionError::VersionMismatch { .. })) => {}
         other => panic!("expected VersionMismatch, got {other:?}"),
     }
     Region::remove(&damaged, true).expect("force removes a damaged region");
@@ -805,11 +805,13 @@ fn remove_refuses_live_writers_unless_forced_and_foreign_files_always() {
     Region::remove(&idle, false).expect("a region without a writer is removed");
     assert!(!Path::new(&idle).exists());
     match Region::remove(&idle, false) {
-        Err(RegionError::NotFound { .. }) => {}
+        Err(RemoveError::Region(RegionError::NotFound { .. })) => {}
         other => panic!("expected NotFound, got {other:?}"),
     }
     match Region::remove(&idle, true) {
-        Err(e @ RegionError::NotFound { .. }) => assert_mentions(&e.to_string(), &[&idle]),
+        Err(e @ RemoveError::Region(RegionError::NotFound { .. })) => {
+            assert_mentions(&e.to_string(), &[&idle]);
+        }
         other => panic!("expected NotFound with force, got {other:?}"),
     }
 }
@@ -910,7 +912,7 @@ fn a_dev_shm_name_round_trips() {
     assert!(entry.writer_alive);
 
     match Region::remove(&shm.name, false) {
-        Err(RegionError::InUse { .. }) => {}
+        Err(RemoveError::InUse { .. }) => {}
         other => panic!("expected InUse, got {other:?}"),
     }
     drop(writer);

@@ -432,7 +432,7 @@ fn a_second_writer_is_refused_while_the_first_process_lives() {
         other => panic!("expected WriterBusy, got {other:?}"),
     }
     match Region::remove(&name, false) {
-        Err(e @ RegionError::InUse { pid: Some(p), .. }) => {
+        Err(e @ shmbus::RemoveError::InUse { pid: Some(p), .. }) => {
             assert_eq!(p, pid);
             assert_mentions(&e.to_string(), &[&format!("pid {pid}"), "with force"]);
         }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{ForeignFileReason, JournalError, JournalLayoutProblem, RegionError};
+use crate::error::{ForeignFileReason, RegionError, RemoveError};
 use crate::header::RegionKind;
 use crate::name::RegionName;
 use crate::os;
@@ -13,23 +13,21 @@ pub(crate) fn segment_file(dir: &Path, index: u32) -> PathBuf {
 }
 
 /// The journal's path: `/dev/shm/NAME` for a shm name, else the path given.
-pub(crate) fn journal_path(name: &str) -> Result<PathBuf, JournalError> {
+pub(crate) fn journal_path(name: &str) -> Result<PathBuf, RegionError> {
     Ok(RegionName::parse(name)?.path().to_path_buf())
 }
 
 /// The journal's path and what is there (a ring file or a persisted journal's directory),
 /// without following a symbolic link.
-pub(crate) fn journal_meta(name: &str) -> Result<(PathBuf, os::PathStat), JournalError> {
+pub(crate) fn journal_meta(name: &str) -> Result<(PathBuf, os::PathStat), RegionError> {
     let path = journal_path(name)?;
     match os::path_stat(&path) {
         Ok(meta) => Ok((path, meta)),
-        Err(e) if os::failure(&e) == os::Failure::NotFound => {
-            Err(JournalError::Region(RegionError::NotFound {
-                name: name.to_owned(),
-                path,
-            }))
-        }
-        Err(e) => Err(io_err(&path, "stat", e).into()),
+        Err(e) if os::failure(&e) == os::Failure::NotFound => Err(RegionError::NotFound {
+            name: name.to_owned(),
+            path,
+        }),
+        Err(e) => Err(io_err(&path, "stat", e)),
     }
 }
 
@@ -75,32 +73,25 @@ pub(crate) fn seg_name(dir: &Path, index: u32) -> String {
 ///
 /// # Errors
 ///
-/// [`RegionError::InUse`] (with the writer's pid when known), [`RegionError::NotFound`],
-/// [`RegionError::NotARegion`] for a directory that is not a journal, the errors of
-/// [`crate::Region::remove`] for anything that is not a directory, and I/O errors.
-pub fn remove(name: &str, force: bool) -> Result<(), JournalError> {
+/// [`RemoveError::InUse`] (with the writer's pid when known), [`RemoveError::NotARegion`] for
+/// a directory without segment files, [`RemoveError::ForeignFile`] for one holding anything
+/// else, the errors of [`crate::Region::remove`] for anything that is not a directory, and the
+/// region errors of finding and unlinking the files ([`RemoveError::Region`]).
+pub fn remove(name: &str, force: bool) -> Result<(), RemoveError> {
     let (path, meta) = journal_meta(name)?;
     if !meta.is_dir() {
         // (A ring journal's reader registry goes with it.)
-        return crate::Region::remove(name, force).map_err(Into::into);
+        return crate::Region::remove(name, force);
     }
-    let not_journal = |reason| {
-        JournalError::Region(RegionError::NotARegion {
-            path: path.clone(),
-            reason,
-        })
-    };
     let mut segments = Vec::new();
     for entry in os::list_dir(&path).map_err(|e| io_err(&path, "list", e))? {
         let entry = entry.map_err(|e| io_err(&path, "list", e))?;
         let file = entry.path;
-        let foreign = |reason| JournalError::Layout {
+        let foreign = |reason| RemoveError::ForeignFile {
             journal: name.to_owned(),
-            what: Box::new(JournalLayoutProblem::ForeignFile {
-                dir: path.clone(),
-                file: file.clone(),
-                reason,
-            }),
+            dir: path.clone(),
+            file: file.clone(),
+            reason,
         };
         if segment_number(&entry.name).is_none() {
             return Err(foreign(ForeignFileReason::NotASegmentName));
@@ -124,16 +115,18 @@ pub fn remove(name: &str, force: bool) -> Result<(), JournalError> {
         }
     }
     if segments.is_empty() {
-        return Err(not_journal(crate::NotARegionReason::NoSegments));
+        return Err(RemoveError::NotARegion {
+            path,
+            reason: crate::NotARegionReason::NoSegments,
+        });
     }
     if !force {
         let fd = os::open_dir(&path).map_err(|e| io_err(&path, "open", e))?;
         if os::writer_lock_held(&fd).map_err(|e| io_err(&path, "probe the lock of", e))? {
-            return Err(RegionError::InUse {
+            return Err(RemoveError::InUse {
                 pid: super::writer::dir_writer_pid(&path),
                 path,
-            }
-            .into());
+            });
         }
     }
     for (file, st) in &segments {
