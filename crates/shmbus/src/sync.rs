@@ -20,6 +20,13 @@ pub(crate) trait Word {
     fn load(&self, order: Ordering) -> u64;
     fn store(&self, v: u64, order: Ordering);
     fn swap(&self, v: u64, order: Ordering) -> u64;
+    fn compare_exchange(
+        &self,
+        current: u64,
+        new: u64,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u64, u64>;
 }
 
 impl Word for std::sync::atomic::AtomicU64 {
@@ -35,6 +42,16 @@ impl Word for std::sync::atomic::AtomicU64 {
     fn swap(&self, v: u64, order: Ordering) -> u64 {
         self.swap(v, order)
     }
+    #[inline(always)]
+    fn compare_exchange(
+        &self,
+        current: u64,
+        new: u64,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u64, u64> {
+        self.compare_exchange(current, new, success, failure)
+    }
 }
 
 #[cfg(loom)]
@@ -47,5 +64,14 @@ impl Word for loom::sync::atomic::AtomicU64 {
     }
     fn swap(&self, v: u64, order: Ordering) -> u64 {
         self.swap(v, order)
+    }
+    fn compare_exchange(
+        &self,
+        current: u64,
+        new: u64,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<u64, u64> {
+        self.compare_exchange(current, new, success, failure)
     }
 }

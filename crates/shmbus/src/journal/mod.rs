@@ -35,7 +35,8 @@
 //!   across processes; the writer pays the wake-up system call only when someone sleeps. Every
 //!   wait has a deadline, so a dead writer cannot hang a reader.
 //! * `writer.rs`, `reader.rs`: the public cursors; `store.rs`: persisted journals' files;
-//!   `readers.rs`: the registry of known readers.
+//!   `readers.rs`: the registry of known readers, whose claim protocol is `claim.rs` (run under
+//!   loom by `loom_readers.rs`).
 //!
 //! A **persisted** journal is a directory of segment files `0000000000.seg`, `0000000001.seg`, ...
 //! When a segment is full the writer creates the next one, then seals the full one; readers follow
@@ -49,6 +50,7 @@
 //! so tools show every registered reader and its lag ([`list_readers`]). The journal itself is
 //! not touched.
 
+mod claim;
 mod doorbell;
 pub(crate) mod format;
 mod frame;

@@ -13,28 +13,20 @@
 //! the owner's pid, so an entry whose owner died (even in the middle of claiming it) is
 //! reclaimable by the next reader, and a reader's drop releases its entry.
 //!
-//! ```text
-//! claimer (C)                                     lister (L)
-//! w = state.load(Acquire)                   (C1)  s1 = state.load(Acquire)     (L1) <- (C4)
-//! state.CAS(w, CLAIMING|gen+1|pid, Relaxed) (C2)  if s1 is not ACTIVE: skip
-//! fence(Release)                            (C3)  name, position, times: load(Relaxed)
-//! name, position, times: store(Relaxed)           fence(Acquire)               (L2) <- (C3)
-//! state.store(ACTIVE|gen+1|pid, Release)    (C4)  s2 = state.load(Relaxed)
-//!                                                 valid iff s1 == s2
-//! ```
-//!
-//! That is the seqlock of `seqlock.rs`, with the state word as its sequence: a lister that saw
-//! any field of a newer claim sees its state word change and retries (`loom_readers.rs` checks
-//! it, and that it fails without (C3)). The position and update time change afterwards as
-//! single words of their own (Relaxed stores, Relaxed loads: each is a snapshot by itself and
-//! publishes nothing else).
+//! The claim, the listing and the release are a protocol of their own, in `claim.rs` (the
+//! seqlock of `seqlock.rs` with the state word as its sequence), which the loom tests run as
+//! is. The position and update time change afterwards as single words of their own (Relaxed
+//! stores, Relaxed loads: each is a snapshot by itself and publishes nothing else).
 
+use std::mem::offset_of;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+use super::claim::{self, Entry, FREE, Listing, pid_of, state_of};
 
 use crate::error::{JournalError, RegionCorruption, RegionError};
 use crate::header::{HEADER_LEN, RegionKind};
-use crate::mapping::Mapping;
+use crate::mapping::AtomicView;
 use crate::name::RegionName;
 use crate::os;
 use crate::region::{OpenOptions, Region};
@@ -57,29 +49,69 @@ const MAX_CAPACITY: u32 = 4096;
 const T_CAPACITY: usize = 0;
 const T_ENTRY_LEN: usize = 4;
 
-// Entry fields.
-const E_STATE: usize = 0;
-const E_POSITION: usize = 8;
-const E_UPDATED: usize = 16;
-const E_REGISTERED: usize = 24;
-const E_NAME: usize = 32;
+/// One entry of the registry (docs/FORMAT.md 7.3).
+#[repr(C)]
+#[derive(Debug)]
+struct RawEntry {
+    /// The state word of the claim protocol (`claim.rs`): pid, state, generation.
+    state: AtomicU64,
+    /// The next sequence the reader will read.
+    position: AtomicU64,
+    /// When it last published its position, ns since the Unix epoch.
+    updated: AtomicU64,
+    /// When it registered, ns since the Unix epoch.
+    registered: AtomicU64,
+    /// Its name, NUL-padded.
+    name: [AtomicU8; 32],
+}
 
-// The state word: pid in bits 0..32, state in bits 32..34, generation in bits 34..64.
-const FREE: u64 = 0;
-const CLAIMING: u64 = 1;
-const ACTIVE: u64 = 2;
+// SAFETY: `#[repr(C)]`, only atomic fields and an array of them, no padding (asserted below).
+unsafe impl AtomicView for RawEntry {}
 
-const fn state_of(w: u64) -> u64 {
-    (w >> 32) & 3
+const _: () = {
+    assert!(size_of::<RawEntry>() == ENTRY_LEN);
+    assert!(offset_of!(RawEntry, state) == 0);
+    assert!(offset_of!(RawEntry, position) == 8);
+    assert!(offset_of!(RawEntry, updated) == 16);
+    assert!(offset_of!(RawEntry, registered) == 24);
+    assert!(offset_of!(RawEntry, name) == 32);
+};
+
+/// What a claim stores in an entry and a listing copies from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fields {
+    name: [u8; 32],
+    position: u64,
+    updated_ns: u64,
+    registered_ns: u64,
 }
-const fn pid_of(w: u64) -> u32 {
-    w as u32
-}
-const fn generation_of(w: u64) -> u64 {
-    w >> 34
-}
-const fn word(generation: u64, state: u64, pid: u32) -> u64 {
-    (generation << 34) | (state << 32) | pid as u64
+
+impl Entry for RawEntry {
+    type Word = AtomicU64;
+    type Fields = Fields;
+
+    #[inline]
+    fn state(&self) -> &AtomicU64 {
+        &self.state
+    }
+
+    fn store_fields(&self, f: &Fields) {
+        for (d, &b) in self.name.iter().zip(&f.name) {
+            d.store(b, Ordering::Relaxed);
+        }
+        self.position.store(f.position, Ordering::Relaxed);
+        self.updated.store(f.updated_ns, Ordering::Relaxed);
+        self.registered.store(f.registered_ns, Ordering::Relaxed);
+    }
+
+    fn load_fields(&self) -> Fields {
+        Fields {
+            name: std::array::from_fn(|i| self.name[i].load(Ordering::Relaxed)),
+            position: self.position.load(Ordering::Relaxed),
+            updated_ns: self.updated.load(Ordering::Relaxed),
+            registered_ns: self.registered.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// One registered reader, as [`list_readers`] reports it.
@@ -239,105 +271,52 @@ impl Registry {
         }
     }
 
-    fn map(&self) -> &Mapping {
-        self.region.map()
-    }
-
-    fn entry(&self, i: usize) -> usize {
-        self.entries + i * ENTRY_LEN
-    }
-
-    fn word(&self, i: usize, field: usize) -> &AtomicU64 {
-        self.map()
-            .u64_at(self.entry(i) + field)
-            .expect("entries were bounds-checked on open")
+    /// Entry `i` (`i < capacity`), bounds-checked on open (a mapping never shrinks).
+    fn entry(&self, i: usize) -> Option<&RawEntry> {
+        self.region.map().view(self.entries + i * ENTRY_LEN)
     }
 
     /// Claims a free entry, or one whose owner is dead, for `name` at `position`.
     fn claim(&self, name: &str, position: u64) -> Option<(usize, u64)> {
         let me = os::pid();
-        for i in 0..self.capacity {
-            let state = self.word(i, E_STATE);
-            // (C1) pairs with (C4) and the release in `release`: a free entry's old fields are
-            // not ours to keep anyway, so this only orders our later loads.
-            let w = state.load(Ordering::Acquire);
-            let takeable = match state_of(w) {
-                FREE => true,
-                // A dead owner (also one that died between (C2) and (C4)) gives it up.
-                _ => !os::pid_alive(pid_of(w)),
-            };
-            if !takeable {
-                continue;
-            }
-            let generation = generation_of(w).wrapping_add(1) & ((1 << 30) - 1);
-            let claiming = word(generation, CLAIMING, me);
-            // (C2) only one claimer wins the entry. Relaxed: (C3) orders it before our stores.
-            if state
-                .compare_exchange(w, claiming, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-            {
-                continue;
-            }
-            // (C3) pairs with the lister's Acquire fence (L2): a lister that sees any store
-            // below sees the state word changed since its (L1), and discards its copy.
-            fence(Ordering::Release);
-            let mut bytes = [0u8; 32];
-            bytes[..name.len()].copy_from_slice(name.as_bytes());
-            let now = os::now_unix_ns();
-            let e = self.entry(i);
-            self.map()
-                .write_bytes(e + E_NAME, &bytes)
-                .expect("the registry is mapped writable and bounds-checked");
-            // Relaxed: published by (C4); a lister's (L2) catches a copy torn by a newer claim.
-            self.word(i, E_POSITION).store(position, Ordering::Relaxed);
-            self.word(i, E_UPDATED).store(now, Ordering::Relaxed);
-            self.word(i, E_REGISTERED).store(now, Ordering::Relaxed);
-            let active = word(generation, ACTIVE, me);
-            // (C4) pairs with the lister's Acquire load (L1): who sees ACTIVE sees the fields.
-            state.store(active, Ordering::Release);
-            return Some((i, active));
-        }
-        None
+        let mut fields = Fields {
+            name: [0; 32],
+            position,
+            updated_ns: os::now_unix_ns(),
+            registered_ns: 0,
+        };
+        fields.name[..name.len()].copy_from_slice(name.as_bytes());
+        fields.registered_ns = fields.updated_ns;
+        // A dead owner (also one that died between its CAS and its ACTIVE store) gives it up.
+        let takeable = |w| state_of(w) == FREE || !os::pid_alive(pid_of(w));
+        (0..self.capacity).find_map(|i| {
+            let active = claim::claim(self.entry(i)?, me, &fields, takeable)?;
+            Some((i, active))
+        })
     }
 
     /// Every active entry, consistent with its state word (or skipped if its owner kept
     /// changing it).
     fn list(&self, next_seq: u64) -> Vec<ReaderInfo> {
         let mut out = Vec::new();
-        for i in 0..self.capacity {
-            let state = self.word(i, E_STATE);
+        for e in (0..self.capacity).filter_map(|i| self.entry(i)) {
             for _ in 0..100 {
-                // (L1) pairs with (C4).
-                let s1 = state.load(Ordering::Acquire);
-                if state_of(s1) != ACTIVE {
-                    break;
-                }
-                let e = self.entry(i);
-                let name = self
-                    .map()
-                    .read_bytes(e + E_NAME, 32)
-                    .expect("entries were bounds-checked on open");
-                // Relaxed: ordered after (L1) by its Acquire, validated by (L2) below.
-                let position = self.word(i, E_POSITION).load(Ordering::Relaxed);
-                let updated_ns = self.word(i, E_UPDATED).load(Ordering::Relaxed);
-                let registered_ns = self.word(i, E_REGISTERED).load(Ordering::Relaxed);
-                // (L2) pairs with (C3).
-                fence(Ordering::Acquire);
-                // Relaxed: ordered after the field loads by (L2).
-                if state.load(Ordering::Relaxed) != s1 {
-                    continue;
-                }
-                let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+                let (s1, f) = match claim::copy(e) {
+                    Listing::Inactive => break,
+                    Listing::Changed => continue,
+                    Listing::Active(s1, f) => (s1, f),
+                };
+                let len = f.name.iter().position(|&b| b == 0).unwrap_or(f.name.len());
                 let pid = pid_of(s1);
                 out.push(ReaderInfo {
                     // Untrusted bytes: shown lossily, and tools escape what they print.
-                    name: String::from_utf8_lossy(&name[..len]).into_owned(),
+                    name: String::from_utf8_lossy(&f.name[..len]).into_owned(),
                     pid,
                     alive: os::pid_alive(pid),
-                    position,
-                    lag: next_seq.saturating_sub(position),
-                    updated_ns,
-                    registered_ns,
+                    position: f.position,
+                    lag: next_seq.saturating_sub(f.position),
+                    updated_ns: f.updated_ns,
+                    registered_ns: f.registered_ns,
                 });
                 break;
             }
@@ -388,29 +367,22 @@ impl Registration {
     #[cold]
     #[inline(never)]
     pub(crate) fn publish(&self, position: u64) {
+        let Some(e) = self.registry.entry(self.index) else {
+            return;
+        };
         // Relaxed: each word is read on its own by listers; neither publishes other data.
-        self.registry
-            .word(self.index, E_POSITION)
-            .store(position, Ordering::Relaxed);
+        e.position.store(position, Ordering::Relaxed);
         // The coarse clock: a few ns where the precise one costs about 20 (every 64 messages
         // that was 4 % of `next`; with it, 2.4 %; every 256, under 1 %: measured interleaved).
-        self.registry
-            .word(self.index, E_UPDATED)
-            .store(os::now_unix_ns_coarse(), Ordering::Relaxed);
+        e.updated.store(os::now_unix_ns_coarse(), Ordering::Relaxed);
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let free = word(generation_of(self.active), FREE, 0);
-        // Release pairs with the next claimer's Acquire (C1); a CAS, so an entry that someone
-        // took from us (it thought us dead: pid reuse across namespaces) is left to them.
-        let _ = self.registry.word(self.index, E_STATE).compare_exchange(
-            self.active,
-            free,
-            Ordering::Release,
-            Ordering::Relaxed,
-        );
+        if let Some(e) = self.registry.entry(self.index) {
+            claim::release(e, self.active);
+        }
     }
 }
 
@@ -467,20 +439,6 @@ pub(crate) fn remove_registry(journal: &str) -> Result<(), RegionError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn state_words_round_trip() {
-        let w = word(5, ACTIVE, 4_000_000);
-        assert_eq!(
-            (generation_of(w), state_of(w), pid_of(w)),
-            (5, ACTIVE, 4_000_000)
-        );
-        let w = word((1 << 30) - 1, CLAIMING, u32::MAX);
-        assert_eq!(
-            (generation_of(w), state_of(w), pid_of(w)),
-            ((1 << 30) - 1, CLAIMING, u32::MAX)
-        );
-    }
 
     #[test]
     fn reader_names_are_checked() {
