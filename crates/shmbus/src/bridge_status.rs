@@ -266,21 +266,20 @@ impl Status {
         };
         let body = region.header().body_offset as usize;
         let map = region.map();
-        let end = body.checked_add(BODY_LEN);
-        if body % 8 != 0 || end.is_none_or(|e| e > map.len()) {
-            return Err(corrupt(BridgeStatusFault::BodyOutside {
+        let outside = || {
+            corrupt(BridgeStatusFault::BodyOutside {
                 body: body as u64,
                 body_len: BODY_LEN as u32,
                 len: map.len() as u64,
-            }));
+            })
+        };
+        let end = body.checked_add(BODY_LEN);
+        if body % 8 != 0 || end.is_none_or(|e| e > map.len()) {
+            return Err(outside());
         }
         let u32_at = |o: usize| map.u32_at(body + o).map(|w| w.load(Ordering::Relaxed));
         let (Some(len), Some(dir)) = (u32_at(B_LEN), u32_at(B_DIRECTION)) else {
-            return Err(corrupt(BridgeStatusFault::BodyOutside {
-                body: body as u64,
-                body_len: BODY_LEN as u32,
-                len: map.len() as u64,
-            }));
+            return Err(outside());
         };
         if len as usize != BODY_LEN {
             return Err(corrupt(BridgeStatusFault::BodyLength {

@@ -279,14 +279,14 @@ impl Registry {
     /// Claims a free entry, or one whose owner is dead, for `name` at `position`.
     fn claim(&self, name: &str, position: u64) -> Option<(usize, u64)> {
         let me = os::pid();
+        let now = os::now_unix_ns();
         let mut fields = Fields {
             name: [0; 32],
             position,
-            updated_ns: os::now_unix_ns(),
-            registered_ns: 0,
+            updated_ns: now,
+            registered_ns: now,
         };
         fields.name[..name.len()].copy_from_slice(name.as_bytes());
-        fields.registered_ns = fields.updated_ns;
         // A dead owner (also one that died between its CAS and its ACTIVE store) gives it up.
         let takeable = |w| state_of(w) == FREE || !os::pid_alive(pid_of(w));
         (0..self.capacity).find_map(|i| {
