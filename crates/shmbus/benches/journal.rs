@@ -20,6 +20,11 @@
 //!   the ring between timed stretches).
 //! * `journal/next_64B_registered`: the same, by a reader registered in the journal's reader
 //!   registry (it publishes its position every 256 messages).
+//! * `journal/seek_ring_64B`: `JournalReader::seek` to a stored sequence of a 16 MiB ring of
+//!   64-byte messages (the sparse index, then at most 63 frame hops), the sequences in a
+//!   pseudo-random order.
+//! * `journal/seek_persisted_64B`: the same in a persisted journal of 1 MiB segments, every
+//!   sequence in the segment the reader is in (a backtester stepping back and forth in time).
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -57,6 +62,35 @@ impl Drop for TempJournal {
     fn drop(&mut self) {
         // The journal and its reader registry.
         let _ = shmbus::journal::remove(&self.0, true);
+    }
+}
+
+/// Appends and commits `n` copies of `msg`.
+fn fill(w: &mut JournalWriter, n: u64, msg: &[u8]) {
+    for _ in 0..n {
+        w.append(1, msg).expect("append");
+    }
+    w.commit();
+}
+
+/// Sequences in `[from, from + span)` in a fixed pseudo-random order (a 64-bit LCG).
+struct Steps {
+    from: u64,
+    span: u64,
+    x: u64,
+}
+
+impl Steps {
+    fn new(from: u64, span: u64) -> Self {
+        Self { from, span, x: 1 }
+    }
+
+    fn next(&mut self) -> u64 {
+        self.x = self
+            .x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.from + (self.x >> 33) % self.span
     }
 }
 
@@ -185,6 +219,49 @@ fn journal(c: &mut Criterion) {
                 }
                 total
             });
+        });
+    }
+    {
+        let j = TempJournal::new("seekring");
+        let mut w = j.ring(16 << 20);
+        fill(&mut w, 100_000, &msg);
+        let mut r = JournalReader::open(&j.0, Start::Beginning).expect("open the reader");
+        let mut seqs = Steps::new(w.next_seq() - 20_000, 20_000);
+        g.bench_function("seek_ring_64B", |b| {
+            b.iter(|| r.seek(black_box(seqs.next())).expect("seek"));
+        });
+    }
+    {
+        let j = TempJournal::new("seekdir");
+        let mut w = JournalWriter::builder(&j.0)
+            .segment_size(1 << 20)
+            .create()
+            .expect("create the benchmark's persisted journal");
+        // Append until the writer has just started a third segment, then 5,000 more messages:
+        // every sequence from `from` on lies in the newest segment.
+        let mut r = JournalReader::open(&j.0, Start::Beginning).expect("open the reader");
+        let segments = |r: &JournalReader| r.info().expect("journal info").segments;
+        let mut before = segments(&r);
+        loop {
+            fill(&mut w, 1000, &msg);
+            let now = segments(&r);
+            if now > before && now >= 3 {
+                break;
+            }
+            before = now;
+        }
+        let from = w.next_seq();
+        let newest = segments(&r);
+        fill(&mut w, 5000, &msg);
+        assert_eq!(
+            segments(&r),
+            newest,
+            "the newest segment holds 5,000 messages"
+        );
+        r.seek(from).expect("seek");
+        let mut seqs = Steps::new(from, 5000);
+        g.bench_function("seek_persisted_64B", |b| {
+            b.iter(|| r.seek(black_box(seqs.next())).expect("seek"));
         });
     }
     g.finish();

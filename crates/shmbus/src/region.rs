@@ -505,6 +505,13 @@ impl Region {
         Ok(())
     }
 
+    /// Whether the region's file was removed since it was opened (retention deleted the
+    /// segment, or `remove` the region): its mapping still reads, but the name leads elsewhere
+    /// or nowhere. One `fstat`; a failed one counts as removed.
+    pub(crate) fn removed(&self) -> bool {
+        os::stat(&self.fd).map_or(true, |st| st.unlinked)
+    }
+
     #[cold]
     #[inline(never)]
     pub(crate) fn truncated_error(&self) -> RegionError {

@@ -203,6 +203,49 @@ fn retention_removes_old_segments_and_lagging_reader_is_told() {
     cleanup(&name);
 }
 
+/// A persisted seek to a message of the segment the reader is in stays in that segment; once
+/// retention removed the segment, a seek into it is `TooOld` although the reader still maps it.
+#[test]
+fn seek_in_the_readers_segment_until_retention_removes_it() {
+    let name = unique("seekseg");
+    let mut w = JournalWriter::builder(&name)
+        .segment_size(8 * 1024)
+        .retain_segments(2)
+        .create()
+        .unwrap();
+    for s in 0..40u64 {
+        w.append_commit(0, &payload(s, 64)).unwrap();
+    }
+    let mut r = JournalReader::open(&name, Start::Beginning).unwrap();
+    for to in [30u64, 3, 39, 0, 17] {
+        r.seek(to).unwrap();
+        let m = r.next().unwrap().unwrap();
+        assert_eq!((m.seq, m.payload), (to, &payload(to, 64)[..]));
+        let m = r.prev().unwrap().unwrap();
+        assert_eq!(m.seq, to);
+    }
+    // The end of the segment: the next message to be written.
+    r.seek(40).unwrap();
+    assert!(r.next().unwrap().is_none());
+    // Roll past two segments: retention removes the reader's (segment 0).
+    let first = std::fs::read_dir(&name).unwrap().count();
+    assert_eq!(first, 1);
+    let mut s = 40u64;
+    while w.removed_segments() == 0 {
+        w.append_commit(0, &payload(s, 64)).unwrap();
+        s += 1;
+    }
+    match r.seek(5) {
+        Err(ReadError::TooOld { seq: 5, oldest, .. }) => assert!(oldest > 40, "{oldest}"),
+        other => panic!("a seek into the removed segment: {other:?}"),
+    }
+    // A stored message is still found, in another segment.
+    r.seek(s - 1).unwrap();
+    assert_eq!(r.next().unwrap().unwrap().seq, s - 1);
+    drop(w);
+    cleanup(&name);
+}
+
 #[test]
 fn uncommitted_is_invisible_and_reopen_continues_the_sequence() {
     let name = unique("recover");

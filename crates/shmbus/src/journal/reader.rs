@@ -737,6 +737,15 @@ impl JournalReader {
         r
     }
 
+    /// Whether the segment the reader is in holds committed message `seq` and is still the
+    /// journal's: a persisted seek then stays in it (one `fstat`) instead of listing the
+    /// directory and mapping segments again (`benches/journal.rs` `seek_persisted_64B`: about
+    /// 1 µs against 39 µs). A segment retention removed is not the journal's any more, even
+    /// though its mapping still reads: a seek into it is `TooOld`, as from any other segment.
+    fn holds_committed(&self, seq: u64) -> bool {
+        (self.seg.base_seq()..self.seg.commit_seq()).contains(&seq) && !self.seg.removed()
+    }
+
     fn seek_retry(&mut self, seq: u64) -> Result<(), ReadError> {
         // In a ring, the writer may lap the walk to `seq`: look again from the new horizon. A
         // sequence that fell behind it is `TooOld`, as if it had been gone before the seek.
@@ -757,7 +766,7 @@ impl JournalReader {
     }
 
     fn seek_once(&mut self, seq: u64) -> Result<(), ReadError> {
-        if let Some(dir) = self.dir.clone() {
+        if let Some(dir) = self.dir.clone().filter(|_| !self.holds_committed(seq)) {
             let segs = list_segments(&dir)?;
             // The last segment whose first sequence is <= seq.
             let mut chosen = None;

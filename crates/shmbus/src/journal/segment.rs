@@ -321,6 +321,11 @@ impl Segment {
         self.region.header().created_ns
     }
 
+    /// Whether the segment's file was removed since it was opened (see `Region::removed`).
+    pub(crate) fn removed(&self) -> bool {
+        self.region.removed()
+    }
+
     /// Whether the segment's file was truncated under its mapping or its doorbell's (by
     /// another process): what was read from them since is zeros, never data.
     #[inline]

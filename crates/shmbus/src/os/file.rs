@@ -118,6 +118,8 @@ pub(crate) struct FileStat {
     pub is_regular: bool,
     pub dev: u64,
     pub ino: u64,
+    /// Whether the file has no name left (it was removed while open: no hard link counts it).
+    pub unlinked: bool,
 }
 
 /// The size, owner, permission bits, type and identity (device, inode) of an open file.
@@ -133,6 +135,7 @@ pub(crate) fn stat(fd: impl AsFd) -> io::Result<FileStat> {
         is_regular: file_type == rustix::fs::FileType::RegularFile,
         dev: st.st_dev,
         ino: st.st_ino,
+        unlinked: st.st_nlink == 0,
     })
 }
 
