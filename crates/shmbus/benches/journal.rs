@@ -25,6 +25,9 @@
 //!   pseudo-random order.
 //! * `journal/seek_persisted_64B`: the same in a persisted journal of 1 MiB segments, every
 //!   sequence in the segment the reader is in (a backtester stepping back and forth in time).
+//! * `journal/seek_persisted_64B_far`: seeks to any sequence of a persisted journal of about 70
+//!   segments of 64 KiB (nearly always another segment than the reader's: a directory listing
+//!   and a bisection over the segments).
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -261,6 +264,20 @@ fn journal(c: &mut Criterion) {
         r.seek(from).expect("seek");
         let mut seqs = Steps::new(from, 5000);
         g.bench_function("seek_persisted_64B", |b| {
+            b.iter(|| r.seek(black_box(seqs.next())).expect("seek"));
+        });
+    }
+    {
+        let j = TempJournal::new("seekfar");
+        let mut w = JournalWriter::builder(&j.0)
+            .segment_size(64 << 10)
+            .create()
+            .expect("create the benchmark's persisted journal");
+        fill(&mut w, 50_000, &msg);
+        let mut r = JournalReader::open(&j.0, Start::Beginning).expect("open the reader");
+        assert!(r.info().expect("journal info").segments > 60);
+        let mut seqs = Steps::new(0, w.next_seq());
+        g.bench_function("seek_persisted_64B_far", |b| {
             b.iter(|| r.seek(black_box(seqs.next())).expect("seek"));
         });
     }

@@ -374,11 +374,13 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
     /// Any sequence of appends and commits reads back identically forward and backward, across
-    /// ring wrap-around and segment rolls.
+    /// ring wrap-around and segment rolls, and a seek to any message (in the reader's segment
+    /// or another, found by bisection) lands on it.
     #[test]
     fn appends_read_back_forward_and_backward(
         ops in prop::collection::vec((0usize..700, any::<bool>()), 1..400),
         ring in any::<bool>(),
+        seeks in prop::collection::vec(any::<prop::sample::Index>(), 0..24),
     ) {
         let name = unique("prop");
         let mut w = if ring {
@@ -398,6 +400,21 @@ proptest! {
         prop_assert_eq!(&fwd, &expect);
         let back = read_all_backward(&mut r);
         prop_assert_eq!(&back, &expect);
+        for i in seeks {
+            let s = i.index(expect.len());
+            r.seek(s as u64).unwrap();
+            let m = r.next().unwrap().unwrap();
+            prop_assert_eq!((m.seq, m.payload), (s as u64, &expect[s].1[..]));
+            if s > 0 {
+                r.seek(s as u64).unwrap();
+                prop_assert_eq!(r.prev().unwrap().unwrap().seq, s as u64 - 1);
+            }
+        }
+        let end = expect.len() as u64;
+        r.seek(end).unwrap();
+        prop_assert!(r.next().unwrap().is_none());
+        let not_yet = matches!(r.seek(end + 1), Err(ReadError::NotYet { .. }));
+        prop_assert!(not_yet);
         drop(w);
         cleanup(&name);
     }

@@ -746,6 +746,33 @@ impl JournalReader {
         (self.seg.base_seq()..self.seg.commit_seq()).contains(&seq) && !self.seg.removed()
     }
 
+    /// The newest of the segments `segs` (the journal's file numbers, ascending) whose first
+    /// sequence is at most `seq`, found by bisection: segments hold consecutive sequences, so
+    /// their first sequences grow with their numbers, and a seek maps about log2(n) segments,
+    /// not n. A segment retention removed since the listing counts as older than `seq` (the
+    /// oldest go first); the newest may still be being created (then the journal ends in the
+    /// one before). In a corrupt journal whose first sequences do not grow, this finds some
+    /// segment, which the walk then reads as it is.
+    fn segment_holding(&self, segs: &[u32], seq: u64) -> Result<Option<Segment>, RegionError> {
+        let mut chosen = None;
+        // The answer is in `segs[lo..hi]` or is `chosen`.
+        let (mut lo, mut hi) = (0, segs.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.open_segment(segs[mid]) {
+                Err(e) if unfinished(&e) && mid + 1 == segs.len() => hi = mid,
+                Err(e) => return Err(e),
+                Ok(None) => lo = mid + 1,
+                Ok(Some(s)) if s.base_seq() <= seq => {
+                    chosen = Some(s);
+                    lo = mid + 1;
+                }
+                Ok(Some(_)) => hi = mid,
+            }
+        }
+        Ok(chosen)
+    }
+
     fn seek_retry(&mut self, seq: u64) -> Result<(), ReadError> {
         // In a ring, the writer may lap the walk to `seq`: look again from the new horizon. A
         // sequence that fell behind it is `TooOld`, as if it had been gone before the seek.
@@ -768,20 +795,7 @@ impl JournalReader {
     fn seek_once(&mut self, seq: u64) -> Result<(), ReadError> {
         if let Some(dir) = self.dir.clone().filter(|_| !self.holds_committed(seq)) {
             let segs = list_segments(&dir)?;
-            // The last segment whose first sequence is <= seq.
-            let mut chosen = None;
-            for (n, &i) in segs.iter().enumerate().rev() {
-                let s = match self.open_segment(i) {
-                    Err(e) if unfinished(&e) && n + 1 == segs.len() => continue,
-                    other => other?,
-                };
-                if let Some(s) = s {
-                    if s.base_seq() <= seq {
-                        chosen = Some(s);
-                        break;
-                    }
-                }
-            }
+            let chosen = self.segment_holding(&segs, seq)?;
             let seg = match chosen {
                 Some(s) => s,
                 None => {
