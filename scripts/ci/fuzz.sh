@@ -7,6 +7,8 @@
 #      10 s hang limit per input; prints the executions of each and appends them to
 #      fuzz/target/fuzz-runs.tsv (date, target, seconds, executions, result). A crash, hang or
 #      leak stops that target, leaves the input in fuzz/artifacts/T/ and fails the script.
+#      Several runs of one target may go at once (one per core): they share the working corpus,
+#      each counts its own executions.
 #
 #   scripts/ci/fuzz.sh                          # every target, FUZZ_SECONDS each (make fuzz)
 #   FUZZ_SECONDS=8 scripts/ci/fuzz.sh           # the short run of make test (make test-fuzz)
@@ -97,13 +99,16 @@ for t in "${TARGETS[@]}"; do
   fi
   start=$(date +%s)
   result=ok
+  # The run logs into this invocation's own directory (two runs of one target at a time, one
+  # per core, would write over each other's log and counts), copied to $log when it ends.
   # -timeout: an input taking 10 s is a hang; -rss_limit_mb: a runaway allocation.
   if ! cargo fuzz run "${build[@]}" "$t" "fuzz/target/corpus/$t" "fuzz/corpus/$t" -- \
     -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="fuzz/artifacts/$t/" >"$log" 2>&1; then
+    -artifact_prefix="fuzz/artifacts/$t/" >"$TMPDIR/$t.log" 2>&1; then
     result=FAILED
     fail=1
   fi
+  cp "$TMPDIR/$t.log" "$log"
   secs=$(($(date +%s) - start))
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   execs=${execs:-0}
