@@ -246,6 +246,49 @@ fn seek_in_the_readers_segment_until_retention_removes_it() {
     cleanup(&name);
 }
 
+/// How many mappings of `file` this process has (`/proc/self/maps`).
+fn mappings_of(file: &std::path::Path) -> usize {
+    let file = file.canonicalize().unwrap();
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    maps.lines()
+        .filter(|l| l.ends_with(&*file.to_string_lossy()))
+        .count()
+}
+
+/// A reader maps the doorbell page (its second mapping of the file) only when it first waits:
+/// a reader that never waits, as the segments a persisted seek looks into, costs one mapping.
+#[test]
+fn a_reader_maps_the_doorbell_when_it_first_waits() {
+    let name = unique("bell");
+    let mut w = JournalWriter::builder(&name)
+        .segment_size(64 * 1024)
+        .create()
+        .unwrap();
+    w.append_commit(0, b"one").unwrap();
+    let seg = std::path::Path::new(&name).join("0000000000.seg");
+    let before = mappings_of(&seg);
+    let mut r = JournalReader::open(&name, Start::Beginning).unwrap();
+    assert_eq!(r.next().unwrap().unwrap().payload, b"one");
+    assert_eq!(mappings_of(&seg), before + 1, "the reader's one mapping");
+    assert!(r.next_timeout(Duration::from_millis(5)).unwrap().is_none());
+    assert_eq!(
+        mappings_of(&seg),
+        before + 2,
+        "and the doorbell page once it waited"
+    );
+    // The waiting reader is woken by the next commit.
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        w.append_commit(0, b"two").unwrap();
+        w
+    });
+    let m = r.next_timeout(Duration::from_secs(10)).unwrap().unwrap();
+    assert_eq!(m.payload, b"two");
+    drop(t.join().unwrap());
+    drop(r);
+    cleanup(&name);
+}
+
 #[test]
 fn uncommitted_is_invisible_and_reopen_continues_the_sequence() {
     let name = unique("recover");

@@ -13,6 +13,7 @@
 //! words only through named protocol operations.
 
 use std::ptr::NonNull;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
 use super::format::*;
@@ -63,7 +64,11 @@ unsafe impl Sync for HeaderRef {}
 pub(crate) struct Segment {
     region: Region,
     header: HeaderRef,
-    doorbell: Option<Mapping>,
+    /// A reader's own writable mapping of the doorbell page, made on its first wait (a reader
+    /// that never waits, e.g. one a seek opens to read a segment's first sequence, never pays
+    /// the second open and mapping); `None` inside when it may not write the file (it polls).
+    /// Never made for the writer, which rings through its own mapping.
+    doorbell: OnceLock<Option<Mapping>>,
     mode: Mode,
     limits: Limits,
     data_off: usize,
@@ -195,17 +200,9 @@ impl Segment {
                 len,
             }));
         }
-        let doorbell = if region.is_writer() {
-            None
-        } else {
-            // Without write permission a reader still works; it polls instead of sleeping.
-            region
-                .map_writable_page(DOORBELL_OFFSET as u64, DOORBELL_LEN)
-                .ok()
-        };
         Ok(Self {
             header: HeaderRef(NonNull::from(h)),
-            doorbell,
+            doorbell: OnceLock::new(),
             mode,
             limits: Limits {
                 max_message,
@@ -336,7 +333,12 @@ impl Segment {
         // ordered with the replaced pages by `mmap` (see `Mapping::truncated`).
         fence(Ordering::Acquire);
         crate::sigbus::any_truncated()
-            && (self.region.map().marked() || self.doorbell.as_ref().is_some_and(Mapping::marked))
+            && (self.region.map().marked()
+                || self
+                    .doorbell
+                    .get()
+                    .and_then(Option::as_ref)
+                    .is_some_and(Mapping::marked))
     }
 
     /// Fails with [`crate::RegionError::TruncatedWhileMapped`] if [`Segment::truncated`].

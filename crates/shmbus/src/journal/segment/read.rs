@@ -172,12 +172,19 @@ impl Segment {
         (v != INDEX_EMPTY).then_some(v)
     }
 
-    /// The doorbell's words: the reader's own writable mapping of the page, or the writer's.
+    /// The doorbell's words: the writer's mapping, or the reader's own writable mapping of the
+    /// page (made now if this is its first wait; `None` without write permission to the file:
+    /// a reader still works, it polls instead of sleeping).
     fn doorbell(&self) -> Option<Doorbell<'_>> {
-        let (map, base) = match &self.doorbell {
-            Some(m) => (m, 0),
-            None if self.region.is_writer() => (self.region.map(), DOORBELL_OFFSET),
-            None => return None,
+        let (map, base) = if self.region.is_writer() {
+            (self.region.map(), DOORBELL_OFFSET)
+        } else {
+            let own = self.doorbell.get_or_init(|| {
+                self.region
+                    .map_writable_page(DOORBELL_OFFSET as u64, DOORBELL_LEN)
+                    .ok()
+            });
+            (own.as_ref()?, 0)
         };
         Some(Doorbell {
             futex: map.u32_at(base + DB_FUTEX)?,
