@@ -37,7 +37,7 @@ pub(crate) use dir::{SHM_NAME_MAX, create_dir, list_dir, open_dir, remove_dir};
 pub(crate) use errno::{Failure, failure};
 pub(crate) use file::{
     FileStat, OpenMode, PathStat, file_len, free_space, not_regular, open, path_stat,
-    read_exact_at, reserve, stat, unlink, unlink_same,
+    read_exact_at, reopen_write, reserve, stat, unlink, unlink_same,
 };
 pub(crate) use futex::{futex_wait, futex_wake_all};
 pub(crate) use lock::{try_lock_exclusive, writer_lock_held};

@@ -523,8 +523,17 @@ impl Region {
     /// Maps `len` bytes from `offset` (page-aligned) read-write, through a second descriptor
     /// opened on the same file (checked by device and inode): how a read-only reader gets the
     /// journal's doorbell page. Fails if this process may not write the file.
+    ///
+    /// The file is opened again through the region's own descriptor, so it is the same file
+    /// however long after the open this runs (a reader maps the doorbell at its first wait);
+    /// by its name only where the system has no /proc.
     pub(crate) fn map_writable_page(&self, offset: u64, len: usize) -> io::Result<Mapping> {
-        let fd = os::open(self.name.path(), OpenMode::Write)?;
+        let fd = match os::reopen_write(&self.fd) {
+            Err(e) if os::failure(&e) == os::Failure::NotFound => {
+                os::open(self.name.path(), OpenMode::Write)?
+            }
+            other => other?,
+        };
         let (a, b) = (os::stat(&fd)?, os::stat(&self.fd)?);
         if (a.dev, a.ino) != (b.dev, b.ino) {
             return Err(io::Error::other("the region file was replaced"));

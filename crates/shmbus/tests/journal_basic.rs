@@ -228,8 +228,11 @@ fn seek_in_the_readers_segment_until_retention_removes_it() {
     r.seek(40).unwrap();
     assert!(r.next().unwrap().is_none());
     // Roll past two segments: retention removes the reader's (segment 0).
-    let first = std::fs::read_dir(&name).unwrap().count();
-    assert_eq!(first, 1);
+    assert_eq!(
+        std::fs::read_dir(&name).unwrap().count(),
+        1,
+        "one segment file"
+    );
     let mut s = 40u64;
     while w.removed_segments() == 0 {
         w.append_commit(0, &payload(s, 64)).unwrap();
@@ -287,6 +290,77 @@ fn a_reader_maps_the_doorbell_when_it_first_waits() {
     drop(t.join().unwrap());
     drop(r);
     cleanup(&name);
+}
+
+/// The doorbell page is mapped through the reader's own descriptor: a ring renamed between the
+/// reader's open and its first wait still gets it (the reader sleeps, never falls back to polling).
+#[test]
+fn a_reader_maps_the_doorbell_of_a_renamed_ring() {
+    let name = unique("bellmv");
+    let moved = format!("{name}-moved");
+    let mut w = JournalWriter::builder(&name)
+        .ring(64 * 1024)
+        .create()
+        .unwrap();
+    let mut r = JournalReader::open(&name, Start::Beginning).unwrap();
+    std::fs::rename(&name, &moved).unwrap();
+    let file = std::path::Path::new(&moved);
+    let before = mappings_of(file);
+    assert!(r.next_timeout(Duration::from_millis(5)).unwrap().is_none());
+    assert_eq!(mappings_of(file), before + 1, "the doorbell page");
+    w.append_commit(0, b"after the move").unwrap();
+    assert_eq!(r.next().unwrap().unwrap().payload, b"after the move");
+    drop((w, r));
+    cleanup(&moved);
+}
+
+/// A writer stores the next sequence just before it swaps the commit word. A seek in that
+/// instant (frozen here by storing the sequence by hand) to a message of the batch is `NotYet`,
+/// never a cursor on an earlier message; once committed, the seek lands on it.
+#[test]
+fn a_seek_into_the_batch_being_committed_is_not_yet() {
+    use std::os::unix::fs::FileExt;
+    for persisted in [false, true] {
+        let name = unique(if persisted { "midseg" } else { "midring" });
+        let b = JournalWriter::builder(&name);
+        let b = if persisted {
+            b.segment_size(64 * 1024)
+        } else {
+            b.ring(64 * 1024)
+        };
+        let mut w = b.create().unwrap();
+        for s in 0..10u64 {
+            w.append(0, &payload(s, 40)).unwrap();
+        }
+        w.commit();
+        for s in 10..15u64 {
+            w.append(0, &payload(s, 40)).unwrap();
+        }
+        let file = if persisted {
+            format!("{name}/0000000000.seg")
+        } else {
+            name.clone()
+        };
+        let (f, _) = open_file(&file);
+        f.write_all_at(&15u64.to_le_bytes(), COMMIT_SEQ).unwrap();
+        let mut r = JournalReader::open(&name, Start::Beginning).unwrap();
+        for seq in [12u64, 15] {
+            match r.seek(seq) {
+                Err(ReadError::NotYet { seq: s, next, .. }) => assert_eq!((s, next), (seq, 10)),
+                other => panic!("seek({seq}) before the commit: {other:?}"),
+            }
+        }
+        r.seek(10).unwrap();
+        assert!(r.next().unwrap().is_none());
+        w.commit();
+        for seq in [12u64, 14, 3] {
+            r.seek(seq).unwrap();
+            let m = r.next().unwrap().unwrap();
+            assert_eq!((m.seq, m.payload), (seq, &payload(seq, 40)[..]));
+        }
+        drop((w, r));
+        cleanup(&name);
+    }
 }
 
 #[test]

@@ -727,8 +727,9 @@ impl JournalReader {
     ///
     /// # Errors
     ///
-    /// [`ReadError::TooOld`] if it is no longer stored, [`ReadError::NotYet`] if it is
-    /// beyond the next sequence to be written.
+    /// [`ReadError::TooOld`] if it is no longer stored, [`ReadError::NotYet`] if it is not
+    /// committed yet (beyond the next sequence to be written, or in the batch the writer is
+    /// committing at this instant: seek again).
     pub fn seek(&mut self, seq: u64) -> Result<(), ReadError> {
         self.moved();
         let r = self.seek_retry(seq);
@@ -749,10 +750,11 @@ impl JournalReader {
     /// The newest of the segments `segs` (the journal's file numbers, ascending) whose first
     /// sequence is at most `seq`, found by bisection: segments hold consecutive sequences, so
     /// their first sequences grow with their numbers, and a seek maps about log2(n) segments,
-    /// not n. A segment retention removed since the listing counts as older than `seq` (the
-    /// oldest go first); the newest may still be being created (then the journal ends in the
-    /// one before). In a corrupt journal whose first sequences do not grow, this finds some
-    /// segment, which the walk then reads as it is.
+    /// not n. A segment removed since the listing counts as older than `seq` (retention
+    /// removes the oldest first), except the newest: a writer taking over removes the empty
+    /// segment its dead predecessor was rolling into, and the journal continues in the one
+    /// before, as when the newest is still being created. In a corrupt journal whose first
+    /// sequences do not grow, this finds some segment, which the walk then reads as it is.
     fn segment_holding(&self, segs: &[u32], seq: u64) -> Result<Option<Segment>, RegionError> {
         let mut chosen = None;
         // The answer is in `segs[lo..hi]` or is `chosen`.
@@ -762,6 +764,7 @@ impl JournalReader {
             match self.open_segment(segs[mid]) {
                 Err(e) if unfinished(&e) && mid + 1 == segs.len() => hi = mid,
                 Err(e) => return Err(e),
+                Ok(None) if mid + 1 == segs.len() => hi = mid,
                 Ok(None) => lo = mid + 1,
                 Ok(Some(s)) if s.base_seq() <= seq => {
                     chosen = Some(s);
@@ -775,7 +778,9 @@ impl JournalReader {
 
     fn seek_retry(&mut self, seq: u64) -> Result<(), ReadError> {
         // In a ring, the writer may lap the walk to `seq`: look again from the new horizon. A
-        // sequence that fell behind it is `TooOld`, as if it had been gone before the seek.
+        // sequence that fell behind it is `TooOld`, as if it had been gone before the seek. In
+        // a persisted journal, the segment found may have been sealed since the listing: look
+        // again, in the segments listed now.
         for _ in 0..8 {
             match self.seek_once(seq) {
                 Err(ReadError::Overrun { resume_seq, .. }) if seq < resume_seq => {
@@ -785,14 +790,23 @@ impl JournalReader {
                         oldest: resume_seq,
                     });
                 }
-                Err(ReadError::Overrun { .. }) => continue,
-                other => return other,
+                Err(ReadError::Overrun { .. }) | Ok(Sought::Later) => continue,
+                Ok(Sought::At) => return Ok(()),
+                Err(e) => return Err(e),
             }
         }
-        self.seek_once(seq)
+        match self.seek_once(seq)? {
+            Sought::At => Ok(()),
+            // Sealed before `seq` with no later segment holding it (a damaged journal).
+            Sought::Later => Err(ReadError::NotYet {
+                journal: self.name.clone(),
+                seq,
+                next: self.next_seq,
+            }),
+        }
     }
 
-    fn seek_once(&mut self, seq: u64) -> Result<(), ReadError> {
+    fn seek_once(&mut self, seq: u64) -> Result<Sought, ReadError> {
         if let Some(dir) = self.dir.clone().filter(|_| !self.holds_committed(seq)) {
             let segs = list_segments(&dir)?;
             let chosen = self.segment_holding(&segs, seq)?;
@@ -835,10 +849,11 @@ impl JournalReader {
                 });
             }
             // `next` may count a batch that `commit` (loaded first) does not yet hold: take the
-            // end's sequence from its frames, and walk to `seq` if it was committed since.
+            // end's sequence from its frames; if that is not `seq`, walk to it (committed since)
+            // or to the end (see below).
             self.seek_end();
-            if self.next_seq <= seq {
-                return Ok(());
+            if self.next_seq == seq {
+                return Ok(Sought::At);
             }
             commit = self.seg.commit();
         }
@@ -861,6 +876,7 @@ impl JournalReader {
         }
         self.pos = start.0;
         self.next_seq = start.1;
+        let mut reloads = 0;
         while self.next_seq < seq {
             let at = self.seg.read(self.pos, commit, &mut self.buf, &mut f);
             match at {
@@ -869,11 +885,99 @@ impl JournalReader {
                     self.next_seq = f.seq + 1;
                 }
                 Ok(Found::Pad(next)) => self.pos = next,
-                Ok(Found::End) => break,
+                Ok(Found::End) => {
+                    // The committed frames end before `seq`. Committed since `commit` was
+                    // loaded: walk on. In a later segment if this one is sealed: look again.
+                    // Else `next` counted the batch the writer is committing (it stores the
+                    // sequence before the commit word), or one a dead writer never committed:
+                    // `seq` is not readable yet, and a cursor left here would give an earlier
+                    // message.
+                    let now = self.seg.commit();
+                    if now != commit && reloads < 16 {
+                        // (Bounded: a commit word another process keeps changing, never
+                        // reaching `seq`, cannot hold the seek.)
+                        reloads += 1;
+                        commit = now;
+                        continue;
+                    }
+                    if self.seg.sealed().is_some() {
+                        return Ok(Sought::Later);
+                    }
+                    return Err(ReadError::NotYet {
+                        journal: self.name.clone(),
+                        seq,
+                        next: self.next_seq,
+                    });
+                }
                 Err(ReadError::Overrun { .. }) => return Err(self.resync()),
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        Ok(Sought::At)
+    }
+}
+
+/// What one attempt of a seek found.
+enum Sought {
+    /// The cursor is on the sequence sought.
+    At,
+    /// The segment was sealed before it: a later segment holds it.
+    Later,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::JournalWriter;
+
+    /// The bisection over a listing that names segments which are gone (the newest: a writer
+    /// taking over removed the empty segment its dead predecessor rolled into) or unfinished.
+    #[test]
+    fn the_segment_holding_a_sequence_despite_a_stale_listing() {
+        let dir = std::env::temp_dir().join(format!("shmbus-unit-bisect-{}", std::process::id()));
+        let name = dir.to_string_lossy().into_owned();
+        let _ = crate::journal::remove(&name, true);
+        let mut w = JournalWriter::builder(&name)
+            .segment_size(8 * 1024)
+            .create()
+            .unwrap();
+        for i in 0..400u64 {
+            w.append_commit(0, &i.to_le_bytes().repeat(8)).unwrap();
+        }
+        drop(w);
+        let segs = list_segments(&dir).unwrap();
+        assert!(segs.len() >= 4, "{segs:?}");
+        let r = JournalReader::open(&name, Start::Beginning).unwrap();
+        let bases: Vec<u64> = segs
+            .iter()
+            .map(|&i| r.open_segment(i).unwrap().unwrap().base_seq())
+            .collect();
+        let last = *segs.last().unwrap();
+        // Every segment's first and last sequence, with the listing as it is, with a vanished
+        // newest segment after it, and with an unfinished one (an empty file) after it.
+        std::fs::write(dir.join(format!("{:010}.seg", last + 2)), b"").unwrap();
+        let listings = [
+            segs.clone(),
+            [&segs[..], &[last + 1]].concat(),
+            [&segs[..], &[last + 2]].concat(),
+        ];
+        for listing in &listings {
+            for (k, &base) in bases.iter().enumerate() {
+                let end = bases.get(k + 1).map_or(400, |&b| b);
+                for seq in [base, end - 1] {
+                    let s = r.segment_holding(listing, seq).unwrap().unwrap();
+                    assert_eq!(s.segment(), segs[k], "seq {seq} in {listing:?}");
+                }
+            }
+        }
+        std::fs::remove_file(dir.join(format!("{:010}.seg", last + 2))).unwrap();
+        // Retention removed the oldest after the listing: its sequences have no segment, the
+        // next one's still do.
+        std::fs::remove_file(dir.join(format!("{:010}.seg", segs[0]))).unwrap();
+        assert!(r.segment_holding(&segs, bases[1] - 1).unwrap().is_none());
+        let s = r.segment_holding(&segs, bases[1]).unwrap().unwrap();
+        assert_eq!(s.segment(), segs[1]);
+        drop(r);
+        crate::journal::remove(&name, true).unwrap();
     }
 }

@@ -66,8 +66,9 @@ pub(crate) struct Segment {
     header: HeaderRef,
     /// A reader's own writable mapping of the doorbell page, made on its first wait (a reader
     /// that never waits, e.g. one a seek opens to read a segment's first sequence, never pays
-    /// the second open and mapping); `None` inside when it may not write the file (it polls).
-    /// Never made for the writer, which rings through its own mapping.
+    /// the second open and mapping); `None` inside when that failed (no write permission to
+    /// the file): it polls, and does not try again in this segment. Never made for the writer,
+    /// which rings through its own mapping.
     doorbell: OnceLock<Option<Mapping>>,
     mode: Mode,
     limits: Limits,

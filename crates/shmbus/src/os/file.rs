@@ -1,7 +1,7 @@
 //! Region and segment files: open, stat, reserve, permissions, unlink.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use rustix::fs::{FallocateFlags, Mode, OFlags};
@@ -98,6 +98,25 @@ pub(crate) fn open(path: &Path, mode: OpenMode) -> io::Result<OwnedFd> {
         // The umask may have cleared bits (e.g. group access): set exactly what was asked.
         set_mode(&fd, perm)?;
     }
+    Ok(fd)
+}
+
+/// Opens the file `fd` is open on again, read-write: the very same file even if its name was
+/// removed, replaced or is relative to a directory the process has left since. Fails as an
+/// `open` would if the caller may not write the file.
+///
+/// Linux: `open("/proc/self/fd/N", O_RDWR | O_CLOEXEC | O_NONBLOCK)` (permissions are checked
+/// against the file as for any open). Without /proc: `ENOENT`.
+pub(crate) fn reopen_write(fd: impl AsFd) -> io::Result<OwnedFd> {
+    let link = format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd());
+    let fd = rustix::fs::open(
+        link.as_str(),
+        OFlags::RDWR | OFlags::CLOEXEC | OFlags::NONBLOCK,
+        Mode::empty(),
+    )?;
+    require_regular(rustix::fs::FileType::from_raw_mode(
+        rustix::fs::fstat(&fd)?.st_mode,
+    ))?;
     Ok(fd)
 }
 
