@@ -783,8 +783,8 @@ shmbus_status shmbus_journal_reader_prev(struct shmbus_journal_reader *r,
                                          struct shmbus_message *out);
 
 // Moves the cursor onto the message with sequence `seq` (through the sparse index: at most 63
-// frame hops). `SHMBUS_TOO_OLD` if no longer stored, `SHMBUS_NOT_YET` if beyond the next
-// sequence to be written.
+// frame hops). `SHMBUS_TOO_OLD` if no longer stored, `SHMBUS_NOT_YET` if not committed yet
+// (beyond the next sequence to be written, or in the batch being committed: seek again).
 //
 // # Safety
 //
