@@ -352,28 +352,33 @@ impl Table {
     }
 
     pub(super) fn find(&self, key: &str) -> Result<SlotId, SlotReadError> {
-        // Compare the key as four words in place: no copy of each stored key.
+        // A slot's key lies in its first 64 bytes, so inside every stride (checked at open to
+        // be `stride_for` the record: a multiple of 64, at least 64): the slicing cannot fail.
+        const { assert!(SLOT_KEY + KEY_LEN <= 64 && stride_for(0) >= 64) };
+        // Compare the key as four words in place: no copy of each stored key. The slots in use
+        // are taken as one slice (their geometry was checked against the mapping at open: one
+        // bounds check, not one per slot) and walked a stride at a time.
         let want: [u64; KEY_LEN / 8] = bytemuck::cast(encode_key(key)?);
-        let map = self.region.map();
-        for i in 0..self.len() {
-            let off = self.slot_offset(SlotId(i))?;
-            let stored = map
-                .u64_slice(off + SLOT_KEY, KEY_LEN / 8)
-                .ok_or_else(|| self.outside("a slot key"))?;
-            if stored
+        let step = self.stride / 8;
+        let slots = self
+            .region
+            .map()
+            .u64_slice(self.body + TABLE_HEADER_LEN, self.len() as usize * step)
+            .ok_or_else(|| self.outside("a slot key"))?;
+        let found = slots.chunks_exact(step).position(|slot| {
+            slot[SLOT_KEY / 8..][..KEY_LEN / 8]
                 .iter()
                 .zip(&want)
                 .all(|(w, k)| w.load(Ordering::Relaxed) == *k)
-            {
-                self.intact()?;
-                return Ok(SlotId(i));
-            }
-        }
+        });
         self.intact()?;
-        Err(SlotReadError::UnknownKey {
-            region: self.region.name().to_string(),
-            key: key.to_owned(),
-        })
+        match found {
+            Some(i) => Ok(SlotId(i as u32)),
+            None => Err(SlotReadError::UnknownKey {
+                region: self.region.name().to_string(),
+                key: key.to_owned(),
+            }),
+        }
     }
 
     pub(super) fn sequence(&self, id: SlotId) -> Result<u64, SlotReadError> {
