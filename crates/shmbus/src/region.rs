@@ -525,7 +525,7 @@ impl Region {
     /// journal's doorbell page. Fails if this process may not write the file.
     ///
     /// The file is opened again through the region's own descriptor, so it is the same file
-    /// however long after the open this runs (a reader maps the doorbell at its first wait);
+    /// however long after the open this runs (a reader maps the doorbell when it first sleeps);
     /// by its name only where the system has no /proc.
     pub(crate) fn map_writable_page(&self, offset: u64, len: usize) -> io::Result<Mapping> {
         let fd = match os::reopen_write(&self.fd) {

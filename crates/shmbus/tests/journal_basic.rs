@@ -292,6 +292,35 @@ fn a_reader_maps_the_doorbell_when_it_first_waits() {
     cleanup(&name);
 }
 
+/// A spinning reader whose wait ends while it spins never maps the doorbell page (the open and
+/// mapping would only delay the message it is spinning for).
+#[test]
+fn a_wait_that_ends_while_spinning_maps_no_doorbell() {
+    let name = unique("bellspin");
+    let mut w = JournalWriter::builder(&name)
+        .ring(64 * 1024)
+        .create()
+        .unwrap();
+    let mut r = JournalReader::open(&name, Start::Beginning).unwrap();
+    r.set_spin(Duration::from_secs(30));
+    let file = std::path::Path::new(&name);
+    let before = mappings_of(file);
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(30));
+        w.append_commit(0, b"while spinning").unwrap();
+        w
+    });
+    let m = r.next_timeout(Duration::from_secs(60)).unwrap().unwrap();
+    assert_eq!(m.payload, b"while spinning");
+    assert_eq!(mappings_of(file), before, "no doorbell mapping");
+    // Without spinning, the next wait sleeps on the doorbell.
+    r.set_spin(Duration::ZERO);
+    assert!(r.next_timeout(Duration::from_millis(5)).unwrap().is_none());
+    assert_eq!(mappings_of(file), before + 1, "the doorbell page");
+    drop((t.join().unwrap(), r));
+    cleanup(&name);
+}
+
 /// The doorbell page is mapped through the reader's own descriptor: a ring renamed between the
 /// reader's open and its first wait still gets it (the reader sleeps, never falls back to polling).
 #[test]

@@ -46,11 +46,13 @@ impl Doorbell<'_> {
     }
 }
 
-/// Blocks until `changed()`, or `deadline`. Spins for `spin` first. With a doorbell it sleeps on
-/// the futex; without (a reader that may not write the journal's file) it polls gently. Never
-/// sleeps past the deadline, so a dead writer cannot hang us.
-pub(crate) fn wait(
-    bell: Option<Doorbell<'_>>,
+/// Blocks until `changed()`, or `deadline`. Spins for `spin` first. Then, with a doorbell
+/// (`bell()`, asked only once spinning is over: a reader maps its page then, and a wait that
+/// ends while spinning never pays for that) it sleeps on the futex; without (a reader that may
+/// not write the journal's file) it polls gently. Never sleeps past the deadline, so a dead
+/// writer cannot hang us.
+pub(crate) fn wait<'a>(
+    bell: impl FnOnce() -> Option<Doorbell<'a>>,
     changed: impl Fn() -> bool,
     deadline: Instant,
     spin: Duration,
@@ -64,7 +66,7 @@ pub(crate) fn wait(
             std::hint::spin_loop();
         }
     }
-    match bell {
+    match bell() {
         Some(Doorbell { futex, waiters }) => {
             // (W1) SYNC POINT: the store of the Dekker pair with the writer's commit swap (C) and
             // waiter load (R1); its full fence orders it before the `changed()` loads below.

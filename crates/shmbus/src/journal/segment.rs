@@ -64,7 +64,7 @@ unsafe impl Sync for HeaderRef {}
 pub(crate) struct Segment {
     region: Region,
     header: HeaderRef,
-    /// A reader's own writable mapping of the doorbell page, made on its first wait (a reader
+    /// A reader's own writable mapping of the doorbell page, made when it first sleeps (a reader
     /// that never waits, e.g. one a seek opens to read a segment's first sequence, never pays
     /// the second open and mapping); `None` inside when that failed (no write permission to
     /// the file): it polls, and does not try again in this segment. Never made for the writer,

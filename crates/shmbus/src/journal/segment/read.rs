@@ -173,7 +173,7 @@ impl Segment {
     }
 
     /// The doorbell's words: the writer's mapping, or the reader's own writable mapping of the
-    /// page (made now if this is its first wait; `None` without write permission to the file:
+    /// page (made now if this is its first sleep; `None` without write permission to the file:
     /// a reader still works, it polls instead of sleeping).
     fn doorbell(&self) -> Option<Doorbell<'_>> {
         let (map, base) = if self.region.is_writer() {
@@ -197,6 +197,6 @@ impl Segment {
     pub(crate) fn wait_commit(&self, seen: u64, deadline: Instant, spin: Duration) {
         // A truncated segment reads zeros: stop waiting, the caller's check reports it.
         let changed = || self.commit() != seen || self.sealed().is_some() || self.truncated();
-        doorbell::wait(self.doorbell(), changed, deadline, spin);
+        doorbell::wait(|| self.doorbell(), changed, deadline, spin);
     }
 }
