@@ -159,9 +159,8 @@ def test_next_timeout_releases_the_gil(region_name):
 def test_ctrl_c_interrupts_an_endless_wait(region_name):
     """next(timeout=None) waits in slices and checks for signals between them: SIGINT raises
     KeyboardInterrupt in the waiting process within a slice."""
-    import signal
-
     import select
+    import signal
 
     w = JournalWriter.create(region_name, ring=1 << 20)
     # Python leaves SIGINT ignored in a process that inherits it ignored (a test run started in

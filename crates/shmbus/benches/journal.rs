@@ -59,6 +59,14 @@ impl TempJournal {
             .create()
             .expect("create the benchmark's journal")
     }
+
+    /// A persisted journal (a directory) of segments of `bytes`.
+    fn segments(&self, bytes: u64) -> JournalWriter {
+        JournalWriter::builder(&self.0)
+            .segment_size(bytes)
+            .create()
+            .expect("create the benchmark's persisted journal")
+    }
 }
 
 impl Drop for TempJournal {
@@ -236,10 +244,7 @@ fn journal(c: &mut Criterion) {
     }
     {
         let j = TempJournal::new("seekdir");
-        let mut w = JournalWriter::builder(&j.0)
-            .segment_size(1 << 20)
-            .create()
-            .expect("create the benchmark's persisted journal");
+        let mut w = j.segments(1 << 20);
         // Append until the writer has just started a third segment, then 5,000 more messages:
         // every sequence from `from` on lies in the newest segment.
         let mut r = JournalReader::open(&j.0, Start::Beginning).expect("open the reader");
@@ -269,10 +274,7 @@ fn journal(c: &mut Criterion) {
     }
     {
         let j = TempJournal::new("seekfar");
-        let mut w = JournalWriter::builder(&j.0)
-            .segment_size(64 << 10)
-            .create()
-            .expect("create the benchmark's persisted journal");
+        let mut w = j.segments(64 << 10);
         fill(&mut w, 50_000, &msg);
         let mut r = JournalReader::open(&j.0, Start::Beginning).expect("open the reader");
         assert!(r.info().expect("journal info").segments > 60);

@@ -39,6 +39,20 @@ fn open_file(name: &str) -> (std::fs::File, u64) {
     (f, u64::from_le_bytes(b))
 }
 
+/// Commits `payload` from another thread after `delay` (for a reader waiting meanwhile); the
+/// thread gives the writer back.
+fn commit_after(
+    mut w: JournalWriter,
+    delay: Duration,
+    payload: &'static [u8],
+) -> std::thread::JoinHandle<JournalWriter> {
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        w.append_commit(0, payload).unwrap();
+        w
+    })
+}
+
 /// A payload that encodes its own sequence and length, so any mix-up is detected.
 fn payload(seq: u64, len: usize) -> Vec<u8> {
     (0..len).map(|i| (seq as usize * 31 + i) as u8).collect()
@@ -280,11 +294,7 @@ fn a_reader_maps_the_doorbell_when_it_first_waits() {
         "and the doorbell page once it waited"
     );
     // The waiting reader is woken by the next commit.
-    let t = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(50));
-        w.append_commit(0, b"two").unwrap();
-        w
-    });
+    let t = commit_after(w, Duration::from_millis(50), b"two");
     let m = r.next_timeout(Duration::from_secs(10)).unwrap().unwrap();
     assert_eq!(m.payload, b"two");
     drop(t.join().unwrap());
@@ -297,7 +307,7 @@ fn a_reader_maps_the_doorbell_when_it_first_waits() {
 #[test]
 fn a_wait_that_ends_while_spinning_maps_no_doorbell() {
     let name = unique("bellspin");
-    let mut w = JournalWriter::builder(&name)
+    let w = JournalWriter::builder(&name)
         .ring(64 * 1024)
         .create()
         .unwrap();
@@ -305,11 +315,7 @@ fn a_wait_that_ends_while_spinning_maps_no_doorbell() {
     r.set_spin(Duration::from_secs(30));
     let file = std::path::Path::new(&name);
     let before = mappings_of(file);
-    let t = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(30));
-        w.append_commit(0, b"while spinning").unwrap();
-        w
-    });
+    let t = commit_after(w, Duration::from_millis(30), b"while spinning");
     let m = r.next_timeout(Duration::from_secs(60)).unwrap().unwrap();
     assert_eq!(m.payload, b"while spinning");
     assert_eq!(mappings_of(file), before, "no doorbell mapping");
@@ -497,7 +503,7 @@ fn limits_and_zero_copy_reserve() {
 #[test]
 fn blocking_reader_wakes_on_commit_and_times_out() {
     let name = unique("wait");
-    let mut w = JournalWriter::builder(&name)
+    let w = JournalWriter::builder(&name)
         .ring(1 << 16)
         .create()
         .unwrap();
@@ -505,11 +511,7 @@ fn blocking_reader_wakes_on_commit_and_times_out() {
     let t = std::time::Instant::now();
     assert!(r.next_timeout(Duration::from_millis(50)).unwrap().is_none());
     assert!(t.elapsed() >= Duration::from_millis(50));
-    let writer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(50));
-        w.append_commit(0, b"wake").unwrap();
-        w
-    });
+    let writer = commit_after(w, Duration::from_millis(50), b"wake");
     let m = r.next_timeout(Duration::from_secs(10)).unwrap().unwrap();
     assert_eq!(m.payload, b"wake");
     drop(writer.join().unwrap());
